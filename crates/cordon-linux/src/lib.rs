@@ -1,1 +1,17 @@
-pub fn _x(){}
+//! cordon-linux: the enforcement layer. It builds what it is told (a [`spec::Spec`]) out of
+//! namespaces, mounts, Landlock and seccomp, runs the command in it, and knows nothing of
+//! policy files or HTTP.
+
+pub mod control;
+pub mod error;
+pub mod fsrules;
+pub mod mounts;
+pub mod pty;
+pub mod sandbox;
+pub mod seccomp;
+pub mod spec;
+pub mod supervise;
+pub mod sys;
+
+pub use error::SetupError;
+pub use spec::{Spec, Stdio};

@@ -1,0 +1,92 @@
+//! Landlock: the second, independent wall under the mount layout. The command may read and
+//! execute anywhere it can see, and write only beneath the writable roots (as they are in the
+//! sandbox: the workspace's host inodes, the private layer's tmpfs and overlay inodes, and a
+//! few device nodes). If a mount were ever wrong, a write to the host would still need one of
+//! these inodes. Signals and abstract unix sockets are scoped to the sandbox.
+
+use crate::error::SetupError;
+use landlock::{
+    Access, AccessFs, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr,
+    RulesetStatus, Scope, ABI,
+};
+use std::path::{Path, PathBuf};
+
+/// The newest ABI whose rights we ask for; features the kernel lacks are dropped (and
+/// reported by `cordon doctor`), but Landlock itself is required.
+const TARGET_ABI: ABI = ABI::V6;
+
+/// Device nodes the command may write to and issue ioctls on.
+const DEVICE_FILES: &[&str] = &["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"];
+
+/// What Landlock ended up enforcing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enforcement {
+    Full,
+    Partial,
+}
+
+fn err(what: &str, e: impl std::fmt::Display) -> SetupError {
+    SetupError::msg(format!("{what}: {e}"))
+        .fix("cordon needs Landlock (Linux 5.13+, enabled in the `lsm=` boot parameter); run `cordon doctor`")
+}
+
+/// Restricts the calling thread (and everything it execs) to reading anywhere and writing
+/// beneath `writable`. `deny_all` restricts it from all file-system access instead (for
+/// cordon's own init after setup).
+pub fn restrict(writable: &[PathBuf], deny_all: bool) -> Result<Enforcement, SetupError> {
+    let abi = TARGET_ABI;
+    let all = AccessFs::from_all(abi);
+    let ruleset = Ruleset::default()
+        .set_compatibility(CompatLevel::BestEffort)
+        .handle_access(all)
+        .map_err(|e| err("set up Landlock", e))?
+        .scope(Scope::AbstractUnixSocket | Scope::Signal)
+        .map_err(|e| err("set up Landlock scopes", e))?;
+    let mut created = ruleset.create().map_err(|e| err("create the Landlock ruleset", e))?;
+    if !deny_all {
+        created = created
+            .add_rule(PathBeneath::new(open("/")?, AccessFs::from_read(abi)))
+            .map_err(|e| err("add a Landlock rule for /", e))?;
+        for p in writable {
+            if let Ok(fd) = open(p) {
+                created = created
+                    .add_rule(PathBeneath::new(fd, all))
+                    .map_err(|e| err(&format!("add a Landlock rule for {}", p.display()), e))?;
+            }
+        }
+        let dev_access = AccessFs::from_file(abi);
+        for d in DEVICE_FILES.iter().chain(["/dev/pts"].iter()) {
+            if let Ok(fd) = open(Path::new(d)) {
+                let access = if *d == "/dev/pts" { dev_access | AccessFs::ReadDir } else { dev_access };
+                created = created
+                    .add_rule(PathBeneath::new(fd, access))
+                    .map_err(|e| err(&format!("add a Landlock rule for {d}"), e))?;
+            }
+        }
+    }
+    let status = created.restrict_self().map_err(|e| err("enforce Landlock", e))?;
+    match status.ruleset {
+        RulesetStatus::FullyEnforced => Ok(Enforcement::Full),
+        RulesetStatus::PartiallyEnforced => Ok(Enforcement::Partial),
+        RulesetStatus::NotEnforced => Err(err("enforce Landlock", "the kernel does not support it")),
+    }
+}
+
+fn open(p: impl AsRef<Path>) -> Result<PathFd, SetupError> {
+    let p = p.as_ref();
+    PathFd::new(p).map_err(|e| err(&format!("open {}", p.display()), e))
+}
+
+/// The Landlock ABI this kernel offers (0 when Landlock is unavailable).
+pub fn kernel_abi() -> i64 {
+    // SAFETY: landlock_create_ruleset with NULL attr, size 0 and the VERSION flag only queries.
+    let v = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            1u32, /* LANDLOCK_CREATE_RULESET_VERSION */
+        )
+    };
+    v.max(0)
+}

@@ -1,0 +1,319 @@
+//! Builds the sandbox's file-system view inside its new mount namespace.
+//!
+//! The view: a recursive read-only, nosuid, nodev clone of the host's mount tree as `/`; a
+//! private tmpfs "layer" (one size limit for all of it) providing `/tmp`, `/var/tmp`,
+//! `/dev/shm`, `/run` and the upper layer of an overlay on `$HOME`; a minimal `/dev`; a fresh
+//! `/proc` for the sandbox's pid namespace; the workspace and `allow_write` paths bound
+//! read-write; secret paths covered by empty read-only stand-ins; existing protected paths
+//! bound read-only over themselves.
+//!
+//! Everything here happens in the sandbox's own mount namespace, so nothing it creates can
+//! outlive the sandbox or be seen by the host.
+
+use crate::error::{Context, SetupError};
+use crate::spec::Spec;
+use crate::sys;
+use rustix::fs::{Mode, AtFlags, CWD};
+use rustix::mount::{
+    fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount, open_tree,
+    FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, OpenTreeFlags,
+};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// Device nodes the sandbox gets (bound from the host's /dev).
+const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// procfs entries made read-only (as bubblewrap does): writes there reach the kernel.
+const PROC_READONLY: &[&str] = &["sys", "sysrq-trigger", "irq", "bus", "fs"];
+/// procfs entries hidden behind an empty file.
+const PROC_MASKED: &[&str] = &["keys", "timer_list", "kcore", "sched_debug", "kallsyms"];
+
+/// Names inside the private layer.
+const L_TMP: &str = "tmp";
+const L_VARTMP: &str = "vartmp";
+const L_SHM: &str = "shm";
+const L_RUN: &str = "run";
+const L_HOME_UP: &str = "home-up";
+const L_HOME_WORK: &str = "home-work";
+const L_EMPTY_DIR: &str = "empty-dir";
+const L_EMPTY_FILE: &str = "empty-file";
+
+fn clone_flags() -> OpenTreeFlags {
+    OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC | OpenTreeFlags::AT_SYMLINK_NOFOLLOW
+}
+
+/// A detached copy of the mount (tree) at `path`.
+fn clone_tree(path: &Path, recursive: bool) -> Result<OwnedFd, SetupError> {
+    let mut flags = clone_flags();
+    if recursive {
+        flags |= OpenTreeFlags::AT_RECURSIVE;
+    }
+    open_tree(CWD, path, flags).ctx(|| format!("clone the mount at {}", path.display()))
+}
+
+/// A detached copy of `name` inside the directory/mount `dir`.
+fn clone_at(dir: &OwnedFd, name: &str) -> Result<OwnedFd, SetupError> {
+    open_tree(dir, name, clone_flags()).ctx(|| format!("clone private-layer entry {name}"))
+}
+
+fn attach(mnt: &OwnedFd, target: &Path) -> Result<(), SetupError> {
+    move_mount(mnt, "", CWD, target, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)
+        .ctx(|| format!("mount on {}", target.display()))
+}
+
+fn set_attrs(mnt: &OwnedFd, recursive: bool, set: u64, clear: u64) -> Result<(), SetupError> {
+    sys::mount_setattr(mnt.as_fd(), recursive, set, clear, true).ctx(|| "set mount attributes".into())
+}
+
+const RO: u64 = sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
+
+/// A new, detached filesystem instance (`fsopen` + `fsconfig` + `fsmount`).
+fn new_fs(fstype: &str, options: &[(&str, Option<&str>)], attrs: MountAttrFlags) -> Result<OwnedFd, SetupError> {
+    let what = || format!("create a {fstype} filesystem");
+    let fs = fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC).ctx(what)?;
+    for (key, value) in options {
+        match value {
+            Some(v) => fsconfig_set_string(&fs, *key, *v),
+            None => fsconfig_set_flag(&fs, *key),
+        }
+        .ctx(|| format!("set {fstype} option {key}"))?;
+    }
+    fsconfig_create(&fs).ctx(what)?;
+    fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs).ctx(what)
+}
+
+fn mkdir_in(dir: &OwnedFd, name: &str, mode: u32) -> Result<(), SetupError> {
+    rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(mode)).ctx(|| format!("create {name}"))?;
+    // The creating umask may have removed bits (sticky /tmp needs exactly 1777).
+    rustix::fs::chmodat(dir, name, Mode::from_raw_mode(mode), AtFlags::empty()).ctx(|| format!("chmod {name}"))
+}
+
+fn touch_in(dir: &OwnedFd, name: &str, mode: u32) -> Result<(), SetupError> {
+    rustix::fs::openat(
+        dir,
+        name,
+        rustix::fs::OFlags::CREATE | rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+        Mode::from_raw_mode(mode),
+    )
+    .map(drop)
+    .ctx(|| format!("create {name}"))
+}
+
+fn symlink_in(dir: &OwnedFd, name: &str, target: &str) -> Result<(), SetupError> {
+    rustix::fs::symlinkat(target, dir, name).ctx(|| format!("create /dev/{name}"))
+}
+
+fn exists(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
+fn depth(p: &Path) -> usize {
+    p.components().count()
+}
+
+/// Creates `path` (and its parents) if missing; only succeeds where the view is writable
+/// (inside the private layer), which is exactly where a mount point may be missing.
+fn ensure_dir(path: &Path) -> Result<(), SetupError> {
+    if exists(path) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(path).ctx(|| format!("create mount point {}", path.display()))
+}
+
+/// Builds the whole view. Called by the sandbox's init, which holds every capability in its
+/// user namespace; the host is never touched.
+pub fn build(spec: &Spec) -> Result<(), SetupError> {
+    sys::make_root_private().ctx(|| "make mounts private".into())?;
+
+    // Clone everything that must come from the host as it is now, before anything covers it
+    // (the workspace may live under $HOME or /tmp, which are about to be replaced).
+    let mut writable = Vec::new();
+    for p in &spec.writable {
+        let m = clone_tree(p, true)?;
+        set_attrs(&m, true, sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV, 0)?;
+        writable.push((p.clone(), m));
+    }
+    let mut reopened = Vec::new();
+    for p in &spec.reopen_read {
+        let m = clone_tree(p, true)?;
+        set_attrs(&m, true, RO, 0)?;
+        reopened.push((p.clone(), m));
+    }
+    let mut devices = Vec::new();
+    for name in DEVICES {
+        let m = clone_tree(&Path::new("/dev").join(name), false)?;
+        set_attrs(&m, false, sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NOEXEC, sys::MOUNT_ATTR_RDONLY)?;
+        devices.push((*name, m));
+    }
+
+    let root = clone_tree(Path::new("/"), true)?;
+    set_attrs(&root, true, RO, 0)?;
+    let scratch = ["/tmp", "/mnt", "/opt"]
+        .iter()
+        .map(Path::new)
+        .find(|p| p.is_dir())
+        .ok_or_else(|| SetupError::msg("find a directory to assemble the sandbox root on"))?;
+    attach(&root, scratch)?;
+    std::env::set_current_dir(scratch).ctx(|| "enter the new root".into())?;
+    sys::pivot_root_here().ctx(|| "pivot into the new root".into())?;
+    std::env::set_current_dir("/").ctx(|| "enter the new root".into())?;
+
+    let layer = private_layer(spec)?;
+    mount_dev(&layer, devices)?;
+    mount_proc(&layer)?;
+
+    for (dir, name) in [("/tmp", L_TMP), ("/var/tmp", L_VARTMP), ("/run", L_RUN)] {
+        if Path::new(dir).is_dir() {
+            attach(&clone_at(&layer, name)?, Path::new(dir))?;
+        }
+    }
+    if spec.home.is_dir() {
+        mount_home_overlay(spec, &layer)?;
+    }
+
+    writable.sort_by_key(|(p, _)| depth(p));
+    for (p, m) in &writable {
+        ensure_dir(p)?;
+        attach(m, p)?;
+    }
+
+    let mut deny = spec.deny_read.clone();
+    deny.sort_by_key(|p| depth(p));
+    for p in &deny {
+        let Ok(meta) = std::fs::symlink_metadata(p) else { continue };
+        let stand_in = if meta.is_dir() { L_EMPTY_DIR } else { L_EMPTY_FILE };
+        let m = clone_at(&layer, stand_in)?;
+        set_attrs(&m, false, RO, 0)?;
+        attach(&m, p)?;
+    }
+    reopened.sort_by_key(|(p, _)| depth(p));
+    for (p, m) in &reopened {
+        if exists(p) {
+            attach(m, p)?;
+        }
+    }
+
+    for p in &spec.protect_existing {
+        let Ok(meta) = std::fs::symlink_metadata(p) else { continue };
+        if !(meta.is_dir() || meta.is_file()) {
+            continue;
+        }
+        let m = clone_tree(p, true)?;
+        set_attrs(&m, true, RO, 0)?;
+        attach(&m, p)?;
+    }
+    Ok(())
+}
+
+/// The private, size-limited tmpfs behind every ephemeral writable place.
+fn private_layer(spec: &Spec) -> Result<OwnedFd, SetupError> {
+    let size = spec.layer_bytes.to_string();
+    let layer = new_fs(
+        "tmpfs",
+        &[("size", Some(&size)), ("mode", Some("0755"))],
+        MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV,
+    )
+    .map_err(|e| e.fix("the sandbox needs tmpfs in a user namespace; run `cordon doctor`"))?;
+    for name in [L_TMP, L_VARTMP, L_SHM] {
+        mkdir_in(&layer, name, 0o1777)?;
+    }
+    for name in [L_RUN, L_HOME_UP, L_HOME_WORK] {
+        mkdir_in(&layer, name, 0o755)?;
+    }
+    mkdir_in(&layer, L_EMPTY_DIR, 0o555)?;
+    touch_in(&layer, L_EMPTY_FILE, 0o444)?;
+    // $XDG_RUNTIME_DIR inside: private and empty, so no host session socket is reachable.
+    mkdir_in(&layer, "run/user", 0o755)?;
+    mkdir_in(&layer, &format!("run/user/{}", spec.uid), 0o700)?;
+    Ok(layer)
+}
+
+fn mount_dev(layer: &OwnedFd, devices: Vec<(&str, OwnedFd)>) -> Result<(), SetupError> {
+    let dev = new_fs(
+        "tmpfs",
+        &[("size", Some("1m")), ("mode", Some("0755"))],
+        MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NOEXEC,
+    )?;
+    for (name, _) in &devices {
+        touch_in(&dev, name, 0o666)?;
+    }
+    mkdir_in(&dev, "pts", 0o755)?;
+    mkdir_in(&dev, "shm", 0o1777)?;
+    symlink_in(&dev, "ptmx", "pts/ptmx")?;
+    symlink_in(&dev, "fd", "/proc/self/fd")?;
+    symlink_in(&dev, "stdin", "/proc/self/fd/0")?;
+    symlink_in(&dev, "stdout", "/proc/self/fd/1")?;
+    symlink_in(&dev, "stderr", "/proc/self/fd/2")?;
+    attach(&dev, Path::new("/dev"))?;
+    for (name, m) in &devices {
+        attach(m, &Path::new("/dev").join(name))?;
+    }
+    let pts = new_fs(
+        "devpts",
+        &[("newinstance", None), ("ptmxmode", Some("0666")), ("mode", Some("0620"))],
+        MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NOEXEC,
+    )?;
+    attach(&pts, Path::new("/dev/pts"))?;
+    attach(&clone_at(layer, L_SHM)?, Path::new("/dev/shm"))
+}
+
+fn mount_proc(layer: &OwnedFd) -> Result<(), SetupError> {
+    let proc_ = new_fs(
+        "proc",
+        &[],
+        MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV | MountAttrFlags::MOUNT_ATTR_NOEXEC,
+    )?;
+    attach(&proc_, Path::new("/proc"))?;
+    for name in PROC_READONLY {
+        let p = Path::new("/proc").join(name);
+        if exists(&p) {
+            let m = clone_tree(&p, true)?;
+            set_attrs(&m, true, RO, 0)?;
+            attach(&m, &p)?;
+        }
+    }
+    for name in PROC_MASKED {
+        let p = Path::new("/proc").join(name);
+        if exists(&p) {
+            let m = clone_at(layer, L_EMPTY_FILE)?;
+            set_attrs(&m, false, RO, 0)?;
+            attach(&m, &p)?;
+        }
+    }
+    Ok(())
+}
+
+/// `$HOME` becomes an overlay: the host's home read-only below, the private layer above, so
+/// tools that write caches and dotfiles work and nothing reaches the host.
+fn mount_home_overlay(spec: &Spec, layer: &OwnedFd) -> Result<(), SetupError> {
+    let fd = layer.as_raw_fd();
+    let upper = format!("/proc/self/fd/{fd}/{L_HOME_UP}");
+    let work = format!("/proc/self/fd/{fd}/{L_HOME_WORK}");
+    let home = path_str(&spec.home)?;
+    let ovl = new_fs(
+        "overlay",
+        &[
+            ("lowerdir+", Some(home)),
+            ("upperdir", Some(&upper)),
+            ("workdir", Some(&work)),
+        ],
+        MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV,
+    )
+    .map_err(|e| e.fix("the sandbox needs overlayfs in a user namespace (Linux 5.11+); run `cordon doctor`"))?;
+    attach(&ovl, &spec.home)
+}
+
+fn path_str(p: &Path) -> Result<&str, SetupError> {
+    p.to_str().ok_or_else(|| SetupError::msg(format!("use the non-UTF-8 path {}", p.display())))
+}
+
+/// Sandbox-side paths that are writable (for Landlock and the path guard).
+pub fn writable_roots(spec: &Spec) -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> = spec.writable.clone();
+    roots.push(spec.home.clone());
+    for p in ["/tmp", "/var/tmp", "/dev/shm", "/run"] {
+        roots.push(PathBuf::from(p));
+    }
+    roots
+}

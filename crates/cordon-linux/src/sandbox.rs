@@ -1,0 +1,298 @@
+//! Starting a sandbox: the supervisor clones the sandbox's init into a fresh set of
+//! namespaces; init builds the file-system view, starts the command in its own session and
+//! then confines itself, and stays as pid 1 until the command ends.
+//!
+//! Nothing here runs on an async runtime: `launch` must be called while the process is still
+//! single-threaded, and the child code after `clone` only uses calls that are safe in a
+//! single-threaded fork child.
+
+use crate::control::{self, Msg};
+use crate::error::{Context, SetupError};
+use crate::spec::{Spec, Stdio};
+use crate::{fsrules, mounts, seccomp, sys};
+use rustix::event::{poll, PollFd, PollFlags};
+use std::ffi::CString;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// Installs the seccomp filter whose listener the supervisor serves, returning the listener.
+/// Provided by the caller so enforcement of protected paths can be swapped or tested.
+pub type ListenerInstaller = fn() -> io::Result<OwnedFd>;
+
+/// A sandbox whose init is running.
+pub struct Launched {
+    /// Host pid of the sandbox's init.
+    pub init_pid: libc::pid_t,
+    /// The supervisor's end of the control channel.
+    pub ctrl: OwnedFd,
+}
+
+/// Signals the supervisor forwards to init, and init to the command.
+pub const FORWARDED: &[libc::c_int] = &[
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+    libc::SIGTSTP,
+];
+
+/// Clones the sandbox's init.
+///
+/// # Safety
+/// The process must be single-threaded when this is called (see `sys::clone_namespaces`).
+pub unsafe fn launch(spec: &Spec, install_listener: Option<ListenerInstaller>) -> Result<Launched, SetupError> {
+    let (sup, sb) = sys::seqpacket_pair().ctx(|| "create the control channel".into())?;
+    // SAFETY: forwarded from this function's contract.
+    let pid = unsafe { sys::clone_namespaces(sys::SANDBOX_NAMESPACES) }.map_err(|e| {
+        SetupError::new("create the sandbox namespaces", e).fix(
+            "unprivileged user namespaces are disabled or restricted (sysctl kernel.unprivileged_userns_clone, \
+             user.max_user_namespaces, or AppArmor's kernel.apparmor_restrict_unprivileged_userns); run `cordon doctor`",
+        )
+    })?;
+    if pid == 0 {
+        drop(sup);
+        init_main(spec, sb, install_listener);
+    }
+    drop(sb);
+    Ok(Launched { init_pid: pid, ctrl: sup })
+}
+
+fn init_main(spec: &Spec, sock: OwnedFd, install_listener: Option<ListenerInstaller>) -> ! {
+    match init_setup(spec, &sock, install_listener) {
+        Ok((cmd_pid, sigfd)) => init_loop(cmd_pid, sigfd, sock),
+        Err(e) => {
+            let _ = control::send(sock.as_fd(), &Msg::SetupFailed(e.to_string()));
+            sys::exit_now(125)
+        }
+    }
+}
+
+fn write_file(path: &str, contents: &str) -> Result<(), SetupError> {
+    std::fs::write(path, contents).ctx(|| format!("write {path}"))
+}
+
+fn init_setup(
+    spec: &Spec,
+    sock: &OwnedFd,
+    install_listener: Option<ListenerInstaller>,
+) -> Result<(libc::pid_t, OwnedFd), SetupError> {
+    // If the supervisor dies, so does init, and with it (pid 1) the whole sandbox.
+    sys::set_parent_death_signal(libc::SIGKILL).ctx(|| "set the parent-death signal".into())?;
+    sys::setsid().ctx(|| "start a new session".into())?;
+
+    write_file("/proc/self/setgroups", "deny")?;
+    write_file("/proc/self/uid_map", &format!("{0} {0} 1\n", spec.uid))?;
+    write_file("/proc/self/gid_map", &format!("{0} {0} 1\n", spec.gid))?;
+
+    // SAFETY: umask only swaps an integer in the process.
+    let saved_umask = unsafe { libc::umask(0) };
+    mounts::build(spec)?;
+    // SAFETY: as above.
+    unsafe { libc::umask(saved_umask) };
+
+    sys::sethostname(&spec.hostname).ctx(|| "set the host name".into())?;
+    sys::loopback_up().ctx(|| "bring up the loopback interface".into())?;
+    // Under memory pressure the kernel should pick the sandbox, never the host's processes.
+    write_file("/proc/self/oom_score_adj", "1000")?;
+    // Counted per user namespace, so this caps the sandbox's tasks (threads included).
+    sys::setrlimit(libc::RLIMIT_NPROC, spec.max_tasks, spec.max_tasks).ctx(|| "limit the number of tasks".into())?;
+
+    let pty = match spec.stdio {
+        Stdio::Pty => {
+            let (master, slave) = open_pty()?;
+            control::send(sock.as_fd(), &Msg::PtyMaster(master)).ctx(|| "hand over the terminal".into())?;
+            Some(slave)
+        }
+        Stdio::Inherit => None,
+    };
+
+    let mut signals = vec![libc::SIGCHLD];
+    signals.extend_from_slice(FORWARDED);
+    let sigfd = sys::signalfd_for(&signals).ctx(|| "set up signal handling".into())?;
+
+    // SAFETY: init is single-threaded (it is a clone of a single-threaded supervisor).
+    let cmd_pid = unsafe { sys::fork() }.ctx(|| "start the command".into())?;
+    if cmd_pid == 0 {
+        command_main(spec, pty, sock, saved_umask, install_listener);
+    }
+    drop(pty);
+
+    // init itself parses nothing from the sandbox but signals and its own channel; confine it
+    // all the same: no capabilities, no file-system access, the same syscall denylist.
+    sys::set_dumpable(false).ctx(|| "make init non-dumpable".into())?;
+    sys::set_no_new_privs().ctx(|| "set no_new_privs".into())?;
+    sys::drop_all_capabilities().ctx(|| "drop capabilities".into())?;
+    fsrules::restrict(&[], true)?;
+    seccomp::install(&seccomp::denylist_program(), 0).ctx(|| "install the seccomp filter".into())?;
+    Ok((cmd_pid, sigfd))
+}
+
+fn open_pty() -> Result<(OwnedFd, OwnedFd), SetupError> {
+    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
+        .ctx(|| "open a pseudo-terminal".into())?;
+    grantpt(&master).ctx(|| "grant the pseudo-terminal".into())?;
+    unlockpt(&master).ctx(|| "unlock the pseudo-terminal".into())?;
+    let name = ptsname(&master, Vec::new()).ctx(|| "name the pseudo-terminal".into())?;
+    let slave = rustix::fs::open(
+        name.as_c_str(),
+        rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ctx(|| "open the pseudo-terminal".into())?;
+    Ok((master, slave))
+}
+
+/// The command's process, between fork and exec.
+fn command_main(
+    spec: &Spec,
+    pty: Option<OwnedFd>,
+    sock: &OwnedFd,
+    umask: libc::mode_t,
+    install_listener: Option<ListenerInstaller>,
+) -> ! {
+    if let Err(e) = command_setup(spec, pty, sock, umask, install_listener) {
+        let _ = control::send(sock.as_fd(), &Msg::SetupFailed(e.to_string()));
+        sys::exit_now(125);
+    }
+    exec_command(spec)
+}
+
+fn command_setup(
+    spec: &Spec,
+    pty: Option<OwnedFd>,
+    sock: &OwnedFd,
+    umask: libc::mode_t,
+    install_listener: Option<ListenerInstaller>,
+) -> Result<(), SetupError> {
+    sys::reset_signals();
+    sys::setsid().ctx(|| "start the command's session".into())?;
+    if let Some(slave) = &pty {
+        sys::set_controlling_tty(slave.as_fd()).ctx(|| "attach the terminal".into())?;
+        for fd in 0..3 {
+            sys::dup2(slave.as_raw_fd(), fd).ctx(|| "attach the terminal".into())?;
+        }
+    }
+    drop(pty);
+    // Only stdio and cordon's own channel survive; inherited descriptors never reach the command.
+    sys::close_fds_from(3, &[sock.as_raw_fd()]).ctx(|| "close inherited descriptors".into())?;
+    // SAFETY: umask swaps an integer.
+    unsafe { libc::umask(umask) };
+    std::env::set_current_dir(&spec.cwd)
+        .ctx(|| format!("enter the working directory {}", spec.cwd.display()))?;
+    if spec.memory_bytes > 0 {
+        sys::setrlimit(libc::RLIMIT_DATA, spec.memory_bytes, spec.memory_bytes)
+            .ctx(|| "limit memory".into())?;
+    }
+    sys::setrlimit(libc::RLIMIT_CORE, 0, 0).ctx(|| "disable core dumps".into())?;
+    sys::set_no_new_privs().ctx(|| "set no_new_privs".into())?;
+    fsrules::restrict(&mounts::writable_roots(spec), false)?;
+    sys::drop_all_capabilities().ctx(|| "drop capabilities".into())?;
+    seccomp::install(&seccomp::denylist_program(), 0).ctx(|| "install the seccomp filter".into())?;
+    if let Some(install) = install_listener {
+        let listener = install().ctx(|| "install the path-guard filter".into())?;
+        control::send(sock.as_fd(), &Msg::Listener(listener)).ctx(|| "hand over the path guard".into())?;
+    }
+    control::send(sock.as_fd(), &Msg::Started).ctx(|| "report start".into())?;
+    // The channel is close-on-exec; the command never sees it.
+    Ok(())
+}
+
+/// Finds and execs argv[0] like a shell: 127 when not found, 126 when found but not runnable.
+fn exec_command(spec: &Spec) -> ! {
+    let Some(arg0) = spec.argv.first() else { sys::exit_now(127) };
+    let name = arg0.as_bytes();
+    let report = |what: &str, code: i32| -> ! {
+        let _ = writeln!(io::stderr(), "cordon: {}: {what}", String::from_utf8_lossy(name));
+        sys::exit_now(code)
+    };
+    if name.contains(&b'/') {
+        let e = sys::execve(arg0, &spec.argv, &spec.env);
+        match e.raw_os_error() {
+            Some(libc::ENOENT) | Some(libc::ENOTDIR) => report("No such file or directory", 127),
+            _ => report(&e.to_string(), 126),
+        }
+    }
+    let mut denied: Option<io::Error> = None;
+    for dir in spec.path_var.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let mut full = Path::new(dir).as_os_str().as_bytes().to_vec();
+        full.push(b'/');
+        full.extend_from_slice(name);
+        let Ok(full) = CString::new(full) else { continue };
+        let e = sys::execve(&full, &spec.argv, &spec.env);
+        match e.raw_os_error() {
+            Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::ELOOP) | Some(libc::ENAMETOOLONG) => {}
+            Some(libc::EACCES) | Some(libc::EISDIR) | Some(libc::EPERM) => denied = Some(e),
+            _ => report(&e.to_string(), 126),
+        }
+    }
+    match denied {
+        Some(e) => report(&e.to_string(), 126),
+        None => report("command not found", 127),
+    }
+}
+
+/// init as pid 1: reaps orphans, forwards signals, reports job-control stops, and exits with
+/// the command's status (which makes the kernel kill everything left in the sandbox).
+fn init_loop(cmd_pid: libc::pid_t, sigfd: OwnedFd, sock: OwnedFd) -> ! {
+    loop {
+        let mut fds = [
+            PollFd::new(&sigfd, PollFlags::IN),
+            PollFd::new(&sock, PollFlags::IN),
+        ];
+        match poll(&mut fds, None) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => sys::exit_now(125),
+        }
+        let sig_ready = !fds[0].revents().is_empty();
+        let sock_ready = !fds[1].revents().is_empty();
+        if sig_ready {
+            if let Ok(sig) = sys::read_signal(sigfd.as_fd()) {
+                if sig as libc::c_int == libc::SIGCHLD {
+                    reap(cmd_pid, sock.as_fd());
+                } else {
+                    let _ = sys::kill(cmd_pid, sig as libc::c_int);
+                }
+            }
+        }
+        if sock_ready {
+            match control::recv(sock.as_fd()) {
+                Ok(Some(Msg::Continue)) => {
+                    let _ = sys::kill(-cmd_pid, libc::SIGCONT);
+                }
+                Ok(Some(_)) | Err(_) => {}
+                // The supervisor is gone: end the sandbox.
+                Ok(None) => sys::exit_now(137),
+            }
+        }
+    }
+}
+
+fn reap(cmd_pid: libc::pid_t, sock: BorrowedFd<'_>) {
+    loop {
+        match sys::waitpid(-1, libc::WNOHANG | libc::WUNTRACED | libc::__WALL) {
+            Ok((0, _)) | Err(_) => return,
+            Ok((pid, status)) if pid == cmd_pid => {
+                if libc::WIFSTOPPED(status) {
+                    let sig = libc::WSTOPSIG(status) as u8;
+                    let _ = control::send(sock, &Msg::Stopped(sig));
+                } else {
+                    sys::exit_now(sys::exit_code_of(status));
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Descriptors cordon's stdio uses (for callers deciding on `Stdio::Pty`).
+pub fn any_stdio_is_tty() -> bool {
+    [0 as RawFd, 1, 2].iter().any(|fd| sys::isatty(*fd))
+}

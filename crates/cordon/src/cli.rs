@@ -1,0 +1,101 @@
+//! The command line. Keep it stable: scripts and later features depend on it.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cordon",
+    version,
+    about = "Run an AI coding agent, and everything it starts, in a kernel-enforced sandbox",
+    long_about = "cordon runs a command (an agent such as claude, codex or gemini, or a shell, or `make test`) \
+                  in a sandbox: the host's files read-only, the workspace writable, configuration files \
+                  protected, secrets hidden, no network, and nothing left behind when it ends."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a command inside a sandbox
+    #[command(after_help = "Exit status: the command's own; 128+N if it died of signal N; \
+                            125 if cordon itself failed (the command did not run); \
+                            126/127 if the command could not be executed / was not found.")]
+    Run(RunArgs),
+    /// Show or check policy
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Trust the project policy file of a workspace (bound to its exact content)
+    Trust {
+        /// Workspace whose .cordon.toml to trust (default: the current directory)
+        #[arg(short, long)]
+        workspace: Option<PathBuf>,
+        /// Remove the trust instead
+        #[arg(long)]
+        revoke: bool,
+    },
+    /// Check what this machine supports, layer by layer, by starting a tiny sandbox
+    Doctor,
+    /// Print shell completions
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Print the merged effective policy, each rule with the file and tier it came from
+    Show {
+        #[command(flatten)]
+        layers: PolicyLayers,
+    },
+    /// Validate a policy file (errors name file:line:col)
+    Check {
+        /// The policy file
+        file: PathBuf,
+    },
+}
+
+/// Everything that contributes policy, shared by `run` and `policy show`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PolicyLayers {
+    /// The read-write project root (default: the current directory)
+    #[arg(short, long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// An extra policy file, merged at the user tier (repeatable)
+    #[arg(short, long = "policy", value_name = "FILE")]
+    pub policy: Vec<PathBuf>,
+    /// Make PATH writable and persistent (repeatable; ~ expanded)
+    #[arg(long, value_name = "PATH")]
+    pub allow_write: Vec<String>,
+    /// Make PATH readable even if a weaker rule hides it (repeatable)
+    #[arg(long, value_name = "PATH")]
+    pub allow_read: Vec<String>,
+    /// Hide PATH from the sandbox (repeatable)
+    #[arg(long, value_name = "PATH")]
+    pub deny_read: Vec<String>,
+    /// Pass host variable NAME, or set NAME=VALUE (repeatable)
+    #[arg(long, value_name = "NAME[=VALUE]")]
+    pub env: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(trailing_var_arg = true)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub layers: PolicyLayers,
+    /// Append audit events (JSON lines) to FILE
+    #[arg(long, value_name = "FILE")]
+    pub audit: Option<PathBuf>,
+    /// Isolation: `namespaces` (default, full) or `landlock` (weaker: no namespaces; see --help)
+    #[arg(long, value_name = "MODE", default_value = "namespaces")]
+    pub isolation: String,
+    /// The command and its arguments
+    #[arg(required = true, value_name = "CMD", allow_hyphen_values = true)]
+    pub command: Vec<std::ffi::OsString>,
+}
