@@ -3,6 +3,7 @@
 mod audit;
 mod cli;
 mod dirs;
+mod doctor;
 mod plan;
 mod run;
 
@@ -20,7 +21,8 @@ fn main() {
             clap_complete::generate(shell, &mut Cli::command(), "cordon", &mut std::io::stdout());
             0
         }
-        Command::Policy { .. } | Command::Trust { .. } | Command::Doctor => {
+        Command::Doctor => doctor::doctor(),
+        Command::Policy { .. } | Command::Trust { .. } => {
             eprintln!("cordon: not implemented yet");
             EXIT_CORDON
         }
