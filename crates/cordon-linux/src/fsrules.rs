@@ -36,12 +36,17 @@ fn err(what: &str, e: impl std::fmt::Display) -> SetupError {
 pub fn restrict(writable: &[PathBuf], deny_all: bool) -> Result<Enforcement, SetupError> {
     let abi = TARGET_ABI;
     let all = AccessFs::from_all(abi);
-    let ruleset = Ruleset::default()
+    let mut ruleset = Ruleset::default()
         .set_compatibility(CompatLevel::BestEffort)
         .handle_access(all)
-        .map_err(|e| err("set up Landlock", e))?
-        .scope(Scope::AbstractUnixSocket | Scope::Signal)
-        .map_err(|e| err("set up Landlock scopes", e))?;
+        .map_err(|e| err("set up Landlock", e))?;
+    // init must keep signalling the command (a sibling Landlock domain), so only the command's
+    // ruleset is scoped.
+    if !deny_all {
+        ruleset = ruleset
+            .scope(Scope::AbstractUnixSocket | Scope::Signal)
+            .map_err(|e| err("set up Landlock scopes", e))?;
+    }
     let mut created = ruleset.create().map_err(|e| err("create the Landlock ruleset", e))?;
     if !deny_all {
         created = created

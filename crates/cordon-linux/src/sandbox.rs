@@ -105,6 +105,7 @@ fn init_setup(
     let pty = match spec.stdio {
         Stdio::Pty => {
             let (master, slave) = open_pty()?;
+            sys::set_controlling_tty(slave.as_fd()).ctx(|| "attach the sandbox terminal".into())?;
             control::send(sock.as_fd(), &Msg::PtyMaster(master)).ctx(|| "hand over the terminal".into())?;
             Some(slave)
         }
@@ -170,15 +171,19 @@ fn command_setup(
     umask: libc::mode_t,
     install_listener: Option<ListenerInstaller>,
 ) -> Result<(), SetupError> {
-    sys::reset_signals();
-    sys::setsid().ctx(|| "start the command's session".into())?;
+    // The command leads its own process group inside init's session (the sandbox's own, whose
+    // terminal is the sandbox pty). It must not lead the session: a session leader's group is
+    // orphaned, and the kernel discards SIGTSTP for orphaned groups, so ^Z in a TUI would do
+    // nothing.
+    sys::setpgid_self().ctx(|| "start the command's process group".into())?;
     if let Some(slave) = &pty {
-        sys::set_controlling_tty(slave.as_fd()).ctx(|| "attach the terminal".into())?;
+        sys::take_foreground(slave.as_fd()).ctx(|| "attach the terminal".into())?;
         for fd in 0..3 {
             sys::dup2(slave.as_raw_fd(), fd).ctx(|| "attach the terminal".into())?;
         }
     }
     drop(pty);
+    sys::reset_signals();
     // Only stdio and cordon's own channel survive; inherited descriptors never reach the command.
     sys::close_fds_from(3, &[sock.as_raw_fd()]).ctx(|| "close inherited descriptors".into())?;
     // SAFETY: umask swaps an integer.

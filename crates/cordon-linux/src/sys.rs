@@ -151,6 +151,28 @@ pub fn setsid() -> io::Result<()> {
     check(ret as libc::c_long).map(|_| ())
 }
 
+pub fn setpgid_self() -> io::Result<()> {
+    // SAFETY: setpgid takes integers.
+    let ret = unsafe { libc::setpgid(0, 0) };
+    check(ret as libc::c_long).map(|_| ())
+}
+
+/// Makes the caller's process group the terminal's foreground group. SIGTTOU is ignored for
+/// the call, as a job-control shell does, since the caller starts in the background.
+pub fn take_foreground(tty: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: signal() with SIG_IGN/previous handler values; tcsetpgrp takes integers.
+    unsafe {
+        let old = libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+        let ret = libc::tcsetpgrp(tty.as_raw_fd(), libc::getpid());
+        let err = io::Error::last_os_error();
+        libc::signal(libc::SIGTTOU, old);
+        if ret < 0 {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
 pub fn set_controlling_tty(fd: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: TIOCSCTTY takes an integer argument.
     let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0 as libc::c_int) };
