@@ -167,10 +167,7 @@ fn json_has_number(v: &serde_json::Value, n: i64) -> bool {
 fn audit_writes_json_lines_with_start_and_stop() {
     let sb = Sandbox::new("audit");
     let audit = sb.root.join("audit.jsonl");
-    let out = sb.run_opts(
-        &["--audit", &audit.display().to_string()],
-        &["bash", "-c", "exit 7"],
-    );
+    let out = sb.sh_opts(&["--audit", &audit.display().to_string()], "exit 7");
     assert_eq!(out.code, 7, "{}", out.show());
     let text = std::fs::read_to_string(&audit).unwrap_or_default();
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -213,9 +210,9 @@ fn malformed_policy_flag_exits_125_one_line() {
     let bad = sb.root.join("broken.toml");
     sb.write_host(&bad, "[filesystem\nallow_write = \n");
     let marker = sb.ws.join("command-ran");
-    let out = sb.run_opts(
+    let out = sb.sh_opts(
         &["-p", &bad.display().to_string()],
-        &["bash", "-c", &format!("touch {}", marker.display())],
+        &format!("touch {}", marker.display()),
     );
     assert_eq!(
         out.code,
@@ -255,7 +252,7 @@ fn valid_policy_flag_applies_twin() {
 fn run_leaves_nothing_outside_own_dirs() {
     let sb = Sandbox::new("no-trace");
     let before = sb.home_snapshot();
-    let out = sb.run(&["true"]);
+    let out = sb.sh("true");
     assert_eq!(out.code, 0, "{}", out.show());
     assert_unchanged(
         "home after `cordon run -- true`",

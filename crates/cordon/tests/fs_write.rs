@@ -10,11 +10,7 @@ use std::path::Path;
 #[test]
 fn workspace_write_persists() {
     let sb = Sandbox::new("ws-persist");
-    let out = sb.run(&[
-        "bash",
-        "-c",
-        "mkdir -p src && echo hello > src/new.txt && pwd",
-    ]);
+    let out = sb.sh("mkdir -p src && echo hello > src/new.txt && pwd");
     assert_eq!(
         out.code,
         0,
@@ -49,7 +45,7 @@ fn workspace_flag_sets_root_and_cwd() {
     fs::create_dir_all(&proj).expect("mkdir proj");
     chown_tree(&sb.root);
     let p = proj.display().to_string();
-    let out = sb.run_opts(&["-w", &p], &["bash", "-c", "pwd; echo x > made-here"]);
+    let out = sb.sh_opts(&["-w", &p], "pwd; echo x > made-here");
     assert_eq!(out.code, 0, "-w DIR must work\n{}", out.show());
     assert_eq!(
         out.stdout.trim(),
@@ -68,12 +64,10 @@ fn workspace_flag_sets_root_and_cwd() {
 fn home_cache_write_is_private() {
     let sb = Sandbox::new("cache-private");
     let before = sb.home_snapshot();
-    let out = sb.run(&[
-        "bash",
-        "-c",
+    let out = sb.sh(
         "mkdir -p ~/.cache/tool && echo cached > ~/.cache/tool/x && cat ~/.cache/tool/x \
          && echo more >> ~/.cache/existing/keep.txt && cat ~/.cache/existing/keep.txt",
-    ]);
+    );
     assert_eq!(
         out.code,
         0,
@@ -95,7 +89,7 @@ fn system_dirs_not_writable() {
     let tag = unique();
     for dir in ["/etc", "/usr", "/usr/local/bin", "/var/lib", "/opt"] {
         let target = format!("{dir}/cordon-it-{tag}");
-        let out = sb.run(&["bash", "-c", &format!("echo x > {target}")]);
+        let out = sb.sh(&format!("echo x > {target}"));
         assert_ne!(out.code, 0, "writing {target} must fail\n{}", out.show());
         let e = out.stderr.to_lowercase();
         assert!(
@@ -110,11 +104,7 @@ fn system_dirs_not_writable() {
 #[test]
 fn system_dirs_readable_twin() {
     let sb = Sandbox::new("sysread");
-    let out = sb.run(&[
-        "bash",
-        "-c",
-        "head -1 /etc/passwd && ls /usr/bin >/dev/null && echo OK",
-    ]);
+    let out = sb.sh("head -1 /etc/passwd && ls /usr/bin >/dev/null && echo OK");
     assert_eq!(out.code, 0, "the host FS must be readable\n{}", out.show());
     assert!(
         out.stdout.contains("root:") && out.stdout.contains("OK"),
@@ -130,7 +120,7 @@ fn write_outside_workspace_does_not_reach_host() {
     let before_root = host_snapshot(&sb.root);
     let script = "echo x > ~/other; mkdir -p ~/newdir && echo y > ~/newdir/f; \
                   echo z > ~/../outside-home; echo w > \"$PWD/../../sibling\"; true";
-    let out = sb.run(&["bash", "-c", script]);
+    let out = sb.sh(script);
     assert_absent(&sb.home.join("other"), &out);
     assert_absent(&sb.home.join("newdir"), &out);
     assert_absent(&sb.root.join("outside-home"), &out);
@@ -163,7 +153,7 @@ fn tmp_is_private() {
          echo in > /tmp/cordon-it-in-{tag} && cat /tmp/cordon-it-in-{tag} && \
          echo v > /var/tmp/cordon-it-in-{tag} && echo s > /dev/shm/cordon-it-in-{tag} && echo WROTE"
     );
-    let out = sb.run(&["bash", "-c", &script]);
+    let out = sb.sh(&script);
     let _ = fs::remove_file(&host_file);
     assert!(
         !out.stdout.contains("SAW-HOST") && !out.stdout.contains("host tmp content"),
@@ -186,22 +176,16 @@ fn tmp_is_private() {
 fn nothing_accumulates_across_runs() {
     let sb = Sandbox::new("accumulate");
     let tag = unique();
-    let first = sb.run(&[
-        "bash",
-        "-c",
-        &format!("mkdir -p ~/.cache && echo 1 > ~/.cache/acc-{tag} && echo 1 > /tmp/acc-{tag}"),
-    ]);
+    let first = sb.sh(&format!(
+        "mkdir -p ~/.cache && echo 1 > ~/.cache/acc-{tag} && echo 1 > /tmp/acc-{tag}"
+    ));
     assert_eq!(
         first.code,
         0,
         "first run must be able to write\n{}",
         first.show()
     );
-    let second = sb.run(&[
-        "bash",
-        "-c",
-        &format!("ls -a ~/.cache; test -e ~/.cache/acc-{tag} && echo LEFTOVER-HOME; test -e /tmp/acc-{tag} && echo LEFTOVER-TMP; true"),
-    ]);
+    let second = sb.sh(&format!("ls -a ~/.cache; test -e ~/.cache/acc-{tag} && echo LEFTOVER-HOME; test -e /tmp/acc-{tag} && echo LEFTOVER-TMP; true"));
     assert_eq!(second.code, 0, "{}", second.show());
     assert!(
         !second.stdout.contains("LEFTOVER"),
@@ -218,12 +202,9 @@ fn allow_write_persists() {
     fs::create_dir_all(&extra).expect("mkdir extra");
     chown_tree(&sb.root);
     let e = extra.display().to_string();
-    let without = sb.run(&["bash", "-c", &format!("echo a > {e}/without; true")]);
+    let without = sb.sh(&format!("echo a > {e}/without; true"));
     assert_absent(&extra.join("without"), &without);
-    let with = sb.run_opts(
-        &["--allow-write", &e],
-        &["bash", "-c", &format!("echo b > {e}/with")],
-    );
+    let with = sb.sh_opts(&["--allow-write", &e], &format!("echo b > {e}/with"));
     assert_eq!(
         with.code,
         0,
@@ -304,12 +285,10 @@ fn symlink_to_home_file_does_not_write_host() {
     chown_tree(&sb.root);
     let before = sb.home_snapshot();
     let before_root = host_snapshot(&sb.root);
-    let out = sb.run(&[
-        "bash",
-        "-c",
+    let out = sb.sh(
         "echo evil >> rc-link; echo evil > note-link; echo evil > dangling; \
          echo evil > up/escaped; ln -s ../../ up2 && echo evil > up2/escaped2; true",
-    ]);
+    );
     assert_unchanged("home via symlinks", &before, &sb.home_snapshot(), &out);
     assert_absent(&sb.home.join("planted"), &out);
     assert_absent(&sb.root.join("escaped"), &out);
@@ -331,11 +310,7 @@ fn symlink_to_home_file_does_not_write_host() {
 #[test]
 fn symlink_inside_workspace_twin() {
     let sb = Sandbox::new("symlink-twin");
-    let out = sb.run(&[
-        "bash",
-        "-c",
-        "echo a > target && ln -s target link && echo b >> link && cat target",
-    ]);
+    let out = sb.sh("echo a > target && ln -s target link && echo b >> link && cat target");
     assert_eq!(
         out.code,
         0,
@@ -355,11 +330,7 @@ fn symlink_inside_workspace_twin() {
 fn hardlink_to_outside_file_fails() {
     let sb = Sandbox::new("hardlink");
     let before = sb.home_snapshot();
-    let out = sb.run(&[
-        "bash",
-        "-c",
-        "ln ~/notes/other.txt hl && echo LINKED && echo evil >> hl; ln ~/.bashrc hl2 && echo evil >> hl2; exit 0",
-    ]);
+    let out = sb.sh("ln ~/notes/other.txt hl && echo LINKED && echo evil >> hl; ln ~/.bashrc hl2 && echo evil >> hl2; exit 0");
     assert!(
         !out.stdout.contains("LINKED"),
         "hard-linking a file outside the workspace into it must fail (EXDEV/EPERM)\n{}",
@@ -373,7 +344,7 @@ fn hardlink_to_outside_file_fails() {
 #[test]
 fn hardlink_inside_workspace_twin() {
     let sb = Sandbox::new("hardlink-twin");
-    let out = sb.run(&["bash", "-c", "echo a > f && ln f g && echo b >> g"]);
+    let out = sb.sh("echo a > f && ln f g && echo b >> g");
     assert_eq!(
         out.code,
         0,
@@ -402,7 +373,7 @@ fn proc_self_root_write_fails() {
         h = sb.home.display(),
         r = sb.root.display()
     );
-    let out = sb.run(&["bash", "-c", &script]);
+    let out = sb.sh(&script);
     assert_unchanged("home via /proc/self", &before, &sb.home_snapshot(), &out);
     assert_absent(&sb.root.join("proc-escape"), &out);
     assert_absent(Path::new(&format!("/etc/cordon-it-{tag}")), &out);
@@ -422,7 +393,7 @@ fn proc_self_root_write_fails() {
 fn proc_self_root_workspace_twin() {
     let sb = Sandbox::new("proc-root-twin");
     let script = format!("echo ok > /proc/self/root{}/via-proc", sb.ws.display());
-    let out = sb.run(&["bash", "-c", &script]);
+    let out = sb.sh(&script);
     assert_eq!(
         out.code,
         0,
@@ -443,12 +414,17 @@ fn inherited_fd_not_passed_in() {
         .open(&target)
         .expect("open note");
     let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
-    let out = sb.run_with(
+    let out = assert_ran(sb.run_with(
         move |cmd| {
             // SAFETY: dup2 is async-signal-safe; fd stays open in the parent until spawn returns.
             unsafe {
                 cmd.pre_exec(move || {
-                    if libc::dup2(fd, 5) < 0 {
+                    if fd == 5 {
+                        // dup2 onto itself keeps FD_CLOEXEC: clear it instead.
+                        if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                    } else if libc::dup2(fd, 5) < 0 {
                         return Err(std::io::Error::last_os_error());
                     }
                     Ok(())
@@ -459,9 +435,9 @@ fn inherited_fd_not_passed_in() {
         &[
             "bash",
             "-c",
-            "ls -l /proc/self/fd; echo evil >&5 && echo WROTE-FD5; true",
+            "echo CORDON-IT-RAN; ls -l /proc/self/fd; echo evil >&5 && echo WROTE-FD5; true",
         ],
-    );
+    ));
     drop(file);
     assert!(
         !out.stdout.contains("WROTE-FD5"),

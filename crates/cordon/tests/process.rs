@@ -12,7 +12,7 @@ use std::time::Duration;
 #[test]
 fn exit_status_passthrough() {
     let sb = Sandbox::new("exit3");
-    let out = sb.run(&["bash", "-c", "exit 3"]);
+    let out = sb.sh("exit 3");
     assert_eq!(
         out.code,
         3,
@@ -26,14 +26,14 @@ fn exit_status_passthrough() {
 #[test]
 fn signal_status_is_128_plus_n() {
     let sb = Sandbox::new("sigterm");
-    let out = sb.run(&["bash", "-c", "kill -TERM $$"]);
+    let out = sb.sh("kill -TERM $$");
     assert_eq!(
         out.code,
         143,
         "`kill -TERM $$` must give 143 (the command is not pid 1)\n{}",
         out.show()
     );
-    let out = sb.run(&["bash", "-c", "kill -KILL $$"]);
+    let out = sb.sh("kill -KILL $$");
     assert_eq!(
         out.code,
         137,
@@ -85,11 +85,7 @@ fn host_processes_invisible() {
             .is_empty()),
         "host marker did not start (harness problem)"
     );
-    let out = sb.run(&[
-        "bash",
-        "-c",
-        "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done; echo NPIDS=$(ls -d /proc/[0-9]* | wc -l)",
-    ]);
+    let out = sb.sh("for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done; echo NPIDS=$(ls -d /proc/[0-9]* | wc -l)");
     let _ = host.kill();
     let _ = host.wait();
     assert_eq!(out.code, 0, "{}", out.show());
@@ -114,11 +110,7 @@ fn host_processes_invisible() {
 #[test]
 fn own_processes_visible_twin() {
     let sb = Sandbox::new("pidns-twin");
-    let out = sb.run(&[
-        "bash",
-        "-c",
-        "sleep 30 & p=$!; test -d /proc/$p && echo SEEN; kill $p; wait $p; echo done",
-    ]);
+    let out = sb.sh("sleep 30 & p=$!; test -d /proc/$p && echo SEEN; kill $p; wait $p; echo done");
     assert!(
         out.stdout.contains("SEEN"),
         "the sandbox must see its own children\n{}",
@@ -190,7 +182,7 @@ fn setsid_and_nohup_children_die_with_command() {
         "setsid sleep {a} >/dev/null 2>&1 < /dev/null & nohup sleep {b} >/dev/null 2>&1 & disown; \
          ( ( sleep {c} >/dev/null 2>&1 & ) & ); sleep 0.5; exit 0"
     );
-    let out = sb.run(&["bash", "-c", &script]);
+    let out = sb.sh(&script);
     let needles = [
         format!("sleep {a}"),
         format!("sleep {b}"),
@@ -215,11 +207,7 @@ fn setsid_and_nohup_children_die_with_command() {
 #[test]
 fn background_job_within_command_works_twin() {
     let sb = Sandbox::new("bg-twin");
-    let out = sb.run(&[
-        "bash",
-        "-c",
-        "(sleep 0.2; echo child-done) & wait; echo parent-done",
-    ]);
+    let out = sb.sh("(sleep 0.2; echo child-done) & wait; echo parent-done");
     assert_eq!(out.code, 0, "{}", out.show());
     assert!(
         out.stdout.contains("child-done\nparent-done"),
@@ -257,7 +245,7 @@ print("FORKED", n, flush=True)
     let start = std::time::Instant::now();
     let out = sb.run(&["python3", "-c", py]);
     let took = start.elapsed();
-    let ulimit = sb.run(&["bash", "-c", "ulimit -u"]);
+    let ulimit = sb.sh("ulimit -u");
     let lim = ulimit.stdout.trim();
     let bounded_rlimit = lim.parse::<u64>().map(|n| n <= 4096).unwrap_or(false);
     let forked: Option<u64> = out
@@ -288,7 +276,7 @@ print("FORKED", n, flush=True)
 }
 
 fn py(sb: &Sandbox, body: &str) -> Out {
-    sb.run(&["python3", "-c", &format!("{PY_SYSCALL}\n{body}")])
+    assert_ran(sb.run(&["python3", "-c", &format!("{PY_SYSCALL}\n{body}")]))
 }
 
 /// Assert a python snippet printed `name=<errno>` with errno == EPERM.
@@ -398,7 +386,7 @@ fn strace_and_unshare_tools_fail() {
         );
     }
     script.push_str("true");
-    let out = sb.run(&["bash", "-c", &script]);
+    let out = sb.sh(&script);
     for bad in [
         "UNSHARE-U-OK",
         "UNSHARE-R-OK",
@@ -642,12 +630,8 @@ a, b = socket.socketpair(); a.sendall(b"pair"); print("PAIR", b.recv(4).decode()
 #[test]
 fn devices_minimal() {
     let sb = Sandbox::new("dev");
-    let out = sb.run(&[
-        "bash",
-        "-c",
-        "ls /dev; for d in /dev/kvm /dev/sda /dev/vda /dev/nvme0n1 /dev/mem /dev/video0 /dev/snd; do \
-         test -e $d && echo PRESENT $d; done; head -c 4 /dev/urandom | wc -c; echo x > /dev/null && echo NULL-OK",
-    ]);
+    let out = sb.sh("ls /dev; for d in /dev/kvm /dev/sda /dev/vda /dev/nvme0n1 /dev/mem /dev/video0 /dev/snd; do \
+         test -e $d && echo PRESENT $d; done; head -c 4 /dev/urandom | wc -c; echo x > /dev/null && echo NULL-OK");
     assert_eq!(out.code, 0, "{}", out.show());
     assert!(
         !out.stdout.contains("PRESENT"),
@@ -664,13 +648,11 @@ fn devices_minimal() {
 #[test]
 fn setuid_binaries_gain_nothing() {
     let sb = Sandbox::new("setuid");
-    let out = sb.run(&[
-        "bash",
-        "-c",
+    let out = sb.sh(
         "grep -E '^(NoNewPrivs|CapEff|CapPrm|CapBnd|CapAmb):' /proc/self/status; \
         (command -v sudo >/dev/null && sudo -n true 2>/dev/null && echo SUDO-OK); \
         (command -v su >/dev/null && su -c true root </dev/null 2>/dev/null && echo SU-OK); true",
-    ]);
+    );
     assert!(
         out.stdout.contains("NoNewPrivs:\t1"),
         "no_new_privs must be set\n{}",

@@ -40,7 +40,7 @@ fn attack_in(sb: &Sandbox, script: &str, watched: &[&str]) {
     let existed: Vec<bool> = paths.iter().map(|p| exists_nofollow(p)).collect();
     let git_before = host_snapshot(&sb.ws.join(".git"));
     let hooks_before = host_snapshot(&sb.ws.join(".git/hooks"));
-    let out = sb.run(&["bash", "-c", script]);
+    let out = sb.sh(script);
     for (i, p) in paths.iter().enumerate() {
         assert_eq!(
             exists_nofollow(p),
@@ -277,11 +277,8 @@ fn git_init_leaves_no_hooks_or_config_on_host() {
     // cordon may refuse `git init` or let it run with protected files kept private; either
     // way no config or hook written inside may be on the host afterwards.
     let sb = repo("git-init");
-    let out = sb.run(&[
-        "bash",
-        "-c",
-        "git init -q nested; git config -f nested/.git/config core.fsmonitor evil; true",
-    ]);
+    let out =
+        sb.sh("git init -q nested; git config -f nested/.git/config core.fsmonitor evil; true");
     let cfg = sb.ws.join("nested/.git/config");
     let cfg_text = read_opt(&cfg).map(|b| String::from_utf8_lossy(&b).into_owned());
     assert!(
@@ -322,9 +319,16 @@ fn untrusted_project_policy_cannot_loosen() {
         &[
             "bash",
             "-c",
-            "echo x > ~/loot/x; cat ~/.ssh/id_rsa; env; true",
+            "echo CORDON-IT-RAN; echo x > ~/loot/x; cat ~/.ssh/id_rsa; env; true",
         ],
     );
+    // Refusing to start (125, command never ran) is as good as ignoring the loosening.
+    let out = if out.code == 125 {
+        assert!(!out.all().contains(SSH_MARKER), "{}", out.show());
+        out
+    } else {
+        assert_ran(out)
+    };
     assert_absent(&loot.join("x"), &out);
     assert!(
         !out.all().contains("ghp_cordonitprojectpolicy"),
@@ -349,7 +353,7 @@ fn project_policy_can_tighten_twin() {
         &sb.ws.join(".cordon.toml"),
         "[filesystem]\ndeny_read = [\"private\"]\n",
     );
-    let out = sb.run(&["bash", "-c", "cat private/data.txt; cat README.md"]);
+    let out = sb.sh("cat private/data.txt; cat README.md");
     assert!(
         out.stdout.contains("# project"),
         "ordinary files stay readable\n{}",
@@ -368,7 +372,7 @@ fn git_workflow_twin() {
     let script = "set -e; G='git -c user.name=t -c user.email=t@e'; \
         echo change >> README.md && echo new > new.txt && $G add . && $G commit -q -m sandbox-commit && \
         $G checkout -q -b b && echo more >> new.txt && $G stash -q && $G log --oneline | head -3 && $G stash list";
-    let out = sb.run(&["bash", "-c", script]);
+    let out = sb.sh(script);
     assert_eq!(
         out.code,
         0,
@@ -403,13 +407,9 @@ fn git_workflow_twin() {
 #[test]
 fn ordinary_neighbours_writable_twin() {
     let sb = repo("neighbours");
-    let out = sb.run(&[
-        "bash",
-        "-c",
-        "set -e; echo x >> README.md; echo y > sub/notes.md; mkdir -p docs && echo z > docs/GUIDE.md; \
+    let out = sb.sh("set -e; echo x >> README.md; echo y > sub/notes.md; mkdir -p docs && echo z > docs/GUIDE.md; \
          echo h > .git/description; mkdir -p ~/.config/othertool && echo c > ~/.config/othertool/c; \
-         mkdir -p ~/.npm && echo n > ~/.npm/n; cat CLAUDE.md",
-    ]);
+         mkdir -p ~/.npm && echo n > ~/.npm/n; cat CLAUDE.md");
     assert_eq!(
         out.code,
         0,

@@ -6,11 +6,7 @@ use common::*;
 #[test]
 fn ssh_key_unreadable() {
     let sb = Sandbox::new("ssh");
-    let out = sb.run(&[
-        "bash",
-        "-c",
-        "cat ~/.ssh/id_rsa; ls -la ~/.ssh; grep -r . ~/.ssh; true",
-    ]);
+    let out = sb.sh("cat ~/.ssh/id_rsa; ls -la ~/.ssh; grep -r . ~/.ssh; true");
     assert!(
         !out.all().contains(SSH_MARKER),
         "~/.ssh/id_rsa content leaked into the sandbox\n{}",
@@ -25,7 +21,7 @@ fn ssh_key_unreadable() {
 #[test]
 fn aws_credentials_unreadable() {
     let sb = Sandbox::new("aws");
-    let out = sb.run(&["bash", "-c", "cat ~/.aws/credentials; cat ~/.netrc; true"]);
+    let out = sb.sh("cat ~/.aws/credentials; cat ~/.netrc; true");
     assert!(
         !out.all().contains(AWS_MARKER),
         "~/.aws/credentials leaked\n{}",
@@ -48,7 +44,7 @@ fn secret_via_symlink_or_proc_unreadable() {
          cd ~ && tar cf - .ssh .aws 2>/dev/null | strings; true",
         h = sb.home.display()
     );
-    let out = sb.run(&["bash", "-c", &script]);
+    let out = sb.sh(&script);
     assert!(
         !out.all().contains(SSH_MARKER) && !out.all().contains(AWS_MARKER),
         "secrets readable through a symlink, /proc/self/root or a copy\n{}",
@@ -59,11 +55,7 @@ fn secret_via_symlink_or_proc_unreadable() {
 #[test]
 fn ordinary_home_file_readable_twin() {
     let sb = Sandbox::new("home-read");
-    let out = sb.run(&[
-        "bash",
-        "-c",
-        "cat ~/notes/other.txt ~/.config/sometool/config",
-    ]);
+    let out = sb.sh("cat ~/notes/other.txt ~/.config/sometool/config");
     assert_eq!(
         out.code,
         0,
@@ -94,13 +86,9 @@ fn allow_read_reopens() {
 fn deny_read_hides_extra_file() {
     let sb = Sandbox::new("deny-read");
     sb.write_host(&sb.home.join("notes/private.txt"), "private-note-6612\n");
-    let out = sb.run_opts(
+    let out = sb.sh_opts(
         &["--deny-read", "~/notes/private.txt"],
-        &[
-            "bash",
-            "-c",
-            "cat ~/notes/private.txt; cat ~/notes/other.txt",
-        ],
+        "cat ~/notes/private.txt; cat ~/notes/other.txt",
     );
     assert!(
         !out.all().contains("private-note-6612"),
@@ -129,9 +117,9 @@ fn with_secret_env(c: &mut std::process::Command) {
 #[test]
 fn secret_env_not_visible() {
     let sb = Sandbox::new("env-scrub");
-    let script = "env; echo ---; for f in /proc/[0-9]*/environ /proc/self/environ /proc/1/environ; do \
+    let script = "echo CORDON-IT-RAN; env; echo ---; for f in /proc/[0-9]*/environ /proc/self/environ /proc/1/environ; do \
                   tr '\\0' '\\n' < $f 2>/dev/null; done; for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f 2>/dev/null; echo; done";
-    let out = sb.run_with(with_secret_env, &[], &["bash", "-c", script]);
+    let out = assert_ran(sb.run_with(with_secret_env, &[], &["bash", "-c", script]));
     assert_eq!(out.code, 0, "{}", out.show());
     for secret in [TOKEN, AWS_KEY, "sk-cordonit-openai", "cordonit-pw"] {
         assert!(

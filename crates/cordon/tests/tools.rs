@@ -23,7 +23,7 @@ fn c_project_with_make_and_gcc() {
         &sb.ws.join("Makefile"),
         "hello: main.c\n\tgcc -O1 -o hello main.c\n",
     );
-    let out = sb.run(&["bash", "-c", "make && ./hello"]);
+    let out = sb.sh("make && ./hello");
     assert_eq!(
         out.code,
         0,
@@ -56,11 +56,7 @@ fn cargo_build_tiny_crate() {
         &sb.ws.join("src/main.rs"),
         "fn main() { println!(\"hello from rust\"); }\n",
     );
-    let out = sb.run(&[
-        "bash",
-        "-c",
-        "CARGO_HOME=~/.cargo-private cargo run --offline -q",
-    ]);
+    let out = sb.sh("CARGO_HOME=~/.cargo-private cargo run --offline -q");
     assert_eq!(
         out.code,
         0,
@@ -106,13 +102,9 @@ fn python_venv_and_local_wheel() {
     }
     sb.write_host(&sb.ws.join("make_wheel.py"), MAKE_WHEEL);
     let before = sb.home_snapshot();
-    let out = sb.run(&[
-        "bash",
-        "-c",
-        "set -e; python3 make_wheel.py; python3 -m venv venv; \
+    let out = sb.sh("set -e; python3 make_wheel.py; python3 -m venv venv; \
          venv/bin/pip install -q --no-index ./cordonitpkg-0.1-py3-none-any.whl; \
-         venv/bin/python -c 'import cordonitpkg; print(cordonitpkg.VALUE)'",
-    ]);
+         venv/bin/python -c 'import cordonitpkg; print(cordonitpkg.VALUE)'");
     assert_eq!(
         out.code,
         0,
@@ -154,14 +146,10 @@ fn npm_with_cache_in_home() {
         "module.exports = 'npm-local-ok';\n",
     );
     let before = sb.home_snapshot();
-    let out = sb.run(&[
-        "bash",
-        "-c",
-        "set -e; export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false; \
+    let out = sb.sh("set -e; export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false; \
          (cd local-pkg && npm pack --silent); mkdir app && cd app && npm init -y >/dev/null; \
          npm install --offline --no-audit --no-fund ../local-pkg/cordonit-local-pkg-1.0.0.tgz; \
-         node -e 'console.log(require(\"cordonit-local-pkg\"))'; test -d ~/.npm && echo CACHE-USED",
-    ]);
+         node -e 'console.log(require(\"cordonit-local-pkg\"))'; test -d ~/.npm && echo CACHE-USED");
     assert_eq!(
         out.code,
         0,
@@ -245,12 +233,8 @@ fn tmux_tui_runs_inside() {
         return;
     }
     // A full-screen program inside the sandbox: tmux's own server lives in the private /tmp.
-    let out = sb.run(&[
-        "bash",
-        "-c",
-        "export TERM=xterm; tmux -L it new-session -d -x 90 -y 20 'echo inside-tmux; sleep 5' && sleep 0.5 && \
-         tmux -L it capture-pane -p | head -3; tmux -L it kill-server",
-    ]);
+    let out = sb.sh("export TERM=xterm; tmux -L it new-session -d -x 90 -y 20 'echo inside-tmux; sleep 5' && sleep 0.5 && \
+         tmux -L it capture-pane -p | head -3; tmux -L it kill-server");
     assert_eq!(
         out.code,
         0,

@@ -211,7 +211,10 @@ pub fn chown_tree(path: &Path) {
 pub fn cordon_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let built = PathBuf::from(env!("CARGO_BIN_EXE_cordon"));
+        // CORDON_IT_BIN runs the suite against another build (e.g. a release binary).
+        let built = std::env::var_os("CORDON_IT_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_cordon")));
         if !test_user().drop_privs {
             return built;
         }
@@ -350,6 +353,18 @@ impl Sandbox {
         cmd.arg("run").args(opts).arg("--").args(args);
         tweak(&mut cmd);
         exec(cmd, RUN_TIMEOUT)
+    }
+
+    /// `cordon run -- bash -c SCRIPT`, asserting that the script really started (so an
+    /// attack test cannot pass just because nothing ran). The marker line is removed.
+    pub fn sh(&self, script: &str) -> Out {
+        self.sh_opts(&[], script)
+    }
+
+    /// `cordon run OPTS... -- bash -c SCRIPT`, asserting that the script really started.
+    pub fn sh_opts(&self, opts: &[&str], script: &str) -> Out {
+        let out = self.run_opts(opts, &["bash", "-c", &format!("echo {RAN}; {script}")]);
+        assert_ran(out)
     }
 
     /// `cordon ARGS...` (any subcommand).
@@ -666,9 +681,29 @@ pub fn kill_pids(pids: &[u32]) {
     }
 }
 
+/// Line printed first by [`Sandbox::sh`] scripts and the python prelude.
+pub const RAN: &str = "CORDON-IT-RAN";
+
+/// Assert the sandboxed command printed [`RAN`]; return the output without that line.
+pub fn assert_ran(mut out: Out) -> Out {
+    assert!(
+        out.stdout.lines().any(|l| l == RAN),
+        "the sandboxed command never ran (no {RAN} line on stdout), so nothing was tested\n{}",
+        out.show()
+    );
+    out.stdout = out
+        .stdout
+        .lines()
+        .filter(|l| *l != RAN)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    out
+}
+
 /// A python3 prelude giving `sc(nr, *args) -> (ret, errno)` for raw syscalls via ctypes.
 pub const PY_SYSCALL: &str = r#"
 import ctypes, sys, os, socket, errno
+print("CORDON-IT-RAN", flush=True)
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
 def sc(nr, *args):
