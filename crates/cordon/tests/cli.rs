@@ -1,0 +1,263 @@
+//! The command-line contract: help, policy show/check, doctor, audit log, error exits.
+mod common;
+
+use common::*;
+
+#[test]
+fn help_everywhere() {
+    let sb = Sandbox::new("help");
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["--help"], &["run", "policy", "doctor"]),
+        (
+            &["run", "--help"],
+            &[
+                "--workspace",
+                "--policy",
+                "--allow-write",
+                "--allow-read",
+                "--deny-read",
+                "--env",
+                "--audit",
+            ],
+        ),
+        (&["policy", "--help"], &["show", "check"]),
+        (&["policy", "show", "--help"], &[]),
+        (&["policy", "check", "--help"], &[]),
+        (&["doctor", "--help"], &[]),
+    ];
+    for (args, words) in cases {
+        let out = sb.cordon(args);
+        assert_eq!(
+            out.code,
+            0,
+            "`cordon {}` must exit 0\n{}",
+            args.join(" "),
+            out.show()
+        );
+        assert!(
+            out.stdout.contains("Usage"),
+            "`cordon {}` must print usage\n{}",
+            args.join(" "),
+            out.show()
+        );
+        for w in *words {
+            assert!(
+                out.stdout.contains(w),
+                "`cordon {}` must mention {w}\n{}",
+                args.join(" "),
+                out.show()
+            );
+        }
+    }
+}
+
+#[test]
+fn policy_check_reports_unknown_key_with_location() {
+    let sb = Sandbox::new("policy-check");
+    let bad = sb.ws.join("bad.toml");
+    sb.write_host(
+        &bad,
+        "[filesystem]\nallow_write = []\nallow_wirte = [\"x\"]\n",
+    );
+    let out = sb.cordon(&["policy", "check", &bad.display().to_string()]);
+    assert_ne!(
+        out.code,
+        0,
+        "an unknown key must be rejected\n{}",
+        out.show()
+    );
+    let all = out.all();
+    let has_location = all.lines().any(|l| {
+        l.split("bad.toml:").nth(1).is_some_and(|rest| {
+            let mut it = rest.split(':');
+            it.next() == Some("3")
+                && it
+                    .next()
+                    .is_some_and(|c| c.trim_start().starts_with(|ch: char| ch.is_ascii_digit()))
+        })
+    });
+    assert!(
+        has_location,
+        "the error must name bad.toml:3:<col>\n{}",
+        out.show()
+    );
+    assert!(
+        all.contains("allow_wirte"),
+        "the error must name the unknown key\n{}",
+        out.show()
+    );
+}
+
+#[test]
+fn policy_check_accepts_valid_file_twin() {
+    let sb = Sandbox::new("policy-ok");
+    let good = sb.ws.join("good.toml");
+    sb.write_host(
+        &good,
+        "[filesystem]\nallow_write = []\nallow_read = []\ndeny_read = [\"~/private\"]\nprotect = []\n\n[env]\npass = [\"EDITOR\"]\nset = { FOO = \"bar\" }\n",
+    );
+    let out = sb.cordon(&["policy", "check", &good.display().to_string()]);
+    assert_eq!(
+        out.code,
+        0,
+        "a valid policy must pass `policy check`\n{}",
+        out.show()
+    );
+}
+
+#[test]
+fn policy_show_lists_builtin_rules_with_tier() {
+    let sb = Sandbox::new("policy-show");
+    sb.write_host(
+        &sb.home.join(".config/cordon/policy.toml"),
+        "[filesystem]\ndeny_read = [\"~/cordon-it-user-rule\"]\n",
+    );
+    let out = sb.cordon(&["policy", "show"]);
+    assert_eq!(out.code, 0, "`policy show` must exit 0\n{}", out.show());
+    let s = out.stdout.to_lowercase();
+    for w in [".git/hooks", ".ssh", "claude.md", ".envrc"] {
+        assert!(
+            s.contains(w),
+            "`policy show` must list the builtin rule for {w}\n{}",
+            out.show()
+        );
+    }
+    assert!(
+        s.contains("builtin"),
+        "builtin rules must be labelled with their tier\n{}",
+        out.show()
+    );
+    assert!(
+        s.contains("cordon-it-user-rule") && s.contains("user"),
+        "a rule from the user policy must be listed with the user tier\n{}",
+        out.show()
+    );
+}
+
+#[test]
+fn doctor_reports_each_layer() {
+    let sb = Sandbox::new("doctor");
+    let out = sb.cordon(&["doctor"]);
+    assert_eq!(
+        out.code,
+        0,
+        "`cordon doctor` must exit 0 on this machine\n{}",
+        out.show()
+    );
+    let s = out.all().to_lowercase();
+    for layer in ["namespace", "landlock", "seccomp", "mount", "cgroup"] {
+        assert!(
+            s.contains(layer),
+            "`cordon doctor` must report on {layer}\n{}",
+            out.show()
+        );
+    }
+}
+
+fn json_has_number(v: &serde_json::Value, n: i64) -> bool {
+    match v {
+        serde_json::Value::Number(x) => x.as_i64() == Some(n),
+        serde_json::Value::Array(a) => a.iter().any(|x| json_has_number(x, n)),
+        serde_json::Value::Object(o) => o.values().any(|x| json_has_number(x, n)),
+        _ => false,
+    }
+}
+
+#[test]
+fn audit_writes_json_lines_with_start_and_stop() {
+    let sb = Sandbox::new("audit");
+    let audit = sb.root.join("audit.jsonl");
+    let out = sb.sh_opts(&["--audit", &audit.display().to_string()], "exit 7");
+    assert_eq!(out.code, 7, "{}", out.show());
+    let text = std::fs::read_to_string(&audit).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(
+        lines.len() >= 2,
+        "--audit must write at least start and stop events, got:\n{text}"
+    );
+    let mut values = Vec::new();
+    for l in &lines {
+        match serde_json::from_str::<serde_json::Value>(l) {
+            Ok(v) => values.push(v),
+            Err(e) => panic!("audit line is not JSON ({e}): {l}"),
+        }
+    }
+    let start = values
+        .iter()
+        .any(|v| v.to_string().to_lowercase().contains("start"));
+    assert!(start, "no start event in the audit log:\n{text}");
+    let stop = values
+        .iter()
+        .find(|v| v.to_string().to_lowercase().contains("stop"));
+    let stop = stop.unwrap_or_else(|| panic!("no stop event in the audit log:\n{text}"));
+    assert!(
+        json_has_number(stop, 7),
+        "the stop event must carry the exit status 7:\n{text}"
+    );
+    // Appends, never truncates.
+    let out2 = sb.run_opts(&["--audit", &audit.display().to_string()], &["true"]);
+    assert_eq!(out2.code, 0, "{}", out2.show());
+    let text2 = std::fs::read_to_string(&audit).unwrap_or_default();
+    assert!(
+        text2.starts_with(&text) && text2.len() > text.len(),
+        "--audit must append:\n{text2}"
+    );
+}
+
+#[test]
+fn malformed_policy_flag_exits_125_one_line() {
+    let sb = Sandbox::new("bad-policy");
+    let bad = sb.root.join("broken.toml");
+    sb.write_host(&bad, "[filesystem\nallow_write = \n");
+    let marker = sb.ws.join("command-ran");
+    let out = sb.sh_opts(
+        &["-p", &bad.display().to_string()],
+        &format!("touch {}", marker.display()),
+    );
+    assert_eq!(
+        out.code,
+        125,
+        "a malformed -p policy must give exit 125\n{}",
+        out.show()
+    );
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(lines.len(), 1, "exactly one line on stderr\n{}", out.show());
+    assert!(
+        lines[0].contains("broken.toml"),
+        "the error must name the file\n{}",
+        out.show()
+    );
+    assert_absent(&marker, &out);
+}
+
+#[test]
+fn valid_policy_flag_applies_twin() {
+    let sb = Sandbox::new("good-policy");
+    let pol = sb.root.join("extra.toml");
+    sb.write_host(&pol, "[env]\nset = { CORDON_IT_FROM_POLICY = \"yes\" }\n");
+    let out = sb.run_opts(&["-p", &pol.display().to_string()], &["env"]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert!(
+        out.stdout.lines().any(|l| l == "CORDON_IT_FROM_POLICY=yes"),
+        "[env] set from a -p policy must apply\n{}",
+        out.show()
+    );
+}
+
+#[test]
+fn run_leaves_nothing_outside_own_dirs() {
+    let sb = Sandbox::new("no-trace");
+    let before = sb.home_snapshot();
+    let out = sb.sh("true");
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert_unchanged(
+        "home after `cordon run -- true`",
+        &before,
+        &sb.home_snapshot(),
+        &out,
+    );
+}
