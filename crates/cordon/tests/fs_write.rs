@@ -64,10 +64,8 @@ fn workspace_flag_sets_root_and_cwd() {
 fn home_cache_write_is_private() {
     let sb = Sandbox::new("cache-private");
     let before = sb.home_snapshot();
-    let out = sb.sh(
-        "mkdir -p ~/.cache/tool && echo cached > ~/.cache/tool/x && cat ~/.cache/tool/x \
-         && echo more >> ~/.cache/existing/keep.txt && cat ~/.cache/existing/keep.txt",
-    );
+    let out =
+        sb.sh("mkdir -p ~/.cache/tool && echo cached > ~/.cache/tool/x && cat ~/.cache/tool/x");
     assert_eq!(
         out.code,
         0,
@@ -75,12 +73,33 @@ fn home_cache_write_is_private() {
         out.show()
     );
     assert!(
-        out.stdout.contains("cached") && out.stdout.contains("host cache file\nmore"),
+        out.stdout.contains("cached"),
         "the write must be visible inside the sandbox\n{}",
         out.show()
     );
     assert_absent(&sb.home.join(".cache/tool/x"), &out);
     assert_unchanged("~/.cache write", &before, &sb.home_snapshot(), &out);
+}
+
+#[test]
+fn home_existing_file_modified_privately() {
+    // The private layer sits over the host's home (copy-up): existing host files stay
+    // visible and can be changed inside, but the change never reaches the host.
+    let sb = Sandbox::new("cache-copyup");
+    let before = sb.home_snapshot();
+    let out = sb.sh("echo more >> ~/.cache/existing/keep.txt && cat ~/.cache/existing/keep.txt");
+    assert_eq!(
+        out.code,
+        0,
+        "appending to an existing file under ~/.cache must work inside\n{}",
+        out.show()
+    );
+    assert!(
+        out.stdout.contains("host cache file\nmore"),
+        "inside, the host file's content plus the append must be visible\n{}",
+        out.show()
+    );
+    assert_unchanged("existing ~/.cache file", &before, &sb.home_snapshot(), &out);
 }
 
 #[test]

@@ -127,7 +127,7 @@ fn nothing_survives_sigkill_of_cordon() {
     let mut cmd = sb.cordon_command();
     cmd.args(["run", "--", "bash", "-c"])
         .arg(format!(
-            "sleep {a} & setsid sleep {b} & nohup sleep {a} >/dev/null 2>&1 & wait"
+            "S=sleep; $S {a} & setsid $S {b} & nohup $S {a} >/dev/null 2>&1 & wait"
         ))
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -179,8 +179,9 @@ fn setsid_and_nohup_children_die_with_command() {
     let b = format!("1003.{}", unique_digits());
     let c = format!("1004.{}", unique_digits());
     let script = format!(
-        "setsid sleep {a} >/dev/null 2>&1 < /dev/null & nohup sleep {b} >/dev/null 2>&1 & disown; \
-         ( ( sleep {c} >/dev/null 2>&1 & ) & ); sleep 0.5; exit 0"
+        "S=sleep; setsid $S {a} >/dev/null 2>&1 < /dev/null & nohup $S {b} >/dev/null 2>&1 & disown; \
+         ( ( $S {c} >/dev/null 2>&1 & ) & ); sleep 0.5; \
+         for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done | grep -c '^sleep 100[234]\\.'; exit 0"
     );
     let out = sb.sh(&script);
     let needles = [
@@ -202,6 +203,11 @@ fn setsid_and_nohup_children_die_with_command() {
         out.show()
     );
     assert_eq!(out.code, 0, "{}", out.show());
+    assert!(
+        out.stdout.lines().any(|l| l.trim() == "3"),
+        "the three escaping sleeps must have been running inside before the command exited\n{}",
+        out.show()
+    );
 }
 
 #[test]
@@ -313,6 +319,8 @@ show("pivot_root", sc(155, ctypes.c_char_p(b"/"), ctypes.c_char_p(b"/")))
 show("open_tree", sc(428, -100 & 0xffffffffffffffff, ctypes.c_char_p(b"/"), 1))
 show("kexec_load", sc(246, 0, 0, 0, 0))
 show("init_module", sc(175, 0, 0, ctypes.c_char_p(b"")))
+show("reboot", sc(169, 0xfee1dead, 672274793, 0x4321fedc, 0))
+show("swapon", sc(167, ctypes.c_char_p(b"/nonexistent"), 0))
 show("getpid", sc(39))
 "#;
     let out = py(&sb, body);
@@ -327,6 +335,9 @@ show("getpid", sc(39))
         "mount",
         "unshare_user",
         "process_vm_readv",
+        "pivot_root",
+        "reboot",
+        "swapon",
         "setns",
         "open_tree",
         "kexec_load",

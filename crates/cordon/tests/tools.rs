@@ -251,12 +251,13 @@ fn works_with_only_home_and_path() {
     cmd.env_clear()
         .env("HOME", &sb.home)
         .env("PATH", TEST_PATH)
-        .args(["run", "--", "true"]);
-    let out = exec(cmd, RUN_TIMEOUT);
+        .args(["run", "--", "bash", "-c"])
+        .arg(format!("echo {RAN}; true"));
+    let out = assert_ran(exec(cmd, RUN_TIMEOUT));
     assert_eq!(
         out.code,
         0,
-        "`cordon run -- true` must work with only HOME and PATH set\n{}",
+        "`cordon run -- bash -c true` must work with only HOME and PATH set\n{}",
         out.show()
     );
 }
