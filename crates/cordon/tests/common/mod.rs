@@ -708,7 +708,7 @@ libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
 def sc(nr, *args):
     ctypes.set_errno(0)
-    r = libc.syscall(ctypes.c_long(nr), *[a if isinstance(a, ctypes._SimpleCData) or isinstance(a, ctypes.Array) else ctypes.c_ulong(a) for a in args])
+    r = libc.syscall(ctypes.c_long(nr), *[ctypes.c_ulong(a & 0xffffffffffffffff) if isinstance(a, int) else a for a in args])
     return r, ctypes.get_errno()
 "#;
 
