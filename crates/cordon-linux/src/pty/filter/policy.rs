@@ -16,8 +16,8 @@
 //! - `OSC 1337` (iTerm2: file download, clipboard copy, user variables, attention),
 //!   `OSC 5113` (kitty file transfer), `OSC 5522` (kitty clipboard), `OSC 99` and `OSC 9`
 //!   (desktop notifications; ConEmu's `OSC 9` also runs GUI macros), `OSC 777` (urxvt hands it
-//!   to Perl extensions; other terminals raise notifications), `OSC 633`/`OSC 1337` shell
-//!   integration (sets the command line that the terminal offers to re-run), `OSC 7`/`OSC 6`
+//!   to Perl extensions; other terminals raise notifications), `OSC 633` shell
+//!   integration (VS Code: sets the command line that the terminal offers to re-run), `OSC 7`/`OSC 6`
 //!   (working directory: new tabs would open where the sandbox says), `OSC 3` (sets X
 //!   properties), `OSC 46` (xterm: changes the log file, i.e. writes to a path), `OSC 50`
 //!   (fonts), and every OSC number not in the allowlist.
@@ -26,7 +26,8 @@
 //!   `CSI 1..=11 t` (iconify, move, resize, raise, lower, maximise, full-screen: hiding or
 //!   covering the window) and `CSI >=24 t` (resize to N lines) are dropped too; only the
 //!   size reports 14, 15, 16, 18, 19 and the title stack push/pop 22, 23 (vim) pass.
-//! - `CSI > ... t` (xterm title modes: only matter for the blocked reports).
+//! - `CSI > ... t` (xterm title modes: only matter for the blocked reports) and any other
+//!   `CSI <private> ... t`.
 //! - `CSI ... * y` (DECRQCRA): a checksum of a screen rectangle, enough to read back what the
 //!   screen showed before the sandbox started, character by character.
 //! - `CSI ... i` (media copy): prints the screen or enters printer pass-through; xterm can
@@ -121,7 +122,8 @@ pub(crate) fn csi_allowed(csi: &Csi<'_>) -> bool {
     match (csi.private, csi.intermediates, csi.final_byte) {
         // Window operations and reports: only size reports and the title stack.
         (None, b"", b't') => matches!(csi.first(), Some(14 | 15 | 16 | 18 | 19 | 22 | 23)),
-        (Some(b'>'), _, b't') => false,
+        // Private forms: xterm's title modes (`>`), unassigned otherwise.
+        (Some(_), b"", b't') => false,
         // Media copy: printing and printer pass-through.
         (_, _, b'i') => false,
         // DECRQCRA: checksum of screen contents.
