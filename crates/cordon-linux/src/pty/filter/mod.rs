@@ -348,6 +348,9 @@ impl OutputFilter {
                 StrKind::SosPm => false,
             };
             if allowed {
+                if kind == StrKind::Osc {
+                    self.modes.on_osc(payload);
+                }
                 out.extend_from_slice(&self.seq);
                 // A BEL-terminated DCS/APC never reaches here; keep the sender's OSC style
                 // because terminals answer queries with the terminator they were asked with.

@@ -35,6 +35,9 @@
 //! - `CSI ... " p` (DECSCL) and `ESC SP G` / `ESC SP L|M|N`: switch the terminal to 8-bit
 //!   controls, after which raw C1 bytes would become live controls.
 //! - `ESC % @` (leave UTF-8): same reason; the filter assumes a UTF-8 terminal.
+//! - `CSI ? 2 l` (VT52 mode) and `CSI ? 38 h` (Tektronix mode): the terminal would parse
+//!   later bytes with a different grammar than the filter. Also `ESC k` (GNU screen and
+//!   tmux read a window-name string after it) and every other unlisted `ESC x`.
 //! - `CSI ... $ u` (DECRQTSR) and `CSI ... & u` (DECRQUPSS): state reports nobody needs.
 //! - `CSI 2 h` (KAM: locks the keyboard) and `CSI 12 h|l` (SRM: local echo).
 //! - ENQ (0x05): makes the terminal send its answerback string.
@@ -134,6 +137,10 @@ pub(crate) fn csi_allowed(csi: &Csi<'_>) -> bool {
         (_, b"$" | b"&", b'u') => false,
         // ANSI modes: KAM locks the keyboard, SRM toggles local echo.
         (None, b"", b'h' | b'l') => !csi.numbers().any(|n| matches!(n, Some(2 | 12))),
+        // DEC modes that change the terminal's grammar: DECANM (VT52 mode) and DECTEK
+        // (Tektronix mode, with its own reply mechanisms). Our parser would no longer
+        // describe what the terminal does with the bytes we pass.
+        (Some(b'?'), b"", b'h' | b'l') => !csi.numbers().any(|n| matches!(n, Some(2 | 38))),
         _ => true,
     }
 }
@@ -144,7 +151,10 @@ pub(crate) fn esc_allowed(body: &[u8]) -> bool {
     match body {
         // A lone string terminator has nothing to terminate.
         [b'\\'] => false,
-        [final_byte] => (0x30..=0x7e).contains(final_byte),
+        // Cursor save/restore, keypad modes, index/next line/tab set/reverse index, single
+        // shifts, DECID (fixed reply), full reset, back/forward index, locking shifts,
+        // protected areas, leaving VT52 mode. Not `ESC k` (a string in screen and tmux).
+        [final_byte] => b"78=>DEHMNOZc69FlmnoVW|}~<".contains(final_byte),
         // Character set designation (G0-G3, 94 and 96 sets, multi-byte sets).
         [b'(' | b')' | b'*' | b'+' | b'-' | b'.' | b'/', ..] => true,
         // DEC line attributes and screen alignment test.
@@ -155,6 +165,13 @@ pub(crate) fn esc_allowed(body: &[u8]) -> bool {
         [b' ', b'F'] => true,
         _ => false,
     }
+}
+
+/// True for OSC numbers that set colours (which the relay resets at the end).
+pub(crate) fn osc_sets_colour(payload: &[u8]) -> bool {
+    let mut parts = payload.split(|&b| b == b';');
+    let number = parts.next().and_then(parse_u32);
+    matches!(number, Some(4 | 5 | 10..=19)) && parts.any(|p| p != b"?" && !p.is_empty())
 }
 
 /// OSC numbers whose effect stays within drawing and fixed-format replies.

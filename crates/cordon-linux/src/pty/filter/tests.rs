@@ -155,6 +155,10 @@ fn other_dangerous_csi_and_esc_are_dropped() {
     blocked(b"\x1b G"); // S8C1T
     blocked(b"\x1b L");
     blocked(b"\x1b\\"); // stray ST
+    blocked(b"\x1b[?2l"); // VT52 mode
+    blocked(b"\x1b[?1;38h"); // Tektronix mode
+    blocked(b"\x1bk"); // screen/tmux window name string
+    blocked(b"\x1bg");
     blocked(b"\x1bX sos \x1b\\");
     blocked(b"\x1b^ pm \x1b\\");
     blocked(b"\x1b_Gt=f;L2V0Yy9wYXNzd2Q=\x1b\\"); // kitty graphics from a host file
@@ -277,7 +281,7 @@ fn finish_undoes_modes_left_on() {
     let mut f = OutputFilter::new();
     let mut out = Vec::new();
     f.feed(
-        b"\x1b[?1049h\x1b[?1000;1006h\x1b[?2004h\x1b[?25l\x1b[>1u\x1b=\x1b[31m\x1b]0;t",
+        b"\x1b[?1049h\x1b[?1000;1006h\x1b[?2004h\x1b[?25l\x1b[>1u\x1b=\x1b[31m\x1b]11;#000000\x07\x1b]0;t",
         &mut out,
     );
     out.clear();
@@ -292,6 +296,7 @@ fn finish_undoes_modes_left_on() {
         "\x1b[?25h",
         "\x1b[<1u",
         "\x1b>",
+        "\x1b]111\x1b\\",
     ] {
         assert!(s.contains(want), "{want:?} missing in {s:?}");
     }
