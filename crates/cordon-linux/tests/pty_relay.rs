@@ -368,3 +368,63 @@ fn modes_left_on_are_reset_when_stdout_is_a_terminal() {
         assert!(seen.contains(want), "{want:?} missing in {seen:?}");
     }
 }
+
+#[test]
+fn relay_reports_whether_the_program_queried_the_terminal() {
+    for (script, expect) in [
+        (r"printf 'plain \033[1mtext\n'", false),
+        (r"printf '\033[6n'", true),
+    ] {
+        let Some((master, slave)) = pair() else {
+            return;
+        };
+        let mut child = spawn_on(slave, script);
+        let out = Capture::new();
+        let relay = Relay::start(master, -1, out.fd()).expect("relay");
+        assert!(wait_with_timeout(&mut child, Duration::from_secs(10)));
+        assert!(wait_finished(&relay, Duration::from_secs(10)));
+        assert_eq!(relay.queried(), expect, "{script}");
+        relay.stop_and_join();
+        drop(out.finish());
+    }
+}
+
+#[test]
+fn late_query_replies_are_awaited_and_discarded() {
+    // The slave plays the person's terminal device; the test thread holding the master plays
+    // the terminal emulator, which answers slowly.
+    let Some((emulator, terminal)) = pair() else {
+        return;
+    };
+    let raw = RawTerminal::enter(terminal.as_fd()).expect("raw");
+    let answerer = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 256];
+        while !seen.windows(3).any(|w| w == b"\x1b[c") {
+            match rustix::io::read(&emulator, &mut buf) {
+                Ok(n) if n > 0 => seen.extend_from_slice(&buf[..n]),
+                _ => return emulator,
+            }
+        }
+        std::thread::sleep(Duration::from_millis(150));
+        // A reply to an earlier query of the program, then the answer to cordon's DA1.
+        rustix::io::write(&emulator, b"\x1b[12;1R\x1b[?62;22c").expect("reply");
+        emulator
+    });
+    let start = Instant::now();
+    raw.discard_replies(Duration::from_secs(3));
+    let took = start.elapsed();
+    let _emulator = answerer.join().expect("answerer");
+    assert!(
+        took >= Duration::from_millis(150),
+        "returned before the reply: {took:?}"
+    );
+    assert!(took < Duration::from_secs(2), "waited too long: {took:?}");
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(
+        rustix::io::ioctl_fionread(&terminal).expect("fionread"),
+        0,
+        "a reply was left for the outer shell"
+    );
+    drop(raw);
+}

@@ -167,6 +167,22 @@ pub(crate) fn esc_allowed(body: &[u8]) -> bool {
     }
 }
 
+/// True for allowed CSI sequences the terminal answers (DA, DSR/CPR, DECRQM, XTVERSION,
+/// size reports, kitty keyboard query, ...): their replies must be awaited or discarded.
+pub(crate) fn csi_elicits_reply(csi: &Csi<'_>) -> bool {
+    match (csi.private, csi.intermediates, csi.final_byte) {
+        (_, b"", b'c' | b'n') | (None, b"", b'x') => true,
+        (_, b"$", b'p') | (Some(b'>'), b"", b'q') | (Some(b'?'), b"", b'u' | b'S') => true,
+        (None, b"", b't') => matches!(csi.first(), Some(14..=19)),
+        _ => false,
+    }
+}
+
+/// True for allowed OSC strings that query (colour queries end in `?`).
+pub(crate) fn osc_elicits_reply(payload: &[u8]) -> bool {
+    payload.split(|&b| b == b';').any(|p| p == b"?")
+}
+
 /// True for OSC numbers that set colours (which the relay resets at the end).
 pub(crate) fn osc_sets_colour(payload: &[u8]) -> bool {
     let mut parts = payload.split(|&b| b == b';');
