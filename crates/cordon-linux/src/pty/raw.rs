@@ -2,6 +2,9 @@
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
 use rustix::termios::{tcflush, tcgetattr, tcsetattr, OptionalActions, QueueSelector, Termios};
 
@@ -49,6 +52,40 @@ impl RawTerminal {
         let _ = tcflush(&self.fd, QueueSelector::IFlush);
     }
 
+    /// Waits (at most `timeout`, while still in raw mode) until the terminal has answered
+    /// the queries the program sent, then discards all pending input. Terminals answer in
+    /// order, so cordon asks for device attributes (DA1) itself and waits for a DA1 reply
+    /// followed by a short silence; whatever arrived meanwhile is discarded. Without this, a
+    /// reply that arrives after `flush_input` is typed into the outer shell. Call it after
+    /// the relay stopped (nobody else reads the terminal then), when `Relay::queried()`.
+    pub fn discard_replies(&self, timeout: Duration) {
+        const SILENCE: Duration = Duration::from_millis(30);
+        let deadline = Instant::now() + timeout;
+        // The terminal descriptor is normally open read-write; if not, flushing is all we can do.
+        if rustix::io::write(&self.fd, b"\x1b[c").is_ok() {
+            let mut tail = Vec::with_capacity(256);
+            let mut buf = [0u8; 1024];
+            let mut answered = false;
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let wait = if answered { left.min(SILENCE) } else { left };
+                if wait.is_zero() || !readable(self.fd.as_fd(), wait) {
+                    break;
+                }
+                match rustix::io::read(&self.fd, &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        tail.extend_from_slice(&buf[..n]);
+                        answered |= contains_da1_reply(&tail);
+                        let keep = tail.len().saturating_sub(64);
+                        tail.drain(..keep);
+                    }
+                }
+            }
+        }
+        self.flush_input();
+    }
+
     /// The settings that were in effect before raw mode.
     pub fn saved(&self) -> &Termios {
         &self.saved
@@ -64,5 +101,40 @@ impl Drop for RawTerminal {
     fn drop(&mut self) {
         self.restore();
         self.flush_input();
+    }
+}
+
+/// Waits up to `timeout` for `fd` to become readable.
+fn readable(fd: BorrowedFd<'_>, timeout: Duration) -> bool {
+    let timespec = Timespec {
+        tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(timeout.subsec_nanos()),
+    };
+    let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::IN)];
+    matches!(poll(&mut fds, Some(&timespec)), Ok(n) if n > 0)
+}
+
+/// True when `bytes` contains a DA1 reply `ESC [ ? <digits and ;> c`.
+fn contains_da1_reply(bytes: &[u8]) -> bool {
+    bytes.windows(3).enumerate().any(|(i, w)| {
+        w == b"\x1b[?"
+            && bytes[i + 3..]
+                .iter()
+                .find(|b| !(b.is_ascii_digit() || **b == b';'))
+                .is_some_and(|&b| b == b'c')
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_da1_reply;
+
+    #[test]
+    fn da1_replies_are_recognised() {
+        assert!(contains_da1_reply(b"\x1b[?62;22c"));
+        assert!(contains_da1_reply(b"junk\x1b[1;1R\x1b[?1;2c"));
+        assert!(!contains_da1_reply(b"\x1b[?62;22"));
+        assert!(!contains_da1_reply(b"\x1b[?1;2R"));
+        assert!(!contains_da1_reply(b"\x1b[>1;2c"));
     }
 }

@@ -8,6 +8,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -42,6 +43,7 @@ const DRAIN_BYTES: usize = 4 * 1024 * 1024;
 pub struct Relay {
     master: Arc<OwnedFd>,
     waker: Arc<Waker>,
+    queried: Arc<AtomicBool>,
     input: Option<JoinHandle<()>>,
     output: Option<JoinHandle<()>>,
 }
@@ -56,12 +58,14 @@ impl Relay {
         let stdout = dup_raw(stdout)?;
         let master = Arc::new(master);
         let waker = Arc::new(Waker::new()?);
+        let queried = Arc::new(AtomicBool::new(false));
 
         let output = {
             let (master, waker) = (Arc::clone(&master), Arc::clone(&waker));
+            let queried = Arc::clone(&queried);
             std::thread::Builder::new()
                 .name("cordon-pty-out".into())
-                .spawn(move || output_loop(&master, stdout, &waker))?
+                .spawn(move || output_loop(&master, stdout, &waker, &queried))?
         };
         let input = {
             let (master, waker2) = (Arc::clone(&master), Arc::clone(&waker));
@@ -80,6 +84,7 @@ impl Relay {
         Ok(Self {
             master,
             waker,
+            queried,
             input: Some(input),
             output: Some(output),
         })
@@ -88,6 +93,12 @@ impl Relay {
     /// The pty master, for window size updates.
     pub fn master(&self) -> BorrowedFd<'_> {
         self.master.as_fd()
+    }
+
+    /// True once the program's output asked the terminal something (see
+    /// [`OutputFilter::queried`]); then call `RawTerminal::discard_replies` before restoring.
+    pub fn queried(&self) -> bool {
+        self.queried.load(Ordering::Relaxed)
     }
 
     /// True once the output side saw EOF/EIO on the master (or failed) and the relay ended.
@@ -187,7 +198,7 @@ impl Sink {
 }
 
 /// master -> filter -> stdout until EOF/EIO on the master or the stop request (then drain).
-fn output_loop(master: &OwnedFd, stdout: Option<OwnedFd>, waker: &Waker) {
+fn output_loop(master: &OwnedFd, stdout: Option<OwnedFd>, waker: &Waker, queried: &AtomicBool) {
     let mut filter = OutputFilter::new();
     let is_tty = stdout.as_ref().is_some_and(rustix::termios::isatty);
     let mut sink = Sink {
@@ -200,10 +211,13 @@ fn output_loop(master: &OwnedFd, stdout: Option<OwnedFd>, waker: &Waker) {
             drain(master, &mut filter, &mut sink, &mut buf);
             break;
         }
-        if ready.fd && !pump(master, &mut filter, &mut sink, &mut buf).unwrap_or(false) {
+        let more = ready.fd && pump(master, &mut filter, &mut sink, &mut buf).unwrap_or(false);
+        queried.fetch_or(filter.queried(), Ordering::Relaxed);
+        if ready.fd && !more {
             break;
         }
     }
+    queried.fetch_or(filter.queried(), Ordering::Relaxed);
     if is_tty {
         filter.finish(&mut sink.buf);
         sink.flush();

@@ -77,6 +77,7 @@ pub struct OutputFilter {
     utf8: Utf8,
     modes: ModeTracker,
     dropped: u64,
+    queried: bool,
 }
 
 impl Default for OutputFilter {
@@ -94,6 +95,7 @@ impl OutputFilter {
             utf8: Utf8::default(),
             modes: ModeTracker::default(),
             dropped: 0,
+            queried: false,
         }
     }
 
@@ -122,6 +124,13 @@ impl OutputFilter {
     /// How many sequences, control characters and invalid bytes were removed or replaced.
     pub fn dropped(&self) -> u64 {
         self.dropped
+    }
+
+    /// True once an emitted sequence asked the terminal for a reply (device attributes,
+    /// cursor position, colours, ...). Such replies may still be in flight when the program
+    /// ends; see `RawTerminal::discard_replies`.
+    pub fn queried(&self) -> bool {
+        self.queried
     }
 
     /// Bytes currently withheld while a sequence is incomplete (bounded; for diagnostics and tests).
@@ -247,6 +256,7 @@ impl OutputFilter {
                 self.seq.push(b);
                 if policy::esc_allowed(&self.seq[1..]) {
                     self.modes.on_esc(&self.seq[1..]);
+                    self.queried |= self.seq[1..] == *b"Z";
                     out.extend_from_slice(&self.seq);
                 } else {
                     self.dropped += 1;
@@ -274,6 +284,7 @@ impl OutputFilter {
                 match Csi::parse(body, b).filter(policy::csi_allowed) {
                     Some(csi) => {
                         self.modes.on_csi(&csi);
+                        self.queried |= policy::csi_elicits_reply(&csi);
                         out.extend_from_slice(&self.seq);
                         out.push(b);
                     }
@@ -348,6 +359,13 @@ impl OutputFilter {
                 StrKind::SosPm => false,
             };
             if allowed {
+                if kind == StrKind::Osc {
+                    self.modes.on_osc(payload);
+                    self.queried |= policy::osc_elicits_reply(payload);
+                } else {
+                    // Only kitty graphics and sync brackets get here; kitty answers them.
+                    self.queried |= kind == StrKind::Apc;
+                }
                 out.extend_from_slice(&self.seq);
                 // A BEL-terminated DCS/APC never reaches here; keep the sender's OSC style
                 // because terminals answer queries with the terminator they were asked with.

@@ -40,6 +40,7 @@ pub(crate) struct ModeTracker {
     modify_other_keys: bool,
     keypad: bool,
     sgr: bool,
+    colours: bool,
 }
 
 impl ModeTracker {
@@ -91,6 +92,13 @@ impl ModeTracker {
         }
     }
 
+    /// Records the effect of an OSC string about to be emitted (payload after `OSC`).
+    pub fn on_osc(&mut self, payload: &[u8]) {
+        if super::policy::osc_sets_colour(payload) {
+            self.colours = true;
+        }
+    }
+
     /// Appends the sequences that undo every remembered change, then forgets them.
     pub fn reset(&mut self, out: &mut Vec<u8>) {
         if self.sgr {
@@ -110,6 +118,9 @@ impl ModeTracker {
         }
         if self.keypad {
             out.extend_from_slice(b"\x1b>");
+        }
+        if self.colours {
+            out.extend_from_slice(b"\x1b]104\x1b\\\x1b]110\x1b\\\x1b]111\x1b\\\x1b]112\x1b\\");
         }
         *self = Self::default();
     }

@@ -16,8 +16,8 @@
 //! - `OSC 1337` (iTerm2: file download, clipboard copy, user variables, attention),
 //!   `OSC 5113` (kitty file transfer), `OSC 5522` (kitty clipboard), `OSC 99` and `OSC 9`
 //!   (desktop notifications; ConEmu's `OSC 9` also runs GUI macros), `OSC 777` (urxvt hands it
-//!   to Perl extensions; other terminals raise notifications), `OSC 633`/`OSC 1337` shell
-//!   integration (sets the command line that the terminal offers to re-run), `OSC 7`/`OSC 6`
+//!   to Perl extensions; other terminals raise notifications), `OSC 633` shell
+//!   integration (VS Code: sets the command line that the terminal offers to re-run), `OSC 7`/`OSC 6`
 //!   (working directory: new tabs would open where the sandbox says), `OSC 3` (sets X
 //!   properties), `OSC 46` (xterm: changes the log file, i.e. writes to a path), `OSC 50`
 //!   (fonts), and every OSC number not in the allowlist.
@@ -26,7 +26,8 @@
 //!   `CSI 1..=11 t` (iconify, move, resize, raise, lower, maximise, full-screen: hiding or
 //!   covering the window) and `CSI >=24 t` (resize to N lines) are dropped too; only the
 //!   size reports 14, 15, 16, 18, 19 and the title stack push/pop 22, 23 (vim) pass.
-//! - `CSI > ... t` (xterm title modes: only matter for the blocked reports).
+//! - `CSI > ... t` (xterm title modes: only matter for the blocked reports) and any other
+//!   `CSI <private> ... t`.
 //! - `CSI ... * y` (DECRQCRA): a checksum of a screen rectangle, enough to read back what the
 //!   screen showed before the sandbox started, character by character.
 //! - `CSI ... i` (media copy): prints the screen or enters printer pass-through; xterm can
@@ -34,6 +35,9 @@
 //! - `CSI ... " p` (DECSCL) and `ESC SP G` / `ESC SP L|M|N`: switch the terminal to 8-bit
 //!   controls, after which raw C1 bytes would become live controls.
 //! - `ESC % @` (leave UTF-8): same reason; the filter assumes a UTF-8 terminal.
+//! - `CSI ? 2 l` (VT52 mode) and `CSI ? 38 h` (Tektronix mode): the terminal would parse
+//!   later bytes with a different grammar than the filter. Also `ESC k` (GNU screen and
+//!   tmux read a window-name string after it) and every other unlisted `ESC x`.
 //! - `CSI ... $ u` (DECRQTSR) and `CSI ... & u` (DECRQUPSS): state reports nobody needs.
 //! - `CSI 2 h` (KAM: locks the keyboard) and `CSI 12 h|l` (SRM: local echo).
 //! - ENQ (0x05): makes the terminal send its answerback string.
@@ -121,7 +125,8 @@ pub(crate) fn csi_allowed(csi: &Csi<'_>) -> bool {
     match (csi.private, csi.intermediates, csi.final_byte) {
         // Window operations and reports: only size reports and the title stack.
         (None, b"", b't') => matches!(csi.first(), Some(14 | 15 | 16 | 18 | 19 | 22 | 23)),
-        (Some(b'>'), _, b't') => false,
+        // Private forms: xterm's title modes (`>`), unassigned otherwise.
+        (Some(_), b"", b't') => false,
         // Media copy: printing and printer pass-through.
         (_, _, b'i') => false,
         // DECRQCRA: checksum of screen contents.
@@ -132,6 +137,10 @@ pub(crate) fn csi_allowed(csi: &Csi<'_>) -> bool {
         (_, b"$" | b"&", b'u') => false,
         // ANSI modes: KAM locks the keyboard, SRM toggles local echo.
         (None, b"", b'h' | b'l') => !csi.numbers().any(|n| matches!(n, Some(2 | 12))),
+        // DEC modes that change the terminal's grammar: DECANM (VT52 mode) and DECTEK
+        // (Tektronix mode, with its own reply mechanisms). Our parser would no longer
+        // describe what the terminal does with the bytes we pass.
+        (Some(b'?'), b"", b'h' | b'l') => !csi.numbers().any(|n| matches!(n, Some(2 | 38))),
         _ => true,
     }
 }
@@ -142,7 +151,10 @@ pub(crate) fn esc_allowed(body: &[u8]) -> bool {
     match body {
         // A lone string terminator has nothing to terminate.
         [b'\\'] => false,
-        [final_byte] => (0x30..=0x7e).contains(final_byte),
+        // Cursor save/restore, keypad modes, index/next line/tab set/reverse index, single
+        // shifts, DECID (fixed reply), full reset, back/forward index, locking shifts,
+        // protected areas, leaving VT52 mode. Not `ESC k` (a string in screen and tmux).
+        [final_byte] => b"78=>DEHMNOZc69FlmnoVW|}~<".contains(final_byte),
         // Character set designation (G0-G3, 94 and 96 sets, multi-byte sets).
         [b'(' | b')' | b'*' | b'+' | b'-' | b'.' | b'/', ..] => true,
         // DEC line attributes and screen alignment test.
@@ -153,6 +165,29 @@ pub(crate) fn esc_allowed(body: &[u8]) -> bool {
         [b' ', b'F'] => true,
         _ => false,
     }
+}
+
+/// True for allowed CSI sequences the terminal answers (DA, DSR/CPR, DECRQM, XTVERSION,
+/// size reports, kitty keyboard query, ...): their replies must be awaited or discarded.
+pub(crate) fn csi_elicits_reply(csi: &Csi<'_>) -> bool {
+    match (csi.private, csi.intermediates, csi.final_byte) {
+        (_, b"", b'c' | b'n') | (None, b"", b'x') => true,
+        (_, b"$", b'p') | (Some(b'>'), b"", b'q') | (Some(b'?'), b"", b'u' | b'S') => true,
+        (None, b"", b't') => matches!(csi.first(), Some(14..=19)),
+        _ => false,
+    }
+}
+
+/// True for allowed OSC strings that query (colour queries end in `?`).
+pub(crate) fn osc_elicits_reply(payload: &[u8]) -> bool {
+    payload.split(|&b| b == b';').any(|p| p == b"?")
+}
+
+/// True for OSC numbers that set colours (which the relay resets at the end).
+pub(crate) fn osc_sets_colour(payload: &[u8]) -> bool {
+    let mut parts = payload.split(|&b| b == b';');
+    let number = parts.next().and_then(parse_u32);
+    matches!(number, Some(4 | 5 | 10..=19)) && parts.any(|p| p != b"?" && !p.is_empty())
 }
 
 /// OSC numbers whose effect stays within drawing and fixed-format replies.
