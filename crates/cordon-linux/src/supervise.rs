@@ -108,13 +108,18 @@ pub fn run(
         }
     };
 
+    let queried = relay.as_ref().is_some_and(|r| r.queried());
     if let Some(r) = relay {
         r.stop_and_join();
     }
     if let Some(r) = raw {
         r.restore();
-        // Late answers to terminal queries must not land in the person's shell.
-        let _ = rustix::termios::tcflush(borrow(0), rustix::termios::QueueSelector::IFlush);
+        // Late answers to the program's terminal queries must not land in the person's shell.
+        if queried {
+            r.discard_replies(std::time::Duration::from_millis(200));
+        } else {
+            r.flush_input();
+        }
     }
     if let Some(text) = setup_error {
         return Err(SetupError::msg(text.trim_start_matches("cannot ").to_string()));
