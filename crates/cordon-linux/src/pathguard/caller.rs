@@ -3,7 +3,8 @@
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::OwnedFd;
-use std::sync::OnceLock;
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
@@ -22,17 +23,61 @@ pub(crate) struct Status {
     pub ns_pid: i32,
 }
 
+type ProcReq = (Option<OwnedFd>, String, Sender<Result<OwnedFd, Errno>>);
+
+/// Opens the caller's magic links (`/proc/<tid>/cwd`, `fd/N`, ...) from an unconfined thread.
+///
+/// Following another process's magic links is a ptrace-mode access, which Landlock refuses to
+/// a confined thread whenever the target is not inside its own domain. The workers are
+/// confined, so they ask this helper for an O_PATH fd and then work on that fd.
+pub(crate) struct ProcOpener {
+    tx: Mutex<Sender<ProcReq>>,
+}
+
+impl ProcOpener {
+    /// Starts the helper thread; it ends when the opener is dropped.
+    pub fn start() -> std::io::Result<Arc<Self>> {
+        let (tx, rx) = mpsc::channel::<ProcReq>();
+        std::thread::Builder::new()
+            .name("pathguard-proc".into())
+            .spawn(move || {
+                for (dir, path, reply) in rx {
+                    let flags = OFlags::PATH | OFlags::CLOEXEC;
+                    let r = match dir {
+                        Some(d) => rustix::fs::openat(&d, path.as_str(), flags, Mode::empty()),
+                        None => rustix::fs::open(path.as_str(), flags, Mode::empty()),
+                    };
+                    let _ = reply.send(r);
+                }
+            })?;
+        Ok(Arc::new(Self { tx: Mutex::new(tx) }))
+    }
+
+    /// O_PATH open of `path` (relative to `dir` if given), following a final magic link.
+    pub fn open(&self, dir: Option<OwnedFd>, path: String) -> Result<OwnedFd, Errno> {
+        let (rtx, rrx) = mpsc::channel();
+        self.tx
+            .lock()
+            .map_err(|_| Errno::IO)?
+            .send((dir, path, rtx))
+            .map_err(|_| Errno::IO)?;
+        rrx.recv().map_err(|_| Errno::IO)?
+    }
+}
+
 /// The thread that made the syscall, seen from the host.
 pub(crate) struct Caller {
     /// Host thread id.
     pub tid: i32,
     mem: OwnedFd,
     status: OnceLock<Result<Status, Errno>>,
+    opener: Arc<ProcOpener>,
 }
 
 impl Caller {
-    /// Opens /proc/<tid>/mem. The caller must check NOTIF_ID_VALID afterwards.
-    pub fn open(tid: i32) -> Result<Self, Errno> {
+    /// Opens /proc/<tid>/mem; must run on an unconfined thread (see [`ProcOpener`]). The caller
+    /// must check NOTIF_ID_VALID afterwards.
+    pub fn open(tid: i32, opener: Arc<ProcOpener>) -> Result<Self, Errno> {
         let mem = rustix::fs::open(
             format!("/proc/{tid}/mem"),
             OFlags::RDONLY | OFlags::CLOEXEC,
@@ -42,7 +87,19 @@ impl Caller {
             tid,
             mem,
             status: OnceLock::new(),
+            opener,
         })
+    }
+
+    /// An O_PATH fd for `/proc/<tid>/<rest>`, following the final magic link.
+    pub fn open_magic(&self, rest: &str) -> Result<OwnedFd, Errno> {
+        self.opener.open(None, self.proc_path(rest))
+    }
+
+    /// An O_PATH fd for the target of the magic link `name` in the sandbox's procfs `dir`.
+    pub fn follow_magic(&self, dir: OwnedFd, name: &[u8]) -> Result<OwnedFd, Errno> {
+        let name = std::str::from_utf8(name).map_err(|_| Errno::NOENT)?;
+        self.opener.open(Some(dir), name.to_string())
     }
 
     /// `/proc/<tid>/<rest>` on the host.

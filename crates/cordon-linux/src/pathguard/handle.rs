@@ -69,30 +69,15 @@ impl Guard {
         }
     }
 
-    /// Handles one notification end to end (except sending the reply).
-    pub fn handle(&self, listener: &Listener, n: &Notif) -> Reply {
+    /// Handles one notification end to end (except sending the reply). `caller` was opened
+    /// by the (unconfined) receiver, which also checked NOTIF_ID_VALID.
+    pub fn handle(&self, listener: &Listener, n: &Notif, caller: Caller) -> Reply {
         let Some(req) = decode(n.nr, &n.args) else {
             return Reply::Err(Errno::NOSYS);
         };
-        let caller = match Caller::open(n.pid) {
-            Ok(c) => c,
-            Err(e) => {
-                return if listener.id_valid(n.id) {
-                    Reply::Err(e)
-                } else {
-                    Reply::Skip
-                }
-            }
-        };
-        // The tid may have died and been reused between RECV and the open above.
-        if !listener.id_valid(n.id) {
-            return Reply::Skip;
-        }
         let ctx = Ctx {
             g: self,
             caller: &caller,
-            listener,
-            id: n.id,
             valid: Box::new(move || listener.id_valid(n.id)),
         };
         let wait = {
@@ -172,8 +157,6 @@ impl From<Reply> for Done {
 pub(crate) struct Ctx<'a> {
     pub g: &'a Guard,
     pub caller: &'a Caller,
-    pub listener: &'a Listener,
-    pub id: u64,
     /// `listener.id_valid(id)`, as a closure for the resolver.
     pub valid: Box<dyn Fn() -> bool + 'a>,
 }
@@ -252,7 +235,7 @@ impl Ctx<'_> {
             mode: mode & 0o7777 & !self.umask()?,
         };
         let opened = match target {
-            Target::Magic(host) => open::magic(self, &host, req)?,
+            Target::Magic(fd) => open::magic(self, fd, req)?,
             Target::Plain(p) => {
                 if p.is_dot() || p.trailing_slash {
                     return Err(Errno::ISDIR);
@@ -343,8 +326,8 @@ impl Ctx<'_> {
             let super::resolve::Base::Fd(fd) = old_base else {
                 return Err(Errno::PERM);
             };
-            let host = self.caller.proc_path(&format!("fd/{fd}"));
-            (open::o_path_host(&host)?, PathBuf::from(host))
+            let path = PathBuf::from(format!("/proc/self/fd/{fd}"));
+            (self.caller.open_magic(&format!("fd/{fd}"))?, path)
         } else {
             let sp = res.parent(old_base, &old)?;
             let target = if flags & libc::AT_SYMLINK_FOLLOW != 0 {
@@ -353,7 +336,7 @@ impl Ctx<'_> {
                 Target::Plain(sp)
             };
             match target {
-                Target::Magic(host) => (open::o_path_host(&host)?, PathBuf::from(host)),
+                Target::Magic(fd) => (fd, PathBuf::from(String::from_utf8_lossy(&old).into_owned())),
                 Target::Plain(sp) => {
                     if sp.is_dot() {
                         return Err(Errno::PERM);

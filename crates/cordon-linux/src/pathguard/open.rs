@@ -62,11 +62,6 @@ pub(crate) fn thread_fd_path(fd: &OwnedFd) -> String {
     format!("/proc/thread-self/fd/{}", fd.as_raw_fd())
 }
 
-/// An O_PATH fd for a host path, following its final (magic) link.
-pub(crate) fn o_path_host(host: &str) -> Result<OwnedFd, Errno> {
-    rustix::fs::open(host, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
-}
-
 fn reopen(opath: &OwnedFd, flags: OFlags) -> Result<OwnedFd, Errno> {
     rustix::fs::open(
         thread_fd_path(opath).as_str(),
@@ -118,14 +113,10 @@ pub(crate) fn plain(ctx: &Ctx<'_>, p: &Parent, req: OpenReq) -> Result<Opened, E
     Err(Errno::LOOP)
 }
 
-/// Opens one of the caller's own magic links (`/proc/self/fd/1`, ...) by its host path.
-pub(crate) fn magic(ctx: &Ctx<'_>, host: &str, req: OpenReq) -> Result<Opened, Errno> {
+/// Opens one of the caller's own magic links (`/proc/self/fd/1`, ...), already opened O_PATH.
+pub(crate) fn magic(ctx: &Ctx<'_>, opath: OwnedFd, req: OpenReq) -> Result<Opened, Errno> {
     if req.flags & libc::O_EXCL != 0 {
         return Err(Errno::EXIST);
-    }
-    let opath = o_path_host(host)?;
-    if !ctx.listener.id_valid(ctx.id) {
-        return Err(Errno::SRCH);
     }
     existing(ctx, opath, req, true)
 }

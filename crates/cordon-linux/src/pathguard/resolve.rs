@@ -9,12 +9,12 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::OsStr;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use rustix::fs::{AtFlags, Mode, OFlags, StatxFlags, CWD};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, StatxFlags};
 use rustix::io::Errno;
 
 use super::caller::Caller;
@@ -180,8 +180,8 @@ impl Parent {
 pub(crate) enum Target {
     /// A name in a resolved directory (that is not a symlink, or does not exist).
     Plain(Parent),
-    /// A procfs magic link of the caller, as its host path (`/proc/<tid>/fd/N`, ...).
-    Magic(String),
+    /// A procfs magic link of the caller, opened O_PATH through the host's `/proc/<tid>/...`.
+    Magic(OwnedFd),
 }
 
 /// What a symlink in the walk turned out to be.
@@ -190,8 +190,8 @@ enum Link {
     Plain,
     /// Splice these bytes (a relative or absolute path) in its place.
     Splice(Vec<u8>),
-    /// A magic link of the caller, by host path.
-    Magic(String),
+    /// A magic link of the caller, opened O_PATH.
+    Magic(OwnedFd),
 }
 
 /// One resolution on behalf of one caller.
@@ -262,7 +262,7 @@ impl<'a> Resolver<'a> {
             }
             match self.link(&p.dir, &p.name)? {
                 Link::Plain => return Ok(Target::Plain(p)),
-                Link::Magic(host) => return Ok(Target::Magic(host)),
+                Link::Magic(fd) => return Ok(Target::Magic(fd)),
                 Link::Splice(target) => {
                     self.count_link()?;
                     let start = if target.first() == Some(&b'/') {
@@ -287,26 +287,22 @@ impl<'a> Resolver<'a> {
     }
 
     fn base(&mut self, base: Base) -> Result<Dir, Errno> {
-        let host = match base {
-            Base::Cwd => self.caller.proc_path("cwd"),
-            Base::Fd(n) if n >= 0 => self.caller.proc_path(&format!("fd/{n}")),
+        let rest = match base {
+            Base::Cwd => "cwd".to_string(),
+            Base::Fd(n) if n >= 0 => format!("fd/{n}"),
             Base::Fd(_) => return Err(Errno::BADF),
         };
-        self.locate(&host).map_err(|e| match (base, e) {
+        let fd = self.caller.open_magic(&rest);
+        fd.and_then(|fd| self.locate(fd)).map_err(|e| match (base, e) {
             (Base::Fd(_), Errno::NOENT) => Errno::BADF,
             (_, e) => e,
         })
     }
 
-    /// A directory of the caller named by a host magic link (`/proc/<tid>/cwd`, `fd/N`), with
-    /// its sandbox path. The path comes from readlink and is trusted only after walking it
-    /// from the sandbox root lands on the very same directory.
-    fn locate(&mut self, host: &str) -> Result<Dir, Errno> {
-        let fd = rustix::fs::open(
-            host,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
+    /// A directory of the caller (its cwd, a dirfd, a magic link target), with its sandbox
+    /// path. The path comes from readlink and is trusted only after walking it from the
+    /// sandbox root lands on the very same directory.
+    fn locate(&mut self, fd: OwnedFd) -> Result<Dir, Errno> {
         if !(self.valid)() {
             return Err(Errno::SRCH);
         }
@@ -320,7 +316,11 @@ impl<'a> Resolver<'a> {
         if let Some(path) = self.root.cached(&id) {
             return Ok(Dir { fd, path });
         }
-        let text = rustix::fs::readlink(host, Vec::new())?.into_bytes();
+        if FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode) != FileType::Directory {
+            return Err(Errno::NOTDIR);
+        }
+        let own = format!("/proc/thread-self/fd/{}", fd.as_raw_fd());
+        let text = rustix::fs::readlink(own.as_str(), Vec::new())?.into_bytes();
         let mut candidates = vec![text.clone()];
         let prefix = &self.root.host_prefix;
         if prefix.len() > 1 && text.starts_with(prefix) && text.get(prefix.len()) == Some(&b'/') {
@@ -375,9 +375,9 @@ impl<'a> Resolver<'a> {
                                 comps.push_front(c);
                             }
                         }
-                        Link::Magic(host) => {
+                        Link::Magic(fd) => {
                             self.count_link()?;
-                            dir = self.locate(&host)?;
+                            dir = self.locate(fd)?;
                         }
                     },
                     Err(e) => return Err(e),
@@ -397,7 +397,7 @@ impl<'a> Resolver<'a> {
         }
         match rustix::fs::readlinkat(&dir.fd, OsStr::from_bytes(name), Vec::new()) {
             Ok(t) => Ok(Link::Splice(t.into_bytes())),
-            Err(Errno::INVAL) => Ok(Link::Plain),
+            Err(Errno::INVAL) | Err(Errno::NOENT) => Ok(Link::Plain),
             Err(e) => Err(e),
         }
     }
@@ -410,7 +410,7 @@ impl<'a> Resolver<'a> {
             Ok(t) => t.into_bytes(),
             // `self` in a pid namespace we are not part of reads as ENOENT.
             Err(Errno::NOENT) if at_proc_root => Vec::new(),
-            Err(Errno::INVAL) => return Ok(Link::Plain),
+            Err(Errno::INVAL) | Err(Errno::NOENT) => return Ok(Link::Plain),
             Err(e) => return Err(e),
         };
         if at_proc_root {
@@ -427,21 +427,23 @@ impl<'a> Resolver<'a> {
         if !self.magic_ok {
             return Err(Errno::ACCESS);
         }
-        let host = self.own_magic(dir, name)?;
+        let rest = self.own_magic(dir, name)?;
+        let fd = self.caller.open_magic(&rest)?;
         // The link must lead to the very object the caller's own link leads to.
-        let ours = rustix::fs::statat(&dir.fd, OsStr::from_bytes(name), AtFlags::empty())?;
-        let theirs = rustix::fs::statat(CWD, host.as_str(), AtFlags::empty())?;
+        let dir_copy = dir.fd.try_clone().map_err(|_| Errno::MFILE)?;
+        let ours = rustix::fs::fstat(self.caller.follow_magic(dir_copy, name)?)?;
+        let theirs = rustix::fs::fstat(&fd)?;
         if !(self.valid)() {
             return Err(Errno::SRCH);
         }
         if (ours.st_dev, ours.st_ino) != (theirs.st_dev, theirs.st_ino) {
             return Err(Errno::ACCESS);
         }
-        Ok(Link::Magic(host))
+        Ok(Link::Magic(fd))
     }
 
-    /// Maps `<tgid>[/task/<tid>]/{fd/N,cwd,root,exe}` of the caller to the host path;
-    /// any other process's magic links are refused.
+    /// Maps `<tgid>[/task/<tid>]/{fd/N,cwd,root,exe}` of the caller to the part of the host
+    /// path after `/proc/<tid>/`; any other process's magic links are refused.
     fn own_magic(&self, dir: &Dir, name: &[u8]) -> Result<String, Errno> {
         let st = self.caller.status()?;
         let p = &dir.path;
@@ -475,6 +477,6 @@ impl<'a> Resolver<'a> {
         if !ok {
             return Err(Errno::ACCESS);
         }
-        Ok(self.caller.proc_path(&rest))
+        Ok(rest)
     }
 }

@@ -7,6 +7,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 
+use super::caller::{Caller, ProcOpener};
 use super::confine::{confine_thread, Anchors};
 use super::handle::{Guard, Reply};
 use super::notif::{Listener, Notif, Recv};
@@ -22,7 +23,11 @@ struct Shared {
     anchors: Anchors,
     /// Workers waiting for work.
     idle: AtomicUsize,
+    opener: Arc<ProcOpener>,
 }
+
+/// A notification plus its caller, opened by the receiver.
+type Work = (Notif, Caller);
 
 /// Serve notifications until the listener reports that no process is left (or a fatal error).
 /// Spawns the thread(s) it needs and returns immediately. `init_pid` is the host pid of the
@@ -36,8 +41,9 @@ pub fn serve(listener: OwnedFd, init_pid: i32, cfg: GuardConfig) -> io::Result<J
         guard: Guard::new(root, cfg),
         anchors,
         idle: AtomicUsize::new(0),
+        opener: ProcOpener::start()?,
     });
-    let (tx, rx) = mpsc::channel::<Notif>();
+    let (tx, rx) = mpsc::channel::<Work>();
     let rx = Arc::new(Mutex::new(rx));
     // The first worker is started here so that a confinement failure fails `serve` (closed).
     let first = spawn_worker(&shared, &rx)?;
@@ -48,20 +54,34 @@ pub fn serve(listener: OwnedFd, init_pid: i32, cfg: GuardConfig) -> io::Result<J
 
 fn receive(
     shared: Arc<Shared>,
-    tx: Sender<Notif>,
-    rx: Arc<Mutex<Receiver<Notif>>>,
+    tx: Sender<Work>,
+    rx: Arc<Mutex<Receiver<Work>>>,
     first: JoinHandle<()>,
 ) {
     let mut workers = vec![first];
     loop {
         match shared.listener.recv() {
             Ok(Recv::Got(n)) => {
+                // /proc/<tid>/mem is opened here, unconfined: see `ProcOpener`.
+                let caller = match Caller::open(n.pid, Arc::clone(&shared.opener)) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        if shared.listener.id_valid(n.id) {
+                            shared.listener.respond(n.id, 0, e.raw_os_error());
+                        }
+                        continue;
+                    }
+                };
+                // The tid may have died and been reused between RECV and the open above.
+                if !shared.listener.id_valid(n.id) {
+                    continue;
+                }
                 if shared.idle.load(Ordering::Acquire) == 0 && workers.len() < MAX_WORKERS {
                     if let Ok(w) = spawn_worker(&shared, &rx) {
                         workers.push(w);
                     }
                 }
-                if tx.send(n).is_err() {
+                if tx.send((n, caller)).is_err() {
                     break;
                 }
             }
@@ -78,7 +98,7 @@ fn receive(
 /// Starts a worker and waits until it is confined; its confinement error is returned.
 fn spawn_worker(
     shared: &Arc<Shared>,
-    rx: &Arc<Mutex<Receiver<Notif>>>,
+    rx: &Arc<Mutex<Receiver<Work>>>,
 ) -> io::Result<JoinHandle<()>> {
     let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
     let shared = Arc::clone(shared);
@@ -103,7 +123,7 @@ fn spawn_worker(
     }
 }
 
-fn work(shared: &Shared, rx: &Mutex<Receiver<Notif>>) {
+fn work(shared: &Shared, rx: &Mutex<Receiver<Work>>) {
     loop {
         shared.idle.fetch_add(1, Ordering::AcqRel);
         let next = match rx.lock() {
@@ -111,8 +131,8 @@ fn work(shared: &Shared, rx: &Mutex<Receiver<Notif>>) {
             Err(_) => break,
         };
         shared.idle.fetch_sub(1, Ordering::AcqRel);
-        let Ok(n) = next else { break };
-        let reply = shared.guard.handle(&shared.listener, &n);
+        let Ok((n, caller)) = next else { break };
+        let reply = shared.guard.handle(&shared.listener, &n, caller);
         send(&shared.listener, &n, reply);
     }
 }
