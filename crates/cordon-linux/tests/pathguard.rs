@@ -95,13 +95,14 @@ struct Setup {
     on_ready: Option<Box<dyn FnOnce(i32)>>,
 }
 
-fn recv_fd(sock: &UnixStream) -> OwnedFd {
+/// The listener fd and the pid of the process that installed the filter.
+fn recv_fd(sock: &UnixStream) -> (OwnedFd, i32) {
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut cmsg = RecvAncillaryBuffer::new(&mut space);
-    let mut byte = [0u8; 1];
+    let mut pid = [0u8; 4];
     rustix::net::recvmsg(
         sock,
-        &mut [IoSliceMut::new(&mut byte)],
+        &mut [IoSliceMut::new(&mut pid)],
         &mut cmsg,
         RecvFlags::CMSG_CLOEXEC,
     )
@@ -109,7 +110,7 @@ fn recv_fd(sock: &UnixStream) -> OwnedFd {
     for msg in cmsg.drain() {
         if let RecvAncillaryMessage::ScmRights(mut fds) = msg {
             if let Some(fd) = fds.next() {
-                return fd;
+                return (fd, i32::from_le_bytes(pid));
             }
         }
     }
@@ -133,7 +134,10 @@ fn accept_with_timeout(l: &UnixListener, child: &mut std::process::Child) -> Uni
                     }
                     panic!("child exited before connecting: {st}; output:\n{out}");
                 }
-                assert!(start.elapsed() < Duration::from_secs(20), "child never connected");
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "child never connected"
+                );
                 std::thread::sleep(Duration::from_millis(5));
             }
             Err(e) => panic!("accept: {e}"),
@@ -147,20 +151,24 @@ fn run(setup: Setup) -> Outcome {
     let listener = UnixListener::bind(&sock_path).expect("bind");
     let exe = std::env::current_exe().expect("current_exe");
     let mut cmd = Command::new(exe);
-    cmd.args(["--exact", "zz_child_entry", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, setup.scenario)
-        .env(SOCK_ENV, &sock_path)
-        .env(DIR_ENV, &setup.dir)
-        .current_dir(&setup.dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+    cmd.args([
+        "--exact",
+        "zz_child_entry",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(CHILD_ENV, setup.scenario)
+    .env(SOCK_ENV, &sock_path)
+    .env(DIR_ENV, &setup.dir)
+    .current_dir(&setup.dir)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
     if let Some(o) = &setup.outside {
         cmd.env(OUTSIDE_ENV, o);
     }
     let mut child = cmd.spawn().expect("spawn child");
     let mut sock = accept_with_timeout(&listener, &mut child);
-    let fd = recv_fd(&sock);
-    let pid = child.id() as i32;
+    let (fd, pid) = recv_fd(&sock);
     if let Some(f) = setup.on_ready {
         f(pid);
     }
@@ -188,7 +196,10 @@ fn run(setup: Setup) -> Outcome {
     // The receiver thread must notice that no process is left and finish.
     let start = Instant::now();
     while !handle.is_finished() {
-        assert!(start.elapsed() < Duration::from_secs(10), "serve did not finish after child exit");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "serve did not finish after child exit"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     handle.join().expect("serve thread");
@@ -244,7 +255,12 @@ fn protected_names_cannot_be_created_and_twins_work() {
     setup.protected_inodes.insert((g.dev(), g.ino()));
     setup.outside = Some(outside.path().to_path_buf());
     let out = run(setup);
-    assert!(out.status.success(), "child failed: {}\n{}", out.status, out.raw);
+    assert!(
+        out.status.success(),
+        "child failed: {}\n{}",
+        out.status,
+        out.raw
+    );
 
     // Protected: refused, and nothing on disk.
     for (k, want) in [
@@ -325,7 +341,7 @@ fn protected_names_cannot_be_created_and_twins_work() {
         std::fs::read_link(w.join("lnk")).expect("lnk"),
         PathBuf::from("plain.txt")
     );
-    assert!(w.join("hard.txt").exists() == false, "hard.txt should be unlinked");
+    assert!(!w.join("hard.txt").exists(), "hard.txt should be unlinked");
     assert!(w.join("renamed.txt").exists() && !w.join("plain2.txt").exists());
     assert!(!w.join("emptydir").exists());
     assert!(w.join("sub2/.git").is_dir() && w.join("sub2/inner").is_dir());
@@ -351,17 +367,24 @@ fn protected_names_cannot_be_created_and_twins_work() {
 
     // The audit sink saw the denials with their rules.
     let denied: Vec<_> = out.events.iter().filter(|e| !e.allowed).collect();
-    assert!(denied
-        .iter()
-        .any(|e| e.op == Op::Create && e.path == w.join(".envrc") && e.rule.as_deref() == Some("<ws>/.envrc")));
+    assert!(denied.iter().any(|e| e.op == Op::Create
+        && e.path == w.join(".envrc")
+        && e.rule.as_deref() == Some("<ws>/.envrc")));
     assert!(denied
         .iter()
         .any(|e| e.op == Op::Mkdir && e.path == w.join(".git/hooks")));
     assert!(denied
         .iter()
         .any(|e| e.op == Op::LinkFrom && e.rule.as_deref() == Some("protected inode")));
-    assert!(denied.iter().any(|e| e.op == Op::RenameFrom
-        && e.path == w.join("sub/.git/hooks")));
+    assert!(denied
+        .iter()
+        .any(|e| e.op == Op::RenameFrom && e.path == w.join("sub/.git/hooks")));
+}
+
+/// A host-unique file name stem for the pivot scenario, from the temp root's name.
+fn escape_tag(root: &Path) -> String {
+    let leaf = root.file_name().map(|n| n.to_string_lossy().into_owned());
+    format!("pg-escape{}", leaf.unwrap_or_default())
 }
 
 fn own_tty_nr() -> i64 {
@@ -377,7 +400,12 @@ fn fifo_open_does_not_block_other_calls() {
     let ws = workspace();
     let out = run(plain_setup("fifo", ws.path()));
     println!("events: {:?}", out.events);
-    assert!(out.status.success(), "child failed: {}\n{}", out.status, out.raw);
+    assert!(
+        out.status.success(),
+        "child failed: {}\n{}",
+        out.status,
+        out.raw
+    );
     out.expect("mkfifo", "ok");
     out.expect("other_create", "ok");
     out.expect("other_fast", "1");
@@ -389,13 +417,22 @@ fn fifo_open_does_not_block_other_calls() {
 fn toctou_path_flipping_never_creates_protected_file() {
     let ws = workspace();
     let out = run(plain_setup("toctou", ws.path()));
-    assert!(out.status.success(), "child failed: {}\n{}", out.status, out.raw);
+    assert!(
+        out.status.success(),
+        "child failed: {}\n{}",
+        out.status,
+        out.raw
+    );
     assert!(!ws.path().join(".envrc").exists(), ".envrc was created");
     assert_eq!(out.get("breach"), "0", "{}", out.raw);
     let created: u64 = out.get("created").parse().expect("created");
     let denied: u64 = out.get("denied").parse().expect("denied");
     println!("toctou: {created} safe creations, {denied} denials in ~2 s");
-    assert!(created > 0 && denied > 0, "the race was not exercised: {}", out.raw);
+    assert!(
+        created > 0 && denied > 0,
+        "the race was not exercised: {}",
+        out.raw
+    );
 }
 
 /// A child in its own user+mount namespace that pivot_root'ed: `..` and absolute symlinks
@@ -407,7 +444,7 @@ fn pivoted_child_cannot_climb_out_of_its_root() {
     for d in ["work", "tmp", "oldroot"] {
         std::fs::create_dir_all(r.join(d)).expect("mk");
     }
-    let tag = format!("pg-escape-{}", std::process::id());
+    let tag = escape_tag(r);
     let seen_cwd = Arc::new(Mutex::new(None));
     let seen = Arc::clone(&seen_cwd);
     let setup = Setup {
@@ -432,15 +469,27 @@ fn pivoted_child_cannot_climb_out_of_its_root() {
         );
         return;
     }
-    assert!(out.status.success(), "child failed: {}\n{}", out.status, out.raw);
+    assert!(
+        out.status.success(),
+        "child failed: {}\n{}",
+        out.status,
+        out.raw
+    );
     let cwd = seen_cwd.lock().map(|s| s.clone()).unwrap_or(None);
     println!("readlink(/proc/<pivoted child>/cwd) = {cwd:?}");
-    assert_eq!(cwd, Some(PathBuf::from("/work")), "d_path is namespace-relative");
-    for k in ["dotdot", "rel_link", "abs_link", "relative", "envrc_protected"] {
-        out.expect(
-            k,
-            if k == "envrc_protected" { EPERM } else { "ok" },
-        );
+    assert_eq!(
+        cwd,
+        Some(PathBuf::from("/work")),
+        "d_path is namespace-relative"
+    );
+    for k in [
+        "dotdot",
+        "rel_link",
+        "abs_link",
+        "relative",
+        "envrc_protected",
+    ] {
+        out.expect(k, if k == "envrc_protected" { EPERM } else { "ok" });
     }
     // Everything landed inside the pivoted root, nothing on the host.
     assert!(r.join(format!("{tag}-dotdot")).exists());
@@ -462,7 +511,8 @@ fn pivoted_child_cannot_climb_out_of_its_root() {
 #[test]
 #[ignore]
 fn bench_ocreat_cost() {
-    let ws = workspace();
+    // tmpfs, so the number measures the guard rather than the disk's journal.
+    let ws = tempfile::tempdir_in("/dev/shm").expect("tmpfs dir");
     std::fs::create_dir_all(ws.path().join("bare")).expect("bare");
     std::fs::create_dir_all(ws.path().join("guarded/a/b/c")).expect("guarded");
     let out = run(plain_setup("bench", ws.path()));
@@ -489,7 +539,8 @@ fn zz_child_entry() {
     };
     let code = child_main(&scenario);
     let _ = std::io::stdout().flush();
-    std::process::exit(code);
+    // SAFETY: _exit ends the process; after a fork (pivot scenario) this is the safe way out.
+    unsafe { libc::_exit(code) };
 }
 
 fn report(key: &str, val: impl std::fmt::Display) {
@@ -527,7 +578,29 @@ fn open_raw(path: &str, flags: i32, mode: u32) -> std::io::Result<OwnedFd> {
 fn child_setup(scenario: &str) -> std::io::Result<UnixStream> {
     let sock = UnixStream::connect(std::env::var(SOCK_ENV).map_err(std::io::Error::other)?)?;
     if scenario == "pivot" {
+        // unshare(CLONE_NEWUSER) needs a single-threaded process; libtest is not one, so a
+        // forked copy of this thread carries on and this process just relays its status.
+        // SAFETY: fork; the child only continues this thread's code.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if pid > 0 {
+            let mut st = 0;
+            // SAFETY: waiting for our own child.
+            unsafe { libc::waitpid(pid, &mut st, 0) };
+            let code = if libc::WIFEXITED(st) {
+                libc::WEXITSTATUS(st)
+            } else {
+                99
+            };
+            // SAFETY: leave without running the test harness's teardown twice.
+            unsafe { libc::_exit(code) };
+        }
         let r = enter_pivoted_root();
+        if let Err(e) = &r {
+            eprintln!("pivot setup: {e}");
+        }
         report("unshare", res(r));
         // On failure we still hand over a listener so the parent's serve() can end normally.
     }
@@ -542,7 +615,8 @@ fn child_setup(scenario: &str) -> std::io::Result<UnixStream> {
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut cmsg = SendAncillaryBuffer::new(&mut space);
     cmsg.push(SendAncillaryMessage::ScmRights(&fds));
-    rustix::net::sendmsg(&sock, &[IoSlice::new(b"l")], &mut cmsg, SendFlags::empty())?;
+    let me = std::process::id().to_le_bytes();
+    rustix::net::sendmsg(&sock, &[IoSlice::new(&me)], &mut cmsg, SendFlags::empty())?;
     // The sandbox must not keep its own listener.
     drop(listener);
     let mut go = [0u8; 1];
@@ -569,9 +643,8 @@ fn child_main(scenario: &str) -> i32 {
     0
 }
 
-fn write_uid_map() -> std::io::Result<()> {
-    // SAFETY: getuid/getgid cannot fail.
-    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+/// `uid`/`gid` are the ids from before unshare (afterwards they read as the overflow id).
+fn write_uid_map(uid: u32, gid: u32) -> std::io::Result<()> {
     std::fs::write("/proc/self/setgroups", "deny")?;
     std::fs::write("/proc/self/uid_map", format!("0 {uid} 1"))?;
     std::fs::write("/proc/self/gid_map", format!("0 {gid} 1"))?;
@@ -581,8 +654,14 @@ fn write_uid_map() -> std::io::Result<()> {
 fn enter_pivoted_root() -> std::io::Result<()> {
     let dir = std::env::var(DIR_ENV).map_err(std::io::Error::other)?;
     // SAFETY: unshare with constant flags; this child is about to run single-threaded code only.
-    sys(unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) })?;
-    write_uid_map()?;
+    // SAFETY: getuid/getgid cannot fail.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let step = |what: &'static str| {
+        move |e: std::io::Error| std::io::Error::new(e.kind(), format!("{what}: {e}"))
+    };
+    sys(unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) })
+        .map_err(step("unshare"))?;
+    write_uid_map(uid, gid).map_err(step("uid_map"))?;
     let none = cstr("none");
     let slash = cstr("/");
     let d = cstr(&dir);
@@ -627,13 +706,19 @@ fn child_basic() {
     let cr = |p: &str| open_raw(p, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC, 0o666);
 
     // Protected.
-    report("create_hook", res(std::fs::File::create("sub/.git/hooks/pre-commit")));
+    report(
+        "create_hook",
+        res(std::fs::File::create("sub/.git/hooks/pre-commit")),
+    );
     let envrc = cstr(".envrc");
     // SAFETY: valid path.
     let r = sys(unsafe { libc::creat(envrc.as_ptr(), 0o644) });
     report("creat_envrc", res(r));
     report("mkdir_hooks", res(std::fs::create_dir(".git/hooks")));
-    report("symlink_hook", res(symlink("x", "sub/.git/hooks/post-checkout")));
+    report(
+        "symlink_hook",
+        res(symlink("x", "sub/.git/hooks/post-checkout")),
+    );
     let fifo = cstr("sub/.git/hooks/fifo");
     // SAFETY: valid path.
     let r = sys(unsafe { libc::mknod(fifo.as_ptr(), libc::S_IFIFO | 0o644, 0) });
@@ -653,21 +738,42 @@ fn child_basic() {
     }
     let nd = cstr("newdir");
     // SAFETY: valid path.
-    report("mkdir_new", res(sys(unsafe { libc::mkdir(nd.as_ptr(), 0o777) })));
+    report(
+        "mkdir_new",
+        res(sys(unsafe { libc::mkdir(nd.as_ptr(), 0o777) })),
+    );
     report("symlink_plain", res(symlink("plain.txt", "lnk")));
-    report("link_plain", res(std::fs::hard_link("plain.txt", "hard.txt")));
+    report(
+        "link_plain",
+        res(std::fs::hard_link("plain.txt", "hard.txt")),
+    );
     report("link_envrc", res(std::fs::hard_link("plain.txt", ".envrc")));
-    report("rename_plain", res(std::fs::rename("plain2.txt", "renamed.txt")));
-    report("rename_onto_envrc", res(std::fs::rename("renamed.txt", ".envrc")));
+    report(
+        "rename_plain",
+        res(std::fs::rename("plain2.txt", "renamed.txt")),
+    );
+    report(
+        "rename_onto_envrc",
+        res(std::fs::rename("renamed.txt", ".envrc")),
+    );
     let f1 = cstr("fifo1");
     // SAFETY: valid path.
     let r = sys(unsafe { libc::mknod(f1.as_ptr(), libc::S_IFIFO | 0o666, 0) });
     report("mknod_fifo", res(r));
     report("unlink_hard", res(std::fs::remove_file("hard.txt")));
     report("rmdir_empty", res(std::fs::remove_dir("emptydir")));
-    report("unlink_hooks_dir", res(std::fs::remove_dir("sub/.git/hooks")));
-    report("link_plain3", res(std::fs::hard_link("plain3.txt", "hard3.txt")));
-    report("link_protected_inode", res(std::fs::hard_link("guarded.txt", "alias.txt")));
+    report(
+        "unlink_hooks_dir",
+        res(std::fs::remove_dir("sub/.git/hooks")),
+    );
+    report(
+        "link_plain3",
+        res(std::fs::hard_link("plain3.txt", "hard3.txt")),
+    );
+    report(
+        "link_protected_inode",
+        res(std::fs::hard_link("guarded.txt", "alias.txt")),
+    );
 
     // Symlinks in the workspace pointing at protected names.
     let _ = symlink("sub/.git/hooks/pre-push", "evil");
@@ -712,12 +818,24 @@ fn child_basic() {
             let flw = libc::AT_SYMLINK_FOLLOW;
             // SAFETY: valid paths.
             let r = sys(unsafe {
-                libc::linkat(libc::AT_FDCWD, src.as_ptr(), libc::AT_FDCWD, bad.as_ptr(), flw)
+                libc::linkat(
+                    libc::AT_FDCWD,
+                    src.as_ptr(),
+                    libc::AT_FDCWD,
+                    bad.as_ptr(),
+                    flw,
+                )
             });
             report("tmpfile_link_envrc", res(r));
             // SAFETY: valid paths.
             let r = sys(unsafe {
-                libc::linkat(libc::AT_FDCWD, src.as_ptr(), libc::AT_FDCWD, good.as_ptr(), flw)
+                libc::linkat(
+                    libc::AT_FDCWD,
+                    src.as_ptr(),
+                    libc::AT_FDCWD,
+                    good.as_ptr(),
+                    flw,
+                )
             });
             report("tmpfile_link_plain", res(r));
         }
@@ -743,7 +861,10 @@ fn child_basic() {
         Ok(fd) => report("cloexec_unset", cloexec(&fd)),
         Err(e) => report("cloexec_unset", res::<()>(Err(e))),
     }
-    report("excl_existing", res(open_raw("cx", fl | libc::O_EXCL, 0o644)));
+    report(
+        "excl_existing",
+        res(open_raw("cx", fl | libc::O_EXCL, 0o644)),
+    );
     report("creat_on_dir", res(open_raw("newdir", fl, 0o644)));
     report("dev_null", res(cr("/dev/null")));
     report("dev_tty", res(cr("/dev/tty")));
@@ -753,14 +874,20 @@ fn child_basic() {
     match cr("/proc/self/fd/1") {
         Ok(fd) => {
             let mut f = std::fs::File::from(fd);
-            report("via_proc_self_fd", res(f.write_all(b"PG:stdout_line=through proc self fd\n")));
+            report(
+                "via_proc_self_fd",
+                res(f.write_all(b"PG:stdout_line=through proc self fd\n")),
+            );
         }
         Err(e) => report("via_proc_self_fd", res::<()>(Err(e))),
     }
     match cr("/dev/stdout") {
         Ok(fd) => {
             let mut f = std::fs::File::from(fd);
-            report("via_dev_stdout", res(f.write_all(b"PG:stdout_line=through dev stdout\n")));
+            report(
+                "via_dev_stdout",
+                res(f.write_all(b"PG:stdout_line=through dev stdout\n")),
+            );
         }
         Err(e) => report("via_dev_stdout", res::<()>(Err(e))),
     }
@@ -769,7 +896,12 @@ fn child_basic() {
 fn child_fifo() {
     let f = cstr("f");
     // SAFETY: valid path.
-    report("mkfifo", res(sys(unsafe { libc::mknod(f.as_ptr(), libc::S_IFIFO | 0o600, 0) })));
+    report(
+        "mkfifo",
+        res(sys(unsafe {
+            libc::mknod(f.as_ptr(), libc::S_IFIFO | 0o600, 0)
+        })),
+    );
     let writer = std::thread::spawn(|| -> std::io::Result<()> {
         // Blocks (in the guard) until a reader opens the FIFO.
         let fd = open_raw("f", libc::O_CREAT | libc::O_WRONLY, 0o600)?;
@@ -780,7 +912,10 @@ fn child_fifo() {
     let t = Instant::now();
     let other = open_raw("other.txt", libc::O_CREAT | libc::O_WRONLY, 0o600);
     report("other_create", res(other));
-    report("other_fast", i32::from(t.elapsed() < Duration::from_secs(1)));
+    report(
+        "other_fast",
+        i32::from(t.elapsed() < Duration::from_secs(1)),
+    );
     // A reader (not routed: no O_CREAT) lets the writer through.
     let mut got = Vec::new();
     if let Ok(fd) = open_raw("f", libc::O_RDONLY | libc::O_NONBLOCK, 0) {
@@ -794,7 +929,12 @@ fn child_fifo() {
             }
         }
     }
-    report("fifo_writer", res(writer.join().unwrap_or_else(|_| Err(std::io::Error::other("panic")))));
+    report(
+        "fifo_writer",
+        res(writer
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("panic")))),
+    );
     report("fifo_read", String::from_utf8_lossy(&got));
 }
 
@@ -807,7 +947,7 @@ fn child_toctou() {
     let flipper = std::thread::spawn(|| {
         let mut i = 0u64;
         while !STOP.load(Ordering::Relaxed) {
-            let src = if i % 2 == 0 { SAFE } else { BAD };
+            let src = if i.is_multiple_of(2) { SAFE } else { BAD };
             for (b, v) in BUF.iter().zip(src.iter()) {
                 b.store(*v, Ordering::Relaxed);
             }
@@ -849,7 +989,7 @@ fn child_toctou() {
 
 fn child_pivot() {
     use std::os::unix::fs::symlink;
-    let tag = format!("pg-escape-{}", std::os::unix::process::parent_id());
+    let tag = escape_tag(Path::new(&std::env::var(DIR_ENV).unwrap_or_default()));
     let cr = |p: &str| open_raw(p, libc::O_CREAT | libc::O_WRONLY, 0o644);
     report("dotdot", res(cr(&format!("../../../../../{tag}-dotdot"))));
     let _ = symlink("../../../../../../tmp", "up");
@@ -875,7 +1015,13 @@ fn time_creates(dir: &str) -> f64 {
 }
 
 fn child_bench() {
-    report("bare_us", format!("{:.3}", BARE_US.get().copied().unwrap_or(f64::NAN)));
+    report(
+        "bare_us",
+        format!("{:.3}", BARE_US.get().copied().unwrap_or(f64::NAN)),
+    );
     report("guarded_us", format!("{:.3}", time_creates("guarded")));
-    report("guarded_deep_us", format!("{:.3}", time_creates("guarded/a/b/c")));
+    report(
+        "guarded_deep_us",
+        format!("{:.3}", time_creates("guarded/a/b/c")),
+    );
 }

@@ -336,7 +336,10 @@ impl Ctx<'_> {
                 Target::Plain(sp)
             };
             match target {
-                Target::Magic(fd) => (fd, PathBuf::from(String::from_utf8_lossy(&old).into_owned())),
+                Target::Magic(fd) => (
+                    fd,
+                    PathBuf::from(String::from_utf8_lossy(&old).into_owned()),
+                ),
                 Target::Plain(sp) => {
                     if sp.is_dot() {
                         return Err(Errno::PERM);

@@ -293,10 +293,11 @@ impl<'a> Resolver<'a> {
             Base::Fd(_) => return Err(Errno::BADF),
         };
         let fd = self.caller.open_magic(&rest);
-        fd.and_then(|fd| self.locate(fd)).map_err(|e| match (base, e) {
-            (Base::Fd(_), Errno::NOENT) => Errno::BADF,
-            (_, e) => e,
-        })
+        fd.and_then(|fd| self.locate(fd))
+            .map_err(|e| match (base, e) {
+                (Base::Fd(_), Errno::NOENT) => Errno::BADF,
+                (_, e) => e,
+            })
     }
 
     /// A directory of the caller (its cwd, a dirfd, a magic link target), with its sandbox
@@ -406,23 +407,33 @@ impl<'a> Resolver<'a> {
     /// the procfs root are spliced, and everything else is a magic link.
     fn proc_link(&mut self, dir: &Dir, name: &[u8]) -> Result<Link, Errno> {
         let at_proc_root = ident(&dir.fd)?.ino == PROC_ROOT_INO;
-        let target = match rustix::fs::readlinkat(&dir.fd, OsStr::from_bytes(name), Vec::new()) {
-            Ok(t) => t.into_bytes(),
-            // `self` in a pid namespace we are not part of reads as ENOENT.
-            Err(Errno::NOENT) if at_proc_root => Vec::new(),
-            Err(Errno::INVAL) | Err(Errno::NOENT) => return Ok(Link::Plain),
-            Err(e) => return Err(e),
-        };
         if at_proc_root {
             let st = self.caller.status()?;
-            return Ok(match name {
-                b"self" => Link::Splice(st.ns_tgid.to_string().into_bytes()),
+            match name {
+                b"self" => return Ok(Link::Splice(st.ns_tgid.to_string().into_bytes())),
                 b"thread-self" => {
-                    Link::Splice(format!("{}/task/{}", st.ns_tgid, st.ns_pid).into_bytes())
+                    let t = format!("{}/task/{}", st.ns_tgid, st.ns_pid);
+                    return Ok(Link::Splice(t.into_bytes()));
                 }
-                _ if target.is_empty() => return Err(Errno::NOENT),
-                _ => Link::Splice(target),
-            });
+                _ => {}
+            }
+            // Plain links such as `mounts -> self/mounts`.
+            return match rustix::fs::readlinkat(&dir.fd, OsStr::from_bytes(name), Vec::new()) {
+                Ok(t) => Ok(Link::Splice(t.into_bytes())),
+                Err(Errno::INVAL) | Err(Errno::NOENT) => Ok(Link::Plain),
+                Err(e) => Err(e),
+            };
+        }
+        // Reading a magic link is a ptrace-mode access (refused to our confined thread), so
+        // only its type is looked at here.
+        let st =
+            match rustix::fs::statat(&dir.fd, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => st,
+                Err(Errno::NOENT) => return Ok(Link::Plain),
+                Err(e) => return Err(e),
+            };
+        if FileType::from_raw_mode(st.st_mode) != FileType::Symlink {
+            return Ok(Link::Plain);
         }
         if !self.magic_ok {
             return Err(Errno::ACCESS);
