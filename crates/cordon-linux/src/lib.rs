@@ -6,6 +6,7 @@ pub mod control;
 pub mod error;
 pub mod fsrules;
 pub mod mounts;
+pub mod pathguard;
 pub mod pty;
 pub mod sandbox;
 pub mod seccomp;

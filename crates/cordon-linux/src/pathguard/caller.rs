@@ -1,0 +1,218 @@
+//! What we learn about the calling thread from the host's /proc.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+
+/// Longest path the kernel accepts, NUL included.
+const PATH_MAX: usize = 4096;
+const PAGE: u64 = 4096;
+
+/// Facts from /proc/<tid>/status that we need only sometimes, loaded once per notification.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Status {
+    pub umask: u32,
+    /// Thread-group id in the caller's own (innermost) pid namespace.
+    pub ns_tgid: i32,
+    /// Thread id in the caller's own (innermost) pid namespace.
+    pub ns_pid: i32,
+}
+
+type ProcReq = (Option<OwnedFd>, String, Sender<Result<OwnedFd, Errno>>);
+
+/// Opens the caller's magic links (`/proc/<tid>/cwd`, `fd/N`, ...) from an unconfined thread.
+///
+/// Following another process's magic links is a ptrace-mode access, which Landlock refuses to
+/// a confined thread whenever the target is not inside its own domain. The workers are
+/// confined, so they ask this helper for an O_PATH fd and then work on that fd.
+pub(crate) struct ProcOpener {
+    tx: Mutex<Sender<ProcReq>>,
+}
+
+impl ProcOpener {
+    /// Starts the helper thread; it ends when the opener is dropped.
+    pub fn start() -> std::io::Result<Arc<Self>> {
+        let (tx, rx) = mpsc::channel::<ProcReq>();
+        std::thread::Builder::new()
+            .name("pathguard-proc".into())
+            .spawn(move || {
+                for (dir, path, reply) in rx {
+                    let flags = OFlags::PATH | OFlags::CLOEXEC;
+                    let r = match dir {
+                        Some(d) => rustix::fs::openat(&d, path.as_str(), flags, Mode::empty()),
+                        None => rustix::fs::open(path.as_str(), flags, Mode::empty()),
+                    };
+                    let _ = reply.send(r);
+                }
+            })?;
+        Ok(Arc::new(Self { tx: Mutex::new(tx) }))
+    }
+
+    /// O_PATH open of `path` (relative to `dir` if given), following a final magic link.
+    pub fn open(&self, dir: Option<OwnedFd>, path: String) -> Result<OwnedFd, Errno> {
+        let (rtx, rrx) = mpsc::channel();
+        self.tx
+            .lock()
+            .map_err(|_| Errno::IO)?
+            .send((dir, path, rtx))
+            .map_err(|_| Errno::IO)?;
+        rrx.recv().map_err(|_| Errno::IO)?
+    }
+}
+
+/// The thread that made the syscall, seen from the host.
+pub(crate) struct Caller {
+    /// Host thread id.
+    pub tid: i32,
+    mem: OwnedFd,
+    status: OnceLock<Result<Status, Errno>>,
+    opener: Arc<ProcOpener>,
+}
+
+impl Caller {
+    /// Opens /proc/<tid>/mem; must run on an unconfined thread (see [`ProcOpener`]). The caller
+    /// must check NOTIF_ID_VALID afterwards.
+    pub fn open(tid: i32, opener: Arc<ProcOpener>) -> Result<Self, Errno> {
+        let mem = rustix::fs::open(
+            format!("/proc/{tid}/mem"),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Self {
+            tid,
+            mem,
+            status: OnceLock::new(),
+            opener,
+        })
+    }
+
+    /// An O_PATH fd for `/proc/<tid>/<rest>`, following the final magic link.
+    pub fn open_magic(&self, rest: &str) -> Result<OwnedFd, Errno> {
+        self.opener.open(None, self.proc_path(rest))
+    }
+
+    /// An O_PATH fd for the target of the magic link `name` in the sandbox's procfs `dir`.
+    pub fn follow_magic(&self, dir: OwnedFd, name: &[u8]) -> Result<OwnedFd, Errno> {
+        let name = std::str::from_utf8(name).map_err(|_| Errno::NOENT)?;
+        self.opener.open(Some(dir), name.to_string())
+    }
+
+    /// `/proc/<tid>/<rest>` on the host.
+    pub fn proc_path(&self, rest: &str) -> String {
+        format!("/proc/{}/{}", self.tid, rest)
+    }
+
+    /// Reads a NUL-terminated string (a path) from the caller's memory.
+    /// No NUL within PATH_MAX bytes -> ENAMETOOLONG; unreadable -> EFAULT.
+    pub fn read_cstr(&self, addr: u64) -> Result<Vec<u8>, Errno> {
+        if addr == 0 {
+            return Err(Errno::FAULT);
+        }
+        let mut out = Vec::with_capacity(256);
+        let mut at = addr;
+        // Read page by page: a string may end right before an unmapped page.
+        while out.len() < PATH_MAX {
+            let to_page_end = PAGE - (at % PAGE);
+            let want = (to_page_end as usize).min(PATH_MAX - out.len());
+            let mut chunk = vec![0u8; want];
+            let n = match rustix::io::pread(&self.mem, &mut chunk[..], at) {
+                Ok(0) | Err(_) => return Err(Errno::FAULT),
+                Ok(n) => n,
+            };
+            if let Some(nul) = chunk[..n].iter().position(|b| *b == 0) {
+                out.extend_from_slice(&chunk[..nul]);
+                return Ok(out);
+            }
+            out.extend_from_slice(&chunk[..n]);
+            at = at.checked_add(n as u64).ok_or(Errno::FAULT)?;
+        }
+        Err(Errno::NAMETOOLONG)
+    }
+
+    /// umask and namespace ids (parsed once).
+    pub fn status(&self) -> Result<Status, Errno> {
+        *self.status.get_or_init(|| {
+            let text = read_small(&self.proc_path("status"))?;
+            parse_status(&text).ok_or(Errno::SRCH)
+        })
+    }
+
+    /// The caller's controlling terminal as (major, minor), if any.
+    pub fn ctty(&self) -> Result<Option<(u32, u32)>, Errno> {
+        let text = read_small(&self.proc_path("stat"))?;
+        let tty_nr = parse_tty_nr(&text).ok_or(Errno::SRCH)?;
+        if tty_nr == 0 {
+            return Ok(None);
+        }
+        let major = (tty_nr >> 8) & 0xfff;
+        let minor = (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00);
+        Ok(Some((major, minor)))
+    }
+}
+
+fn read_small(path: &str) -> Result<String, Errno> {
+    let mut f = File::open(path).map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::SRCH))?;
+    let mut s = String::new();
+    f.by_ref()
+        .take(64 * 1024)
+        .read_to_string(&mut s)
+        .map_err(|_| Errno::SRCH)?;
+    Ok(s)
+}
+
+/// Parses `Umask:`, `NStgid:` and `NSpid:` (last value = innermost namespace).
+pub(crate) fn parse_status(text: &str) -> Option<Status> {
+    let mut umask = None;
+    let mut tgid = None;
+    let mut pid = None;
+    for line in text.lines() {
+        let Some((key, val)) = line.split_once(':') else {
+            continue;
+        };
+        let last = val.split_whitespace().last();
+        match key {
+            "Umask" => umask = last.and_then(|v| u32::from_str_radix(v, 8).ok()),
+            "NStgid" => tgid = last.and_then(|v| v.parse().ok()),
+            "NSpid" => pid = last.and_then(|v| v.parse().ok()),
+            _ => {}
+        }
+    }
+    Some(Status {
+        umask: umask?,
+        ns_tgid: tgid?,
+        ns_pid: pid?,
+    })
+}
+
+/// Field 7 of /proc/<pid>/stat; the command name (field 2) may contain spaces and parentheses.
+pub(crate) fn parse_tty_nr(text: &str) -> Option<u32> {
+    let after = &text[text.rfind(')')? + 1..];
+    // Fields after ')': state(3) ppid(4) pgrp(5) session(6) tty_nr(7).
+    let v: i64 = after.split_whitespace().nth(4)?.parse().ok()?;
+    u32::try_from(v).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_takes_innermost_ids() {
+        let s = "Name:\tx\nUmask:\t0027\nTgid:\t900\nNStgid:\t900\t7\nNSpid:\t901\t8\n";
+        let st = parse_status(s).expect("parses");
+        assert_eq!((st.umask, st.ns_tgid, st.ns_pid), (0o027, 7, 8));
+        assert!(parse_status("Name:\tx\n").is_none());
+    }
+
+    #[test]
+    fn tty_nr_survives_odd_names() {
+        let s = "12 (a) b (c)) S 1 12 12 34817 12 4194560 0";
+        assert_eq!(parse_tty_nr(s), Some(34817));
+        assert_eq!(parse_tty_nr("garbage"), None);
+    }
+}

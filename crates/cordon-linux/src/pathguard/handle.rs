@@ -1,0 +1,475 @@
+//! Deciding and performing one routed syscall.
+
+use std::ffi::OsStr;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, CWD};
+use rustix::io::Errno;
+
+use super::caller::Caller;
+use super::notif::{Listener, Notif};
+use super::open::{self, Opened};
+use super::request::{decode, Request};
+use super::resolve::{Parent, Resolver, Root, Target};
+use super::subtree;
+use super::{Event, GuardConfig, Op, Verdict};
+
+/// How to answer one notification.
+pub(crate) enum Reply {
+    /// Return this value.
+    Val(i64),
+    /// Return -errno.
+    Err(Errno),
+    /// Inject this fd and return its number.
+    Fd { fd: OwnedFd, cloexec: bool },
+    /// The caller is gone: answer nothing.
+    Skip,
+}
+
+impl From<Result<(), Errno>> for Reply {
+    fn from(r: Result<(), Errno>) -> Self {
+        match r {
+            Ok(()) => Reply::Val(0),
+            Err(e) => Reply::Err(e),
+        }
+    }
+}
+
+/// State shared by all workers.
+pub(crate) struct Guard {
+    pub root: Root,
+    pub cfg: GuardConfig,
+    /// Writable roots as path components.
+    roots: Vec<Vec<Vec<u8>>>,
+    /// Renames take it exclusively: they are the only calls that change the path of names
+    /// other than their own, so every other resolution sees a stable tree.
+    tree: RwLock<()>,
+}
+
+fn comps(p: &Path) -> Vec<Vec<u8>> {
+    p.as_os_str()
+        .as_bytes()
+        .split(|b| *b == b'/')
+        .filter(|c| !c.is_empty() && *c != b".")
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+impl Guard {
+    pub fn new(root: Root, cfg: GuardConfig) -> Self {
+        let roots = cfg.writable_roots.iter().map(|p| comps(p)).collect();
+        Self {
+            root,
+            cfg,
+            roots,
+            tree: RwLock::new(()),
+        }
+    }
+
+    /// Handles one notification end to end (except sending the reply). `caller` was opened
+    /// by the (unconfined) receiver, which also checked NOTIF_ID_VALID.
+    pub fn handle(&self, listener: &Listener, n: &Notif, caller: Caller) -> Reply {
+        let Some(req) = decode(n.nr, &n.args) else {
+            return Reply::Err(Errno::NOSYS);
+        };
+        let ctx = Ctx {
+            g: self,
+            caller: &caller,
+            valid: Box::new(move || listener.id_valid(n.id)),
+        };
+        let wait = {
+            let _lock = if matches!(req, Request::Rename { .. }) {
+                WriteOrRead::W(self.tree.write().unwrap_or_else(|p| p.into_inner()))
+            } else {
+                WriteOrRead::R(self.tree.read().unwrap_or_else(|p| p.into_inner()))
+            };
+            match ctx.run(req) {
+                Ok(Done::Reply(r)) => return r,
+                Ok(Done::Fifo(f)) => f,
+                Err(e) => return Reply::Err(e),
+            }
+        };
+        // Outside the lock: a FIFO may wait for its peer for a long time.
+        match open::wait_fifo(wait, || listener.id_valid(n.id)) {
+            Ok(Some(o)) => Reply::Fd {
+                fd: o.fd,
+                cloexec: o.cloexec,
+            },
+            Ok(None) => Reply::Skip,
+            Err(e) => Reply::Err(e),
+        }
+    }
+
+    /// Asks the rules (and, for `parent`, the writable roots); reports denials.
+    pub fn decide(
+        &self,
+        op: Op,
+        path: &Path,
+        parent: Option<&[Vec<u8>]>,
+        pid: i32,
+    ) -> Result<(), Errno> {
+        if let Verdict::Deny { errno, rule } = self.cfg.rules.check(op, path) {
+            self.report(op, path, pid, rule);
+            return Err(Errno::from_raw_os_error(errno));
+        }
+        if let Some(parent) = parent {
+            let inside = self.roots.iter().any(|r| parent.starts_with(r));
+            if !inside {
+                self.report(op, path, pid, "outside writable roots".into());
+                return Err(Errno::ACCESS);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn report(&self, op: Op, path: &Path, pid: i32, rule: String) {
+        (self.cfg.on_event)(Event {
+            op,
+            path: path.to_path_buf(),
+            pid,
+            allowed: false,
+            rule: Some(rule),
+        });
+    }
+}
+
+enum WriteOrRead<'a> {
+    W(#[allow(dead_code)] std::sync::RwLockWriteGuard<'a, ()>),
+    R(#[allow(dead_code)] std::sync::RwLockReadGuard<'a, ()>),
+}
+
+/// What a handler produced: a reply, or a FIFO to wait on outside the lock.
+pub(crate) enum Done {
+    Reply(Reply),
+    Fifo(open::FifoWait),
+}
+
+impl From<Reply> for Done {
+    fn from(r: Reply) -> Self {
+        Done::Reply(r)
+    }
+}
+
+/// One notification being handled.
+pub(crate) struct Ctx<'a> {
+    pub g: &'a Guard,
+    pub caller: &'a Caller,
+    /// `listener.id_valid(id)`, as a closure for the resolver.
+    pub valid: Box<dyn Fn() -> bool + 'a>,
+}
+
+fn name(p: &Parent) -> &OsStr {
+    OsStr::from_bytes(&p.name)
+}
+
+impl Ctx<'_> {
+    pub fn resolver(&self) -> Resolver<'_> {
+        Resolver::new(&self.g.root, self.caller, &*self.valid)
+    }
+
+    fn decide(&self, op: Op, p: &Parent, writable: bool) -> Result<(), Errno> {
+        let parent = writable.then_some(p.dir.path.as_slice());
+        self.g.decide(op, &p.full(), parent, self.caller.tid)
+    }
+
+    fn umask(&self) -> Result<u32, Errno> {
+        Ok(self.caller.status()?.umask)
+    }
+
+    fn run(&self, req: Request) -> Result<Done, Errno> {
+        let r = match req {
+            Request::Open {
+                base,
+                path,
+                flags,
+                mode,
+            } => return self.open(base, path, flags, mode),
+            Request::Mkdir { base, path, mode } => self.mkdir(base, path, mode),
+            Request::Mknod { base, path, mode } => self.mknod(base, path, mode),
+            Request::Symlink { target, base, path } => self.symlink(target, base, path),
+            Request::Link {
+                old_base,
+                old,
+                new_base,
+                new,
+                flags,
+            } => self.link(old_base, old, new_base, new, flags),
+            Request::Rename {
+                old_base,
+                old,
+                new_base,
+                new,
+                flags,
+            } => self.rename(old_base, old, new_base, new, flags),
+            Request::Unlink { base, path, flags } => self.unlink(base, path, flags),
+        };
+        Ok(Done::Reply(r.into()))
+    }
+
+    fn open(
+        &self,
+        base: super::resolve::Base,
+        path: u64,
+        flags: i32,
+        mode: u32,
+    ) -> Result<Done, Errno> {
+        let path = self.caller.read_cstr(path)?;
+        if flags & libc::O_DIRECTORY != 0 {
+            return Err(Errno::INVAL);
+        }
+        let mut res = self.resolver();
+        let p = res.parent(base, &path)?;
+        if p.trailing_slash || p.is_dot() {
+            return Err(Errno::ISDIR);
+        }
+        let target = if flags & (libc::O_NOFOLLOW | libc::O_EXCL) != 0 {
+            Target::Plain(p)
+        } else {
+            res.follow(p)?
+        };
+        let req = open::OpenReq {
+            flags,
+            mode: mode & 0o7777 & !self.umask()?,
+        };
+        let opened = match target {
+            Target::Magic(fd) => open::magic(self, fd, req)?,
+            Target::Plain(p) => {
+                if p.is_dot() || p.trailing_slash {
+                    return Err(Errno::ISDIR);
+                }
+                self.decide(Op::Create, &p, false)?;
+                open::plain(self, &p, req)?
+            }
+        };
+        Ok(match opened {
+            Opened::Fd(o) => Reply::Fd {
+                fd: o.fd,
+                cloexec: o.cloexec,
+            }
+            .into(),
+            Opened::Fifo(w) => Done::Fifo(w),
+        })
+    }
+
+    /// Called by `open::plain` before it creates a new name.
+    pub fn may_create(&self, p: &Parent) -> Result<(), Errno> {
+        self.decide(Op::Create, p, true)
+    }
+
+    /// Whether `p`'s directory is under the sandbox's `/dev`.
+    pub fn in_dev(p: &Parent) -> bool {
+        p.dir.path.first().map(Vec::as_slice) == Some(b"dev")
+    }
+
+    fn mkdir(&self, base: super::resolve::Base, path: u64, mode: u32) -> Result<(), Errno> {
+        let path = self.caller.read_cstr(path)?;
+        let p = self.resolver().parent(base, &path)?;
+        if p.is_dot() {
+            return Err(Errno::EXIST);
+        }
+        self.decide(Op::Mkdir, &p, true)?;
+        let mode = mode & 0o1777 & !self.umask()?;
+        rustix::fs::mkdirat(&p.dir.fd, name(&p), Mode::from_raw_mode(mode))
+    }
+
+    fn mknod(&self, base: super::resolve::Base, path: u64, mode: u32) -> Result<(), Errno> {
+        let path = self.caller.read_cstr(path)?;
+        let kind = match mode & libc::S_IFMT {
+            0 | libc::S_IFREG => FileType::RegularFile,
+            libc::S_IFIFO => FileType::Fifo,
+            libc::S_IFSOCK => FileType::Socket,
+            libc::S_IFCHR | libc::S_IFBLK => return Err(Errno::PERM),
+            _ => return Err(Errno::INVAL),
+        };
+        let p = self.resolver().parent(base, &path)?;
+        if p.is_dot() {
+            return Err(Errno::EXIST);
+        }
+        self.decide(Op::Mknod, &p, true)?;
+        let perm = mode & 0o7777 & !self.umask()?;
+        rustix::fs::mknodat(&p.dir.fd, name(&p), kind, Mode::from_raw_mode(perm), 0)
+    }
+
+    fn symlink(&self, target: u64, base: super::resolve::Base, path: u64) -> Result<(), Errno> {
+        let target = self.caller.read_cstr(target)?;
+        if target.is_empty() {
+            return Err(Errno::NOENT);
+        }
+        let path = self.caller.read_cstr(path)?;
+        let p = self.resolver().parent(base, &path)?;
+        if p.is_dot() {
+            return Err(Errno::EXIST);
+        }
+        self.decide(Op::Symlink, &p, true)?;
+        rustix::fs::symlinkat(OsStr::from_bytes(&target), &p.dir.fd, name(&p))
+    }
+
+    fn link(
+        &self,
+        old_base: super::resolve::Base,
+        old: u64,
+        new_base: super::resolve::Base,
+        new: u64,
+        flags: i32,
+    ) -> Result<(), Errno> {
+        if flags & !(libc::AT_SYMLINK_FOLLOW | libc::AT_EMPTY_PATH) != 0 {
+            return Err(Errno::INVAL);
+        }
+        let old = self.caller.read_cstr(old)?;
+        let new = self.caller.read_cstr(new)?;
+        let mut res = self.resolver();
+        // The source as an O_PATH fd: we link exactly the inode we checked.
+        let (src, src_path) = if old.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
+            let super::resolve::Base::Fd(fd) = old_base else {
+                return Err(Errno::PERM);
+            };
+            let path = PathBuf::from(format!("/proc/self/fd/{fd}"));
+            (self.caller.open_magic(&format!("fd/{fd}"))?, path)
+        } else {
+            let sp = res.parent(old_base, &old)?;
+            let target = if flags & libc::AT_SYMLINK_FOLLOW != 0 {
+                res.follow(sp)?
+            } else {
+                Target::Plain(sp)
+            };
+            match target {
+                Target::Magic(fd) => (
+                    fd,
+                    PathBuf::from(String::from_utf8_lossy(&old).into_owned()),
+                ),
+                Target::Plain(sp) => {
+                    if sp.is_dot() {
+                        return Err(Errno::PERM);
+                    }
+                    let fd = rustix::fs::openat(
+                        &sp.dir.fd,
+                        name(&sp),
+                        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )?;
+                    let full = sp.full();
+                    self.decide(Op::LinkFrom, &sp, false)?;
+                    (fd, full)
+                }
+            }
+        };
+        let st = rustix::fs::fstat(&src)?;
+        if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+            return Err(Errno::PERM);
+        }
+        if self
+            .g
+            .cfg
+            .protected_inodes
+            .contains(&(st.st_dev, st.st_ino))
+        {
+            self.g.report(
+                Op::LinkFrom,
+                &src_path,
+                self.caller.tid,
+                "protected inode".into(),
+            );
+            return Err(Errno::ACCESS);
+        }
+        let dp = res.parent(new_base, &new)?;
+        if dp.is_dot() {
+            return Err(Errno::EXIST);
+        }
+        self.decide(Op::LinkTo, &dp, true)?;
+        rustix::fs::linkat(
+            CWD,
+            open::thread_fd_path(&src).as_str(),
+            &dp.dir.fd,
+            name(&dp),
+            AtFlags::SYMLINK_FOLLOW,
+        )
+    }
+
+    fn rename(
+        &self,
+        old_base: super::resolve::Base,
+        old: u64,
+        new_base: super::resolve::Base,
+        new: u64,
+        flags: u32,
+    ) -> Result<(), Errno> {
+        let known = RenameFlags::NOREPLACE | RenameFlags::EXCHANGE | RenameFlags::WHITEOUT;
+        let flags = RenameFlags::from_bits(flags).ok_or(Errno::INVAL)?;
+        if !known.contains(flags) {
+            return Err(Errno::INVAL);
+        }
+        let old = self.caller.read_cstr(old)?;
+        let new = self.caller.read_cstr(new)?;
+        let mut res = self.resolver();
+        let sp = res.parent(old_base, &old)?;
+        let dp = res.parent(new_base, &new)?;
+        if sp.is_dot() || dp.is_dot() {
+            return Err(Errno::BUSY);
+        }
+        self.decide(Op::RenameFrom, &sp, true)?;
+        self.decide(Op::RenameTo, &dp, true)?;
+        let src_dir = is_dir(&sp)?;
+        if (sp.trailing_slash || dp.trailing_slash) && !src_dir {
+            return Err(Errno::NOTDIR);
+        }
+        let pid = self.caller.tid;
+        if src_dir {
+            subtree::check(self.g, &sp, &sp.full(), &dp.full(), pid)?;
+        }
+        if flags.contains(RenameFlags::EXCHANGE) {
+            self.decide(Op::RenameFrom, &dp, true)?;
+            self.decide(Op::RenameTo, &sp, true)?;
+            if is_dir(&dp)? {
+                subtree::check(self.g, &dp, &dp.full(), &sp.full(), pid)?;
+            }
+        }
+        let r = rustix::fs::renameat_with(&sp.dir.fd, name(&sp), &dp.dir.fd, name(&dp), flags);
+        // Even a failed rename may have partly happened on some filesystems; be safe.
+        self.g.root.forget_paths();
+        r
+    }
+
+    fn unlink(&self, base: super::resolve::Base, path: u64, flags: i32) -> Result<(), Errno> {
+        if flags & !libc::AT_REMOVEDIR != 0 {
+            return Err(Errno::INVAL);
+        }
+        let rmdir = flags & libc::AT_REMOVEDIR != 0;
+        let path = self.caller.read_cstr(path)?;
+        let p = self.resolver().parent(base, &path)?;
+        if p.is_dot() {
+            return Err(match (rmdir, p.name.as_slice()) {
+                (false, _) => Errno::ISDIR,
+                (true, b".") => Errno::INVAL,
+                (true, b"..") => Errno::NOTEMPTY,
+                (true, _) => Errno::BUSY,
+            });
+        }
+        if p.trailing_slash && !rmdir {
+            return Err(if is_dir(&p)? {
+                Errno::ISDIR
+            } else {
+                Errno::NOTDIR
+            });
+        }
+        let op = if rmdir { Op::Rmdir } else { Op::Unlink };
+        self.decide(op, &p, true)?;
+        let at = if rmdir {
+            AtFlags::REMOVEDIR
+        } else {
+            AtFlags::empty()
+        };
+        let r = rustix::fs::unlinkat(&p.dir.fd, name(&p), at);
+        if rmdir {
+            self.g.root.forget_paths();
+        }
+        r
+    }
+}
+
+fn is_dir(p: &Parent) -> Result<bool, Errno> {
+    let st = rustix::fs::statat(&p.dir.fd, name(p), AtFlags::SYMLINK_NOFOLLOW)?;
+    Ok(FileType::from_raw_mode(st.st_mode) == FileType::Directory)
+}

@@ -1,0 +1,103 @@
+//! Seccomp user-notification "path guard".
+//!
+//! Bind mounts and Landlock cannot protect names that do not exist yet, so the sandbox's
+//! name-creating and name-moving syscalls are sent to a supervisor outside the sandbox. The
+//! supervisor resolves the path itself, inside the sandbox's root, asks [`Rules`] and then
+//! performs the call on the resolved parent directory and hands back the result (an fd for
+//! opens). It never lets the original syscall continue: that would re-read the caller's
+//! memory and re-walk the path after the check (TOCTOU).
+
+mod caller;
+mod confine;
+mod filter;
+mod handle;
+mod notif;
+mod open;
+mod request;
+mod resolve;
+mod serve;
+mod subtree;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use filter::{filter_program, install};
+pub use serve::serve;
+
+/// The kind of name change a sandboxed process asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// A new regular file through open/openat/creat with O_CREAT (also existing files opened so).
+    Create,
+    /// mkdir/mkdirat.
+    Mkdir,
+    /// mknod/mknodat (regular files, FIFOs and sockets only).
+    Mknod,
+    /// The new name of symlink/symlinkat.
+    Symlink,
+    /// The existing name a hard link is made from.
+    LinkFrom,
+    /// The new name a hard link is made at.
+    LinkTo,
+    /// The old name of a rename (and, for directories, every name beneath it).
+    RenameFrom,
+    /// The new name of a rename (and, for directories, every name beneath it).
+    RenameTo,
+    /// unlink/unlinkat.
+    Unlink,
+    /// rmdir/unlinkat(AT_REMOVEDIR).
+    Rmdir,
+}
+
+/// The answer of [`Rules::check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The operation may happen.
+    Allow,
+    /// The operation fails with `errno`; `rule` names what decided (for the audit log).
+    Deny {
+        /// errno returned to the caller (e.g. `libc::EPERM`).
+        errno: i32,
+        /// Human-readable name of the deciding rule.
+        rule: String,
+    },
+}
+
+/// Decides, from a sandbox-absolute normalized path (no `.`/`..`, symlinks already resolved for
+/// every component but the last), whether `op` may happen. Implemented by the binary using the
+/// policy's protected-path matcher.
+pub trait Rules: Send + Sync {
+    /// Decide one operation on one path.
+    fn check(&self, op: Op, path: &Path) -> Verdict;
+}
+
+/// One decision, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// What was asked.
+    pub op: Op,
+    /// Sandbox-absolute path it was asked for.
+    pub path: PathBuf,
+    /// Host thread id of the caller.
+    pub pid: i32,
+    /// Whether it was allowed.
+    pub allowed: bool,
+    /// The deciding rule, when one decided.
+    pub rule: Option<String>,
+}
+
+/// Everything [`serve`] needs to decide.
+pub struct GuardConfig {
+    /// The protected-path rules.
+    pub rules: Arc<dyn Rules>,
+    /// Sandbox-absolute directories where writes are allowed at all (workspace, allow_write paths,
+    /// $HOME layer, /tmp, /var/tmp, /dev/shm, /dev (for device nodes)). Anything resolved outside
+    /// them -> EACCES.
+    pub writable_roots: Vec<PathBuf>,
+    /// (st_dev, st_ino) of protected files that existed at start (to refuse hard links to them /
+    /// their aliases).
+    pub protected_inodes: HashSet<(u64, u64)>,
+    /// Called for denied operations (and may be called for allowed ones) — the audit log.
+    pub on_event: Box<dyn Fn(Event) + Send + Sync>,
+}

@@ -1,0 +1,149 @@
+//! Thin wrappers around the seccomp listener ioctls.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+/// One received notification (the parts we use).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Notif {
+    pub id: u64,
+    /// Host thread id of the caller.
+    pub pid: i32,
+    pub nr: i64,
+    pub args: [u64; 6],
+}
+
+/// The listener fd plus the kernel's notification struct size.
+pub(crate) struct Listener {
+    fd: OwnedFd,
+    notif_size: usize,
+}
+
+/// Result of waiting on the listener.
+pub(crate) enum Recv {
+    Got(Notif),
+    /// Interrupted, or the notification vanished (caller died): try again.
+    Retry,
+    /// No process is left that uses the filter.
+    Gone,
+}
+
+impl Listener {
+    /// Wrap a listener fd; queries the kernel's struct sizes.
+    pub fn new(fd: OwnedFd) -> io::Result<Self> {
+        let mut sizes = libc::seccomp_notif_sizes {
+            seccomp_notif: 0,
+            seccomp_notif_resp: 0,
+            seccomp_data: 0,
+        };
+        // SAFETY: SECCOMP_GET_NOTIF_SIZES writes one `seccomp_notif_sizes` into the pointer.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_GET_NOTIF_SIZES,
+                0,
+                &mut sizes as *mut libc::seccomp_notif_sizes,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let notif_size =
+            usize::from(sizes.seccomp_notif).max(std::mem::size_of::<libc::seccomp_notif>());
+        Ok(Self { fd, notif_size })
+    }
+
+    fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Wait for the next notification, or for the last filter user to go away.
+    pub fn recv(&self) -> io::Result<Recv> {
+        let mut pfd = libc::pollfd {
+            fd: self.raw(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, count 1.
+        let r = unsafe { libc::poll(&mut pfd, 1, -1) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::EINTR) => Ok(Recv::Retry),
+                _ => Err(e),
+            };
+        }
+        if pfd.revents & libc::POLLIN == 0 {
+            if pfd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+                return Ok(Recv::Gone);
+            }
+            return Ok(Recv::Retry);
+        }
+        // u64 storage keeps the buffer aligned for `seccomp_notif`; the kernel requires it zeroed.
+        let mut buf = vec![0u64; self.notif_size.div_ceil(8)];
+        // SAFETY: `buf` is at least `notif_size` bytes (>= sizeof(seccomp_notif)), aligned, zeroed.
+        let r = unsafe {
+            libc::ioctl(
+                self.raw(),
+                libc::SECCOMP_IOCTL_NOTIF_RECV,
+                buf.as_mut_ptr() as *mut libc::c_void,
+            )
+        };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::EINTR) | Some(libc::ENOENT) => Ok(Recv::Retry),
+                _ => Err(e),
+            };
+        }
+        // SAFETY: the buffer is aligned and large enough, and the kernel filled the prefix.
+        let n: libc::seccomp_notif =
+            unsafe { std::ptr::read(buf.as_ptr() as *const libc::seccomp_notif) };
+        Ok(Recv::Got(Notif {
+            id: n.id,
+            pid: i32::try_from(n.pid).unwrap_or(-1),
+            nr: i64::from(n.data.nr),
+            args: n.data.args,
+        }))
+    }
+
+    /// Whether the notification is still pending (its caller has not died meanwhile).
+    pub fn id_valid(&self, id: u64) -> bool {
+        let mut id = id;
+        // SAFETY: NOTIF_ID_VALID reads one u64 through the pointer.
+        let r = unsafe { libc::ioctl(self.raw(), libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &mut id) };
+        r == 0
+    }
+
+    /// Answer with a return value (`error == 0`) or `-errno`.
+    pub fn respond(&self, id: u64, val: i64, errno: i32) {
+        let mut resp = libc::seccomp_notif_resp {
+            id,
+            val,
+            error: if errno == 0 { 0 } else { -errno.abs() },
+            flags: 0,
+        };
+        // SAFETY: NOTIF_SEND reads one `seccomp_notif_resp`. ENOENT (caller died) is expected
+        // and there is nothing else to do about a failure, so the result is ignored.
+        unsafe {
+            libc::ioctl(self.raw(), libc::SECCOMP_IOCTL_NOTIF_SEND, &mut resp);
+        }
+    }
+
+    /// Inject `fd` into the caller and complete its syscall with the new fd number.
+    pub fn send_fd(&self, id: u64, fd: &OwnedFd, cloexec: bool) -> io::Result<i32> {
+        let mut add = libc::seccomp_notif_addfd {
+            id,
+            flags: libc::SECCOMP_ADDFD_FLAG_SEND as u32,
+            srcfd: u32::try_from(fd.as_raw_fd()).unwrap_or(u32::MAX),
+            newfd: 0,
+            newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
+        };
+        // SAFETY: NOTIF_ADDFD reads one `seccomp_notif_addfd`; `srcfd` is open for the call.
+        let r = unsafe { libc::ioctl(self.raw(), libc::SECCOMP_IOCTL_NOTIF_ADDFD, &mut add) };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(r)
+    }
+}

@@ -1,0 +1,493 @@
+//! Path resolution inside the sandbox's root, done by hand, one component at a time.
+//!
+//! The kernel's own resolution would run in the supervisor's root and mount namespace, so we
+//! walk with `openat(O_PATH|O_NOFOLLOW)` from the sandbox root, splice symlink targets in
+//! ourselves, keep `..` from climbing above the sandbox root, translate `/proc/self`, and only
+//! follow procfs magic links that belong to the calling process (reopened through the host's
+//! `/proc/<tid>/...`, i.e. with the kernel's own semantics). Alongside the fd we keep the
+//! sandbox-absolute, symlink-free path string that the rules are asked about.
+
+use std::collections::{HashMap, VecDeque};
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, StatxFlags};
+use rustix::io::Errno;
+
+use super::caller::Caller;
+
+/// Symlinks followed per resolution before ELOOP, as the kernel does.
+const MAX_LINKS: u32 = 40;
+/// The procfs root directory's inode number.
+const PROC_ROOT_INO: u64 = 1;
+/// Bound on the directory-path cache.
+const CACHE_MAX: usize = 4096;
+
+/// Identity of a directory entry's target: mount, device and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Ident {
+    pub mnt: u64,
+    pub dev: u64,
+    pub ino: u64,
+}
+
+/// Identity of what `fd` refers to.
+pub(crate) fn ident(fd: impl AsFd) -> Result<Ident, Errno> {
+    let st = rustix::fs::statx(
+        fd,
+        "",
+        AtFlags::EMPTY_PATH,
+        StatxFlags::INO | StatxFlags::MNT_ID,
+    )?;
+    Ok(Ident {
+        mnt: st.stx_mnt_id,
+        dev: rustix::fs::makedev(st.stx_dev_major, st.stx_dev_minor),
+        ino: st.stx_ino,
+    })
+}
+
+fn o_path(dir: impl AsFd, name: &[u8], extra: OFlags) -> Result<OwnedFd, Errno> {
+    rustix::fs::openat(
+        dir,
+        OsStr::from_bytes(name),
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC | extra,
+        Mode::empty(),
+    )
+}
+
+/// The sandbox root, opened once, and the directory-path cache shared by all workers.
+pub(crate) struct Root {
+    pub fd: OwnedFd,
+    pub id: Ident,
+    /// What the host sees as the root's path (for sandboxes that chroot'ed instead of pivoting).
+    host_prefix: Vec<u8>,
+    /// Directory identity -> sandbox path. Only renames and removals change a directory's
+    /// path, and those all pass through us, so [`Root::forget_paths`] on each keeps it true.
+    cache: Mutex<HashMap<Ident, Vec<Vec<u8>>>>,
+}
+
+impl Root {
+    /// Opens `/proc/<init_pid>/root`.
+    pub fn open(init_pid: i32) -> Result<Self, Errno> {
+        let link = format!("/proc/{init_pid}/root");
+        let fd = rustix::fs::open(
+            &link,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let id = ident(&fd)?;
+        let host_prefix = rustix::fs::readlink(&link, Vec::new())
+            .map(|c| c.into_bytes())
+            .unwrap_or_default();
+        Ok(Self {
+            fd,
+            id,
+            host_prefix,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A fresh directory handle at the root.
+    pub fn dir(&self) -> Result<Dir, Errno> {
+        Ok(Dir {
+            fd: o_path(&self.fd, b".", OFlags::DIRECTORY)?,
+            path: Vec::new(),
+        })
+    }
+
+    /// Drops every cached directory path (after a rename or rmdir).
+    pub fn forget_paths(&self) {
+        if let Ok(mut c) = self.cache.lock() {
+            c.clear();
+        }
+    }
+
+    fn cached(&self, id: &Ident) -> Option<Vec<Vec<u8>>> {
+        self.cache.lock().ok()?.get(id).cloned()
+    }
+
+    fn remember(&self, id: Ident, path: &[Vec<u8>]) {
+        if let Ok(mut c) = self.cache.lock() {
+            if c.len() >= CACHE_MAX {
+                c.clear();
+            }
+            c.insert(id, path.to_vec());
+        }
+    }
+}
+
+/// A directory reached inside the sandbox: an O_PATH fd and its sandbox-absolute path.
+pub(crate) struct Dir {
+    pub fd: OwnedFd,
+    pub path: Vec<Vec<u8>>,
+}
+
+/// Joins components into a sandbox-absolute path.
+pub(crate) fn join(comps: &[Vec<u8>]) -> PathBuf {
+    let mut s = Vec::with_capacity(comps.iter().map(|c| c.len() + 1).sum::<usize>() + 1);
+    for c in comps {
+        s.push(b'/');
+        s.extend_from_slice(c);
+    }
+    if s.is_empty() {
+        s.push(b'/');
+    }
+    PathBuf::from(OsStr::from_bytes(&s))
+}
+
+impl Dir {
+    /// The sandbox-absolute path of `name` in this directory.
+    pub fn child(&self, name: &[u8]) -> PathBuf {
+        let mut v = self.path.clone();
+        if !name.is_empty() && name != b"." {
+            v.push(name.to_vec());
+        }
+        join(&v)
+    }
+}
+
+/// Where a relative path starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Base {
+    Cwd,
+    Fd(i32),
+}
+
+/// Everything but the last component, resolved.
+pub(crate) struct Parent {
+    pub dir: Dir,
+    /// Last component; empty for "/", may be "." or "..".
+    pub name: Vec<u8>,
+    pub trailing_slash: bool,
+}
+
+impl Parent {
+    /// Sandbox-absolute path of the last component.
+    pub fn full(&self) -> PathBuf {
+        self.dir.child(&self.name)
+    }
+
+    /// "", "." or "..": names that cannot be created or removed.
+    pub fn is_dot(&self) -> bool {
+        self.name.is_empty() || self.name == b"." || self.name == b".."
+    }
+}
+
+/// The final object after following symlinks in the last component.
+pub(crate) enum Target {
+    /// A name in a resolved directory (that is not a symlink, or does not exist).
+    Plain(Parent),
+    /// A procfs magic link of the caller, opened O_PATH through the host's `/proc/<tid>/...`.
+    Magic(OwnedFd),
+}
+
+/// What a symlink in the walk turned out to be.
+enum Link {
+    /// Not a symlink at all.
+    Plain,
+    /// Splice these bytes (a relative or absolute path) in its place.
+    Splice(Vec<u8>),
+    /// A magic link of the caller, opened O_PATH.
+    Magic(OwnedFd),
+}
+
+/// One resolution on behalf of one caller.
+pub(crate) struct Resolver<'a> {
+    root: &'a Root,
+    caller: &'a Caller,
+    links: u32,
+    /// Whether procfs magic links may be followed (not while verifying a path string).
+    magic_ok: bool,
+    /// Whether the notification is still pending; checked after opening host /proc paths
+    /// by thread id (the id could have been reused by another process).
+    valid: &'a dyn Fn() -> bool,
+}
+
+fn components(path: &[u8]) -> VecDeque<Vec<u8>> {
+    path.split(|b| *b == b'/')
+        .filter(|c| !c.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+fn is_numeric(c: &[u8]) -> bool {
+    !c.is_empty() && c.iter().all(u8::is_ascii_digit)
+}
+
+impl<'a> Resolver<'a> {
+    pub fn new(root: &'a Root, caller: &'a Caller, valid: &'a dyn Fn() -> bool) -> Self {
+        Self {
+            root,
+            caller,
+            links: 0,
+            magic_ok: true,
+            valid,
+        }
+    }
+
+    /// Resolves all but the last component of `path` (relative ones from `base`).
+    pub fn parent(&mut self, base: Base, path: &[u8]) -> Result<Parent, Errno> {
+        if path.is_empty() {
+            return Err(Errno::NOENT);
+        }
+        let start = if path.first() == Some(&b'/') {
+            self.root.dir()?
+        } else {
+            self.base(base)?
+        };
+        self.parent_from(start, path)
+    }
+
+    fn parent_from(&mut self, start: Dir, path: &[u8]) -> Result<Parent, Errno> {
+        let trailing_slash = path.len() > 1 && path.last() == Some(&b'/');
+        let mut comps = components(path);
+        let name = comps.pop_back().unwrap_or_default();
+        let dir = self.walk(start, comps)?;
+        Ok(Parent {
+            dir,
+            name,
+            trailing_slash,
+        })
+    }
+
+    /// Follows the last component while it is a symlink (open without O_NOFOLLOW, link with
+    /// AT_SYMLINK_FOLLOW).
+    pub fn follow(&mut self, mut p: Parent) -> Result<Target, Errno> {
+        loop {
+            if p.is_dot() {
+                return Ok(Target::Plain(p));
+            }
+            match self.link(&p.dir, &p.name)? {
+                Link::Plain => return Ok(Target::Plain(p)),
+                Link::Magic(fd) => return Ok(Target::Magic(fd)),
+                Link::Splice(target) => {
+                    self.count_link()?;
+                    let start = if target.first() == Some(&b'/') {
+                        self.root.dir()?
+                    } else {
+                        p.dir
+                    };
+                    let slash = p.trailing_slash;
+                    p = self.parent_from(start, &target)?;
+                    p.trailing_slash |= slash;
+                }
+            }
+        }
+    }
+
+    fn count_link(&mut self) -> Result<(), Errno> {
+        self.links += 1;
+        if self.links > MAX_LINKS {
+            return Err(Errno::LOOP);
+        }
+        Ok(())
+    }
+
+    fn base(&mut self, base: Base) -> Result<Dir, Errno> {
+        let rest = match base {
+            Base::Cwd => "cwd".to_string(),
+            Base::Fd(n) if n >= 0 => format!("fd/{n}"),
+            Base::Fd(_) => return Err(Errno::BADF),
+        };
+        let fd = self.caller.open_magic(&rest);
+        fd.and_then(|fd| self.locate(fd))
+            .map_err(|e| match (base, e) {
+                (Base::Fd(_), Errno::NOENT) => Errno::BADF,
+                (_, e) => e,
+            })
+    }
+
+    /// A directory of the caller (its cwd, a dirfd, a magic link target), with its sandbox
+    /// path. The path comes from readlink and is trusted only after walking it from the
+    /// sandbox root lands on the very same directory.
+    fn locate(&mut self, fd: OwnedFd) -> Result<Dir, Errno> {
+        if !(self.valid)() {
+            return Err(Errno::SRCH);
+        }
+        let id = ident(&fd)?;
+        if id == self.root.id {
+            return Ok(Dir {
+                fd,
+                path: Vec::new(),
+            });
+        }
+        if let Some(path) = self.root.cached(&id) {
+            return Ok(Dir { fd, path });
+        }
+        if FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode) != FileType::Directory {
+            return Err(Errno::NOTDIR);
+        }
+        let own = format!("/proc/thread-self/fd/{}", fd.as_raw_fd());
+        let text = rustix::fs::readlink(own.as_str(), Vec::new())?.into_bytes();
+        let mut candidates = vec![text.clone()];
+        let prefix = &self.root.host_prefix;
+        if prefix.len() > 1 && text.starts_with(prefix) && text.get(prefix.len()) == Some(&b'/') {
+            candidates.push(text[prefix.len()..].to_vec());
+        }
+        for cand in candidates {
+            if cand.first() != Some(&b'/') {
+                continue;
+            }
+            let saved = (self.links, self.magic_ok);
+            self.magic_ok = false;
+            let walked = self.walk(self.root.dir()?, components(&cand));
+            (self.links, self.magic_ok) = saved;
+            if let Ok(dir) = walked {
+                if ident(&dir.fd)? == id {
+                    self.root.remember(id, &dir.path);
+                    return Ok(dir);
+                }
+            }
+        }
+        // Deleted, or not reachable from the sandbox root: nothing sane to check against.
+        Err(Errno::NOENT)
+    }
+
+    /// Walks `comps` (all intermediate: each must end up a directory) from `dir`.
+    fn walk(&mut self, mut dir: Dir, mut comps: VecDeque<Vec<u8>>) -> Result<Dir, Errno> {
+        while let Some(comp) = comps.pop_front() {
+            if comp.len() > 255 {
+                return Err(Errno::NAMETOOLONG);
+            }
+            match comp.as_slice() {
+                b"." => {}
+                b".." => {
+                    if ident(&dir.fd)? != self.root.id {
+                        dir.fd = o_path(&dir.fd, b"..", OFlags::DIRECTORY)?;
+                        dir.path.pop();
+                    }
+                }
+                _ => match o_path(&dir.fd, &comp, OFlags::DIRECTORY) {
+                    Ok(fd) => {
+                        dir.fd = fd;
+                        dir.path.push(comp);
+                    }
+                    Err(Errno::NOTDIR) => match self.link(&dir, &comp)? {
+                        Link::Plain => return Err(Errno::NOTDIR),
+                        Link::Splice(target) => {
+                            self.count_link()?;
+                            if target.first() == Some(&b'/') {
+                                dir = self.root.dir()?;
+                            }
+                            for c in components(&target).into_iter().rev() {
+                                comps.push_front(c);
+                            }
+                        }
+                        Link::Magic(fd) => {
+                            self.count_link()?;
+                            dir = self.locate(fd)?;
+                        }
+                    },
+                    Err(e) => return Err(e),
+                },
+            }
+        }
+        Ok(dir)
+    }
+
+    /// Classifies `name` in `dir` if it is a symlink.
+    fn link(&mut self, dir: &Dir, name: &[u8]) -> Result<Link, Errno> {
+        let on_proc = rustix::fs::fstatfs(&dir.fd)
+            .map(|s| s.f_type == libc::PROC_SUPER_MAGIC)
+            .unwrap_or(false);
+        if on_proc {
+            return self.proc_link(dir, name);
+        }
+        match rustix::fs::readlinkat(&dir.fd, OsStr::from_bytes(name), Vec::new()) {
+            Ok(t) => Ok(Link::Splice(t.into_bytes())),
+            Err(Errno::INVAL) | Err(Errno::NOENT) => Ok(Link::Plain),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Symlinks on the sandbox's procfs: `self`/`thread-self` mean the caller, plain links at
+    /// the procfs root are spliced, and everything else is a magic link.
+    fn proc_link(&mut self, dir: &Dir, name: &[u8]) -> Result<Link, Errno> {
+        let at_proc_root = ident(&dir.fd)?.ino == PROC_ROOT_INO;
+        if at_proc_root {
+            let st = self.caller.status()?;
+            match name {
+                b"self" => return Ok(Link::Splice(st.ns_tgid.to_string().into_bytes())),
+                b"thread-self" => {
+                    let t = format!("{}/task/{}", st.ns_tgid, st.ns_pid);
+                    return Ok(Link::Splice(t.into_bytes()));
+                }
+                _ => {}
+            }
+            // Plain links such as `mounts -> self/mounts`.
+            return match rustix::fs::readlinkat(&dir.fd, OsStr::from_bytes(name), Vec::new()) {
+                Ok(t) => Ok(Link::Splice(t.into_bytes())),
+                Err(Errno::INVAL) | Err(Errno::NOENT) => Ok(Link::Plain),
+                Err(e) => Err(e),
+            };
+        }
+        // Reading a magic link is a ptrace-mode access (refused to our confined thread), so
+        // only its type is looked at here.
+        let st =
+            match rustix::fs::statat(&dir.fd, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => st,
+                Err(Errno::NOENT) => return Ok(Link::Plain),
+                Err(e) => return Err(e),
+            };
+        if FileType::from_raw_mode(st.st_mode) != FileType::Symlink {
+            return Ok(Link::Plain);
+        }
+        if !self.magic_ok {
+            return Err(Errno::ACCESS);
+        }
+        let rest = self.own_magic(dir, name)?;
+        let fd = self.caller.open_magic(&rest)?;
+        // The link must lead to the very object the caller's own link leads to.
+        let dir_copy = dir.fd.try_clone().map_err(|_| Errno::MFILE)?;
+        let ours = rustix::fs::fstat(self.caller.follow_magic(dir_copy, name)?)?;
+        let theirs = rustix::fs::fstat(&fd)?;
+        if !(self.valid)() {
+            return Err(Errno::SRCH);
+        }
+        if (ours.st_dev, ours.st_ino) != (theirs.st_dev, theirs.st_ino) {
+            return Err(Errno::ACCESS);
+        }
+        Ok(Link::Magic(fd))
+    }
+
+    /// Maps `<tgid>[/task/<tid>]/{fd/N,cwd,root,exe}` of the caller to the part of the host
+    /// path after `/proc/<tid>/`; any other process's magic links are refused.
+    fn own_magic(&self, dir: &Dir, name: &[u8]) -> Result<String, Errno> {
+        let st = self.caller.status()?;
+        let p = &dir.path;
+        let at = |back: usize| -> Option<&[u8]> {
+            p.len()
+                .checked_sub(back)
+                .and_then(|i| p.get(i))
+                .map(Vec::as_slice)
+        };
+        let (rest, owner_end) = if at(1) == Some(b"fd") && is_numeric(name) {
+            (format!("fd/{}", String::from_utf8_lossy(name)), 2)
+        } else if matches!(name, b"cwd" | b"root" | b"exe") {
+            (String::from_utf8_lossy(name).into_owned(), 1)
+        } else {
+            return Err(Errno::ACCESS);
+        };
+        let num = |c: Option<&[u8]>| -> Option<i32> {
+            let c = c?;
+            if is_numeric(c) {
+                std::str::from_utf8(c).ok()?.parse().ok()
+            } else {
+                None
+            }
+        };
+        let own = num(at(owner_end)).ok_or(Errno::ACCESS)?;
+        let ok = if at(owner_end + 1) == Some(b"task") {
+            own == st.ns_pid && num(at(owner_end + 2)) == Some(st.ns_tgid)
+        } else {
+            own == st.ns_tgid
+        };
+        if !ok {
+            return Err(Errno::ACCESS);
+        }
+        Ok(rest)
+    }
+}
