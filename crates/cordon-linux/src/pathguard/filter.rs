@@ -19,6 +19,7 @@ const fn off_arg_lo(i: u32) -> u32 {
 /// Syscalls that are always routed to the supervisor.
 const ALWAYS: &[libc::c_long] = &[
     libc::SYS_creat,
+    libc::SYS_truncate,
     libc::SYS_mkdir,
     libc::SYS_mkdirat,
     libc::SYS_mknod,
@@ -54,8 +55,9 @@ fn jump(code: u32, k: u32, jt: usize, jf: usize) -> libc::sock_filter {
     }
 }
 
-/// Classic-BPF program (x86_64) returning SECCOMP_RET_USER_NOTIF for: open/openat/creat when
-/// flags have O_CREAT (open: arg1, openat: arg2; creat always), mkdir, mkdirat, mknod, mknodat,
+/// Classic-BPF program (x86_64) returning SECCOMP_RET_USER_NOTIF for: open/openat when the flags
+/// can create, write or truncate (O_CREAT, O_WRONLY, O_RDWR, O_TRUNC; not O_PATH or O_TMPFILE),
+/// creat, truncate, mkdir, mkdirat, mknod, mknodat,
 /// rename, renameat, renameat2, link, linkat, symlink, symlinkat, unlink, unlinkat, rmdir;
 /// SECCOMP_RET_ALLOW for everything else (including a foreign arch: another filter handles arch).
 pub fn filter_program() -> Vec<libc::sock_filter> {
@@ -64,15 +66,18 @@ pub fn filter_program() -> Vec<libc::sock_filter> {
     const JGE: u32 = libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K;
     const JSET: u32 = libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K;
     const RET: u32 = libc::BPF_RET | libc::BPF_K;
-    let o_creat = libc::O_CREAT as u32;
+    // Opens that can create, write or truncate are routed; O_PATH and O_TMPFILE opens are not
+    // (they create no name: linking an O_TMPFILE file into place goes through linkat).
+    let writes = (libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC) as u32;
+    let no_name = (libc::O_PATH | (libc::O_TMPFILE & !libc::O_DIRECTORY)) as u32;
 
     // Layout: [0] ld arch, [1] jeq, [2] ld nr, [3] jge x32, [4] open, [5] openat,
-    // [6..6+n] always-list, then: ret ALLOW (fallthrough), OPEN1 (2), OPEN2 (2), NOTIFY, ALLOW.
+    // [6..6+n] always-list, then: ret ALLOW (fallthrough), OPEN1 (3), OPEN2 (3), NOTIFY, ALLOW.
     let n = ALWAYS.len();
     let fallthrough = 6 + n;
     let open1 = fallthrough + 1;
-    let open2 = open1 + 2;
-    let notify = open2 + 2;
+    let open2 = open1 + 3;
+    let notify = open2 + 3;
     let allow = notify + 1;
     // Relative jump from instruction `at` to `target`.
     let rel = |at: usize, target: usize| target - at - 1;
@@ -89,20 +94,11 @@ pub fn filter_program() -> Vec<libc::sock_filter> {
         p.push(jump(JEQ, *nr as u32, rel(at, notify), 0));
     }
     p.push(stmt(RET, libc::SECCOMP_RET_ALLOW));
-    p.push(stmt(LD_W_ABS, off_arg_lo(1)));
-    p.push(jump(
-        JSET,
-        o_creat,
-        rel(open1 + 1, notify),
-        rel(open1 + 1, allow),
-    ));
-    p.push(stmt(LD_W_ABS, off_arg_lo(2)));
-    p.push(jump(
-        JSET,
-        o_creat,
-        rel(open2 + 1, notify),
-        rel(open2 + 1, allow),
-    ));
+    for (start, arg) in [(open1, 1), (open2, 2)] {
+        p.push(stmt(LD_W_ABS, off_arg_lo(arg)));
+        p.push(jump(JSET, no_name, rel(start + 1, allow), 0));
+        p.push(jump(JSET, writes, rel(start + 2, notify), rel(start + 2, allow)));
+    }
     p.push(stmt(RET, libc::SECCOMP_RET_USER_NOTIF));
     p.push(stmt(RET, libc::SECCOMP_RET_ALLOW));
     p

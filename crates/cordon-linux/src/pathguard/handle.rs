@@ -205,6 +205,7 @@ impl Ctx<'_> {
                 flags,
             } => self.rename(old_base, old, new_base, new, flags),
             Request::Unlink { base, path, flags } => self.unlink(base, path, flags),
+            Request::Truncate { path, len } => self.truncate(path, len),
         };
         Ok(Done::Reply(r.into()))
     }
@@ -240,7 +241,8 @@ impl Ctx<'_> {
                 if p.is_dot() || p.trailing_slash {
                     return Err(Errno::ISDIR);
                 }
-                self.decide(Op::Create, &p, false)?;
+                let op = if flags & libc::O_CREAT != 0 { Op::Create } else { Op::Write };
+                self.decide(op, &p, false)?;
                 open::plain(self, &p, req)?
             }
         };
@@ -252,6 +254,30 @@ impl Ctx<'_> {
             .into(),
             Opened::Fifo(w) => Done::Fifo(w),
         })
+    }
+
+    /// truncate(2): resolved like an open for writing, then truncated through the checked fd.
+    fn truncate(&self, path: u64, len: i64) -> Result<(), Errno> {
+        let path = self.caller.read_cstr(path)?;
+        let len = u64::try_from(len).map_err(|_| Errno::INVAL)?;
+        let mut res = self.resolver();
+        let p = res.parent(super::resolve::Base::Cwd, &path)?;
+        let req = open::OpenReq { flags: libc::O_WRONLY, mode: 0 };
+        let opened = match res.follow(p)? {
+            Target::Magic(fd) => open::magic(self, fd, req)?,
+            Target::Plain(p) => {
+                if p.is_dot() || p.trailing_slash {
+                    return Err(Errno::ISDIR);
+                }
+                self.decide(Op::Truncate, &p, false)?;
+                open::plain(self, &p, req)?
+            }
+        };
+        match opened {
+            Opened::Fd(o) => rustix::fs::ftruncate(&o.fd, len),
+            // A FIFO cannot be truncated.
+            Opened::Fifo(_) => Err(Errno::INVAL),
+        }
     }
 
     /// Called by `open::plain` before it creates a new name.

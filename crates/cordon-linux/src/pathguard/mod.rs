@@ -30,6 +30,10 @@ pub use serve::serve;
 pub enum Op {
     /// A new regular file through open/openat/creat with O_CREAT (also existing files opened so).
     Create,
+    /// An existing file opened for writing or truncation without O_CREAT.
+    Write,
+    /// truncate(2) of an existing file by name.
+    Truncate,
     /// mkdir/mkdirat.
     Mkdir,
     /// mknod/mknodat (regular files, FIFOs and sockets only).

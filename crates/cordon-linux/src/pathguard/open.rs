@@ -87,6 +87,7 @@ pub(crate) fn plain(ctx: &Ctx<'_>, p: &Parent, req: OpenReq) -> Result<Opened, E
                 }
                 return existing(ctx, opath, req, Ctx::in_dev(p));
             }
+            Err(Errno::NOENT) if req.flags & libc::O_CREAT == 0 => return Err(Errno::NOENT),
             Err(Errno::NOENT) => {
                 ctx.may_create(p)?;
                 // O_EXCL: we create a new regular file or nothing, never open what raced in.

@@ -46,6 +46,10 @@ pub(crate) enum Request {
         /// 0 or AT_REMOVEDIR.
         flags: i32,
     },
+    Truncate {
+        path: u64,
+        len: i64,
+    },
 }
 
 /// `int` arguments arrive sign- or zero-extended; only the low 32 bits count.
@@ -75,6 +79,10 @@ pub(crate) fn decode(nr: i64, a: &[u64; 6]) -> Option<Request> {
             path: a[1],
             flags: int(a[2]),
             mode: a[3] as u32,
+        },
+        libc::SYS_truncate => Request::Truncate {
+            path: a[0],
+            len: a[1] as i64,
         },
         libc::SYS_creat => Request::Open {
             base: cwd,
