@@ -146,7 +146,8 @@ impl Effective {
     /// [`check_workspace`] plus: the workspace must not be hidden by a `deny_read`.
     pub fn check_workspace(&self, workspace: &Path) -> Result<(), PolicyError> {
         check_workspace(&self.home, workspace)?;
-        let ws = normalize(workspace).map_err(|e| PolicyError::plain(format!("workspace {}: {e}", workspace.display())))?;
+        let ws = normalize(workspace)
+            .map_err(|e| PolicyError::plain(format!("workspace {}: {e}", workspace.display())))?;
         if self.is_read_denied(&ws) {
             return Err(PolicyError::plain(format!(
                 "workspace {} is inside a deny_read path; choose another directory or allow_read it",
@@ -160,8 +161,10 @@ impl Effective {
 /// Refuses a workspace that is `/`, `$HOME` or an ancestor of `$HOME` (the same rule as for
 /// `allow_write`), or that is not an absolute path without `..`.
 pub fn check_workspace(home: &Path, workspace: &Path) -> Result<(), PolicyError> {
-    let ws = normalize(workspace).map_err(|e| PolicyError::plain(format!("workspace {}: {e}", workspace.display())))?;
-    let home = normalize(home).map_err(|e| PolicyError::plain(format!("home directory {}: {e}", home.display())))?;
+    let ws = normalize(workspace)
+        .map_err(|e| PolicyError::plain(format!("workspace {}: {e}", workspace.display())))?;
+    let home = normalize(home)
+        .map_err(|e| PolicyError::plain(format!("home directory {}: {e}", home.display())))?;
     if let Some(problem) = writable_root_problem(&ws, &home) {
         return Err(PolicyError::plain(format!(
             "workspace {} {problem}; run cordon from a project directory (or pass -w DIR) below $HOME or elsewhere",

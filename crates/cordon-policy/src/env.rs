@@ -24,28 +24,94 @@ use crate::effective::Effective;
 /// own `/tmp` and a host path there may not be writable. `HOME` is passed as on the host; the
 /// binary may override it.
 pub const BASE_ALLOW: &[&str] = &[
-    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "COLORTERM", "LANG", "LANGUAGE", "LC_*",
-    "TZ", "EDITOR", "VISUAL", "PAGER", "NO_COLOR",
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "TERM",
+    "COLORTERM",
+    "LANG",
+    "LANGUAGE",
+    "LC_*",
+    "TZ",
+    "EDITOR",
+    "VISUAL",
+    "PAGER",
+    "NO_COLOR",
 ];
 
 /// Substrings that mark a name as secret-looking (compared upper-cased).
 const SECRET_PARTS: &[&str] = &[
-    "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "CREDENTIAL", "API_KEY", "APIKEY",
-    "PRIVATE_KEY", "ACCESS_KEY", "SESSION_KEY", "SIGNING_KEY", "ENCRYPTION_KEY", "AUTH",
-    "COOKIE", "BEARER", "JWT", "DATABASE_URL", "CONNECTION_STRING", "SSH_", "GPG_", "KUBECONFIG",
+    "TOKEN",
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "PASSPHRASE",
+    "CREDENTIAL",
+    "API_KEY",
+    "APIKEY",
+    "PRIVATE_KEY",
+    "ACCESS_KEY",
+    "SESSION_KEY",
+    "SIGNING_KEY",
+    "ENCRYPTION_KEY",
+    "AUTH",
+    "COOKIE",
+    "BEARER",
+    "JWT",
+    "DATABASE_URL",
+    "CONNECTION_STRING",
+    "SSH_",
+    "GPG_",
+    "KUBECONFIG",
 ];
 
 /// Prefixes of whole families of cloud and forge credentials.
 const SECRET_PREFIXES: &[&str] = &[
-    "AWS_", "AZURE_", "ARM_", "GOOGLE_", "GCLOUD_", "GCP_", "CLOUDSDK_", "GH_", "GITHUB_",
-    "GITLAB_", "GL_", "NPM_", "NODE_AUTH", "DOCKER_", "VAULT_", "HF_", "HUGGING", "OP_",
-    "DIGITALOCEAN_", "DO_", "HEROKU_", "CLOUDFLARE_", "CF_", "TF_VAR_", "TF_TOKEN", "OPENAI_",
-    "ANTHROPIC_", "STRIPE_", "TWILIO_", "SLACK_", "SENTRY_", "DATADOG_", "DD_", "CODECOV_",
-    "CI_JOB_", "ACTIONS_", "RUNNER_",
+    "AWS_",
+    "AZURE_",
+    "ARM_",
+    "GOOGLE_",
+    "GCLOUD_",
+    "GCP_",
+    "CLOUDSDK_",
+    "GH_",
+    "GITHUB_",
+    "GITLAB_",
+    "GL_",
+    "NPM_",
+    "NODE_AUTH",
+    "DOCKER_",
+    "VAULT_",
+    "HF_",
+    "HUGGING",
+    "OP_",
+    "DIGITALOCEAN_",
+    "DO_",
+    "HEROKU_",
+    "CLOUDFLARE_",
+    "CF_",
+    "TF_VAR_",
+    "TF_TOKEN",
+    "OPENAI_",
+    "ANTHROPIC_",
+    "STRIPE_",
+    "TWILIO_",
+    "SLACK_",
+    "SENTRY_",
+    "DATADOG_",
+    "DD_",
+    "CODECOV_",
+    "CI_JOB_",
+    "ACTIONS_",
+    "RUNNER_",
 ];
 
 /// Underscore-separated words that mark a secret (`*_PAT`, `*_KEY`, `MYSQL_PWD`, `*_DSN`).
-const SECRET_WORDS: &[&str] = &["PAT", "KEY", "KEYS", "PWD", "PASS", "DSN", "SIG", "CERT", "OTP", "PIN"];
+const SECRET_WORDS: &[&str] = &[
+    "PAT", "KEY", "KEYS", "PWD", "PASS", "DSN", "SIG", "CERT", "OTP", "PIN",
+];
 
 /// Does this variable name look like it holds a secret? Conservative on purpose: a false
 /// positive only means the person has to name the variable exactly to pass it.

@@ -91,6 +91,9 @@ mod tests {
         assert_eq!(e.to_string(), "/x/.cordon.toml:3:1: bad thing");
         let e = PolicyError::in_file(Path::new("/x"), "cannot read");
         assert_eq!(e.to_string(), "/x: cannot read");
-        assert_eq!(PolicyError::plain("--allow-write /: no").to_string(), "--allow-write /: no");
+        assert_eq!(
+            PolicyError::plain("--allow-write /: no").to_string(),
+            "--allow-write /: no"
+        );
     }
 }

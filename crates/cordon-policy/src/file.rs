@@ -79,7 +79,12 @@ struct RawApproval {
 /// Every error, syntax or value, is reported as `FILE:LINE:COL: message`. Checks that need
 /// only the file and `$HOME` happen here (so `cordon policy check` finds them): path spelling,
 /// `allow_write` at or above `$HOME`, env names, limits, network spellings.
-pub fn parse_policy(file: &Path, text: &str, tier: Tier, home: &Path) -> Result<Layer, PolicyError> {
+pub fn parse_policy(
+    file: &Path,
+    text: &str,
+    tier: Tier,
+    home: &Path,
+) -> Result<Layer, PolicyError> {
     let raw: RawPolicy = toml::from_str(text).map_err(|e| {
         let (line, col) = e.span().map_or((1, 1), |s| line_col(text, s.start));
         PolicyError::at(file, line, col, e.message())
@@ -99,15 +104,21 @@ pub fn parse_policy(file: &Path, text: &str, tier: Tier, home: &Path) -> Result<
                 ),
             ));
         }
-        layer.allow_write.push(Rule::new(path, cx.origin(entry.span().start)));
+        layer
+            .allow_write
+            .push(Rule::new(path, cx.origin(entry.span().start)));
     }
     for entry in fs.allow_read.iter().flatten() {
         let path = cx.path(entry, home)?;
-        layer.allow_read.push(Rule::new(path, cx.origin(entry.span().start)));
+        layer
+            .allow_read
+            .push(Rule::new(path, cx.origin(entry.span().start)));
     }
     for entry in fs.deny_read.iter().flatten() {
         let path = cx.path(entry, home)?;
-        layer.deny_read.push(Rule::new(path, cx.origin(entry.span().start)));
+        layer
+            .deny_read
+            .push(Rule::new(path, cx.origin(entry.span().start)));
     }
     for entry in fs.protect.iter().flatten() {
         let at = entry.span().start;
@@ -120,7 +131,9 @@ pub fn parse_policy(file: &Path, text: &str, tier: Tier, home: &Path) -> Result<
     for entry in env.pass.iter().flatten() {
         let at = entry.span().start;
         check_env_name(entry.get_ref(), true).map_err(|e| cx.err(at, format!("env.pass: {e}")))?;
-        layer.env_pass.push(Rule::new(entry.get_ref().clone(), cx.origin(at)));
+        layer
+            .env_pass
+            .push(Rule::new(entry.get_ref().clone(), cx.origin(at)));
     }
     for (name, value) in env.set.iter().flatten() {
         let at = name.span().start;
@@ -147,7 +160,9 @@ pub fn parse_policy(file: &Path, text: &str, tier: Tier, home: &Path) -> Result<
 
     let net = raw.network.unwrap_or_default();
     for entry in net.allow.iter().flatten() {
-        layer.net_allow.push(cx.host_pattern(entry, "network.allow")?);
+        layer
+            .net_allow
+            .push(cx.host_pattern(entry, "network.allow")?);
     }
     for entry in net.deny.iter().flatten() {
         layer.net_deny.push(cx.host_pattern(entry, "network.deny")?);
@@ -155,7 +170,9 @@ pub fn parse_policy(file: &Path, text: &str, tier: Tier, home: &Path) -> Result<
     for entry in net.allow_cidrs.iter().flatten() {
         let at = entry.span().start;
         check_cidr(entry.get_ref()).map_err(|e| cx.err(at, format!("network.allow_cidrs: {e}")))?;
-        layer.net_allow_cidrs.push(Rule::new(entry.get_ref().clone(), cx.origin(at)));
+        layer
+            .net_allow_cidrs
+            .push(Rule::new(entry.get_ref().clone(), cx.origin(at)));
     }
     if let Some(unknown) = net.unknown {
         let at = unknown.span().start;
@@ -180,9 +197,10 @@ pub fn parse_policy(file: &Path, text: &str, tier: Tier, home: &Path) -> Result<
                 format!("network.hosts: {:?} is not an IP address", addr.get_ref()),
             ));
         }
-        layer
-            .net_hosts
-            .push(Rule::new((name.get_ref().clone(), addr.get_ref().clone()), cx.origin(at)));
+        layer.net_hosts.push(Rule::new(
+            (name.get_ref().clone(), addr.get_ref().clone()),
+            cx.origin(at),
+        ));
     }
 
     let approval = raw.approval.unwrap_or_default();
@@ -236,7 +254,11 @@ impl Cx<'_> {
         Ok(Rule::new(*v.get_ref(), self.origin(at)))
     }
 
-    fn host_pattern(&self, entry: &Spanned<String>, key: &str) -> Result<Rule<String>, PolicyError> {
+    fn host_pattern(
+        &self,
+        entry: &Spanned<String>,
+        key: &str,
+    ) -> Result<Rule<String>, PolicyError> {
         let at = entry.span().start;
         let v = entry.get_ref();
         if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) {

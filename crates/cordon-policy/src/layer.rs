@@ -111,10 +111,14 @@ impl CliLayer {
             layer.allow_write.push(Rule::new(abs, origin()));
         }
         for p in &self.allow_read {
-            layer.allow_read.push(Rule::new(path("--allow-read", p)?, origin()));
+            layer
+                .allow_read
+                .push(Rule::new(path("--allow-read", p)?, origin()));
         }
         for p in &self.deny_read {
-            layer.deny_read.push(Rule::new(path("--deny-read", p)?, origin()));
+            layer
+                .deny_read
+                .push(Rule::new(path("--deny-read", p)?, origin()));
         }
         for arg in &self.env {
             let bytes = arg.as_bytes();
@@ -126,14 +130,19 @@ impl CliLayer {
                 .map_err(|_| PolicyError::plain("--env: variable name is not valid UTF-8"))?;
             // `--env` names one variable; a glob here would be a way around the secret-name
             // rule in `scrub_env`, which trusts exact names.
-            check_env_name(name, false).map_err(|e| PolicyError::plain(format!("--env {name}: {e}")))?;
+            check_env_name(name, false)
+                .map_err(|e| PolicyError::plain(format!("--env {name}: {e}")))?;
             match value {
                 Some(v) => {
                     if v.contains(&0) {
-                        return Err(PolicyError::plain(format!("--env {name}=...: value contains a NUL byte")));
+                        return Err(PolicyError::plain(format!(
+                            "--env {name}=...: value contains a NUL byte"
+                        )));
                     }
                     let v = OsString::from(std::ffi::OsStr::from_bytes(v));
-                    layer.env_set.push(Rule::new((name.to_string(), v), origin()));
+                    layer
+                        .env_set
+                        .push(Rule::new((name.to_string(), v), origin()));
                 }
                 None => layer.env_pass.push(Rule::new(name.to_string(), origin())),
             }
@@ -160,7 +169,10 @@ mod tests {
         assert_eq!(l.allow_write[1].value, PathBuf::from("/work/rel"));
         assert_eq!(l.deny_read[0].value, PathBuf::from("/a/b"));
         assert_eq!(l.env_pass[0].value, "FOO");
-        assert_eq!(l.env_set[0].value, ("BAR".to_string(), OsString::from("1=2")));
+        assert_eq!(
+            l.env_set[0].value,
+            ("BAR".to_string(), OsString::from("1=2"))
+        );
         assert_eq!(l.allow_write[0].origin.tier, Tier::Cli);
     }
 
@@ -168,22 +180,46 @@ mod tests {
     fn cli_refusals() {
         let home = Path::new("/home/u");
         let bad = [
-            CliLayer { allow_write: vec!["~".into()], ..Default::default() },
-            CliLayer { allow_write: vec!["/home".into()], ..Default::default() },
-            CliLayer { allow_write: vec!["/".into()], ..Default::default() },
-            CliLayer { allow_read: vec!["rel".into()], ..Default::default() },
-            CliLayer { deny_read: vec!["/a/../b".into()], ..Default::default() },
-            CliLayer { env: vec!["AWS_*".into()], ..Default::default() },
-            CliLayer { env: vec!["=x".into()], ..Default::default() },
+            CliLayer {
+                allow_write: vec!["~".into()],
+                ..Default::default()
+            },
+            CliLayer {
+                allow_write: vec!["/home".into()],
+                ..Default::default()
+            },
+            CliLayer {
+                allow_write: vec!["/".into()],
+                ..Default::default()
+            },
+            CliLayer {
+                allow_read: vec!["rel".into()],
+                ..Default::default()
+            },
+            CliLayer {
+                deny_read: vec!["/a/../b".into()],
+                ..Default::default()
+            },
+            CliLayer {
+                env: vec!["AWS_*".into()],
+                ..Default::default()
+            },
+            CliLayer {
+                env: vec!["=x".into()],
+                ..Default::default()
+            },
         ];
         for cli in bad {
             let e = cli.to_layer(home).unwrap_err();
             assert!(!e.to_string().contains('\n'));
             assert!(e.to_string().starts_with("--"), "{e}");
         }
-        let e = CliLayer { allow_write: vec!["~".into()], ..Default::default() }
-            .to_layer(home)
-            .unwrap_err();
+        let e = CliLayer {
+            allow_write: vec!["~".into()],
+            ..Default::default()
+        }
+        .to_layer(home)
+        .unwrap_err();
         assert!(e.to_string().contains("$HOME"), "{e}");
     }
 }

@@ -16,6 +16,9 @@
 //! project may lower them. An untrusted project only tightens; a trusted one may also
 //! `allow_write`, `allow_read` and `network.allow`, never `[env]`, `[approval]` or `[secrets]`.
 
+// Tests may unwrap: a panic there is a failed test, not hostile input.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 mod effective;
 mod env;
 mod error;

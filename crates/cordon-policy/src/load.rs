@@ -90,7 +90,8 @@ fn read_optional(path: &Path) -> Result<Option<String>, PolicyError> {
 }
 
 fn read_required(path: &Path) -> Result<String, PolicyError> {
-    let bytes = fs::read(path).map_err(|e| PolicyError::in_file(path, format!("cannot read: {e}")))?;
+    let bytes =
+        fs::read(path).map_err(|e| PolicyError::in_file(path, format!("cannot read: {e}")))?;
     decode(path, bytes)
 }
 
@@ -104,7 +105,8 @@ fn decode(path: &Path, bytes: Vec<u8>) -> Result<String, PolicyError> {
 
 /// A managed policy anyone but root could edit would not be managed.
 fn check_managed_owner(path: &Path) -> Result<(), PolicyError> {
-    let meta = fs::metadata(path).map_err(|e| PolicyError::in_file(path, format!("cannot stat: {e}")))?;
+    let meta =
+        fs::metadata(path).map_err(|e| PolicyError::in_file(path, format!("cannot stat: {e}")))?;
     if meta.uid() != 0 || meta.mode() & 0o022 != 0 {
         return Err(PolicyError::in_file(
             path,
@@ -127,7 +129,15 @@ mod tests {
             user: dir.path().join("none-user.toml"),
             project: dir.path().join("ws/.cordon.toml"),
         };
-        let inputs = load_inputs(dir.path(), &dir.path().join("ws"), &locs, &[], CliLayer::default(), None).unwrap();
+        let inputs = load_inputs(
+            dir.path(),
+            &dir.path().join("ws"),
+            &locs,
+            &[],
+            CliLayer::default(),
+            None,
+        )
+        .unwrap();
         assert!(inputs.managed.is_none() && inputs.user.is_empty() && inputs.project.is_none());
         let e = load_inputs(
             dir.path(),
@@ -149,11 +159,29 @@ mod tests {
         let locs = Locations::standard(dir.path(), None, &ws);
         fs::write(&locs.project, "[filesystem]\nallow_write = [\"/data\"]\n").unwrap();
         let mut store = TrustStore::default();
-        store.trust(&locs.project, "[filesystem]\nallow_write = [\"/data\"]\n").unwrap();
-        let i = load_inputs(dir.path(), &ws, &locs, &[], CliLayer::default(), Some(&store)).unwrap();
+        store
+            .trust(&locs.project, "[filesystem]\nallow_write = [\"/data\"]\n")
+            .unwrap();
+        let i = load_inputs(
+            dir.path(),
+            &ws,
+            &locs,
+            &[],
+            CliLayer::default(),
+            Some(&store),
+        )
+        .unwrap();
         assert!(i.project_trusted);
         fs::write(&locs.project, "[filesystem]\nallow_write = [\"/other\"]\n").unwrap();
-        let i = load_inputs(dir.path(), &ws, &locs, &[], CliLayer::default(), Some(&store)).unwrap();
+        let i = load_inputs(
+            dir.path(),
+            &ws,
+            &locs,
+            &[],
+            CliLayer::default(),
+            Some(&store),
+        )
+        .unwrap();
         assert!(!i.project_trusted);
     }
 
@@ -168,10 +196,29 @@ mod tests {
             user: dir.path().join("u.toml"),
             project: dir.path().join("p.toml"),
         };
-        let e = load_inputs(dir.path(), dir.path(), &locs, &[], CliLayer::default(), None).unwrap_err();
-        assert!(e.to_string().contains("managed policy must be owned by root"), "{e}");
+        let e = load_inputs(
+            dir.path(),
+            dir.path(),
+            &locs,
+            &[],
+            CliLayer::default(),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("managed policy must be owned by root"),
+            "{e}"
+        );
         fs::set_permissions(&managed, fs::Permissions::from_mode(0o644)).unwrap();
-        let r = load_inputs(dir.path(), dir.path(), &locs, &[], CliLayer::default(), None);
+        let r = load_inputs(
+            dir.path(),
+            dir.path(),
+            &locs,
+            &[],
+            CliLayer::default(),
+            None,
+        );
         // The file is ours: root-owned exactly when the test runs as root.
         let owner = fs::metadata(&managed).unwrap().uid();
         assert_eq!(r.is_ok(), owner == 0, "{r:?}");
@@ -183,6 +230,9 @@ mod tests {
         let p = dir.path().join("x.toml");
         fs::write(&p, b"a = 1\nb = \"\xff\"\n").unwrap();
         let e = read_required(&p).unwrap_err();
-        assert!(e.to_string().ends_with(":2:6: file is not valid UTF-8"), "{e}");
+        assert!(
+            e.to_string().ends_with(":2:6: file is not valid UTF-8"),
+            "{e}"
+        );
     }
 }

@@ -17,15 +17,35 @@ impl Effective {
         let reopen = self.allow_read_reopen();
         let _ = writeln!(s, "workspace {}", self.workspace.display());
         for r in &self.allow_write {
-            line(&mut s, &format!("filesystem.allow_write {}", r.value.display()), &r.origin);
+            line(
+                &mut s,
+                &format!("filesystem.allow_write {}", r.value.display()),
+                &r.origin,
+            );
         }
         for r in &self.deny_read {
-            let note = if deny_eff.contains(&r.value) { "" } else { "  (re-opened by allow_read)" };
-            line(&mut s, &format!("filesystem.deny_read {}{note}", r.value.display()), &r.origin);
+            let note = if deny_eff.contains(&r.value) {
+                ""
+            } else {
+                "  (re-opened by allow_read)"
+            };
+            line(
+                &mut s,
+                &format!("filesystem.deny_read {}{note}", r.value.display()),
+                &r.origin,
+            );
         }
         for r in &self.allow_read {
-            let note = if reopen.contains(&r.value) { "  (re-opens inside a hidden path)" } else { "" };
-            line(&mut s, &format!("filesystem.allow_read {}{note}", r.value.display()), &r.origin);
+            let note = if reopen.contains(&r.value) {
+                "  (re-opens inside a hidden path)"
+            } else {
+                ""
+            };
+            line(
+                &mut s,
+                &format!("filesystem.allow_read {}{note}", r.value.display()),
+                &r.origin,
+            );
         }
         for r in &self.protect {
             line(&mut s, &format!("filesystem.protect {r}"), &r.origin);
@@ -38,12 +58,28 @@ impl Effective {
             line(&mut s, &format!("env.pass {}", r.value), &r.origin);
         }
         for r in &self.env_set {
-            line(&mut s, &format!("env.set {} = <hidden>", r.value.0), &r.origin);
+            line(
+                &mut s,
+                &format!("env.set {} = <hidden>", r.value.0),
+                &r.origin,
+            );
         }
         let l = &self.limits;
-        line(&mut s, &format!("limits.max_tasks {}", l.max_tasks.value), &l.max_tasks.origin);
-        line(&mut s, &format!("limits.memory_mb {}", l.memory_mb.value), &l.memory_mb.origin);
-        line(&mut s, &format!("limits.layer_mb {}", l.layer_mb.value), &l.layer_mb.origin);
+        line(
+            &mut s,
+            &format!("limits.max_tasks {}", l.max_tasks.value),
+            &l.max_tasks.origin,
+        );
+        line(
+            &mut s,
+            &format!("limits.memory_mb {}", l.memory_mb.value),
+            &l.memory_mb.origin,
+        );
+        line(
+            &mut s,
+            &format!("limits.layer_mb {}", l.layer_mb.value),
+            &l.layer_mb.origin,
+        );
         let n = &self.network;
         for r in &n.allow {
             line(&mut s, &format!("network.allow {}", r.value), &r.origin);
@@ -52,15 +88,35 @@ impl Effective {
             line(&mut s, &format!("network.deny {}", r.value), &r.origin);
         }
         for r in &n.allow_cidrs {
-            line(&mut s, &format!("network.allow_cidrs {}", r.value), &r.origin);
+            line(
+                &mut s,
+                &format!("network.allow_cidrs {}", r.value),
+                &r.origin,
+            );
         }
-        line(&mut s, &format!("network.unknown {}", n.unknown.value.name()), &n.unknown.origin);
+        line(
+            &mut s,
+            &format!("network.unknown {}", n.unknown.value.name()),
+            &n.unknown.origin,
+        );
         for r in &n.hosts {
-            line(&mut s, &format!("network.hosts {} = {}", r.value.0, r.value.1), &r.origin);
+            line(
+                &mut s,
+                &format!("network.hosts {} = {}", r.value.0, r.value.1),
+                &r.origin,
+            );
         }
         let a = &self.approval;
-        line(&mut s, &format!("approval.timeout {}", a.timeout.value), &a.timeout.origin);
-        line(&mut s, &format!("approval.session_scope {}", a.session_scope.value), &a.session_scope.origin);
+        line(
+            &mut s,
+            &format!("approval.timeout {}", a.timeout.value),
+            &a.timeout.origin,
+        );
+        line(
+            &mut s,
+            &format!("approval.session_scope {}", a.session_scope.value),
+            &a.session_scope.origin,
+        );
         for w in &self.warnings {
             let _ = writeln!(s, "warning: {w}");
         }
@@ -104,9 +160,18 @@ impl Effective {
             c.field("env_set_name", r.value.0.as_bytes());
             c.field("env_set_value", r.value.1.as_bytes());
         }
-        c.field("max_tasks", self.limits.max_tasks.value.to_string().as_bytes());
-        c.field("memory_mb", self.limits.memory_mb.value.to_string().as_bytes());
-        c.field("layer_mb", self.limits.layer_mb.value.to_string().as_bytes());
+        c.field(
+            "max_tasks",
+            self.limits.max_tasks.value.to_string().as_bytes(),
+        );
+        c.field(
+            "memory_mb",
+            self.limits.memory_mb.value.to_string().as_bytes(),
+        );
+        c.field(
+            "layer_mb",
+            self.limits.layer_mb.value.to_string().as_bytes(),
+        );
         for (key, list) in [
             ("net_allow", &self.network.allow),
             ("net_deny", &self.network.deny),
@@ -121,10 +186,23 @@ impl Effective {
         }
         c.field("net_unknown", self.network.unknown.value.name().as_bytes());
         for r in &self.network.hosts {
-            c.field("net_host", format!("{}={}", r.value.0, r.value.1).as_bytes());
+            c.field(
+                "net_host",
+                format!("{}={}", r.value.0, r.value.1).as_bytes(),
+            );
         }
-        c.field("approval_timeout", self.approval.timeout.value.to_string().as_bytes());
-        c.field("approval_session_scope", if self.approval.session_scope.value { b"1" } else { b"0" });
+        c.field(
+            "approval_timeout",
+            self.approval.timeout.value.to_string().as_bytes(),
+        );
+        c.field(
+            "approval_session_scope",
+            if self.approval.session_scope.value {
+                b"1"
+            } else {
+                b"0"
+            },
+        );
         hex(&c.hasher.finalize())
     }
 }
@@ -132,7 +210,10 @@ impl Effective {
 /// One rule per line, whatever bytes a path holds: control characters become `?`.
 fn line(s: &mut String, rule: &str, origin: &crate::tier::Origin) {
     let text = format!("{rule}  # {origin}");
-    let clean: String = text.chars().map(|c| if c.is_control() { '?' } else { c }).collect();
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
     let _ = writeln!(s, "{clean}");
 }
 
@@ -150,4 +231,3 @@ impl Canon {
         }
     }
 }
-

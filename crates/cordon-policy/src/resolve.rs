@@ -66,10 +66,12 @@ pub fn builtin_layer(home: &Path) -> Result<Layer, PolicyError> {
 /// workspace or `allow_write` at or above `$HOME`, a workspace hidden by `deny_read`.
 /// Ignored rules are not errors: they are listed in [`Effective::warnings`].
 pub fn resolve(inputs: &Inputs) -> Result<Effective, PolicyError> {
-    let home = normalize(&inputs.home)
-        .map_err(|e| PolicyError::plain(format!("home directory {}: {e}", inputs.home.display())))?;
-    let workspace = normalize(&inputs.workspace)
-        .map_err(|e| PolicyError::plain(format!("workspace {}: {e}", inputs.workspace.display())))?;
+    let home = normalize(&inputs.home).map_err(|e| {
+        PolicyError::plain(format!("home directory {}: {e}", inputs.home.display()))
+    })?;
+    let workspace = normalize(&inputs.workspace).map_err(|e| {
+        PolicyError::plain(format!("workspace {}: {e}", inputs.workspace.display()))
+    })?;
     check_workspace(&home, &workspace)?;
 
     let builtin = builtin_layer(&home)?;
@@ -100,7 +102,10 @@ pub fn resolve(inputs: &Inputs) -> Result<Effective, PolicyError> {
     // Strongest first; the project and built-in layers come last.
     let all: Vec<&Layer> = strong.iter().chain([&project, &builtin]).collect();
 
-    let deny_read: Vec<Rule<PathBuf>> = all.iter().flat_map(|l| l.deny_read.iter().cloned()).collect();
+    let deny_read: Vec<Rule<PathBuf>> = all
+        .iter()
+        .flat_map(|l| l.deny_read.iter().cloned())
+        .collect();
     let allow_read = accepted_allow_read(&all, &deny_read, &mut warnings);
 
     let mut eff = Effective {
@@ -110,7 +115,10 @@ pub fn resolve(inputs: &Inputs) -> Result<Effective, PolicyError> {
         allow_read,
         deny_read,
         protect: all.iter().flat_map(|l| l.protect.iter().cloned()).collect(),
-        env_pass: strong.iter().flat_map(|l| l.env_pass.iter().cloned()).collect(),
+        env_pass: strong
+            .iter()
+            .flat_map(|l| l.env_pass.iter().cloned())
+            .collect(),
         env_set: merge_env_set(&strong),
         limits: merge_limits(&strong, &project, &builtin, &mut warnings),
         network: merge_network(&strong, &project, &builtin),
@@ -145,7 +153,11 @@ fn restrict_project(mut layer: Layer, trusted: bool, warnings: &mut Vec<String>)
     let never = "a project policy may never do this, trusted or not";
     let mut drop_paths = |rules: &mut Vec<Rule<PathBuf>>, key: &str, why: &str| {
         for r in rules.drain(..) {
-            warnings.push(format!("{}: {key} `{}` ignored: {why}", r.origin, r.value.display()));
+            warnings.push(format!(
+                "{}: {key} `{}` ignored: {why}",
+                r.origin,
+                r.value.display()
+            ));
         }
     };
     if !trusted {
@@ -164,23 +176,35 @@ fn restrict_project(mut layer: Layer, trusted: bool, warnings: &mut Vec<String>)
     drop_strings(&mut layer.net_allow_cidrs, "network.allow_cidrs", never);
     for r in layer.env_set.drain(..) {
         // Name only: the value may be a secret.
-        warnings.push(format!("{}: env.set `{}` ignored: {never}", r.origin, r.value.0));
+        warnings.push(format!(
+            "{}: env.set `{}` ignored: {never}",
+            r.origin, r.value.0
+        ));
     }
     for r in layer.net_hosts.drain(..) {
-        warnings.push(format!("{}: network.hosts `{}` ignored: {never}", r.origin, r.value.0));
+        warnings.push(format!(
+            "{}: network.hosts `{}` ignored: {never}",
+            r.origin, r.value.0
+        ));
     }
     if let Some(r) = layer.net_unknown.take() {
         if r.value == UnknownAction::Deny {
             layer.net_unknown = Some(r);
         } else {
-            warnings.push(format!("{}: network.unknown = \"ask\" ignored: a project policy can only tighten", r.origin));
+            warnings.push(format!(
+                "{}: network.unknown = \"ask\" ignored: a project policy can only tighten",
+                r.origin
+            ));
         }
     }
     if let Some(r) = layer.approval_timeout.take() {
         warnings.push(format!("{}: approval.timeout ignored: {never}", r.origin));
     }
     if let Some(r) = layer.approval_session_scope.take() {
-        warnings.push(format!("{}: approval.session_scope ignored: {never}", r.origin));
+        warnings.push(format!(
+            "{}: approval.session_scope ignored: {never}",
+            r.origin
+        ));
     }
     if let Some(origin) = layer.secrets.take() {
         warnings.push(format!("{origin}: [secrets] ignored: {never}"));
@@ -198,7 +222,8 @@ fn accepted_allow_read(
     let mut out = Vec::new();
     for rule in all.iter().flat_map(|l| l.allow_read.iter()) {
         let blocker = denies.iter().find(|d| {
-            rule.value.starts_with(&d.value) && d.origin.tier.strength() > rule.origin.tier.strength()
+            rule.value.starts_with(&d.value)
+                && d.origin.tier.strength() > rule.origin.tier.strength()
         });
         match blocker {
             Some(d) => warnings.push(format!(
@@ -218,7 +243,8 @@ fn accepted_allow_read(
 /// One value per name. Later user sources override earlier ones (the user file, then each
 /// `-p` file, then flags); managed values override everything.
 fn merge_env_set(strong: &[Layer]) -> Vec<Rule<(String, OsString)>> {
-    let rules: Vec<&Rule<(String, OsString)>> = strong.iter().flat_map(|l| l.env_set.iter()).collect();
+    let rules: Vec<&Rule<(String, OsString)>> =
+        strong.iter().flat_map(|l| l.env_set.iter()).collect();
     last_wins_managed_final(rules, |r| r.value.0.clone())
 }
 
@@ -248,7 +274,7 @@ fn merge_one<T: Copy + Ord + std::fmt::Display>(
 ) -> Rule<T> {
     let mut best: Option<Rule<T>> = None;
     for r in strong.flatten() {
-        if best.as_ref().map_or(true, |b| r.value < b.value) {
+        if best.as_ref().is_none_or(|b| r.value < b.value) {
             best = Some(r);
         }
     }
@@ -268,7 +294,12 @@ fn merge_one<T: Copy + Ord + std::fmt::Display>(
     value
 }
 
-fn merge_limits(strong: &[Layer], project: &Layer, builtin: &Layer, warnings: &mut Vec<String>) -> Limits {
+fn merge_limits(
+    strong: &[Layer],
+    project: &Layer,
+    builtin: &Layer,
+    warnings: &mut Vec<String>,
+) -> Limits {
     Limits {
         max_tasks: merge_one(
             strong.iter().map(|l| l.max_tasks.clone()),
@@ -312,7 +343,9 @@ fn merge_network(strong: &[Layer], project: &Layer, builtin: &Layer) -> Network 
     Network {
         allow: all().flat_map(|l| l.net_allow.iter().cloned()).collect(),
         deny: all().flat_map(|l| l.net_deny.iter().cloned()).collect(),
-        allow_cidrs: all().flat_map(|l| l.net_allow_cidrs.iter().cloned()).collect(),
+        allow_cidrs: all()
+            .flat_map(|l| l.net_allow_cidrs.iter().cloned())
+            .collect(),
         unknown,
         hosts,
     }
@@ -336,7 +369,10 @@ fn merge_approval(strong: &[Layer], builtin: &Layer) -> Approval {
         .or_else(|| strong.iter().find_map(|l| l.approval_session_scope.clone()))
         .or_else(|| builtin.approval_session_scope.clone())
         .unwrap_or_else(|| Rule::new(false, Origin::bare(Tier::Builtin)));
-    Approval { timeout, session_scope }
+    Approval {
+        timeout,
+        session_scope,
+    }
 }
 
 #[cfg(test)]

@@ -44,7 +44,11 @@ impl TrustStore {
             let (hash, path) = line
                 .split_once(' ')
                 .ok_or_else(|| bad(1, "expected `<sha256> <absolute path>`"))?;
-            if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+            if hash.len() != 64
+                || !hash
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            {
                 return Err(bad(1, "expected 64 lower-case hex digits"));
             }
             let path = PathBuf::from(path);
@@ -71,16 +75,20 @@ impl TrustStore {
     /// Records that the file at `path` with this exact `content` is trusted (replacing any
     /// earlier record for the path). Refuses paths that could not be stored faithfully.
     pub fn trust(&mut self, path: &Path, content: &str) -> Result<(), PolicyError> {
-        let text = path
-            .to_str()
-            .ok_or_else(|| PolicyError::plain(format!("cannot trust {}: path is not valid UTF-8", path.display())))?;
+        let text = path.to_str().ok_or_else(|| {
+            PolicyError::plain(format!(
+                "cannot trust {}: path is not valid UTF-8",
+                path.display()
+            ))
+        })?;
         if !path.is_absolute() || text.contains(['\n', '\r', '\0']) {
             return Err(PolicyError::plain(format!(
                 "cannot trust {}: need an absolute path without newlines",
                 path.display()
             )));
         }
-        self.entries.insert(path.to_path_buf(), content_hash(content));
+        self.entries
+            .insert(path.to_path_buf(), content_hash(content));
         Ok(())
     }
 
@@ -138,11 +146,18 @@ mod tests {
     #[test]
     fn malformed_lines_are_errors() {
         let h = content_hash("");
-        for bad in ["nohash", &format!("{h} relative/path"), &format!("{} /x", h.to_uppercase()), "abc /x"] {
+        for bad in [
+            "nohash",
+            &format!("{h} relative/path"),
+            &format!("{} /x", h.to_uppercase()),
+            "abc /x",
+        ] {
             let e = TrustStore::parse(Path::new("/t"), bad).unwrap_err();
             assert!(e.to_string().starts_with("/t:1:"), "{e}");
         }
-        assert!(TrustStore::parse(Path::new("/t"), "# c\n\n").unwrap().is_empty());
+        assert!(TrustStore::parse(Path::new("/t"), "# c\n\n")
+            .unwrap()
+            .is_empty());
         let mut t = TrustStore::default();
         assert!(t.trust(Path::new("/a\nb"), "").is_err());
         assert!(t.trust(Path::new("rel"), "").is_err());

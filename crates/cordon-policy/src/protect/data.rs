@@ -56,8 +56,9 @@ pub(crate) fn parse_protect_data(file: &Path, text: &str) -> Result<Vec<ProtectR
                     file: Some(PathBuf::from(file)),
                     line: Some(line),
                 };
-                let rule = ProtectRule::new(kind, entry.get_ref(), Some(group.name.clone()), origin)
-                    .map_err(|e| PolicyError::at(file, line, col, e))?;
+                let rule =
+                    ProtectRule::new(kind, entry.get_ref(), Some(group.name.clone()), origin)
+                        .map_err(|e| PolicyError::at(file, line, col, e))?;
                 out.push(rule);
             }
         }

@@ -301,16 +301,32 @@ mod tests {
 
     #[test]
     fn garbage_does_not_panic() {
-        for t in ["[", "[core", "[core \"x", "a=\\", "[core]\nhookspath=\"unterminated", "\u{0}=\u{0}"] {
+        for t in [
+            "[",
+            "[core",
+            "[core \"x",
+            "a=\\",
+            "[core]\nhookspath=\"unterminated",
+            "\u{0}=\u{0}",
+        ] {
             let _ = git_extra_protect(t);
         }
-        assert_eq!(vals("[core]\nhookspath=\"unterminated"), vec![(GitPathKind::HooksPath, "unterminated".into())]);
+        assert_eq!(
+            vals("[core]\nhookspath=\"unterminated"),
+            vec![(GitPathKind::HooksPath, "unterminated".into())]
+        );
     }
 
     #[test]
     fn gitdir_files() {
-        assert_eq!(parse_gitdir_file("gitdir: ../.git/worktrees/a\n"), Some(PathBuf::from("../.git/worktrees/a")));
-        assert_eq!(parse_gitdir_file("gitdir:/abs/path\r\n"), Some(PathBuf::from("/abs/path")));
+        assert_eq!(
+            parse_gitdir_file("gitdir: ../.git/worktrees/a\n"),
+            Some(PathBuf::from("../.git/worktrees/a"))
+        );
+        assert_eq!(
+            parse_gitdir_file("gitdir:/abs/path\r\n"),
+            Some(PathBuf::from("/abs/path"))
+        );
         assert_eq!(parse_gitdir_file("gitdir: \n"), None);
         assert_eq!(parse_gitdir_file("ref: refs/heads/main\n"), None);
         assert_eq!(parse_gitdir_file(""), None);

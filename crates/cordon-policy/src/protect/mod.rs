@@ -205,7 +205,7 @@ impl ProtectSet {
         let home = components(&self.home);
         let mut best: Option<usize> = None;
         let mut take = |idx: usize| {
-            if best.map_or(true, |b| idx < b) {
+            if best.is_none_or(|b| idx < b) {
                 best = Some(idx);
             }
         };

@@ -44,7 +44,10 @@ impl Pattern {
                     if part.contains("**") {
                         return Err(format!("`**` must be a whole path component in `{part}`"));
                     }
-                    if let Some(c) = part.chars().find(|c| matches!(c, '[' | ']' | '{' | '}' | '\\')) {
+                    if let Some(c) = part
+                        .chars()
+                        .find(|c| matches!(c, '[' | ']' | '{' | '}' | '\\'))
+                    {
                         return Err(format!(
                             "unsupported glob character `{c}` (only `*`, `?` and `**` are special)"
                         ));
@@ -166,11 +169,15 @@ mod tests {
 
     fn m(p: &str, path: &str) -> bool {
         let lower = path.to_ascii_lowercase();
-        Pattern::parse(p).unwrap().matches(&components(lower.as_bytes()))
+        Pattern::parse(p)
+            .unwrap()
+            .matches(&components(lower.as_bytes()))
     }
     fn ext(p: &str, path: &str) -> bool {
         let lower = path.to_ascii_lowercase();
-        Pattern::parse(p).unwrap().could_extend(&components(lower.as_bytes()))
+        Pattern::parse(p)
+            .unwrap()
+            .could_extend(&components(lower.as_bytes()))
     }
 
     #[test]
@@ -213,7 +220,16 @@ mod tests {
 
     #[test]
     fn refused_syntax() {
-        for bad in ["", "/", "a/../b", "a**", "*.{yml,yaml}", "[ab]", "a\\b", "a\0"] {
+        for bad in [
+            "",
+            "/",
+            "a/../b",
+            "a**",
+            "*.{yml,yaml}",
+            "[ab]",
+            "a\\b",
+            "a\0",
+        ] {
             assert!(Pattern::parse(bad).is_err(), "{bad:?} accepted");
         }
         let long = vec!["a"; 63].join("/");
