@@ -15,6 +15,27 @@
 //! the minimum over Managed/User/Cli (the built-in default when none sets one), then the
 //! project may lower them. An untrusted project only tightens; a trusted one may also
 //! `allow_write`, `allow_read` and `network.allow`, never `[env]`, `[approval]` or `[secrets]`.
+//!
+//! ```
+//! use std::path::Path;
+//! use cordon_policy::{resolve, Inputs};
+//!
+//! # fn main() -> Result<(), cordon_policy::PolicyError> {
+//! let mut inputs = Inputs::new("/home/u", "/home/u/src/app");
+//! inputs.user.push((
+//!     "/home/u/.config/cordon/policy.toml".into(),
+//!     "[filesystem]\nallow_read = [\"~/.aws/config\"]\n".into(),
+//! ));
+//! let eff = resolve(&inputs)?;
+//! assert!(eff.is_read_denied(Path::new("/home/u/.aws/credentials")));
+//! assert!(!eff.is_read_denied(Path::new("/home/u/.aws/config")));
+//! let protect = eff.protect_set()?;
+//! assert!(protect.matches(Path::new("/home/u/src/app/.git/hooks/pre-commit")).is_some());
+//! assert!(protect.is_ancestor(Path::new("/home/u/src/app/.git")));
+//! println!("{}", eff.render());
+//! # Ok(())
+//! # }
+//! ```
 
 // Tests may unwrap: a panic there is a failed test, not hostile input.
 #![cfg_attr(test, allow(clippy::unwrap_used))]

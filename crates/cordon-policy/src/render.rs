@@ -50,10 +50,16 @@ impl Effective {
         for r in &self.protect {
             line(&mut s, &format!("filesystem.protect {r}"), &r.origin);
         }
-        let _ = writeln!(
-            s,
-            "filesystem.protect (built-in list)  # builtin data/protected.toml"
-        );
+        match crate::protect::builtin_protect_rules() {
+            Ok(rules) => {
+                for r in &rules {
+                    line(&mut s, &format!("filesystem.protect {r}"), &r.origin);
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(s, "warning: built-in protected list unreadable: {e}");
+            }
+        }
         for r in &self.env_pass {
             line(&mut s, &format!("env.pass {}", r.value), &r.origin);
         }

@@ -3,8 +3,9 @@
 use std::fmt;
 use std::path::PathBuf;
 
-/// A policy tier. Strength decides who may loosen what another tier set; see [`Tier::strength`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A policy tier. Strength decides who may loosen what another tier set; see [`Tier::strength`]
+/// (deliberately no `Ord`: variant order says nothing about strength).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tier {
     /// The data files shipped inside cordon (weakest).
     Builtin,

@@ -93,6 +93,10 @@ fn unknown_keys_have_file_line_col() {
         "{e}"
     );
     assert!(!e.contains('\n'));
+    assert_eq!(
+        err("[filesystem]\n\nalow_write = [\"/x\"]\n"),
+        "/x/.cordon.toml:3:1: unknown field `alow_write`, expected one of `allow_write`, `allow_read`, `deny_read`, `protect`"
+    );
     let e = err("[filesystem]\nallow_write = []\n[limts]\nmax_tasks = 1\n");
     assert!(
         e.starts_with("/x/.cordon.toml:3:2: unknown field `limts`"),

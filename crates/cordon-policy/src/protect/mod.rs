@@ -147,7 +147,8 @@ impl Index {
 pub struct ProtectSet {
     rules: Vec<ProtectRule>,
     compiled: Vec<Pattern>,
-    home: Vec<u8>,
+    /// `$HOME`'s components, lower-cased.
+    home: Vec<Box<[u8]>>,
     anywhere: Index,
     home_rules: Index,
     absolute: Vec<usize>,
@@ -166,7 +167,10 @@ impl ProtectSet {
         let mut set = ProtectSet {
             rules: Vec::new(),
             compiled: Vec::new(),
-            home: home.as_os_str().as_bytes().to_ascii_lowercase(),
+            home: components(&home.as_os_str().as_bytes().to_ascii_lowercase())
+                .into_iter()
+                .map(Box::from)
+                .collect(),
             anywhere: Index::default(),
             home_rules: Index::default(),
             absolute: Vec::new(),
@@ -202,7 +206,6 @@ impl ProtectSet {
     pub fn matches(&self, path: &Path) -> Option<&ProtectRule> {
         let lower = path.as_os_str().as_bytes().to_ascii_lowercase();
         let comps = components(&lower);
-        let home = components(&self.home);
         let mut best: Option<usize> = None;
         let mut take = |idx: usize| {
             if best.is_none_or(|b| idx < b) {
@@ -216,8 +219,8 @@ impl ProtectSet {
                 }
             }
         }
-        if comps.len() > home.len() && comps.starts_with(&home) {
-            let rest = &comps[home.len()..];
+        if comps.len() > self.home.len() && self.under_home(&comps) {
+            let rest = &comps[self.home.len()..];
             for idx in self.home_rules.candidates(rest[0]) {
                 if self.compiled[idx].matches(rest) {
                     take(idx);
@@ -232,6 +235,11 @@ impl ProtectSet {
         best.map(|i| &self.rules[i])
     }
 
+    /// `comps` starts with `$HOME`'s components (and is longer).
+    fn under_home(&self, comps: &[&[u8]]) -> bool {
+        comps.len() > self.home.len() && comps.iter().zip(&self.home).all(|(c, h)| *c == &**h)
+    }
+
     /// Is `path` a strict ancestor of something a rule could match *through* it, so that
     /// renaming, replacing or removing `path` would move or swap protected content?
     ///
@@ -244,13 +252,15 @@ impl ProtectSet {
     pub fn is_ancestor(&self, path: &Path) -> bool {
         let lower = path.as_os_str().as_bytes().to_ascii_lowercase();
         let comps = components(&lower);
-        let home = components(&self.home);
         if !self.home_rules.is_empty() {
-            if home.starts_with(&comps) {
+            // `/`, `/home`, `$HOME`: every home rule matches something below them.
+            let above_home = comps.len() <= self.home.len()
+                && comps.iter().zip(&self.home).all(|(c, h)| *c == &**h);
+            if above_home {
                 return true;
             }
-            if comps.starts_with(&home) {
-                let rest = &comps[home.len()..];
+            if self.under_home(&comps) {
+                let rest = &comps[self.home.len()..];
                 if self
                     .home_rules
                     .candidates(rest[0])
