@@ -149,7 +149,7 @@ impl Effective {
         let mut protect: Vec<String> = self
             .protect
             .iter()
-            .map(|r| format!("{:?} {}", r.kind, r.pattern))
+            .map(|r| format!("{:?} {} {}", r.kind, r.literal, r.pattern))
             .collect();
         protect.sort();
         protect.dedup();

@@ -285,3 +285,22 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    for text in [
+        format!("a = {}", "[".repeat(100_000)),
+        format!("a = {}", "{ b = ".repeat(100_000)),
+        format!(
+            "[filesystem]\nallow_write = {}\"/x\"{}\n",
+            "[".repeat(50_000),
+            "]".repeat(50_000)
+        ),
+    ] {
+        let e = err(&text);
+        assert!(
+            e.starts_with("/x/.cordon.toml:1:") || e.starts_with("/x/.cordon.toml:2:"),
+            "{e}"
+        );
+    }
+}

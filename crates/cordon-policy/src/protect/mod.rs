@@ -42,6 +42,9 @@ pub struct ProtectRule {
     pub why: Option<String>,
     /// Where the rule came from.
     pub origin: Origin,
+    /// `pattern` is an exact path (built by [`ProtectRule::exact`]): `*`, `?`, `[` are plain
+    /// characters; a trailing `/**` still means "and everything below".
+    pub literal: bool,
 }
 
 impl ProtectRule {
@@ -73,6 +76,40 @@ impl ProtectRule {
             pattern,
             why,
             origin,
+            literal: false,
+        })
+    }
+
+    /// An exact absolute path (e.g. a `core.hooksPath` or `include.path` target the binary
+    /// resolved), with `subtree` = everything below it too. Glob characters in the path are
+    /// taken literally. The path must be absolute, UTF-8, without `..`.
+    pub fn exact(
+        path: &Path,
+        subtree: bool,
+        why: Option<String>,
+        origin: Origin,
+    ) -> Result<Self, String> {
+        let norm = crate::paths::normalize(path)?;
+        let text = norm
+            .to_str()
+            .ok_or_else(|| format!("{}: path is not valid UTF-8", norm.display()))?;
+        if text == "/" {
+            return Err("refusing to protect `/` itself".into());
+        }
+        if text.split('/').any(|c| c == "**") {
+            return Err("a path component is literally `**`".into());
+        }
+        let pattern = if subtree {
+            format!("{text}/**")
+        } else {
+            text.to_string()
+        };
+        Ok(ProtectRule {
+            kind: ProtectKind::Absolute,
+            pattern,
+            why,
+            origin,
+            literal: true,
         })
     }
 
@@ -97,6 +134,13 @@ impl ProtectRule {
     }
 
     fn compile(&self) -> Result<Pattern, String> {
+        if self.literal {
+            let (body, subtree) = match self.pattern.strip_suffix("/**") {
+                Some(b) => (b, true),
+                None => (self.pattern.as_str(), false),
+            };
+            return Pattern::literal(&components(body.as_bytes()), subtree);
+        }
         Pattern::parse(self.pattern.trim_start_matches('/'))
     }
 }

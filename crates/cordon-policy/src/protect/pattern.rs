@@ -70,6 +70,24 @@ impl Pattern {
         Ok(Pattern { segs })
     }
 
+    /// An exact path (no glob characters are special), optionally with everything below it.
+    pub(crate) fn literal(comps: &[&[u8]], subtree: bool) -> Result<Pattern, String> {
+        let mut segs: Vec<Seg> = comps
+            .iter()
+            .map(|c| Seg::Lit(c.to_ascii_lowercase().into_boxed_slice()))
+            .collect();
+        if subtree {
+            segs.push(Seg::AnyDepth);
+        }
+        if segs.is_empty() {
+            return Err("empty pattern".into());
+        }
+        if segs.len() > MAX_SEGS {
+            return Err(format!("pattern has more than {MAX_SEGS} components"));
+        }
+        Ok(Pattern { segs })
+    }
+
     /// The first component when it is a plain name (used to index rules).
     pub(crate) fn first_literal(&self) -> Option<&[u8]> {
         match self.segs.first() {

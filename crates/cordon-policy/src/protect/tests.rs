@@ -223,6 +223,30 @@ fn policy_rules_are_added() {
 }
 
 #[test]
+fn exact_paths_take_glob_characters_literally() {
+    let origin = Origin::bare(Tier::Cli);
+    let hooks = ProtectRule::exact(
+        Path::new("/home/u/hooks[1]*"),
+        true,
+        Some("core.hooksPath".into()),
+        origin.clone(),
+    )
+    .unwrap();
+    let inc =
+        ProtectRule::exact(Path::new("/home/u/inc.cfg"), false, None, origin.clone()).unwrap();
+    let s = ProtectSet::from_rules(Path::new(HOME), vec![hooks, inc]).unwrap();
+    assert!(matched(&s, "/home/u/hooks[1]*"));
+    assert!(matched(&s, "/home/u/hooks[1]*/pre-commit"));
+    assert!(!matched(&s, "/home/u/hooks[1]x/pre-commit"));
+    assert!(matched(&s, "/home/u/INC.cfg"));
+    assert!(!matched(&s, "/home/u/inc.cfg/x"));
+    assert!(s.is_ancestor(Path::new("/home")));
+    assert!(ProtectRule::exact(Path::new("rel"), false, None, origin.clone()).is_err());
+    assert!(ProtectRule::exact(Path::new("/"), true, None, origin.clone()).is_err());
+    assert!(ProtectRule::exact(Path::new("/a/../b"), true, None, origin).is_err());
+}
+
+#[test]
 fn ancestors() {
     let s = set();
     for p in [
