@@ -1,1 +1,70 @@
-pub fn _x(){}
+//! cordon's policy model: pure code, no I/O but reading policy files.
+//!
+//! * [`parse_policy`] validates one TOML policy file (unknown keys and bad values are errors
+//!   reported as `FILE:LINE:COL: message`).
+//! * [`resolve`] merges the tiers (Managed, User + `-p` files + flags, Project, Builtin) into an
+//!   [`Effective`] policy whose every rule carries its [`Origin`].
+//! * [`ProtectSet`] matches protected configuration paths (built-in list in
+//!   `data/protected.toml`); [`git_extra_protect`] finds the paths a git config adds.
+//! * [`scrub_env`] builds the sandbox environment.
+//! * [`content_hash`] and [`TrustStore`] bind project-file trust to exact content.
+//!
+//! Merge rules in short: lists are unioned; deny beats allow; a weaker tier can only tighten
+//! what a stronger one set. `allow_read` re-opens a `deny_read` only from the same or a
+//! stronger tier (a Managed deny is final; a Builtin one yields to User and Cli). Limits are
+//! the minimum over Managed/User/Cli (the built-in default when none sets one), then the
+//! project may lower them. An untrusted project only tightens; a trusted one may also
+//! `allow_write`, `allow_read` and `network.allow`, never `[env]`, `[approval]` or `[secrets]`.
+//!
+//! ```
+//! use std::path::Path;
+//! use cordon_policy::{resolve, Inputs};
+//!
+//! # fn main() -> Result<(), cordon_policy::PolicyError> {
+//! let mut inputs = Inputs::new("/home/u", "/home/u/src/app");
+//! inputs.user.push((
+//!     "/home/u/.config/cordon/policy.toml".into(),
+//!     "[filesystem]\nallow_read = [\"~/.aws/config\"]\n".into(),
+//! ));
+//! let eff = resolve(&inputs)?;
+//! assert!(eff.is_read_denied(Path::new("/home/u/.aws/credentials")));
+//! assert!(!eff.is_read_denied(Path::new("/home/u/.aws/config")));
+//! let protect = eff.protect_set()?;
+//! assert!(protect.matches(Path::new("/home/u/src/app/.git/hooks/pre-commit")).is_some());
+//! assert!(protect.is_ancestor(Path::new("/home/u/src/app/.git")));
+//! println!("{}", eff.render());
+//! # Ok(())
+//! # }
+//! ```
+
+// Tests may unwrap: a panic there is a failed test, not hostile input.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod effective;
+mod env;
+mod error;
+mod file;
+mod layer;
+mod load;
+mod location;
+mod paths;
+mod protect;
+mod render;
+mod resolve;
+mod tier;
+mod trust;
+
+pub use effective::{check_workspace, Approval, Effective, Limits, Network};
+pub use env::{looks_secret, scrub_env, scrub_env_refs, BASE_ALLOW};
+pub use error::PolicyError;
+pub use file::parse_policy;
+pub use layer::{CliLayer, Layer, UnknownAction};
+pub use load::{load_inputs, Locations, MANAGED_POLICY, PROJECT_POLICY};
+pub use paths::expand_path;
+pub use protect::{
+    builtin_protect_rules, git_extra_protect, parse_gitdir_file, GitPathKind, GitPathRef,
+    ProtectKind, ProtectRule, ProtectSet,
+};
+pub use resolve::{builtin_layer, resolve, Inputs};
+pub use tier::{Origin, Rule, Tier};
+pub use trust::{content_hash, TrustStore};

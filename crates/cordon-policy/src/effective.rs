@@ -1,0 +1,175 @@
+//! The merged policy and the questions enforcement asks of it.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use crate::error::PolicyError;
+use crate::layer::UnknownAction;
+use crate::paths::{normalize, writable_root_problem};
+use crate::protect::{ProtectRule, ProtectSet};
+use crate::tier::Rule;
+
+/// Effective resource limits; each is the value in force and the rule that set it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Maximum number of tasks (processes and threads).
+    pub max_tasks: Rule<u32>,
+    /// Memory cap for the whole sandbox, MiB.
+    pub memory_mb: Rule<u64>,
+    /// Size of the private writable layer, MiB.
+    pub layer_mb: Rule<u64>,
+}
+
+/// Effective network rules (reserved for the egress issue; carried, not enforced).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Network {
+    /// Destinations allowed.
+    pub allow: Vec<Rule<String>>,
+    /// Destinations denied (beat `allow`).
+    pub deny: Vec<Rule<String>>,
+    /// Address blocks allowed.
+    pub allow_cidrs: Vec<Rule<String>>,
+    /// What happens to anything else.
+    pub unknown: Rule<UnknownAction>,
+    /// Pinned name -> address entries, sorted by name.
+    pub hosts: Vec<Rule<(String, String)>>,
+}
+
+/// Effective approval settings (reserved for the approval issue).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    /// Seconds to wait for an answer before denying.
+    pub timeout: Rule<u64>,
+    /// Whether an approval may cover the rest of the session.
+    pub session_scope: Rule<bool>,
+}
+
+/// The merged, effective policy: every rule in force with its origin, plus warnings about
+/// rules that were ignored. Built by [`resolve`](crate::resolve).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effective {
+    /// `$HOME`, normalised.
+    pub home: PathBuf,
+    /// The workspace, normalised (already checked by [`check_workspace`]).
+    pub workspace: PathBuf,
+    /// Writable paths in force (refused and read-denied ones are not here).
+    pub allow_write: Vec<Rule<PathBuf>>,
+    /// `allow_read` rules in force (ones that tried to lift a stronger tier's deny are not).
+    pub allow_read: Vec<Rule<PathBuf>>,
+    /// Every `deny_read` rule of every tier, strongest tier first, built-in last.
+    pub deny_read: Vec<Rule<PathBuf>>,
+    /// Policy `protect` rules (the built-in data is added by [`Effective::protect_set`]).
+    pub protect: Vec<ProtectRule>,
+    /// Host variables to pass: exact names or globs (see [`scrub_env`](crate::scrub_env)).
+    pub env_pass: Vec<Rule<String>>,
+    /// Variables to set, one per name, sorted by name. Values may be secrets: never print them.
+    pub env_set: Vec<Rule<(String, OsString)>>,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Network rules (not enforced yet).
+    pub network: Network,
+    /// Approval settings (not enforced yet).
+    pub approval: Approval,
+    /// Human-readable notes about ignored rules, one line each.
+    pub warnings: Vec<String>,
+}
+
+impl Effective {
+    /// Paths hidden from the sandbox, sorted, without duplicates: every `deny_read` path
+    /// except those an accepted `allow_read` names exactly.
+    ///
+    /// Enforcement order: hide every path here, then re-expose each path of
+    /// [`Effective::allow_read_reopen`], then hide again any path here that lies below a
+    /// re-exposed one. [`Effective::is_read_denied`] answers the same question per path.
+    pub fn deny_read_effective(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = self
+            .deny_read
+            .iter()
+            .map(|d| d.value.clone())
+            .filter(|d| !self.allow_read.iter().any(|a| a.value == *d))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Paths re-opened inside a hidden directory (e.g. `~/.aws/config` inside `~/.aws`),
+    /// sorted, without duplicates.
+    pub fn allow_read_reopen(&self) -> Vec<PathBuf> {
+        let denies = self.deny_read_effective();
+        let mut out: Vec<PathBuf> = self
+            .allow_read
+            .iter()
+            .map(|a| a.value.clone())
+            .filter(|a| denies.iter().any(|d| a != d && a.starts_with(d)))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Is `path` (absolute, normalised) unreadable under this policy? The deepest deny or
+    /// re-open at or above `path` decides.
+    pub fn is_read_denied(&self, path: &Path) -> bool {
+        let denies = self.deny_read_effective();
+        let deepest_deny = denies
+            .iter()
+            .filter(|d| path.starts_with(d))
+            .map(|d| d.components().count())
+            .max();
+        let deepest_open = self
+            .allow_read_reopen()
+            .iter()
+            .filter(|a| path.starts_with(a))
+            .map(|a| a.components().count())
+            .max();
+        match (deepest_deny, deepest_open) {
+            (Some(d), Some(o)) => d > o,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+
+    /// Writable paths besides the workspace, sorted, without duplicates.
+    pub fn allow_write_paths(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = self.allow_write.iter().map(|r| r.value.clone()).collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The protected-path matcher: built-in data plus this policy's `protect` rules.
+    pub fn protect_set(&self) -> Result<ProtectSet, PolicyError> {
+        ProtectSet::new(&self.home, &self.protect)
+    }
+
+    /// [`check_workspace`] plus: the workspace must not be hidden by a `deny_read`.
+    pub fn check_workspace(&self, workspace: &Path) -> Result<(), PolicyError> {
+        check_workspace(&self.home, workspace)?;
+        let ws = normalize(workspace)
+            .map_err(|e| PolicyError::plain(format!("workspace {}: {e}", workspace.display())))?;
+        if self.is_read_denied(&ws) {
+            return Err(PolicyError::plain(format!(
+                "workspace {} is inside a deny_read path; choose another directory or allow_read it",
+                ws.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Refuses a workspace that is `/`, `$HOME` or an ancestor of `$HOME` (the same rule as for
+/// `allow_write`), or that is not an absolute path without `..`.
+pub fn check_workspace(home: &Path, workspace: &Path) -> Result<(), PolicyError> {
+    let ws = normalize(workspace)
+        .map_err(|e| PolicyError::plain(format!("workspace {}: {e}", workspace.display())))?;
+    let home = normalize(home)
+        .map_err(|e| PolicyError::plain(format!("home directory {}: {e}", home.display())))?;
+    if let Some(problem) = writable_root_problem(&ws, &home) {
+        return Err(PolicyError::plain(format!(
+            "workspace {} {problem}; run cordon from a project directory (or pass -w DIR) below $HOME or elsewhere",
+            ws.display()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,316 @@
+//! One policy file: strict TOML schema, value validation with file:line:col, and conversion
+//! into a [`Layer`] of rules that each remember their origin.
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::PolicyError;
+use crate::layer::{Layer, UnknownAction};
+use crate::location::line_col;
+use crate::paths::{expand_path, writable_root_problem};
+use crate::protect::ProtectRule;
+use crate::tier::{Origin, Rule, Tier};
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    filesystem: Option<RawFilesystem>,
+    env: Option<RawEnv>,
+    limits: Option<RawLimits>,
+    network: Option<RawNetwork>,
+    approval: Option<RawApproval>,
+    /// Reserved for a later issue; accepted so files written for it still load, then ignored
+    /// with a warning.
+    secrets: Option<Spanned<IgnoredAny>>,
+}
+
+type List = Option<Vec<Spanned<String>>>;
+type Map = Option<BTreeMap<Spanned<String>, Spanned<String>>>;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFilesystem {
+    allow_write: List,
+    allow_read: List,
+    deny_read: List,
+    protect: List,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawEnv {
+    pass: List,
+    set: Map,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_tasks: Option<Spanned<u32>>,
+    memory_mb: Option<Spanned<u64>>,
+    layer_mb: Option<Spanned<u64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    allow: List,
+    deny: List,
+    allow_cidrs: List,
+    unknown: Option<Spanned<String>>,
+    hosts: Map,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawApproval {
+    timeout: Option<Spanned<u64>>,
+    session_scope: Option<Spanned<bool>>,
+}
+
+/// Parses and validates one policy file of the given tier. `home` expands `~`.
+///
+/// Every error, syntax or value, is reported as `FILE:LINE:COL: message`. Checks that need
+/// only the file and `$HOME` happen here (so `cordon policy check` finds them): path spelling,
+/// `allow_write` at or above `$HOME`, env names, limits, network spellings.
+pub fn parse_policy(
+    file: &Path,
+    text: &str,
+    tier: Tier,
+    home: &Path,
+) -> Result<Layer, PolicyError> {
+    let raw: RawPolicy = toml::from_str(text).map_err(|e| {
+        let (line, col) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+        PolicyError::at(file, line, col, e.message())
+    })?;
+    let cx = Cx { file, text, tier };
+    let mut layer = Layer::default();
+
+    let fs = raw.filesystem.unwrap_or_default();
+    for entry in fs.allow_write.iter().flatten() {
+        let path = cx.path(entry, home)?;
+        if let Some(problem) = writable_root_problem(&path, home) {
+            return Err(cx.err(
+                entry.span().start,
+                format!(
+                    "allow_write `{}` {problem}; only directories below $HOME (or outside it) can be writable",
+                    path.display()
+                ),
+            ));
+        }
+        layer
+            .allow_write
+            .push(Rule::new(path, cx.origin(entry.span().start)));
+    }
+    for entry in fs.allow_read.iter().flatten() {
+        let path = cx.path(entry, home)?;
+        layer
+            .allow_read
+            .push(Rule::new(path, cx.origin(entry.span().start)));
+    }
+    for entry in fs.deny_read.iter().flatten() {
+        let path = cx.path(entry, home)?;
+        layer
+            .deny_read
+            .push(Rule::new(path, cx.origin(entry.span().start)));
+    }
+    for entry in fs.protect.iter().flatten() {
+        let at = entry.span().start;
+        let rule = ProtectRule::from_policy(entry.get_ref(), cx.origin(at))
+            .map_err(|e| cx.err(at, format!("protect `{}`: {e}", entry.get_ref())))?;
+        layer.protect.push(rule);
+    }
+
+    let env = raw.env.unwrap_or_default();
+    for entry in env.pass.iter().flatten() {
+        let at = entry.span().start;
+        check_env_name(entry.get_ref(), true).map_err(|e| cx.err(at, format!("env.pass: {e}")))?;
+        layer
+            .env_pass
+            .push(Rule::new(entry.get_ref().clone(), cx.origin(at)));
+    }
+    for (name, value) in env.set.iter().flatten() {
+        let at = name.span().start;
+        check_env_name(name.get_ref(), false).map_err(|e| cx.err(at, format!("env.set: {e}")))?;
+        if value.get_ref().contains('\0') {
+            return Err(cx.err(value.span().start, "env.set: value contains a NUL byte"));
+        }
+        layer.env_set.push(Rule::new(
+            (name.get_ref().clone(), OsString::from(value.get_ref())),
+            cx.origin(at),
+        ));
+    }
+
+    let limits = raw.limits.unwrap_or_default();
+    if let Some(v) = limits.max_tasks {
+        layer.max_tasks = Some(cx.positive(v, "limits.max_tasks")?);
+    }
+    if let Some(v) = limits.memory_mb {
+        layer.memory_mb = Some(cx.positive(v, "limits.memory_mb")?);
+    }
+    if let Some(v) = limits.layer_mb {
+        layer.layer_mb = Some(cx.positive(v, "limits.layer_mb")?);
+    }
+
+    let net = raw.network.unwrap_or_default();
+    for entry in net.allow.iter().flatten() {
+        layer
+            .net_allow
+            .push(cx.host_pattern(entry, "network.allow")?);
+    }
+    for entry in net.deny.iter().flatten() {
+        layer.net_deny.push(cx.host_pattern(entry, "network.deny")?);
+    }
+    for entry in net.allow_cidrs.iter().flatten() {
+        let at = entry.span().start;
+        check_cidr(entry.get_ref()).map_err(|e| cx.err(at, format!("network.allow_cidrs: {e}")))?;
+        layer
+            .net_allow_cidrs
+            .push(Rule::new(entry.get_ref().clone(), cx.origin(at)));
+    }
+    if let Some(unknown) = net.unknown {
+        let at = unknown.span().start;
+        let action = match unknown.get_ref().as_str() {
+            "ask" => UnknownAction::Ask,
+            "deny" => UnknownAction::Deny,
+            other => {
+                return Err(cx.err(
+                    at,
+                    format!("network.unknown: expected \"ask\" or \"deny\", found {other:?}"),
+                ))
+            }
+        };
+        layer.net_unknown = Some(Rule::new(action, cx.origin(at)));
+    }
+    for (name, addr) in net.hosts.iter().flatten() {
+        let at = name.span().start;
+        check_host_name(name.get_ref()).map_err(|e| cx.err(at, format!("network.hosts: {e}")))?;
+        if addr.get_ref().parse::<IpAddr>().is_err() {
+            return Err(cx.err(
+                addr.span().start,
+                format!("network.hosts: {:?} is not an IP address", addr.get_ref()),
+            ));
+        }
+        layer.net_hosts.push(Rule::new(
+            (name.get_ref().clone(), addr.get_ref().clone()),
+            cx.origin(at),
+        ));
+    }
+
+    let approval = raw.approval.unwrap_or_default();
+    if let Some(v) = approval.timeout {
+        layer.approval_timeout = Some(cx.positive(v, "approval.timeout")?);
+    }
+    if let Some(v) = approval.session_scope {
+        let at = v.span().start;
+        layer.approval_session_scope = Some(Rule::new(*v.get_ref(), cx.origin(at)));
+    }
+    if let Some(s) = raw.secrets {
+        layer.secrets = Some(cx.origin(s.span().start));
+    }
+    Ok(layer)
+}
+
+/// Shared context for turning spans into origins and errors.
+struct Cx<'a> {
+    file: &'a Path,
+    text: &'a str,
+    tier: Tier,
+}
+
+impl Cx<'_> {
+    fn origin(&self, offset: usize) -> Origin {
+        Origin {
+            tier: self.tier,
+            file: Some(self.file.to_path_buf()),
+            line: Some(line_col(self.text, offset).0),
+        }
+    }
+
+    fn err(&self, offset: usize, msg: impl Into<String>) -> PolicyError {
+        let (line, col) = line_col(self.text, offset);
+        PolicyError::at(self.file, line, col, msg)
+    }
+
+    fn path(&self, entry: &Spanned<String>, home: &Path) -> Result<PathBuf, PolicyError> {
+        expand_path(OsStr::new(entry.get_ref()), home)
+            .map_err(|e| self.err(entry.span().start, format!("{:?}: {e}", entry.get_ref())))
+    }
+
+    fn positive<T>(&self, v: Spanned<T>, key: &str) -> Result<Rule<T>, PolicyError>
+    where
+        T: Copy + PartialEq + From<u8>,
+    {
+        let at = v.span().start;
+        if *v.get_ref() == T::from(0) {
+            return Err(self.err(at, format!("{key} must be at least 1")));
+        }
+        Ok(Rule::new(*v.get_ref(), self.origin(at)))
+    }
+
+    fn host_pattern(
+        &self,
+        entry: &Spanned<String>,
+        key: &str,
+    ) -> Result<Rule<String>, PolicyError> {
+        let at = entry.span().start;
+        let v = entry.get_ref();
+        if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(self.err(at, format!("{key}: {v:?} is not a host name or pattern")));
+        }
+        Ok(Rule::new(v.clone(), self.origin(at)))
+    }
+}
+
+/// Environment names: printable ASCII without `=` or blanks; globs (`*`, `?`) only in `pass`.
+pub(crate) fn check_env_name(name: &str, glob_ok: bool) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("empty variable name".into());
+    }
+    for c in name.chars() {
+        let ok = c.is_ascii_graphic() && c != '=' && (glob_ok || !matches!(c, '*' | '?'));
+        if !ok {
+            return Err(format!("invalid character {c:?} in variable name {name:?}"));
+        }
+    }
+    Ok(())
+}
+
+fn check_host_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{name:?} is not a host name"))
+    }
+}
+
+fn check_cidr(s: &str) -> Result<(), String> {
+    let (addr, len) = match s.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (s, None),
+    };
+    let ip: IpAddr = addr
+        .parse()
+        .map_err(|_| format!("{s:?} is not an address or CIDR block"))?;
+    if let Some(len) = len {
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        match len.parse::<u8>() {
+            Ok(n) if n <= max && !len.starts_with('+') => {}
+            _ => return Err(format!("{s:?}: prefix length must be 0..={max}")),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,33 @@
+//! Byte offsets (what toml reports) to 1-based line and column (what people read).
+
+/// Line and column (both 1-based, column in characters) of byte `offset` in `text`.
+/// Offsets past the end or inside a character are clamped, never a panic.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(text.len());
+    while end > 0 && !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = before[line_start..].chars().count() + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_col;
+
+    #[test]
+    fn positions() {
+        let t = "ab\ncd\né x";
+        assert_eq!(line_col(t, 0), (1, 1));
+        assert_eq!(line_col(t, 3), (2, 1));
+        assert_eq!(line_col(t, 4), (2, 2));
+        // after the 2-byte 'é': column counts characters
+        assert_eq!(line_col(t, 8), (3, 2));
+        // inside 'é' and past the end: clamped
+        assert_eq!(line_col(t, 7), (3, 1));
+        assert_eq!(line_col(t, 999), (3, 4));
+    }
+}

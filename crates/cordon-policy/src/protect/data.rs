@@ -1,0 +1,70 @@
+//! Loads `data/protected.toml`, the built-in list of protected paths.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{ProtectKind, ProtectRule};
+use crate::error::PolicyError;
+use crate::location::line_col;
+use crate::tier::{Origin, Tier};
+
+const PROTECTED_TOML: &str = include_str!("../../data/protected.toml");
+const PROTECTED_NAME: &str = "data/protected.toml";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawData {
+    #[serde(default)]
+    group: Vec<RawGroup>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGroup {
+    name: String,
+    #[serde(default)]
+    docs: Vec<String>,
+    #[serde(default)]
+    anywhere: Vec<Spanned<String>>,
+    #[serde(default)]
+    home: Vec<Spanned<String>>,
+}
+
+/// The built-in protected paths, in file order, each with its group name as `why` and its
+/// line in `data/protected.toml` as origin.
+pub fn builtin_protect_rules() -> Result<Vec<ProtectRule>, PolicyError> {
+    parse_protect_data(Path::new(PROTECTED_NAME), PROTECTED_TOML)
+}
+
+pub(crate) fn parse_protect_data(file: &Path, text: &str) -> Result<Vec<ProtectRule>, PolicyError> {
+    let raw: RawData = toml::from_str(text).map_err(|e| {
+        let (line, col) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+        PolicyError::at(file, line, col, e.message())
+    })?;
+    let mut out = Vec::new();
+    for group in raw.group {
+        for (kind, list) in [
+            (ProtectKind::Anywhere, &group.anywhere),
+            (ProtectKind::Home, &group.home),
+        ] {
+            for entry in list {
+                let (line, col) = line_col(text, entry.span().start);
+                let origin = Origin {
+                    tier: Tier::Builtin,
+                    file: Some(PathBuf::from(file)),
+                    line: Some(line),
+                };
+                let rule =
+                    ProtectRule::new(kind, entry.get_ref(), Some(group.name.clone()), origin)
+                        .map_err(|e| PolicyError::at(file, line, col, e))?;
+                out.push(rule);
+            }
+        }
+        // `docs` is for people reading the file; keeping it in the schema makes a missing
+        // citation a review question rather than a parse error.
+        let _ = group.docs;
+    }
+    Ok(out)
+}

@@ -1,0 +1,239 @@
+//! `cordon policy show` text and the policy digest.
+
+use std::fmt::Write as _;
+use std::os::unix::ffi::OsStrExt;
+
+use sha2::{Digest, Sha256};
+
+use crate::effective::Effective;
+use crate::trust::hex;
+
+impl Effective {
+    /// A listing for people: every rule on its own line followed by `# tier file:line`, then
+    /// the warnings. Values of `[env] set` are never printed, only their names.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let deny_eff = self.deny_read_effective();
+        let reopen = self.allow_read_reopen();
+        let _ = writeln!(s, "workspace {}", self.workspace.display());
+        for r in &self.allow_write {
+            line(
+                &mut s,
+                &format!("filesystem.allow_write {}", r.value.display()),
+                &r.origin,
+            );
+        }
+        for r in &self.deny_read {
+            let note = if deny_eff.contains(&r.value) {
+                ""
+            } else {
+                "  (re-opened by allow_read)"
+            };
+            line(
+                &mut s,
+                &format!("filesystem.deny_read {}{note}", r.value.display()),
+                &r.origin,
+            );
+        }
+        for r in &self.allow_read {
+            let note = if reopen.contains(&r.value) {
+                "  (re-opens inside a hidden path)"
+            } else {
+                ""
+            };
+            line(
+                &mut s,
+                &format!("filesystem.allow_read {}{note}", r.value.display()),
+                &r.origin,
+            );
+        }
+        for r in &self.protect {
+            line(&mut s, &format!("filesystem.protect {r}"), &r.origin);
+        }
+        match crate::protect::builtin_protect_rules() {
+            Ok(rules) => {
+                for r in &rules {
+                    line(&mut s, &format!("filesystem.protect {r}"), &r.origin);
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(s, "warning: built-in protected list unreadable: {e}");
+            }
+        }
+        for r in &self.env_pass {
+            line(&mut s, &format!("env.pass {}", r.value), &r.origin);
+        }
+        for r in &self.env_set {
+            line(
+                &mut s,
+                &format!("env.set {} = <hidden>", r.value.0),
+                &r.origin,
+            );
+        }
+        let l = &self.limits;
+        line(
+            &mut s,
+            &format!("limits.max_tasks {}", l.max_tasks.value),
+            &l.max_tasks.origin,
+        );
+        line(
+            &mut s,
+            &format!("limits.memory_mb {}", l.memory_mb.value),
+            &l.memory_mb.origin,
+        );
+        line(
+            &mut s,
+            &format!("limits.layer_mb {}", l.layer_mb.value),
+            &l.layer_mb.origin,
+        );
+        let n = &self.network;
+        for r in &n.allow {
+            line(&mut s, &format!("network.allow {}", r.value), &r.origin);
+        }
+        for r in &n.deny {
+            line(&mut s, &format!("network.deny {}", r.value), &r.origin);
+        }
+        for r in &n.allow_cidrs {
+            line(
+                &mut s,
+                &format!("network.allow_cidrs {}", r.value),
+                &r.origin,
+            );
+        }
+        line(
+            &mut s,
+            &format!("network.unknown {}", n.unknown.value.name()),
+            &n.unknown.origin,
+        );
+        for r in &n.hosts {
+            line(
+                &mut s,
+                &format!("network.hosts {} = {}", r.value.0, r.value.1),
+                &r.origin,
+            );
+        }
+        let a = &self.approval;
+        line(
+            &mut s,
+            &format!("approval.timeout {}", a.timeout.value),
+            &a.timeout.origin,
+        );
+        line(
+            &mut s,
+            &format!("approval.session_scope {}", a.session_scope.value),
+            &a.session_scope.origin,
+        );
+        for w in &self.warnings {
+            let _ = writeln!(s, "warning: {w}");
+        }
+        s
+    }
+
+    /// SHA-256 (hex) of a canonical serialisation of what is in force: the effective lists
+    /// (sorted), protect rules, env names and values, limits, network and approval settings.
+    /// Origins and warnings are left out, so moving a rule between files keeps the digest.
+    /// Same inputs, same digest, on any run.
+    pub fn digest(&self) -> String {
+        let mut c = Canon::default();
+        c.field("home", self.home.as_os_str().as_bytes());
+        c.field("workspace", self.workspace.as_os_str().as_bytes());
+        for p in self.allow_write_paths() {
+            c.field("allow_write", p.as_os_str().as_bytes());
+        }
+        for p in self.deny_read_effective() {
+            c.field("deny_read", p.as_os_str().as_bytes());
+        }
+        for p in self.allow_read_reopen() {
+            c.field("reopen", p.as_os_str().as_bytes());
+        }
+        let mut protect: Vec<String> = self
+            .protect
+            .iter()
+            .map(|r| format!("{:?} {} {}", r.kind, r.literal, r.pattern))
+            .collect();
+        protect.sort();
+        protect.dedup();
+        for p in &protect {
+            c.field("protect", p.as_bytes());
+        }
+        let mut pass: Vec<&str> = self.env_pass.iter().map(|r| r.value.as_str()).collect();
+        pass.sort_unstable();
+        pass.dedup();
+        for p in pass {
+            c.field("env_pass", p.as_bytes());
+        }
+        for r in &self.env_set {
+            c.field("env_set_name", r.value.0.as_bytes());
+            c.field("env_set_value", r.value.1.as_bytes());
+        }
+        c.field(
+            "max_tasks",
+            self.limits.max_tasks.value.to_string().as_bytes(),
+        );
+        c.field(
+            "memory_mb",
+            self.limits.memory_mb.value.to_string().as_bytes(),
+        );
+        c.field(
+            "layer_mb",
+            self.limits.layer_mb.value.to_string().as_bytes(),
+        );
+        for (key, list) in [
+            ("net_allow", &self.network.allow),
+            ("net_deny", &self.network.deny),
+            ("net_allow_cidrs", &self.network.allow_cidrs),
+        ] {
+            let mut v: Vec<&str> = list.iter().map(|r| r.value.as_str()).collect();
+            v.sort_unstable();
+            v.dedup();
+            for x in v {
+                c.field(key, x.as_bytes());
+            }
+        }
+        c.field("net_unknown", self.network.unknown.value.name().as_bytes());
+        for r in &self.network.hosts {
+            c.field(
+                "net_host",
+                format!("{}={}", r.value.0, r.value.1).as_bytes(),
+            );
+        }
+        c.field(
+            "approval_timeout",
+            self.approval.timeout.value.to_string().as_bytes(),
+        );
+        c.field(
+            "approval_session_scope",
+            if self.approval.session_scope.value {
+                b"1"
+            } else {
+                b"0"
+            },
+        );
+        hex(&c.hasher.finalize())
+    }
+}
+
+/// One rule per line, whatever bytes a path holds: control characters become `?`.
+fn line(s: &mut String, rule: &str, origin: &crate::tier::Origin) {
+    let text = format!("{rule}  # {origin}");
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    let _ = writeln!(s, "{clean}");
+}
+
+/// Length-prefixed fields: unambiguous for any bytes, including newlines in paths.
+#[derive(Default)]
+struct Canon {
+    hasher: Sha256,
+}
+
+impl Canon {
+    fn field(&mut self, key: &str, value: &[u8]) {
+        for part in [key.as_bytes(), value] {
+            self.hasher.update((part.len() as u64).to_le_bytes());
+            self.hasher.update(part);
+        }
+    }
+}
