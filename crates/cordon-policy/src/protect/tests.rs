@@ -296,8 +296,13 @@ fn matching_is_fast() {
         }
     }
     let per = start.elapsed() / (50 * 200);
+    let build = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
     println!(
-        "ProtectSet::matches: {per:?} per 10-component path ({} rules, unoptimised build)",
+        "ProtectSet::matches: {per:?} per 10-component path ({} rules, {build} build)",
         s.rules().len()
     );
     assert_eq!(hits, 0);
