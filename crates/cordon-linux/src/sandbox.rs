@@ -125,7 +125,11 @@ fn init_setup(
 
     // init itself parses nothing from the sandbox but signals and its own channel; confine it
     // all the same: no capabilities, no file-system access, the same syscall denylist.
-    sys::set_dumpable(false).ctx(|| "make init non-dumpable".into())?;
+    // init stays dumpable so the supervisor can reach the sandbox root through
+    // /proc/<init>/root; the command cannot inspect init anyway (a sibling Landlock domain
+    // denies ptrace-mode access, which covers /proc/1/environ and /proc/1/mem). The
+    // environment init inherited from cordon is wiped all the same.
+    sys::wipe_environment();
     sys::set_no_new_privs().ctx(|| "set no_new_privs".into())?;
     sys::drop_all_capabilities().ctx(|| "drop capabilities".into())?;
     fsrules::restrict(&[], true)?;

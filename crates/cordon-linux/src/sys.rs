@@ -70,6 +70,27 @@ pub fn set_parent_death_signal(sig: libc::c_int) -> io::Result<()> {
     prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong)
 }
 
+/// Overwrites this process's initial environment block (what /proc/self/environ shows) with
+/// zeros. Only for processes that never read their environment again (the sandbox's init).
+pub fn wipe_environment() {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return };
+    // Fields after the parenthesised command name; env_start and env_end are fields 51 and 52.
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { return };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let (Some(start), Some(end)) = (
+        fields.get(51 - 3).and_then(|s| s.parse::<usize>().ok()),
+        fields.get(52 - 3).and_then(|s| s.parse::<usize>().ok()),
+    ) else {
+        return;
+    };
+    if end > start && end - start < (1 << 24) {
+        // SAFETY: [start, end) is this process's own environment block, mapped and writable
+        // (it lives at the top of the main thread's stack); nothing reads it afterwards.
+        unsafe { std::ptr::write_bytes(start as *mut u8, 0, end - start) };
+    }
+}
+
+#[allow(dead_code)]
 pub fn set_dumpable(on: bool) -> io::Result<()> {
     prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong)
 }

@@ -17,6 +17,7 @@ fn xdg(var: &str, home: &Path, default: &str) -> PathBuf {
     }
 }
 
+#[allow(dead_code)]
 pub fn config_dir(home: &Path) -> PathBuf {
     xdg("XDG_CONFIG_HOME", home, ".config").join("cordon")
 }
@@ -25,5 +26,19 @@ pub fn state_dir(home: &Path) -> PathBuf {
     xdg("XDG_STATE_HOME", home, ".local/state").join("cordon")
 }
 
-/// The managed (administrator) policy.
-pub const MANAGED_POLICY: &str = "/etc/cordon/policy.toml";
+/// Where `cordon trust` records trusted project files: outside every workspace, and under
+/// `$HOME`, which the sandbox only ever sees through its private layer.
+pub fn trust_file(home: &Path) -> PathBuf {
+    state_dir(home).join("trusted-projects")
+}
+
+pub fn load_trust(home: &Path) -> Result<cordon_policy::TrustStore, String> {
+    let file = trust_file(home);
+    match std::fs::read_to_string(&file) {
+        Ok(text) => cordon_policy::TrustStore::parse(&file, &text).map_err(|e| e.to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            cordon_policy::TrustStore::parse(&file, "").map_err(|e| e.to_string())
+        }
+        Err(e) => Err(format!("cannot read {}: {e}", file.display())),
+    }
+}

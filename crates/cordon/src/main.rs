@@ -4,7 +4,10 @@ mod audit;
 mod cli;
 mod dirs;
 mod doctor;
+mod gitprotect;
+mod guard;
 mod plan;
+mod policy_cmd;
 mod run;
 
 use clap::{CommandFactory, Parser};
@@ -22,10 +25,8 @@ fn main() {
             0
         }
         Command::Doctor => doctor::doctor(),
-        Command::Policy { .. } | Command::Trust { .. } => {
-            eprintln!("cordon: not implemented yet");
-            EXIT_CORDON
-        }
+        Command::Policy { command } => policy_cmd::policy(command),
+        Command::Trust { workspace, revoke } => policy_cmd::trust(workspace.as_deref(), revoke),
     };
     std::process::exit(code);
 }

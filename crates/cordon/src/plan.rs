@@ -1,98 +1,127 @@
-//! Turns the person's request and the effective policy into an enforcement [`Spec`].
+//! Turns the person's request and the policy tiers into the effective policy and an
+//! enforcement [`Spec`].
 
 use crate::cli::PolicyLayers;
+use crate::{dirs, gitprotect};
 use cordon_linux::{Spec, Stdio};
+use cordon_policy::{
+    load_inputs, resolve, CliLayer, Effective, Locations, ProtectKind, ProtectRule, ProtectSet,
+};
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
-/// Variables that pass into the sandbox unless policy says otherwise.
-const ENV_ALLOW: &[&str] = &["PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "COLORTERM", "LANG", "TZ", "EDITOR", "VISUAL"];
+/// The per-sandbox private layer when policy sets none (one limit for all of it).
+const MIB: u64 = 1 << 20;
 
 pub struct Plan {
     pub spec: Spec,
+    pub effective: Effective,
+    pub protect: ProtectSet,
+    /// Canonical workspace.
     pub workspace: PathBuf,
 }
 
-fn expand(raw: &str, home: &Path) -> PathBuf {
-    if raw == "~" {
-        home.to_path_buf()
-    } else if let Some(rest) = raw.strip_prefix("~/") {
-        home.join(rest)
-    } else {
-        PathBuf::from(raw)
-    }
+fn canonical(p: &Path, what: &str) -> Result<PathBuf, String> {
+    p.canonicalize().map_err(|e| format!("cannot use {what} {}: {e}", p.display()))
 }
 
-/// Refuses a writable root at or above $HOME or at /.
-fn check_writable(p: &Path, home: &Path, what: &str) -> Result<(), String> {
-    if p == Path::new("/") || home.starts_with(p) {
-        return Err(format!(
-            "refusing to make {} writable ({what}): it is $HOME, an ancestor of $HOME, or /; \
-             name a project directory instead",
-            p.display()
-        ));
-    }
-    Ok(())
+/// The canonical home directory.
+pub fn home() -> Result<PathBuf, String> {
+    let home = dirs::home()?;
+    canonical(&home, "HOME")
 }
 
-pub fn build(layers: &PolicyLayers, command: &[OsString]) -> Result<Plan, String> {
-    let home = crate::dirs::home()?;
-    let home = home.canonicalize().unwrap_or(home);
-    let ws_raw = match &layers.workspace {
+pub fn workspace(layers: &PolicyLayers) -> Result<PathBuf, String> {
+    let raw = match &layers.workspace {
         Some(w) => w.clone(),
         None => std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?,
     };
-    let workspace = ws_raw
-        .canonicalize()
-        .map_err(|e| format!("cannot use workspace {}: {e}", ws_raw.display()))?;
-    if !workspace.is_dir() {
-        return Err(format!("the workspace {} is not a directory", workspace.display()));
+    let ws = canonical(&raw, "workspace")?;
+    if !ws.is_dir() {
+        return Err(format!("the workspace {} is not a directory", ws.display()));
     }
-    check_writable(&workspace, &home, "workspace")?;
+    Ok(ws)
+}
+
+/// Reads every tier and merges them.
+pub fn effective(layers: &PolicyLayers, home: &Path, workspace: &Path) -> Result<Effective, String> {
+    let cli = CliLayer {
+        allow_write: layers.allow_write.iter().map(PathBuf::from).collect(),
+        allow_read: layers.allow_read.iter().map(PathBuf::from).collect(),
+        deny_read: layers.deny_read.iter().map(PathBuf::from).collect(),
+        env: layers.env.iter().map(OsString::from).collect(),
+        cwd: std::env::current_dir().ok(),
+    };
+    let xdg = std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from);
+    let locations = Locations::standard(home, xdg.as_deref(), workspace);
+    let trust = dirs::load_trust(home)?;
+    let inputs = load_inputs(home, workspace, &locations, &layers.policy, cli, Some(&trust))
+        .map_err(|e| e.to_string())?;
+    let eff = resolve(&inputs).map_err(|e| e.to_string())?;
+    eff.check_workspace(workspace).map_err(|e| e.to_string())?;
+    Ok(eff)
+}
+
+/// Protected paths: the policy's rules plus what git configuration points at.
+pub fn protect_set(eff: &Effective, home: &Path, workspace: &Path) -> Result<ProtectSet, String> {
+    // `eff.protect` holds what policy added; `ProtectSet::new` adds the built-in list.
+    let mut extra: Vec<ProtectRule> = eff.protect.clone();
+    extra.extend(gitprotect::rules(home, workspace));
+    ProtectSet::new(home, &extra).map_err(|e| e.to_string())
+}
+
+pub fn build(layers: &PolicyLayers, command: &[OsString]) -> Result<Plan, String> {
+    let home = home()?;
+    let workspace = workspace(layers)?;
+    let eff = effective(layers, &home, &workspace)?;
+    for w in &eff.warnings {
+        eprintln!("cordon: warning: {w}");
+    }
+    let protect = protect_set(&eff, &home, &workspace)?;
 
     let mut writable = vec![workspace.clone()];
-    for raw in &layers.allow_write {
-        let p = expand(raw, &home);
-        let p = p.canonicalize().map_err(|e| format!("cannot use --allow-write {raw}: {e}"))?;
-        check_writable(&p, &home, "--allow-write")?;
-        writable.push(p);
-    }
-
-    let mut deny_read: Vec<PathBuf> = Vec::new();
-    for raw in &layers.deny_read {
-        deny_read.push(expand(raw, &home));
-    }
-    let deny_read = deny_read.into_iter().filter_map(|p| p.canonicalize().ok()).collect();
-    let reopen_read = layers.allow_read.iter().filter_map(|r| expand(r, &home).canonicalize().ok()).collect();
-
-    let mut env = Vec::new();
-    let mut path_var = String::from("/usr/local/bin:/usr/bin:/bin");
-    for (k, v) in std::env::vars_os() {
-        let Some(name) = k.to_str() else { continue };
-        if ENV_ALLOW.contains(&name) || name.starts_with("LC_") {
-            if name == "PATH" {
-                path_var = v.to_string_lossy().into_owned();
-            }
-            push_env(&mut env, k.clone(), v);
+    for p in eff.allow_write_paths() {
+        let c = canonical(&p, "allow_write path")?;
+        eff.check_workspace(&c).map_err(|e| e.to_string())?;
+        if !writable.contains(&c) {
+            writable.push(c);
         }
     }
-    for e in &layers.env {
-        match e.split_once('=') {
-            Some((k, v)) => push_env(&mut env, k.into(), v.into()),
-            None => {
-                if let Some(v) = std::env::var_os(e) {
-                    push_env(&mut env, e.into(), v);
-                }
+    // Missing paths need no hiding; symlinked ones are hidden where they lead, too.
+    let mut deny_read = Vec::new();
+    for p in eff.deny_read_effective() {
+        if let Ok(c) = p.canonicalize() {
+            if c != p {
+                deny_read.push(p.clone());
             }
+            deny_read.push(c);
         }
     }
+    let reopen_read = eff.allow_read_reopen().iter().filter_map(|p| p.canonicalize().ok()).collect();
+    let protect_existing = existing_protected(&protect, &home, &writable);
 
+    let env = cordon_policy::scrub_env(std::env::vars_os(), &eff);
+    let path_var = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let env = env
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let mut kv = k.into_vec();
+            kv.push(b'=');
+            kv.extend(v.into_vec());
+            CString::new(kv).ok()
+        })
+        .collect();
     let argv = command
         .iter()
         .map(|a| CString::new(a.clone().into_vec()).map_err(|_| "an argument contains a NUL byte".to_string()))
         .collect::<Result<Vec<_>, _>>()?;
     let stdio = if cordon_linux::sandbox::any_stdio_is_tty() { Stdio::Pty } else { Stdio::Inherit };
+    let limits = &eff.limits;
     let spec = Spec {
         uid: cordon_linux::sys::getuid(),
         gid: cordon_linux::sys::getgid(),
@@ -101,24 +130,43 @@ pub fn build(layers: &PolicyLayers, command: &[OsString]) -> Result<Plan, String
         cwd: workspace.clone(),
         deny_read,
         reopen_read,
-        protect_existing: Vec::new(),
-        layer_bytes: 2 << 30,
-        max_tasks: 4096,
-        memory_bytes: 8 << 30,
+        protect_existing,
+        layer_bytes: limits.layer_mb.value.saturating_mul(MIB),
+        max_tasks: u64::from(limits.max_tasks.value),
+        memory_bytes: limits.memory_mb.value.saturating_mul(MIB),
         argv,
         env,
         path_var,
         stdio,
         hostname: "cordon".into(),
     };
-    Ok(Plan { spec, workspace })
+    Ok(Plan { spec, effective: eff, protect, workspace })
 }
 
-fn push_env(env: &mut Vec<CString>, k: OsString, v: OsString) {
-    let mut kv = k.into_vec();
-    kv.push(b'=');
-    kv.extend(v.into_vec());
-    if let Ok(c) = CString::new(kv) {
-        env.push(c);
+/// Protected paths that exist now in a writable place: they get read-only binds, a second wall
+/// behind the path guard. Only literal patterns are looked up (at the workspace and
+/// allow_write roots for `anywhere` rules); the guard covers every other match at run time.
+fn existing_protected(set: &ProtectSet, home: &Path, writable: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    for rule in set.rules() {
+        let body = rule.pattern.strip_suffix("/**").unwrap_or(&rule.pattern);
+        if !rule.literal && body.contains(['*', '?', '[']) {
+            continue;
+        }
+        let candidates: Vec<PathBuf> = match rule.kind {
+            ProtectKind::Home => vec![home.join(body)],
+            ProtectKind::Absolute => vec![PathBuf::from(body)],
+            ProtectKind::Anywhere => writable.iter().map(|w| w.join(body)).collect(),
+        };
+        for c in candidates {
+            let Ok(meta) = std::fs::symlink_metadata(&c) else { continue };
+            let inside = c.starts_with(home) || writable.iter().any(|w| c.starts_with(w));
+            if inside && (meta.is_file() || meta.is_dir()) && !out.contains(&c) {
+                out.push(c);
+            }
+        }
     }
+    // Parents before children, so a bound directory does not hide a later bind inside it.
+    out.sort_by_key(|p| p.components().count());
+    out
 }

@@ -1,0 +1,77 @@
+//! The path guard's decisions: protected configuration is never created, written, replaced,
+//! moved or deleted; renaming a directory that leads to protected paths is refused too.
+
+use crate::audit::Audit;
+use cordon_linux::pathguard::{Event, GuardConfig, Op, Rules, Verdict};
+use cordon_policy::ProtectSet;
+use serde_json::json;
+use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+struct ProtectRules(ProtectSet);
+
+impl Rules for ProtectRules {
+    fn check(&self, op: Op, path: &Path) -> Verdict {
+        if let Some(rule) = self.0.matches(path) {
+            return Verdict::Deny { errno: libc::EPERM, rule: format!("protect {rule} ({})", rule.origin) };
+        }
+        let moves = matches!(op, Op::RenameFrom | Op::RenameTo);
+        if moves && self.0.is_ancestor(path) {
+            return Verdict::Deny {
+                errno: libc::EPERM,
+                rule: "protect: this directory leads to protected paths".into(),
+            };
+        }
+        Verdict::Allow
+    }
+}
+
+fn op_name(op: Op) -> &'static str {
+    match op {
+        Op::Create => "create",
+        Op::Write => "write",
+        Op::Truncate => "truncate",
+        Op::Mkdir => "mkdir",
+        Op::Mknod => "mknod",
+        Op::Symlink => "symlink",
+        Op::LinkFrom => "link-from",
+        Op::LinkTo => "link",
+        Op::RenameFrom => "rename-from",
+        Op::RenameTo => "rename-to",
+        Op::Unlink => "unlink",
+        Op::Rmdir => "rmdir",
+    }
+}
+
+pub fn config(
+    set: ProtectSet,
+    writable_roots: Vec<PathBuf>,
+    protected_existing: &[PathBuf],
+    audit: Audit,
+) -> GuardConfig {
+    let protected_inodes: HashSet<(u64, u64)> = protected_existing
+        .iter()
+        .filter_map(|p| std::fs::symlink_metadata(p).ok())
+        .filter(|m| m.is_file())
+        .map(|m| (m.dev(), m.ino()))
+        .collect();
+    GuardConfig {
+        rules: Arc::new(ProtectRules(set)),
+        writable_roots,
+        protected_inodes,
+        on_event: Box::new(move |e: Event| {
+            audit.event(
+                "file",
+                json!({
+                    "op": op_name(e.op),
+                    "path": e.path,
+                    "sandbox_pid": e.pid,
+                    "decision": if e.allowed { "allow" } else { "deny" },
+                    "rule": e.rule,
+                }),
+            );
+        }),
+    }
+}

@@ -1,0 +1,100 @@
+//! `cordon policy show|check` and `cordon trust`.
+
+use crate::cli::{PolicyCommand, PolicyLayers};
+use crate::{dirs, plan, EXIT_CORDON};
+use cordon_policy::{content_hash, parse_policy, Tier, PROJECT_POLICY};
+use std::path::Path;
+
+pub fn policy(cmd: PolicyCommand) -> i32 {
+    match cmd {
+        PolicyCommand::Show { layers } => show(&layers),
+        PolicyCommand::Check { file } => check(&file),
+    }
+}
+
+fn show(layers: &PolicyLayers) -> i32 {
+    let result = (|| -> Result<String, String> {
+        let home = plan::home()?;
+        let ws = plan::workspace(layers)?;
+        let eff = plan::effective(layers, &home, &ws)?;
+        let set = plan::protect_set(&eff, &home, &ws)?;
+        let mut out = eff.render();
+        let builtin = cordon_policy::builtin_protect_rules().unwrap_or_default();
+        let extra: Vec<_> =
+            set.rules().iter().filter(|r| !eff.protect.contains(r) && !builtin.contains(r)).collect();
+        if !extra.is_empty() {
+            out.push_str("\n# protected because git configuration points there\n");
+            for r in extra {
+                out.push_str(&format!("protect {r}  # {}\n", r.origin));
+            }
+        }
+        out.push_str(&format!("\n# policy digest {}\n", eff.digest()));
+        Ok(out)
+    })();
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            0
+        }
+        Err(e) => {
+            eprintln!("cordon: {e}");
+            EXIT_CORDON
+        }
+    }
+}
+
+fn check(file: &Path) -> i32 {
+    let home = plan::home().unwrap_or_else(|_| "/".into());
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cordon: {}: cannot read: {e}", file.display());
+            return 1;
+        }
+    };
+    match parse_policy(file, &text, Tier::User, &home) {
+        Ok(_) => {
+            println!("{}: ok", file.display());
+            0
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}
+
+pub fn trust(workspace: Option<&Path>, revoke: bool) -> i32 {
+    let result = (|| -> Result<String, String> {
+        let home = plan::home()?;
+        let layers = PolicyLayers { workspace: workspace.map(Path::to_path_buf), ..Default::default() };
+        let ws = plan::workspace(&layers)?;
+        let file = ws.join(PROJECT_POLICY);
+        let mut store = dirs::load_trust(&home)?;
+        let msg = if revoke {
+            store.untrust(&file);
+            format!("no longer trusting {}", file.display())
+        } else {
+            let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            parse_policy(&file, &text, Tier::Project, &home).map_err(|e| e.to_string())?;
+            store.trust(&file, &text).map_err(|e| e.to_string())?;
+            format!("trusting {} (sha256 {}); any change to it ends the trust", file.display(), content_hash(&text))
+        };
+        let path = dirs::trust_file(&home);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        std::fs::write(&path, store.format()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(msg)
+    })();
+    match result {
+        Ok(m) => {
+            println!("{m}");
+            0
+        }
+        Err(e) => {
+            eprintln!("cordon: {e}");
+            EXIT_CORDON
+        }
+    }
+}
