@@ -15,10 +15,18 @@ pub struct SetupError {
 
 impl SetupError {
     pub fn new(what: impl Into<String>, cause: io::Error) -> Self {
-        Self { what: what.into(), cause: Some(cause), fix: "" }
+        Self {
+            what: what.into(),
+            cause: Some(cause),
+            fix: "",
+        }
     }
     pub fn msg(what: impl Into<String>) -> Self {
-        Self { what: what.into(), cause: None, fix: "" }
+        Self {
+            what: what.into(),
+            cause: None,
+            fix: "",
+        }
     }
     pub fn fix(mut self, fix: &'static str) -> Self {
         self.fix = fix;

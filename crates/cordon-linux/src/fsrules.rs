@@ -6,8 +6,8 @@
 
 use crate::error::SetupError;
 use landlock::{
-    Access, AccessFs, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr,
-    RulesetStatus, Scope, ABI,
+    Access, AccessFs, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
+    RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 use std::path::{Path, PathBuf};
 
@@ -16,7 +16,14 @@ use std::path::{Path, PathBuf};
 const TARGET_ABI: ABI = ABI::V6;
 
 /// Device nodes the command may write to and issue ioctls on.
-const DEVICE_FILES: &[&str] = &["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"];
+const DEVICE_FILES: &[&str] = &[
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+    "/dev/tty",
+];
 
 /// What Landlock ended up enforcing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +54,9 @@ pub fn restrict(writable: &[PathBuf], deny_all: bool) -> Result<Enforcement, Set
             .scope(Scope::AbstractUnixSocket | Scope::Signal)
             .map_err(|e| err("set up Landlock scopes", e))?;
     }
-    let mut created = ruleset.create().map_err(|e| err("create the Landlock ruleset", e))?;
+    let mut created = ruleset
+        .create()
+        .map_err(|e| err("create the Landlock ruleset", e))?;
     if !deny_all {
         created = created
             .add_rule(PathBeneath::new(open("/")?, AccessFs::from_read(abi)))
@@ -62,18 +71,26 @@ pub fn restrict(writable: &[PathBuf], deny_all: bool) -> Result<Enforcement, Set
         let dev_access = AccessFs::from_file(abi);
         for d in DEVICE_FILES.iter().chain(["/dev/pts"].iter()) {
             if let Ok(fd) = open(Path::new(d)) {
-                let access = if *d == "/dev/pts" { dev_access | AccessFs::ReadDir } else { dev_access };
+                let access = if *d == "/dev/pts" {
+                    dev_access | AccessFs::ReadDir
+                } else {
+                    dev_access
+                };
                 created = created
                     .add_rule(PathBeneath::new(fd, access))
                     .map_err(|e| err(&format!("add a Landlock rule for {d}"), e))?;
             }
         }
     }
-    let status = created.restrict_self().map_err(|e| err("enforce Landlock", e))?;
+    let status = created
+        .restrict_self()
+        .map_err(|e| err("enforce Landlock", e))?;
     match status.ruleset {
         RulesetStatus::FullyEnforced => Ok(Enforcement::Full),
         RulesetStatus::PartiallyEnforced => Ok(Enforcement::Partial),
-        RulesetStatus::NotEnforced => Err(err("enforce Landlock", "the kernel does not support it")),
+        RulesetStatus::NotEnforced => {
+            Err(err("enforce Landlock", "the kernel does not support it"))
+        }
     }
 }
 

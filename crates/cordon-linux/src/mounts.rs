@@ -13,10 +13,10 @@
 use crate::error::{Context, SetupError};
 use crate::spec::Spec;
 use crate::sys;
-use rustix::fs::{Mode, AtFlags, CWD};
+use rustix::fs::{AtFlags, Mode, CWD};
 use rustix::mount::{
-    fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount, open_tree,
-    FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, OpenTreeFlags,
+    fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount,
+    open_tree, FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, OpenTreeFlags,
 };
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -40,7 +40,9 @@ const L_EMPTY_DIR: &str = "empty-dir";
 const L_EMPTY_FILE: &str = "empty-file";
 
 fn clone_flags() -> OpenTreeFlags {
-    OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC | OpenTreeFlags::AT_SYMLINK_NOFOLLOW
+    OpenTreeFlags::OPEN_TREE_CLONE
+        | OpenTreeFlags::OPEN_TREE_CLOEXEC
+        | OpenTreeFlags::AT_SYMLINK_NOFOLLOW
 }
 
 /// A detached copy of the mount (tree) at `path`.
@@ -58,18 +60,29 @@ fn clone_at(dir: &OwnedFd, name: &str) -> Result<OwnedFd, SetupError> {
 }
 
 fn attach(mnt: &OwnedFd, target: &Path) -> Result<(), SetupError> {
-    move_mount(mnt, "", CWD, target, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)
-        .ctx(|| format!("mount on {}", target.display()))
+    move_mount(
+        mnt,
+        "",
+        CWD,
+        target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .ctx(|| format!("mount on {}", target.display()))
 }
 
 fn set_attrs(mnt: &OwnedFd, recursive: bool, set: u64, clear: u64) -> Result<(), SetupError> {
-    sys::mount_setattr(mnt.as_fd(), recursive, set, clear, true).ctx(|| "set mount attributes".into())
+    sys::mount_setattr(mnt.as_fd(), recursive, set, clear, true)
+        .ctx(|| "set mount attributes".into())
 }
 
 const RO: u64 = sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
 
 /// A new, detached filesystem instance (`fsopen` + `fsconfig` + `fsmount`).
-fn new_fs(fstype: &str, options: &[(&str, Option<&str>)], attrs: MountAttrFlags) -> Result<OwnedFd, SetupError> {
+fn new_fs(
+    fstype: &str,
+    options: &[(&str, Option<&str>)],
+    attrs: MountAttrFlags,
+) -> Result<OwnedFd, SetupError> {
     let what = || format!("create a {fstype} filesystem");
     let fs = fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC).ctx(what)?;
     for (key, value) in options {
@@ -86,7 +99,8 @@ fn new_fs(fstype: &str, options: &[(&str, Option<&str>)], attrs: MountAttrFlags)
 fn mkdir_in(dir: &OwnedFd, name: &str, mode: u32) -> Result<(), SetupError> {
     rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(mode)).ctx(|| format!("create {name}"))?;
     // The creating umask may have removed bits (sticky /tmp needs exactly 1777).
-    rustix::fs::chmodat(dir, name, Mode::from_raw_mode(mode), AtFlags::empty()).ctx(|| format!("chmod {name}"))
+    rustix::fs::chmodat(dir, name, Mode::from_raw_mode(mode), AtFlags::empty())
+        .ctx(|| format!("chmod {name}"))
 }
 
 fn touch_in(dir: &OwnedFd, name: &str, mode: u32) -> Result<(), SetupError> {
@@ -143,7 +157,12 @@ pub fn build(spec: &Spec) -> Result<(), SetupError> {
     let mut devices = Vec::new();
     for name in DEVICES {
         let m = clone_tree(&Path::new("/dev").join(name), false)?;
-        set_attrs(&m, false, sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NOEXEC, sys::MOUNT_ATTR_RDONLY)?;
+        set_attrs(
+            &m,
+            false,
+            sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NOEXEC,
+            sys::MOUNT_ATTR_RDONLY,
+        )?;
         devices.push((*name, m));
     }
 
@@ -181,8 +200,22 @@ pub fn build(spec: &Spec) -> Result<(), SetupError> {
     let mut deny = spec.deny_read.clone();
     deny.sort_by_key(|p| depth(p));
     for p in &deny {
-        let Ok(meta) = std::fs::symlink_metadata(p) else { continue };
-        let stand_in = if meta.is_dir() { L_EMPTY_DIR } else { L_EMPTY_FILE };
+        let Ok(meta) = std::fs::symlink_metadata(p) else {
+            continue;
+        };
+        let inside: Vec<&(PathBuf, OwnedFd)> = reopened
+            .iter()
+            .filter(|(r, _)| r.starts_with(p) && r != p)
+            .collect();
+        if meta.is_dir() && !inside.is_empty() {
+            hide_dir_keeping(p, &inside)?;
+            continue;
+        }
+        let stand_in = if meta.is_dir() {
+            L_EMPTY_DIR
+        } else {
+            L_EMPTY_FILE
+        };
         let m = clone_at(&layer, stand_in)?;
         set_attrs(&m, false, RO, 0)?;
         attach(&m, p)?;
@@ -195,7 +228,9 @@ pub fn build(spec: &Spec) -> Result<(), SetupError> {
     }
 
     for p in &spec.protect_existing {
-        let Ok(meta) = std::fs::symlink_metadata(p) else { continue };
+        let Ok(meta) = std::fs::symlink_metadata(p) else {
+            continue;
+        };
         if !(meta.is_dir() || meta.is_file()) {
             continue;
         }
@@ -204,6 +239,39 @@ pub fn build(spec: &Spec) -> Result<(), SetupError> {
         attach(&m, p)?;
     }
     Ok(())
+}
+
+/// Hides directory `dir` behind an empty read-only tmpfs that holds only the mount points for
+/// the re-opened paths inside it (which are attached afterwards).
+fn hide_dir_keeping(dir: &Path, keep: &[&(PathBuf, OwnedFd)]) -> Result<(), SetupError> {
+    let m = new_fs(
+        "tmpfs",
+        &[("size", Some("64k")), ("mode", Some("0700"))],
+        MountAttrFlags::MOUNT_ATTR_NOSUID
+            | MountAttrFlags::MOUNT_ATTR_NODEV
+            | MountAttrFlags::MOUNT_ATTR_NOEXEC,
+    )?;
+    attach(&m, dir)?;
+    for (p, clone) in keep {
+        // The path itself is hidden now; its detached clone says what it is.
+        let Ok(st) = rustix::fs::fstat(clone) else {
+            continue;
+        };
+        let is_dir =
+            rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory;
+        let parent = p.parent().unwrap_or(dir);
+        std::fs::create_dir_all(parent)
+            .ctx(|| format!("create mount point {}", parent.display()))?;
+        if is_dir {
+            std::fs::create_dir_all(p).ctx(|| format!("create mount point {}", p.display()))?;
+        } else {
+            std::fs::File::create(p)
+                .map(drop)
+                .ctx(|| format!("create mount point {}", p.display()))?;
+        }
+    }
+    // Read-only from now on; the re-opened paths are bound on top.
+    sys::mount_setattr_path(dir, RO).ctx(|| format!("make {} read-only", dir.display()))
 }
 
 /// The private, size-limited tmpfs behind every ephemeral writable place.
@@ -251,7 +319,11 @@ fn mount_dev(layer: &OwnedFd, devices: Vec<(&str, OwnedFd)>) -> Result<(), Setup
     }
     let pts = new_fs(
         "devpts",
-        &[("newinstance", None), ("ptmxmode", Some("0666")), ("mode", Some("0620"))],
+        &[
+            ("newinstance", None),
+            ("ptmxmode", Some("0666")),
+            ("mode", Some("0620")),
+        ],
         MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NOEXEC,
     )?;
     attach(&pts, Path::new("/dev/pts"))?;
@@ -262,7 +334,9 @@ fn mount_proc(layer: &OwnedFd) -> Result<(), SetupError> {
     let proc_ = new_fs(
         "proc",
         &[],
-        MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV | MountAttrFlags::MOUNT_ATTR_NOEXEC,
+        MountAttrFlags::MOUNT_ATTR_NOSUID
+            | MountAttrFlags::MOUNT_ATTR_NODEV
+            | MountAttrFlags::MOUNT_ATTR_NOEXEC,
     )?;
     attach(&proc_, Path::new("/proc"))?;
     for name in PROC_READONLY {
@@ -300,12 +374,15 @@ fn mount_home_overlay(spec: &Spec, layer: &OwnedFd) -> Result<(), SetupError> {
         ],
         MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV,
     )
-    .map_err(|e| e.fix("the sandbox needs overlayfs in a user namespace (Linux 5.11+); run `cordon doctor`"))?;
+    .map_err(|e| {
+        e.fix("the sandbox needs overlayfs in a user namespace (Linux 5.11+); run `cordon doctor`")
+    })?;
     attach(&ovl, &spec.home)
 }
 
 fn path_str(p: &Path) -> Result<&str, SetupError> {
-    p.to_str().ok_or_else(|| SetupError::msg(format!("use the non-UTF-8 path {}", p.display())))
+    p.to_str()
+        .ok_or_else(|| SetupError::msg(format!("use the non-UTF-8 path {}", p.display())))
 }
 
 /// Sandbox-side paths that are writable (for Landlock and the path guard).

@@ -45,7 +45,10 @@ pub const FORWARDED: &[libc::c_int] = &[
 ///
 /// # Safety
 /// The process must be single-threaded when this is called (see `sys::clone_namespaces`).
-pub unsafe fn launch(spec: &Spec, install_listener: Option<ListenerInstaller>) -> Result<Launched, SetupError> {
+pub unsafe fn launch(
+    spec: &Spec,
+    install_listener: Option<ListenerInstaller>,
+) -> Result<Launched, SetupError> {
     let (sup, sb) = sys::seqpacket_pair().ctx(|| "create the control channel".into())?;
     // SAFETY: forwarded from this function's contract.
     let pid = unsafe { sys::clone_namespaces(sys::SANDBOX_NAMESPACES) }.map_err(|e| {
@@ -59,7 +62,10 @@ pub unsafe fn launch(spec: &Spec, install_listener: Option<ListenerInstaller>) -
         init_main(spec, sb, install_listener);
     }
     drop(sb);
-    Ok(Launched { init_pid: pid, ctrl: sup })
+    Ok(Launched {
+        init_pid: pid,
+        ctrl: sup,
+    })
 }
 
 fn init_main(spec: &Spec, sock: OwnedFd, install_listener: Option<ListenerInstaller>) -> ! {
@@ -100,13 +106,15 @@ fn init_setup(
     // Under memory pressure the kernel should pick the sandbox, never the host's processes.
     write_file("/proc/self/oom_score_adj", "1000")?;
     // Counted per user namespace, so this caps the sandbox's tasks (threads included).
-    sys::setrlimit(libc::RLIMIT_NPROC, spec.max_tasks, spec.max_tasks).ctx(|| "limit the number of tasks".into())?;
+    sys::setrlimit(libc::RLIMIT_NPROC, spec.max_tasks, spec.max_tasks)
+        .ctx(|| "limit the number of tasks".into())?;
 
     let pty = match spec.stdio {
         Stdio::Pty => {
             let (master, slave) = open_pty()?;
             sys::set_controlling_tty(slave.as_fd()).ctx(|| "attach the sandbox terminal".into())?;
-            control::send(sock.as_fd(), &Msg::PtyMaster(master)).ctx(|| "hand over the terminal".into())?;
+            control::send(sock.as_fd(), &Msg::PtyMaster(master))
+                .ctx(|| "hand over the terminal".into())?;
             Some(slave)
         }
         Stdio::Inherit => None,
@@ -133,7 +141,8 @@ fn init_setup(
     sys::set_no_new_privs().ctx(|| "set no_new_privs".into())?;
     sys::drop_all_capabilities().ctx(|| "drop capabilities".into())?;
     fsrules::restrict(&[], true)?;
-    seccomp::install(&seccomp::denylist_program(), 0).ctx(|| "install the seccomp filter".into())?;
+    seccomp::install(&seccomp::denylist_program(), 0)
+        .ctx(|| "install the seccomp filter".into())?;
     Ok((cmd_pid, sigfd))
 }
 
@@ -202,10 +211,12 @@ fn command_setup(
     sys::set_no_new_privs().ctx(|| "set no_new_privs".into())?;
     fsrules::restrict(&mounts::writable_roots(spec), false)?;
     sys::drop_all_capabilities().ctx(|| "drop capabilities".into())?;
-    seccomp::install(&seccomp::denylist_program(), 0).ctx(|| "install the seccomp filter".into())?;
+    seccomp::install(&seccomp::denylist_program(), 0)
+        .ctx(|| "install the seccomp filter".into())?;
     if let Some(install) = install_listener {
         let listener = install().ctx(|| "install the path-guard filter".into())?;
-        control::send(sock.as_fd(), &Msg::Listener(listener)).ctx(|| "hand over the path guard".into())?;
+        control::send(sock.as_fd(), &Msg::Listener(listener))
+            .ctx(|| "hand over the path guard".into())?;
     }
     control::send(sock.as_fd(), &Msg::Started).ctx(|| "report start".into())?;
     // The channel is close-on-exec; the command never sees it.
@@ -214,10 +225,16 @@ fn command_setup(
 
 /// Finds and execs argv[0] like a shell: 127 when not found, 126 when found but not runnable.
 fn exec_command(spec: &Spec) -> ! {
-    let Some(arg0) = spec.argv.first() else { sys::exit_now(127) };
+    let Some(arg0) = spec.argv.first() else {
+        sys::exit_now(127)
+    };
     let name = arg0.as_bytes();
     let report = |what: &str, code: i32| -> ! {
-        let _ = writeln!(io::stderr(), "cordon: {}: {what}", String::from_utf8_lossy(name));
+        let _ = writeln!(
+            io::stderr(),
+            "cordon: {}: {what}",
+            String::from_utf8_lossy(name)
+        );
         sys::exit_now(code)
     };
     if name.contains(&b'/') {
@@ -233,10 +250,15 @@ fn exec_command(spec: &Spec) -> ! {
         let mut full = Path::new(dir).as_os_str().as_bytes().to_vec();
         full.push(b'/');
         full.extend_from_slice(name);
-        let Ok(full) = CString::new(full) else { continue };
+        let Ok(full) = CString::new(full) else {
+            continue;
+        };
         let e = sys::execve(&full, &spec.argv, &spec.env);
         match e.raw_os_error() {
-            Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::ELOOP) | Some(libc::ENAMETOOLONG) => {}
+            Some(libc::ENOENT)
+            | Some(libc::ENOTDIR)
+            | Some(libc::ELOOP)
+            | Some(libc::ENAMETOOLONG) => {}
             Some(libc::EACCES) | Some(libc::EISDIR) | Some(libc::EPERM) => denied = Some(e),
             _ => report(&e.to_string(), 126),
         }

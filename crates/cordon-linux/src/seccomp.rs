@@ -100,7 +100,11 @@ const DENIED_IOCTLS: &[u32] = &[
 
 /// Socket families the sandbox may create. Netlink is admitted for NETLINK_ROUTE only, so
 /// `getifaddrs` and `ip addr` work on the sandbox's own network namespace.
-const ALLOWED_FAMILIES: &[u32] = &[libc::AF_UNIX as u32, libc::AF_INET as u32, libc::AF_INET6 as u32];
+const ALLOWED_FAMILIES: &[u32] = &[
+    libc::AF_UNIX as u32,
+    libc::AF_INET as u32,
+    libc::AF_INET6 as u32,
+];
 
 /// A tiny classic-BPF assembler.
 #[derive(Default)]
@@ -111,7 +115,12 @@ impl Prog {
         self.0.push(libc::sock_filter { code, jt, jf, k });
     }
     fn load(&mut self, offset: u32) {
-        self.push((libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16, 0, 0, offset);
+        self.push(
+            (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
+            0,
+            0,
+            offset,
+        );
     }
     fn ret(&mut self, k: u32) {
         self.push((libc::BPF_RET | libc::BPF_K) as u16, 0, 0, k);
@@ -121,19 +130,39 @@ impl Prog {
     }
     /// if A == k { fall through } else { skip `skip` instructions }
     fn if_eq(&mut self, k: u32, skip: u8) {
-        self.push((libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16, 0, skip, k);
+        self.push(
+            (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+            0,
+            skip,
+            k,
+        );
     }
     /// if A == k { skip `skip` instructions } else { fall through }
     fn unless_eq(&mut self, k: u32, skip: u8) {
-        self.push((libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16, skip, 0, k);
+        self.push(
+            (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+            skip,
+            0,
+            k,
+        );
     }
     /// if A & k != 0 { fall through } else { skip `skip` }
     fn if_any_bit(&mut self, k: u32, skip: u8) {
-        self.push((libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16, 0, skip, k);
+        self.push(
+            (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16,
+            0,
+            skip,
+            k,
+        );
     }
     /// if A >= k { fall through } else { skip `skip` }
     fn if_ge(&mut self, k: u32, skip: u8) {
-        self.push((libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16, 0, skip, k);
+        self.push(
+            (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16,
+            0,
+            skip,
+            k,
+        );
     }
     fn len(&self) -> usize {
         self.0.len()
@@ -212,7 +241,10 @@ pub fn denylist_program() -> Vec<libc::sock_filter> {
 pub fn install(program: &[libc::sock_filter], flags: libc::c_ulong) -> io::Result<libc::c_long> {
     let len = u16::try_from(program.len())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "seccomp program too long"))?;
-    let fprog = libc::sock_fprog { len, filter: program.as_ptr() as *mut libc::sock_filter };
+    let fprog = libc::sock_fprog {
+        len,
+        filter: program.as_ptr() as *mut libc::sock_filter,
+    };
     // SAFETY: fprog points at a valid program that outlives the call; the kernel copies it.
     let ret = unsafe {
         libc::syscall(
@@ -238,7 +270,10 @@ mod tests {
         let p = denylist_program();
         assert!(p.len() < 400, "program too long: {}", p.len());
         let last = p.last().map(|i| (i.code, i.k));
-        assert_eq!(last, Some(((libc::BPF_RET | libc::BPF_K) as u16, RET_ALLOW)));
+        assert_eq!(
+            last,
+            Some(((libc::BPF_RET | libc::BPF_K) as u16, RET_ALLOW))
+        );
         // Every jump lands inside the program.
         for (i, ins) in p.iter().enumerate() {
             if ins.code & 0x07 == libc::BPF_JMP as u16 {

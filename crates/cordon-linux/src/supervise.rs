@@ -16,7 +16,9 @@ pub struct Signals(OwnedFd);
 pub fn block_signals() -> Result<Signals, SetupError> {
     let mut set = vec![libc::SIGCHLD, libc::SIGWINCH, libc::SIGCONT];
     set.extend_from_slice(FORWARDED);
-    sys::signalfd_for(&set).map(Signals).ctx(|| "set up signal handling".into())
+    sys::signalfd_for(&set)
+        .map(Signals)
+        .ctx(|| "set up signal handling".into())
 }
 
 fn first_tty() -> Option<RawFd> {
@@ -90,7 +92,9 @@ pub fn run(
             }
         }
         if sig_ready {
-            let Ok(sig) = sys::read_signal(signals.0.as_fd()) else { continue };
+            let Ok(sig) = sys::read_signal(signals.0.as_fd()) else {
+                continue;
+            };
             let sig = sig as libc::c_int;
             if sig == libc::SIGCHLD {
                 if let Ok((pid, status)) = sys::waitpid(init_pid, libc::WNOHANG) {
@@ -122,10 +126,14 @@ pub fn run(
         }
     }
     if let Some(text) = setup_error {
-        return Err(SetupError::msg(text.trim_start_matches("cannot ").to_string()));
+        return Err(SetupError::msg(
+            text.trim_start_matches("cannot ").to_string(),
+        ));
     }
     if !started {
-        return Err(SetupError::msg("start the sandbox: its init ended before the command started"));
+        return Err(SetupError::msg(
+            "start the sandbox: its init ended before the command started",
+        ));
     }
     Ok(code)
 }

@@ -58,7 +58,15 @@ pub unsafe fn fork() -> io::Result<libc::pid_t> {
 
 pub fn prctl(option: libc::c_int, arg2: libc::c_ulong) -> io::Result<()> {
     // SAFETY: prctl with integer arguments only; no pointers are passed.
-    let ret = unsafe { libc::prctl(option, arg2, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) };
+    let ret = unsafe {
+        libc::prctl(
+            option,
+            arg2,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    };
     check(ret as libc::c_long).map(|_| ())
 }
 
@@ -73,9 +81,13 @@ pub fn set_parent_death_signal(sig: libc::c_int) -> io::Result<()> {
 /// Overwrites this process's initial environment block (what /proc/self/environ shows) with
 /// zeros. Only for processes that never read their environment again (the sandbox's init).
 pub fn wipe_environment() {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return };
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
     // Fields after the parenthesised command name; env_start and env_end are fields 51 and 52.
-    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { return };
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return;
+    };
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let (Some(start), Some(end)) = (
         fields.get(51 - 3).and_then(|s| s.parse::<usize>().ok()),
@@ -131,10 +143,23 @@ pub fn drop_all_capabilities() -> io::Result<()> {
         permitted: u32,
         inheritable: u32,
     }
-    let mut header = CapHeader { version: 0x2008_0522, pid: 0 };
-    let data = [CapData { effective: 0, permitted: 0, inheritable: 0 }; 2];
+    let mut header = CapHeader {
+        version: 0x2008_0522,
+        pid: 0,
+    };
+    let data = [CapData {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
     // SAFETY: header and data are valid, properly sized (version 3 takes two data structs).
-    let ret = unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr()) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_capset,
+            &mut header as *mut CapHeader,
+            data.as_ptr(),
+        )
+    };
     check(ret).map(|_| ())
 }
 
@@ -219,7 +244,10 @@ pub fn exit_now(code: i32) -> ! {
 }
 
 pub fn setrlimit(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> io::Result<()> {
-    let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+    let lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
     // SAFETY: lim is a valid rlimit struct.
     let ret = unsafe { libc::setrlimit(resource, &lim) };
     check(ret as libc::c_long).map(|_| ())
@@ -243,7 +271,8 @@ pub fn loopback_up() -> io::Result<()> {
     for (dst, src) in ifr.ifr_name.iter_mut().zip(b"lo\0") {
         *dst = *src as libc::c_char;
     }
-    ifr.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_LOOPBACK | libc::IFF_RUNNING) as libc::c_short;
+    ifr.ifr_ifru.ifru_flags =
+        (libc::IFF_UP | libc::IFF_LOOPBACK | libc::IFF_RUNNING) as libc::c_short;
     // SAFETY: SIOCSIFFLAGS reads an ifreq we own.
     let ret = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr) };
     check(ret as libc::c_long).map(|_| ())
@@ -288,6 +317,31 @@ pub fn mount_setattr(
             fd.as_raw_fd(),
             c"".as_ptr(),
             flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    check(ret).map(|_| ())
+}
+
+/// `mount_setattr(AT_FDCWD, path, 0, ...)`: sets attributes on the mount at `path`.
+pub fn mount_setattr_path(path: &std::path::Path, set: u64) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: c is a valid C string; attr is a valid mount_attr of the size passed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            0u32,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
@@ -366,7 +420,13 @@ pub fn read_signal(fd: BorrowedFd<'_>) -> io::Result<u32> {
     let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
     let size = std::mem::size_of::<libc::signalfd_siginfo>();
     // SAFETY: info is a writable buffer of `size` bytes.
-    let n = unsafe { libc::read(fd.as_raw_fd(), (&mut info as *mut libc::signalfd_siginfo).cast(), size) };
+    let n = unsafe {
+        libc::read(
+            fd.as_raw_fd(),
+            (&mut info as *mut libc::signalfd_siginfo).cast(),
+            size,
+        )
+    };
     let n = check(n as libc::c_long)?;
     if n as usize != size {
         return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
@@ -413,7 +473,12 @@ pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: fds is a valid 2-element out array.
     let ret = unsafe {
-        libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr())
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
     };
     check(ret as libc::c_long)?;
     // SAFETY: both are fresh descriptors we own.

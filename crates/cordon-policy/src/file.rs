@@ -239,8 +239,16 @@ impl Cx<'_> {
     }
 
     fn path(&self, entry: &Spanned<String>, home: &Path) -> Result<PathBuf, PolicyError> {
-        expand_path(OsStr::new(entry.get_ref()), home)
-            .map_err(|e| self.err(entry.span().start, format!("{:?}: {e}", entry.get_ref())))
+        let raw = entry.get_ref();
+        // In a project file a relative path means one inside the project (the file's directory);
+        // anywhere else it would depend on the current directory, so it is refused.
+        let relative = !raw.is_empty() && !raw.starts_with('/') && !raw.starts_with('~');
+        let result = match (self.tier, self.file.parent()) {
+            (Tier::Project, Some(dir)) if relative => crate::paths::normalize(&dir.join(raw))
+                .and_then(|p| expand_path(p.as_os_str(), home)),
+            _ => expand_path(OsStr::new(raw), home),
+        };
+        result.map_err(|e| self.err(entry.span().start, format!("{raw:?}: {e}")))
     }
 
     fn positive<T>(&self, v: Spanned<T>, key: &str) -> Result<Rule<T>, PolicyError>

@@ -15,19 +15,26 @@ pub struct Audit {
 
 impl Audit {
     pub fn open(path: Option<&Path>) -> Result<Self, String> {
-        let Some(path) = path else { return Ok(Self::default()) };
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .map_err(|e| format!("cannot open the audit file {}: {e}", path.display()))?;
-        Ok(Self { file: Some(Arc::new(Mutex::new(file))) })
+        Ok(Self {
+            file: Some(Arc::new(Mutex::new(file))),
+        })
     }
 
     /// Appends one event; `event` names it, `fields` adds to it.
     pub fn event(&self, event: &str, fields: Value) {
         let Some(file) = &self.file else { return };
-        let ts = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let ts = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
         let mut obj = json!({ "ts": ts, "event": event, "pid": std::process::id() });
         if let (Some(o), Value::Object(extra)) = (obj.as_object_mut(), fields) {
             o.extend(extra);

@@ -20,9 +20,11 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a command inside a sandbox
-    #[command(after_help = "Exit status: the command's own; 128+N if it died of signal N; \
+    #[command(
+        after_help = "Exit status: the command's own; 128+N if it died of signal N; \
                             125 if cordon itself failed (the command did not run); \
-                            126/127 if the command could not be executed / was not found.")]
+                            126/127 if the command could not be executed / was not found."
+    )]
     Run(RunArgs),
     /// Show or check policy
     Policy {

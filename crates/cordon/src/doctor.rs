@@ -14,7 +14,10 @@ impl Report {
         if !ok {
             self.failures += 1;
         }
-        println!("{:<8} {layer:<28} {detail}", if ok { "works" } else { "MISSING" });
+        println!(
+            "{:<8} {layer:<28} {detail}",
+            if ok { "works" } else { "MISSING" }
+        );
     }
     fn note(&self, layer: &str, detail: &str) {
         println!("{:<8} {layer:<28} {detail}", "note");
@@ -22,7 +25,9 @@ impl Report {
 }
 
 fn read_trim(p: &str) -> Option<String> {
-    std::fs::read_to_string(p).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(p)
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 fn apparmor_profile(exe: &Path) -> String {
@@ -37,7 +42,8 @@ pub fn doctor() -> i32 {
     let mut r = Report { failures: 0 };
     let exe = std::env::current_exe().unwrap_or_else(|_| "cordon".into());
 
-    let max_ns = read_trim("/proc/sys/user/max_user_namespaces").and_then(|s| s.parse::<u64>().ok());
+    let max_ns =
+        read_trim("/proc/sys/user/max_user_namespaces").and_then(|s| s.parse::<u64>().ok());
     let unpriv = read_trim("/proc/sys/kernel/unprivileged_userns_clone");
     let apparmor = read_trim("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
     let userns_ok = max_ns != Some(0) && unpriv.as_deref() != Some("0");
@@ -65,7 +71,15 @@ pub fn doctor() -> i32 {
         },
     );
     let actions = read_trim("/proc/sys/kernel/seccomp/actions_avail").unwrap_or_default();
-    r.line(actions.contains("errno"), "seccomp filter", if actions.is_empty() { "unknown" } else { "available" });
+    r.line(
+        actions.contains("errno"),
+        "seccomp filter",
+        if actions.is_empty() {
+            "unknown"
+        } else {
+            "available"
+        },
+    );
     r.line(
         actions.contains("user_notif"),
         "seccomp user notification",
@@ -77,7 +91,11 @@ pub fn doctor() -> i32 {
     );
 
     match probe_sandbox(&exe) {
-        Ok(()) => r.line(true, "sandbox start", "a test sandbox started: mounts, overlay, pid/net namespaces, Landlock, seccomp"),
+        Ok(()) => r.line(
+            true,
+            "sandbox start",
+            "a test sandbox started: mounts, overlay, pid/net namespaces, Landlock, seccomp",
+        ),
         Err(e) => r.line(false, "sandbox start", &e),
     }
 
@@ -87,7 +105,10 @@ pub fn doctor() -> i32 {
         println!("\ncordon can run here with full isolation.");
         0
     } else {
-        println!("\n{} layer(s) missing: `cordon run` will refuse to start (exit 125) until fixed.", r.failures);
+        println!(
+            "\n{} layer(s) missing: `cordon run` will refuse to start (exit 125) until fixed.",
+            r.failures
+        );
         1
     }
 }
@@ -109,14 +130,20 @@ fn probe_sandbox(exe: &Path) -> Result<(), String> {
         Ok(())
     } else {
         let err = String::from_utf8_lossy(&out.stderr);
-        Err(err.lines().next().unwrap_or("the probe failed").trim().to_string())
+        Err(err
+            .lines()
+            .next()
+            .unwrap_or("the probe failed")
+            .trim()
+            .to_string())
     }
 }
 
 fn cgroup_report() -> String {
     let is_v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
     if is_v2 {
-        "cgroup v2: tasks and memory limited by a delegated cgroup when available, else rlimits".into()
+        "cgroup v2: tasks and memory limited by a delegated cgroup when available, else rlimits"
+            .into()
     } else {
         "cgroup v1/hybrid: tasks limited by RLIMIT_NPROC, memory per process by RLIMIT_DATA, \
          private layer by tmpfs size; no sandbox-wide memory cap (oom_score_adj=1000 makes the \

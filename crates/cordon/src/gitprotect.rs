@@ -22,7 +22,13 @@ fn expand(value: &str, home: &Path, base: &Path) -> PathBuf {
 }
 
 fn exact(path: &Path, subtree: bool, why: &str) -> Option<ProtectRule> {
-    ProtectRule::exact(path, subtree, Some(why.to_string()), Origin::bare(Tier::Builtin)).ok()
+    ProtectRule::exact(
+        path,
+        subtree,
+        Some(why.to_string()),
+        Origin::bare(Tier::Builtin),
+    )
+    .ok()
 }
 
 /// The git directory of `workspace` (following a `gitdir:` file), if any.
@@ -52,13 +58,19 @@ pub fn rules(home: &Path, workspace: &Path) -> Vec<ProtectRule> {
         }
         for d in &dirs {
             for (name, subtree) in GITDIR_FILES {
-                out.extend(exact(&d.join(name), *subtree, "git directory (via gitdir:)"));
+                out.extend(exact(
+                    &d.join(name),
+                    *subtree,
+                    "git directory (via gitdir:)",
+                ));
             }
             configs.push((d.join("config"), workspace.to_path_buf()));
         }
     }
     for (file, base) in configs {
-        let Ok(text) = std::fs::read_to_string(&file) else { continue };
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
         for r in git_extra_protect(&text) {
             let (subtree, why) = match r.kind {
                 GitPathKind::HooksPath => (true, "git core.hooksPath"),
@@ -66,7 +78,10 @@ pub fn rules(home: &Path, workspace: &Path) -> Vec<ProtectRule> {
             };
             let base = match r.kind {
                 GitPathKind::HooksPath => base.clone(),
-                GitPathKind::Include => file.parent().map(Path::to_path_buf).unwrap_or_else(|| base.clone()),
+                GitPathKind::Include => file
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| base.clone()),
             };
             out.extend(exact(&expand(&r.value, home, &base), subtree, why));
         }

@@ -15,7 +15,10 @@ struct ProtectRules(ProtectSet);
 impl Rules for ProtectRules {
     fn check(&self, op: Op, path: &Path) -> Verdict {
         if let Some(rule) = self.0.matches(path) {
-            return Verdict::Deny { errno: libc::EPERM, rule: format!("protect {rule} ({})", rule.origin) };
+            return Verdict::Deny {
+                errno: libc::EPERM,
+                rule: format!("protect {rule} ({})", rule.origin),
+            };
         }
         let moves = matches!(op, Op::RenameFrom | Op::RenameTo);
         if moves && self.0.is_ancestor(path) {

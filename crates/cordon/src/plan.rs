@@ -23,7 +23,8 @@ pub struct Plan {
 }
 
 fn canonical(p: &Path, what: &str) -> Result<PathBuf, String> {
-    p.canonicalize().map_err(|e| format!("cannot use {what} {}: {e}", p.display()))
+    p.canonicalize()
+        .map_err(|e| format!("cannot use {what} {}: {e}", p.display()))
 }
 
 /// The canonical home directory.
@@ -35,7 +36,8 @@ pub fn home() -> Result<PathBuf, String> {
 pub fn workspace(layers: &PolicyLayers) -> Result<PathBuf, String> {
     let raw = match &layers.workspace {
         Some(w) => w.clone(),
-        None => std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?,
+        None => std::env::current_dir()
+            .map_err(|e| format!("cannot read the current directory: {e}"))?,
     };
     let ws = canonical(&raw, "workspace")?;
     if !ws.is_dir() {
@@ -45,7 +47,11 @@ pub fn workspace(layers: &PolicyLayers) -> Result<PathBuf, String> {
 }
 
 /// Reads every tier and merges them.
-pub fn effective(layers: &PolicyLayers, home: &Path, workspace: &Path) -> Result<Effective, String> {
+pub fn effective(
+    layers: &PolicyLayers,
+    home: &Path,
+    workspace: &Path,
+) -> Result<Effective, String> {
     let cli = CliLayer {
         allow_write: layers.allow_write.iter().map(PathBuf::from).collect(),
         allow_read: layers.allow_read.iter().map(PathBuf::from).collect(),
@@ -56,8 +62,15 @@ pub fn effective(layers: &PolicyLayers, home: &Path, workspace: &Path) -> Result
     let xdg = std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from);
     let locations = Locations::standard(home, xdg.as_deref(), workspace);
     let trust = dirs::load_trust(home)?;
-    let inputs = load_inputs(home, workspace, &locations, &layers.policy, cli, Some(&trust))
-        .map_err(|e| e.to_string())?;
+    let inputs = load_inputs(
+        home,
+        workspace,
+        &locations,
+        &layers.policy,
+        cli,
+        Some(&trust),
+    )
+    .map_err(|e| e.to_string())?;
     let eff = resolve(&inputs).map_err(|e| e.to_string())?;
     eff.check_workspace(workspace).map_err(|e| e.to_string())?;
     Ok(eff)
@@ -98,7 +111,11 @@ pub fn build(layers: &PolicyLayers, command: &[OsString]) -> Result<Plan, String
             deny_read.push(c);
         }
     }
-    let reopen_read = eff.allow_read_reopen().iter().filter_map(|p| p.canonicalize().ok()).collect();
+    let reopen_read = eff
+        .allow_read_reopen()
+        .iter()
+        .filter_map(|p| p.canonicalize().ok())
+        .collect();
     let protect_existing = existing_protected(&protect, &home, &writable);
 
     let env = cordon_policy::scrub_env(std::env::vars_os(), &eff);
@@ -118,9 +135,16 @@ pub fn build(layers: &PolicyLayers, command: &[OsString]) -> Result<Plan, String
         .collect();
     let argv = command
         .iter()
-        .map(|a| CString::new(a.clone().into_vec()).map_err(|_| "an argument contains a NUL byte".to_string()))
+        .map(|a| {
+            CString::new(a.clone().into_vec())
+                .map_err(|_| "an argument contains a NUL byte".to_string())
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    let stdio = if cordon_linux::sandbox::any_stdio_is_tty() { Stdio::Pty } else { Stdio::Inherit };
+    let stdio = if cordon_linux::sandbox::any_stdio_is_tty() {
+        Stdio::Pty
+    } else {
+        Stdio::Inherit
+    };
     let limits = &eff.limits;
     let spec = Spec {
         uid: cordon_linux::sys::getuid(),
@@ -140,7 +164,12 @@ pub fn build(layers: &PolicyLayers, command: &[OsString]) -> Result<Plan, String
         stdio,
         hostname: "cordon".into(),
     };
-    Ok(Plan { spec, effective: eff, protect, workspace })
+    Ok(Plan {
+        spec,
+        effective: eff,
+        protect,
+        workspace,
+    })
 }
 
 /// Protected paths that exist now in a writable place: they get read-only binds, a second wall
@@ -149,6 +178,9 @@ pub fn build(layers: &PolicyLayers, command: &[OsString]) -> Result<Plan, String
 fn existing_protected(set: &ProtectSet, home: &Path, writable: &[PathBuf]) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = Vec::new();
     for rule in set.rules() {
+        // A rule without `/**` protects a name (e.g. `.git`), not what is inside it: only
+        // files get a read-only bind for it; the guard keeps the name from being moved.
+        let subtree = rule.pattern.ends_with("/**");
         let body = rule.pattern.strip_suffix("/**").unwrap_or(&rule.pattern);
         if !rule.literal && body.contains(['*', '?', '[']) {
             continue;
@@ -159,9 +191,11 @@ fn existing_protected(set: &ProtectSet, home: &Path, writable: &[PathBuf]) -> Ve
             ProtectKind::Anywhere => writable.iter().map(|w| w.join(body)).collect(),
         };
         for c in candidates {
-            let Ok(meta) = std::fs::symlink_metadata(&c) else { continue };
+            let Ok(meta) = std::fs::symlink_metadata(&c) else {
+                continue;
+            };
             let inside = c.starts_with(home) || writable.iter().any(|w| c.starts_with(w));
-            if inside && (meta.is_file() || meta.is_dir()) && !out.contains(&c) {
+            if inside && (meta.is_file() || (subtree && meta.is_dir())) && !out.contains(&c) {
                 out.push(c);
             }
         }

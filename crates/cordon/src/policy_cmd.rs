@@ -20,8 +20,11 @@ fn show(layers: &PolicyLayers) -> i32 {
         let set = plan::protect_set(&eff, &home, &ws)?;
         let mut out = eff.render();
         let builtin = cordon_policy::builtin_protect_rules().unwrap_or_default();
-        let extra: Vec<_> =
-            set.rules().iter().filter(|r| !eff.protect.contains(r) && !builtin.contains(r)).collect();
+        let extra: Vec<_> = set
+            .rules()
+            .iter()
+            .filter(|r| !eff.protect.contains(r) && !builtin.contains(r))
+            .collect();
         if !extra.is_empty() {
             out.push_str("\n# protected because git configuration points there\n");
             for r in extra {
@@ -67,7 +70,10 @@ fn check(file: &Path) -> i32 {
 pub fn trust(workspace: Option<&Path>, revoke: bool) -> i32 {
     let result = (|| -> Result<String, String> {
         let home = plan::home()?;
-        let layers = PolicyLayers { workspace: workspace.map(Path::to_path_buf), ..Default::default() };
+        let layers = PolicyLayers {
+            workspace: workspace.map(Path::to_path_buf),
+            ..Default::default()
+        };
         let ws = plan::workspace(&layers)?;
         let file = ws.join(PROJECT_POLICY);
         let mut store = dirs::load_trust(&home)?;
@@ -75,16 +81,23 @@ pub fn trust(workspace: Option<&Path>, revoke: bool) -> i32 {
             store.untrust(&file);
             format!("no longer trusting {}", file.display())
         } else {
-            let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
             parse_policy(&file, &text, Tier::Project, &home).map_err(|e| e.to_string())?;
             store.trust(&file, &text).map_err(|e| e.to_string())?;
-            format!("trusting {} (sha256 {}); any change to it ends the trust", file.display(), content_hash(&text))
+            format!(
+                "trusting {} (sha256 {}); any change to it ends the trust",
+                file.display(),
+                content_hash(&text)
+            )
         };
         let path = dirs::trust_file(&home);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
         }
-        std::fs::write(&path, store.format()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        std::fs::write(&path, store.format())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         Ok(msg)
     })();
     match result {

@@ -27,7 +27,11 @@ pub fn run(args: RunArgs) -> i32 {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
-    let argv: Vec<String> = args.command.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let argv: Vec<String> = args
+        .command
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     audit.event(
         "start",
         json!({
@@ -59,7 +63,9 @@ pub fn run(args: RunArgs) -> i32 {
     };
     let mut guard_error = None;
     let result = supervise::run(launched, signals, |listener, init_pid| {
-        let Some(cfg) = guard_cfg.lock().ok().and_then(|mut g| g.take()) else { return };
+        let Some(cfg) = guard_cfg.lock().ok().and_then(|mut g| g.take()) else {
+            return;
+        };
         if let Err(e) = pathguard::serve(listener, init_pid, cfg) {
             // Without the guard, protected paths could be created: end the sandbox.
             guard_error = Some(e.to_string());
@@ -76,7 +82,10 @@ pub fn run(args: RunArgs) -> i32 {
             code
         }
         (Err(e), None) => {
-            audit.event("stop", json!({ "status": EXIT_CORDON, "error": e.to_string() }));
+            audit.event(
+                "stop",
+                json!({ "status": EXIT_CORDON, "error": e.to_string() }),
+            );
             fail(e)
         }
     }

@@ -210,9 +210,10 @@ fn malformed_policy_flag_exits_125_one_line() {
     let bad = sb.root.join("broken.toml");
     sb.write_host(&bad, "[filesystem\nallow_write = \n");
     let marker = sb.ws.join("command-ran");
-    let out = sb.sh_opts(
+    // Not `sh_opts`: the command must NOT run, so there is no "ran" marker to require.
+    let out = sb.run_opts(
         &["-p", &bad.display().to_string()],
-        &format!("touch {}", marker.display()),
+        &["bash", "-c", &format!("touch {}", marker.display())],
     );
     assert_eq!(
         out.code,

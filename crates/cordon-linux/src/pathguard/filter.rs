@@ -97,7 +97,12 @@ pub fn filter_program() -> Vec<libc::sock_filter> {
     for (start, arg) in [(open1, 1), (open2, 2)] {
         p.push(stmt(LD_W_ABS, off_arg_lo(arg)));
         p.push(jump(JSET, no_name, rel(start + 1, allow), 0));
-        p.push(jump(JSET, writes, rel(start + 2, notify), rel(start + 2, allow)));
+        p.push(jump(
+            JSET,
+            writes,
+            rel(start + 2, notify),
+            rel(start + 2, allow),
+        ));
     }
     p.push(stmt(RET, libc::SECCOMP_RET_USER_NOTIF));
     p.push(stmt(RET, libc::SECCOMP_RET_ALLOW));

@@ -241,7 +241,11 @@ impl Ctx<'_> {
                 if p.is_dot() || p.trailing_slash {
                     return Err(Errno::ISDIR);
                 }
-                let op = if flags & libc::O_CREAT != 0 { Op::Create } else { Op::Write };
+                let op = if flags & libc::O_CREAT != 0 {
+                    Op::Create
+                } else {
+                    Op::Write
+                };
                 self.decide(op, &p, false)?;
                 open::plain(self, &p, req)?
             }
@@ -262,7 +266,10 @@ impl Ctx<'_> {
         let len = u64::try_from(len).map_err(|_| Errno::INVAL)?;
         let mut res = self.resolver();
         let p = res.parent(super::resolve::Base::Cwd, &path)?;
-        let req = open::OpenReq { flags: libc::O_WRONLY, mode: 0 };
+        let req = open::OpenReq {
+            flags: libc::O_WRONLY,
+            mode: 0,
+        };
         let opened = match res.follow(p)? {
             Target::Magic(fd) => open::magic(self, fd, req)?,
             Target::Plain(p) => {
