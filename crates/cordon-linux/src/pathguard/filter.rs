@@ -181,7 +181,21 @@ mod tests {
         let x = AUDIT_ARCH_X86_64;
         let creat = libc::O_CREAT as u64;
         assert_eq!(run(&p, libc::SYS_open, x, [0, creat, 0, 0, 0, 0]), notif);
-        assert_eq!(run(&p, libc::SYS_open, x, [0, 0o2, creat, 0, 0, 0]), allow);
+        // Read-only opens pass; writing ones are routed; O_PATH and O_TMPFILE create no name.
+        assert_eq!(run(&p, libc::SYS_open, x, [0, 0, creat, 0, 0, 0]), allow);
+        assert_eq!(run(&p, libc::SYS_open, x, [0, 0o2, 0, 0, 0, 0]), notif);
+        assert_eq!(run(&p, libc::SYS_open, x, [0, 0o1, 0, 0, 0, 0]), notif);
+        assert_eq!(
+            run(&p, libc::SYS_open, x, [0, libc::O_TRUNC as u64, 0, 0, 0, 0]),
+            notif
+        );
+        let opath = (libc::O_PATH | libc::O_WRONLY) as u64;
+        assert_eq!(run(&p, libc::SYS_open, x, [0, opath, 0, 0, 0, 0]), allow);
+        let tmpfile = (libc::O_TMPFILE | libc::O_RDWR) as u64;
+        assert_eq!(
+            run(&p, libc::SYS_openat, x, [0, 0, tmpfile, 0, 0, 0]),
+            allow
+        );
         assert_eq!(
             run(&p, libc::SYS_openat, x, [0, 0, creat | 1, 0, 0, 0]),
             notif
