@@ -1,0 +1,12 @@
+//! cordon's network door.
+//!
+//! The sandbox has only loopback; listeners bound inside it are served here,
+//! on the host's network, and every connection is checked against the
+//! [`NetPolicy`] before anything reaches the destination.
+
+pub mod host;
+pub mod policy;
+pub mod ranges;
+
+pub use host::{parse_host, Host};
+pub use policy::{NetConfig, NetPolicy, RuleSrc, Unknown, Verdict};
