@@ -10,3 +10,9 @@ pub mod ranges;
 
 pub use host::{parse_host, Host};
 pub use policy::{NetConfig, NetPolicy, RuleSrc, Unknown, Verdict};
+
+pub mod httphead;
+pub mod inspect;
+pub mod parse;
+pub mod sni;
+pub mod socks;
