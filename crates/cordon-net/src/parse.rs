@@ -34,8 +34,4 @@ impl<'a> Cursor<'a> {
     pub(crate) fn u16(&mut self) -> Option<u16> {
         self.take(2).map(|s| u16::from_be_bytes([s[0], s[1]]))
     }
-    pub(crate) fn u24(&mut self) -> Option<usize> {
-        self.take(3)
-            .map(|s| (usize::from(s[0]) << 16) | (usize::from(s[1]) << 8) | usize::from(s[2]))
-    }
 }
