@@ -11,8 +11,16 @@ pub mod ranges;
 pub use host::{parse_host, Host};
 pub use policy::{NetConfig, NetPolicy, RuleSrc, Unknown, Verdict};
 
+pub mod dns;
+pub mod event;
 pub mod httphead;
 pub mod inspect;
+pub mod origdst;
 pub mod parse;
 pub mod sni;
 pub mod socks;
+pub mod synth;
+
+pub use event::Event;
+pub use origdst::OriginalDst;
+pub use synth::Synth;
