@@ -17,6 +17,8 @@ pub struct Event {
     pub rule: String,
     /// Why (for DNS: the query type and outcome).
     pub reason: String,
+    /// For denials: the flag or policy line that would allow it.
+    pub fix: String,
     /// Bytes sent towards the destination (on `close`).
     pub bytes_up: u64,
     /// Bytes received from the destination (on `close`).
@@ -34,6 +36,7 @@ impl Event {
             decision: if kind == "deny" { "deny" } else { "allow" },
             rule: String::new(),
             reason: String::new(),
+            fix: String::new(),
             bytes_up: 0,
             bytes_down: 0,
         }

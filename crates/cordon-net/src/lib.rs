@@ -24,3 +24,6 @@ pub mod synth;
 pub use event::Event;
 pub use origdst::OriginalDst;
 pub use synth::Synth;
+pub mod door;
+
+pub use door::{Door, DoorOptions, Listeners};
