@@ -7,7 +7,6 @@ use super::Ctx;
 use crate::event::Event;
 use crate::host::{parse_host, split_host_port, Host};
 use crate::httphead::{parse_authority, MAX_HEAD, MAX_HEADERS};
-use crate::inspect::raw_allowed;
 use crate::policy::Verdict;
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
@@ -72,14 +71,27 @@ fn forbidden(ctx: &Ctx, via: &'static str, target: &Host, port: u16, v: Verdict)
 pub(crate) async fn serve(ctx: Arc<Ctx>, s: TcpStream) {
     let io = TokioIo::new(s);
     let svc_ctx = ctx.clone();
+    // Set when a response should end the connection (a refused CONNECT or a
+    // malformed request): the client's next bytes cannot be trusted.
+    let closing = Arc::new(tokio::sync::Notify::new());
+    let svc_closing = closing.clone();
     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
         let ctx = svc_ctx.clone();
+        let closing = svc_closing.clone();
         async move {
-            let r = if req.method() == Method::CONNECT {
+            let is_connect = req.method() == Method::CONNECT;
+            let r = if is_connect {
                 connect(ctx, req).await
             } else {
                 forward(ctx, req).await
             };
+            let close = r
+                .headers()
+                .get(header::CONNECTION)
+                .is_some_and(|v| v == "close");
+            if close || (is_connect && !r.status().is_success()) {
+                closing.notify_one();
+            }
             Ok::<_, Infallible>(r)
         }
     });
@@ -88,7 +100,14 @@ pub(crate) async fn serve(ctx: Arc<Ctx>, s: TcpStream) {
         .header_read_timeout(ctx.opts.head_timeout)
         .max_buf_size(MAX_HEAD)
         .max_headers(MAX_HEADERS);
-    let _ = b.serve_connection(io, svc).with_upgrades().await;
+    let conn = b.serve_connection(io, svc).with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = closing.notified() => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(ctx.opts.head_timeout, conn).await;
 }
 
 async fn connect(ctx: Arc<Ctx>, mut req: Request<Incoming>) -> Response<Body> {
@@ -113,7 +132,7 @@ async fn connect(ctx: Arc<Ctx>, mut req: Request<Incoming>) -> Response<Body> {
         return forbidden(&ctx, "connect", &target, port, v);
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let pre = if raw_allowed(port) {
+    let pre = if ctx.raw_allowed(port) {
         match open(&ctx, "connect", &target, port).await {
             Ok(x) => Some(x),
             Err(r) if r.denied => return text(StatusCode::FORBIDDEN, r.message),

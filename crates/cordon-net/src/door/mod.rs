@@ -48,6 +48,10 @@ pub struct DoorOptions {
     pub connect_timeout: Duration,
     /// Most concurrent client connections; the excess is refused.
     pub max_conns: usize,
+    /// Ports on which a tunnel's first bytes must be a TLS ClientHello or an
+    /// HTTP request naming the destination; elsewhere (ports a rule named
+    /// explicitly) raw TCP passes.
+    pub checked_ports: Vec<u16>,
 }
 
 impl Default for DoorOptions {
@@ -57,6 +61,7 @@ impl Default for DoorOptions {
             head_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
             max_conns: 1024,
+            checked_ports: vec![80, 443],
         }
     }
 }
@@ -92,6 +97,11 @@ impl Ctx {
         e.reason = reason;
         e.fix = fix;
         self.emit(e);
+    }
+
+    /// Whether a tunnel to `port` skips the first-bytes check.
+    pub(crate) fn raw_allowed(&self, port: u16) -> bool {
+        !self.opts.checked_ports.contains(&port)
     }
 
     fn permit(&self) -> Option<OwnedSemaphorePermit> {

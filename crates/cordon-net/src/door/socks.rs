@@ -2,7 +2,6 @@
 
 use super::tunnel::{first_bytes, open, splice, unsynth};
 use super::Ctx;
-use crate::inspect::raw_allowed;
 use crate::parse::Parsed;
 use crate::socks::{
     parse_greeting, parse_request, reply, METHOD_NONE, METHOD_NO_AUTH, REP_HOST_UNREACHABLE,
@@ -71,7 +70,7 @@ pub(crate) async fn serve(ctx: Arc<Ctx>, mut s: TcpStream) {
         let _ = s.write_all(&reply(REP_NOT_ALLOWED)).await;
         return;
     }
-    if raw_allowed(port) {
+    if ctx.raw_allowed(port) {
         let Ok((up, rule)) = open(&ctx, "socks", &target, port).await else {
             let _ = s.write_all(&reply(REP_HOST_UNREACHABLE)).await;
             return;

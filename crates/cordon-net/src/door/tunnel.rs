@@ -6,7 +6,7 @@ use super::upstream::{connect, UpErr};
 use super::Ctx;
 use crate::event::Event;
 use crate::host::Host;
-use crate::inspect::{inspect, raw_allowed, Inspect, MAX_FIRST_BYTES};
+use crate::inspect::{inspect, Inspect, MAX_FIRST_BYTES};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -33,7 +33,7 @@ pub(crate) async fn first_bytes<C: AsyncRead + Unpin>(
     port: u16,
     mut buf: Vec<u8>,
 ) -> Result<Vec<u8>, ()> {
-    if raw_allowed(port) {
+    if ctx.raw_allowed(port) {
         return Ok(buf);
     }
     let deadline = tokio::time::Instant::now() + ctx.opts.first_bytes_timeout;
