@@ -565,3 +565,81 @@ fn connection_limit_refuses_excess() {
     assert!(read_to_close(&mut c).is_empty());
     r.wait_event(|e| e.rule == "built-in: connection limit");
 }
+
+#[test]
+fn synthetic_addresses_work_as_proxy_targets() {
+    let up = echo();
+    let port = up.addr.port();
+    let r = rig(
+        config(&[&format!("echo.test:{port}")], &[], true),
+        DoorOptions::default(),
+    );
+    let (v4, v6) = r.synth().assign("echo.test").expect("room");
+    let mut req = vec![5, 1, 0, 1];
+    req.extend_from_slice(&v4.octets());
+    req.extend_from_slice(&port.to_be_bytes());
+    let (mut c, rep) = socks_connect(&r, &req);
+    assert_eq!(rep[1], 0, "{rep:?}");
+    c.write_all(b"syn").expect("send");
+    assert_eq!(read_exact_n(&mut c, 3), b"syn");
+    let mut c = client(r.http);
+    write!(c, "CONNECT [{v6}]:{port} HTTP/1.1\r\n\r\n").expect("send");
+    assert!(read_head(&mut c).starts_with("HTTP/1.1 200"));
+    c.write_all(b"six").expect("send");
+    assert_eq!(read_exact_n(&mut c, 3), b"six");
+    // A synthetic address of a denied name stays denied.
+    let (ev, _) = r.synth().assign("evil.test").expect("room");
+    let mut req = vec![5, 1, 0, 1];
+    req.extend_from_slice(&ev.octets());
+    req.extend_from_slice(&port.to_be_bytes());
+    let (_c, rep) = socks_connect(&r, &req);
+    assert_eq!(rep[1], 2);
+    assert_eq!(up.count(), 2);
+}
+
+#[test]
+fn unknown_ask_is_reported_as_ask() {
+    let up = echo();
+    let port = up.addr.port();
+    let mut cfg = config(&[], &[], true);
+    cfg.unknown = cordon_net::Unknown::Ask;
+    let r = rig(cfg, DoorOptions::default());
+    let (_c, rep) = socks_connect(&r, &build_request("echo.test", port));
+    assert_eq!(rep[1], 2);
+    let e = r.wait_event(|e| e.kind == "deny" && e.target == "echo.test");
+    assert_eq!(e.decision, "ask");
+    assert_eq!(up.count(), 0);
+}
+
+#[test]
+fn ipv6_loopback_listener() {
+    let l = match std::net::TcpListener::bind("[::1]:0") {
+        Ok(l) => l,
+        Err(e) => {
+            println!("skipping: no IPv6 loopback here ({e})");
+            return;
+        }
+    };
+    let addr = l.local_addr().expect("addr");
+    let up = echo();
+    let port = up.addr.port();
+    let policy = cordon_net::NetPolicy::new(config(&[&format!("echo.test:{port}")], &[], true))
+        .expect("policy");
+    let door = cordon_net::Door::start(
+        cordon_net::Listeners {
+            http: vec![l],
+            ..Default::default()
+        },
+        std::sync::Arc::new(policy),
+        std::sync::Arc::new(cordon_net::OriginalDst::new()),
+        std::sync::Arc::new(|_| {}),
+    )
+    .expect("door");
+    let mut c = client(addr);
+    write!(c, "CONNECT echo.test:{port} HTTP/1.1\r\n\r\n").expect("send");
+    assert!(read_head(&mut c).starts_with("HTTP/1.1 200"));
+    c.write_all(b"v6").expect("send");
+    assert_eq!(read_exact_n(&mut c, 2), b"v6");
+    drop(c);
+    door.shutdown();
+}

@@ -93,6 +93,11 @@ impl Ctx {
         fix: String,
     ) {
         let mut e = Event::new("deny", via, target.to_string(), port);
+        if rule.starts_with("no rule: unknown = ask") {
+            // Approvals do not exist yet: refused, but reported as what the
+            // policy asked for.
+            e.decision = "ask";
+        }
         e.rule = rule;
         e.reason = reason;
         e.fix = fix;
