@@ -1,0 +1,343 @@
+//! The HTTP proxy listener: absolute-form forwarding of plain HTTP, and
+//! CONNECT tunnels.
+
+use super::io::{Counted, Counters};
+use super::tunnel::{deny_text, first_bytes, open, splice, unsynth};
+use super::Ctx;
+use crate::event::Event;
+use crate::host::{parse_host, split_host_port, Host};
+use crate::httphead::{parse_authority, MAX_HEAD, MAX_HEADERS};
+use crate::policy::Verdict;
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio::net::TcpStream;
+
+/// The longest CONNECT target accepted.
+pub(crate) const MAX_CONNECT_TARGET: usize = 300;
+
+type Body = BoxBody<Bytes, hyper::Error>;
+
+fn text(status: StatusCode, msg: String) -> Response<Body> {
+    let mut r = Response::new(
+        Full::new(Bytes::from(msg))
+            .map_err(|n: Infallible| match n {})
+            .boxed(),
+    );
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+fn bad_request(ctx: &Ctx, via: &'static str, target: &str, why: String) -> Response<Body> {
+    let mut e = Event::new(
+        "deny",
+        via,
+        target.chars().take(MAX_CONNECT_TARGET).collect(),
+        0,
+    );
+    e.rule = "built-in: malformed request".into();
+    e.reason = why.clone();
+    ctx.emit(e);
+    text(
+        StatusCode::BAD_REQUEST,
+        format!("cordon: bad request: {why}\n"),
+    )
+}
+
+fn forbidden(ctx: &Ctx, via: &'static str, target: &Host, port: u16, v: Verdict) -> Response<Body> {
+    match v {
+        Verdict::Deny { rule, reason, fix } => {
+            let body = deny_text(target, port, &rule, &reason, &fix);
+            ctx.deny(via, target, port, rule, reason, fix);
+            text(StatusCode::FORBIDDEN, body)
+        }
+        Verdict::Allow { .. } => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cordon: internal error\n".into(),
+        ),
+    }
+}
+
+pub(crate) async fn serve(ctx: Arc<Ctx>, s: TcpStream) {
+    let io = TokioIo::new(s);
+    let svc_ctx = ctx.clone();
+    // Set when a response should end the connection (a refused CONNECT or a
+    // malformed request): the client's next bytes cannot be trusted.
+    let closing = Arc::new(tokio::sync::Notify::new());
+    let svc_closing = closing.clone();
+    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let ctx = svc_ctx.clone();
+        let closing = svc_closing.clone();
+        async move {
+            let is_connect = req.method() == Method::CONNECT;
+            let r = if is_connect {
+                connect(ctx, req).await
+            } else {
+                forward(ctx, req).await
+            };
+            let close = r
+                .headers()
+                .get(header::CONNECTION)
+                .is_some_and(|v| v == "close");
+            if close || (is_connect && !r.status().is_success()) {
+                closing.notify_one();
+            }
+            Ok::<_, Infallible>(r)
+        }
+    });
+    let mut b = hyper::server::conn::http1::Builder::new();
+    b.timer(TokioTimer::new())
+        .header_read_timeout(ctx.opts.head_timeout)
+        .max_buf_size(MAX_HEAD)
+        .max_headers(MAX_HEADERS);
+    let conn = b.serve_connection(io, svc).with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = closing.notified() => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(ctx.opts.head_timeout, conn).await;
+}
+
+async fn connect(ctx: Arc<Ctx>, mut req: Request<Incoming>) -> Response<Body> {
+    let raw = req.uri().to_string();
+    if raw.len() > MAX_CONNECT_TARGET {
+        return bad_request(&ctx, "connect", &raw, "CONNECT target too long".into());
+    }
+    let Some(auth) = req.uri().authority().map(|a| a.as_str().to_string()) else {
+        return bad_request(&ctx, "connect", &raw, "CONNECT needs host:port".into());
+    };
+    let parsed = parse_authority(&auth).and_then(|(h, p)| match p {
+        Some(p) => Ok((h, p)),
+        None => Err("CONNECT needs a port".into()),
+    });
+    let (host, port) = match parsed {
+        Ok(x) => x,
+        Err(e) => return bad_request(&ctx, "connect", &raw, e),
+    };
+    let target = unsynth(&ctx, host);
+    let v = ctx.policy.check(&target, port);
+    if !v.is_allow() {
+        return forbidden(&ctx, "connect", &target, port, v);
+    }
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let pre = if ctx.raw_allowed(port) {
+        match open(&ctx, "connect", &target, port).await {
+            Ok(x) => Some(x),
+            Err(r) if r.denied => return text(StatusCode::FORBIDDEN, r.message),
+            Err(r) => return text(StatusCode::BAD_GATEWAY, r.message),
+        }
+    } else {
+        None
+    };
+    let task_ctx = ctx.clone();
+    tokio::spawn(async move {
+        let ctx = task_ctx;
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let mut client = TokioIo::new(upgraded);
+        let (up, rule, first) = match pre {
+            Some((up, rule)) => (up, rule, Vec::new()),
+            None => {
+                let Ok(first) =
+                    first_bytes(&ctx, "connect", &mut client, &target, port, Vec::new()).await
+                else {
+                    return;
+                };
+                let Ok((up, rule)) = open(&ctx, "connect", &target, port).await else {
+                    return;
+                };
+                (up, rule, first)
+            }
+        };
+        splice(
+            &ctx,
+            "connect",
+            &mut client,
+            (up, rule),
+            &first,
+            &target,
+            port,
+        )
+        .await;
+    });
+    let mut resp = Response::new(
+        Full::new(Bytes::new())
+            .map_err(|n: Infallible| match n {})
+            .boxed(),
+    );
+    resp.extensions_mut()
+        .insert(hyper::ext::ReasonPhrase::from_static(
+            b"Connection established",
+        ));
+    resp
+}
+
+/// Hop-by-hop headers, which are not forwarded.
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    let named: Vec<HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        if n != header::TRANSFER_ENCODING && n != header::CONTENT_LENGTH && n != header::HOST {
+            h.remove(n);
+        }
+    }
+    for n in [
+        "connection",
+        "proxy-connection",
+        "keep-alive",
+        "proxy-authorization",
+        "proxy-authenticate",
+        "te",
+        "trailer",
+        "upgrade",
+    ] {
+        h.remove(n);
+    }
+}
+
+/// Refuses ambiguous message framing (request smuggling).
+fn framing_ok(h: &HeaderMap) -> Result<(), String> {
+    let cl: Vec<&HeaderValue> = h.get_all(header::CONTENT_LENGTH).iter().collect();
+    let te = h.get_all(header::TRANSFER_ENCODING).iter().count();
+    if te > 0 && !cl.is_empty() {
+        return Err("both Transfer-Encoding and Content-Length".into());
+    }
+    if cl.len() > 1 {
+        return Err("several Content-Length headers".into());
+    }
+    if te > 1 {
+        return Err("several Transfer-Encoding headers".into());
+    }
+    if let Some(v) = h.get(header::TRANSFER_ENCODING) {
+        if !v.as_bytes().eq_ignore_ascii_case(b"chunked") {
+            return Err("unsupported Transfer-Encoding".into());
+        }
+    }
+    Ok(())
+}
+
+async fn forward(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Body> {
+    let uri = req.uri().clone();
+    let raw = uri.to_string();
+    if uri.scheme_str() != Some("http") {
+        return bad_request(
+            &ctx,
+            "http",
+            &raw,
+            "only absolute http:// URLs are forwarded (use CONNECT for https)".into(),
+        );
+    }
+    let Some(auth) = uri.authority().map(|a| a.as_str().to_string()) else {
+        return bad_request(&ctx, "http", &raw, "no host in URL".into());
+    };
+    let (host, port) = match parse_authority(&auth) {
+        Ok((h, p)) => (h, p.unwrap_or(80)),
+        Err(e) => return bad_request(&ctx, "http", &raw, e),
+    };
+    let target = unsynth(&ctx, host);
+    let hosts: Vec<&HeaderValue> = req.headers().get_all(header::HOST).iter().collect();
+    if hosts.len() > 1 {
+        return bad_request(&ctx, "http", &raw, "several Host headers".into());
+    }
+    if let Some(h) = hosts.first() {
+        let matches = h
+            .to_str()
+            .ok()
+            .and_then(|s| {
+                split_host_port(s.trim())
+                    .ok()
+                    .map(|(h, p)| (h.to_string(), p))
+            })
+            .and_then(|(h, p)| parse_host(&h).ok().map(|h| (unsynth(&ctx, h), p)))
+            .is_some_and(|(h, p)| h == target && p.is_none_or(|p| p == port));
+        if !matches || h.as_bytes().contains(&b'@') {
+            let v = Verdict::Deny {
+                rule: "built-in: no fronting".into(),
+                reason: format!(
+                    "Host header {h:?} does not match the request target {target}:{port}"
+                ),
+                fix: "send a Host header that names the URL's host".into(),
+            };
+            return forbidden(&ctx, "http", &target, port, v);
+        }
+    }
+    if let Err(e) = framing_ok(req.headers()) {
+        return bad_request(&ctx, "http", &raw, e);
+    }
+    let v = ctx.policy.check(&target, port);
+    if !v.is_allow() {
+        return forbidden(&ctx, "http", &target, port, v);
+    }
+    let (up, rule) = match open(&ctx, "http", &target, port).await {
+        Ok(x) => x,
+        Err(r) if r.denied => return text(StatusCode::FORBIDDEN, r.message),
+        Err(r) => return text(StatusCode::BAD_GATEWAY, r.message),
+    };
+    let (mut parts, body) = req.into_parts();
+    let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    parts.uri = match pq.parse::<Uri>() {
+        Ok(u) => u,
+        Err(_) => return bad_request(&ctx, "http", &raw, "bad path".into()),
+    };
+    parts.version = Version::HTTP_11;
+    strip_hop_by_hop(&mut parts.headers);
+    if !parts.headers.contains_key(header::HOST) {
+        if let Ok(v) = HeaderValue::from_str(&auth) {
+            parts.headers.insert(header::HOST, v);
+        }
+    }
+    let counters = Arc::new(Counters::default());
+    let io = TokioIo::new(Counted::new(up, counters.clone()));
+    let (mut sender, conn) = match hyper::client::conn::http1::handshake::<_, Incoming>(io).await {
+        Ok(x) => x,
+        Err(e) => {
+            return text(
+                StatusCode::BAD_GATEWAY,
+                format!("cordon: upstream handshake: {e}\n"),
+            )
+        }
+    };
+    let mut e = Event::new("connect", "http", target.to_string(), port);
+    e.rule = rule.clone();
+    ctx.emit(e);
+    let close_ctx = ctx.clone();
+    let close_target = target.to_string();
+    tokio::spawn(async move {
+        let r = conn.await;
+        let (bytes_up, bytes_down) = counters.get();
+        let mut e = Event::new("close", "http", close_target, port);
+        e.rule = rule;
+        e.bytes_up = bytes_up;
+        e.bytes_down = bytes_down;
+        if let Err(err) = r {
+            e.reason = err.to_string();
+        }
+        close_ctx.emit(e);
+    });
+    match sender.send_request(Request::from_parts(parts, body)).await {
+        Ok(resp) => {
+            let (mut parts, body) = resp.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            Response::from_parts(parts, body.boxed())
+        }
+        Err(e) => text(StatusCode::BAD_GATEWAY, format!("cordon: upstream: {e}\n")),
+    }
+}

@@ -1,0 +1,52 @@
+//! The transparent door: connections the interceptor redirected here. The
+//! original destination is looked up by the client's address; denials reset
+//! the connection at once.
+
+use super::tunnel::{first_bytes, open, splice, unsynth};
+use super::Ctx;
+use crate::host::{canonical_ip, Host};
+use crate::policy::Verdict;
+use std::sync::Arc;
+use tokio::net::TcpStream;
+
+fn reset(s: TcpStream) {
+    // SO_LINGER 0: close sends RST, so the caller fails fast instead of hanging.
+    let _ = s.set_zero_linger();
+    drop(s);
+}
+
+pub(crate) async fn serve(ctx: Arc<Ctx>, mut s: TcpStream) {
+    let Ok(peer) = s.peer_addr() else {
+        return reset(s);
+    };
+    let Some(dst) = ctx.dst.take(peer) else {
+        let mut e = crate::event::Event::new("deny", "transparent", peer.to_string(), 0);
+        e.rule = "built-in: transparent door".into();
+        e.reason = format!("no original destination registered for {peer}");
+        ctx.emit(e);
+        return reset(s);
+    };
+    let target = unsynth(&ctx, Host::Ip(canonical_ip(dst.ip())));
+    let port = dst.port();
+    if let Verdict::Deny { rule, reason, fix } = ctx.policy.check(&target, port) {
+        ctx.deny("transparent", &target, port, rule, reason, fix);
+        return reset(s);
+    }
+    let Ok(first) = first_bytes(&ctx, "transparent", &mut s, &target, port, Vec::new()).await
+    else {
+        return reset(s);
+    };
+    let Ok((up, rule)) = open(&ctx, "transparent", &target, port).await else {
+        return reset(s);
+    };
+    splice(
+        &ctx,
+        "transparent",
+        &mut s,
+        (up, rule),
+        &first,
+        &target,
+        port,
+    )
+    .await;
+}

@@ -1,0 +1,86 @@
+//! Resolving and connecting upstream: every resolved address is checked, and
+//! the connection goes to exactly an address that passed.
+
+use super::Ctx;
+use crate::host::{canonical_ip, Host};
+use crate::policy::Verdict;
+use std::net::{IpAddr, SocketAddr};
+use tokio::net::TcpStream;
+
+/// Why no upstream connection was made.
+pub(crate) enum UpErr {
+    /// The policy refused (rule, reason, fix).
+    Denied {
+        rule: String,
+        reason: String,
+        fix: String,
+    },
+    /// Resolution or connection failed.
+    Failed(String),
+}
+
+impl UpErr {
+    fn from_verdict(v: Verdict) -> UpErr {
+        match v {
+            Verdict::Deny { rule, reason, fix } => UpErr::Denied { rule, reason, fix },
+            Verdict::Allow { rule } => UpErr::Failed(format!("unexpected allow by {rule}")),
+        }
+    }
+}
+
+async fn resolve(ctx: &Ctx, name: &str, port: u16) -> Result<Vec<IpAddr>, String> {
+    if let Some(ips) = ctx.policy.hosts_lookup(name) {
+        return Ok(ips.to_vec());
+    }
+    let lookup = tokio::net::lookup_host((name, port));
+    match tokio::time::timeout(ctx.opts.connect_timeout, lookup).await {
+        Err(_) => Err(format!("resolving {name} timed out")),
+        Ok(Err(e)) => Err(format!("cannot resolve {name}: {e}")),
+        Ok(Ok(it)) => Ok(it.map(|a| canonical_ip(a.ip())).collect()),
+    }
+}
+
+/// Resolves `target`, checks every address, connects to the first allowed
+/// one that answers. Returns the stream, the rule and the address used.
+pub(crate) async fn connect(
+    ctx: &Ctx,
+    target: &Host,
+    port: u16,
+) -> Result<(TcpStream, String, IpAddr), UpErr> {
+    let (name, candidates) = match target {
+        Host::Ip(ip) => (None, vec![*ip]),
+        Host::Name(n) => (
+            Some(n.as_str()),
+            resolve(ctx, n, port).await.map_err(UpErr::Failed)?,
+        ),
+    };
+    let mut allowed = Vec::new();
+    let mut first_denial = None;
+    for ip in candidates {
+        match ctx.policy.check_resolved(name, ip, port) {
+            Verdict::Allow { rule } => allowed.push((ip, rule)),
+            deny => {
+                first_denial.get_or_insert(deny);
+            }
+        }
+    }
+    if allowed.is_empty() {
+        return Err(match first_denial {
+            Some(d) => UpErr::from_verdict(d),
+            None => UpErr::Failed(format!("{target} has no addresses")),
+        });
+    }
+    let mut last_err = String::new();
+    for (ip, rule) in allowed {
+        let addr = SocketAddr::new(ip, port);
+        match tokio::time::timeout(ctx.opts.connect_timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => {
+                let _ = s.set_nodelay(true);
+                return Ok((s, rule, ip));
+            }
+            Ok(Err(e)) => last_err = format!("connecting to {addr}: {e}"),
+            Err(_) => last_err = format!("connecting to {addr} timed out"),
+        }
+    }
+    Err(UpErr::Failed(last_err))
+}

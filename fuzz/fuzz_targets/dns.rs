@@ -1,0 +1,26 @@
+//! The DNS stub's responder on arbitrary packets.
+#![no_main]
+
+use cordon_net::dns::respond;
+use cordon_net::{NetConfig, NetPolicy, RuleSrc, Synth};
+use libfuzzer_sys::fuzz_target;
+use std::sync::OnceLock;
+
+fn state() -> &'static (NetPolicy, Synth) {
+    static S: OnceLock<(NetPolicy, Synth)> = OnceLock::new();
+    S.get_or_init(|| {
+        let cfg = NetConfig {
+            allow: vec![RuleSrc::new("a.example", "fuzz"), RuleSrc::new("*.b.example", "fuzz")],
+            ..NetConfig::default()
+        };
+        match NetPolicy::new(cfg) {
+            Ok(p) => (p, Synth::new()),
+            Err(e) => panic!("fuzz policy: {e}"),
+        }
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let (p, s) = state();
+    let _ = respond(data, p, s);
+});
