@@ -76,5 +76,6 @@ pub fn config(
                 }),
             );
         }),
+        net: None,
     }
 }
