@@ -32,6 +32,8 @@ struct RunHooks {
     door: Option<Door>,
     audit: Audit,
     error: Option<String>,
+    shared_roots: Vec<std::path::PathBuf>,
+    since: i64,
 }
 
 impl RunHooks {
@@ -73,6 +75,8 @@ impl RunHooks {
             )),
             register: Arc::new(move |local, original| dst.register(local, original)),
             precheck,
+            shared_roots: self.shared_roots.clone(),
+            since: self.since,
             on_refused: Arc::new(move |target, why| {
                 audit.event("net", json!({"kind": "deny", "via": "connect", "target": target, "decision": "deny", "reason": why}))
             }),
@@ -91,11 +95,17 @@ impl supervise::Hooks for RunHooks {
                 on_refused: Arc::new(move |target, why| {
                     audit.event("net", json!({"kind": "deny", "via": "connect", "target": target, "decision": "deny", "reason": why}))
                 }),
+                shared_roots: self.shared_roots.clone(),
+                since: self.since,
                 ..NetRoute::loopback_only()
             }));
             pathguard::serve(fd, init_pid, cfg).map(drop).map_err(|e| format!("cannot start the path guard: {e}"))
         });
         if let Err(e) = started {
+            if sys::has_exited(init_pid) {
+                // The command ended before the guard was up: nothing ran unguarded.
+                return;
+            }
             // Without the guard or the door the sandbox would be weaker than asked: end it.
             self.error = Some(e);
             let _ = sys::kill(init_pid, libc::SIGKILL);
@@ -175,6 +185,11 @@ pub fn run(args: RunArgs) -> i32 {
         door: None,
         audit: audit.clone(),
         error: None,
+        shared_roots: plan.spec.writable.clone(),
+        since: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0),
     };
     let signals = match supervise::block_signals() {
         Ok(s) => s,

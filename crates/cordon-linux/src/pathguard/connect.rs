@@ -32,6 +32,11 @@ pub struct NetRoute {
     /// Early answer for a destination policy already refuses, so the program sees
     /// ECONNREFUSED at connect() instead of a reset after it (the door checks again anyway).
     pub precheck: Arc<dyn Fn(SocketAddr) -> bool + Send + Sync>,
+    /// Writable places shared with the host (workspace, allow_write): a unix socket there is
+    /// reachable only if it was created after `since` (unix seconds), i.e. by the sandbox,
+    /// not by a host daemon that was already listening there.
+    pub shared_roots: Vec<PathBuf>,
+    pub since: i64,
 }
 
 impl NetRoute {
@@ -42,6 +47,8 @@ impl NetRoute {
             register: Arc::new(|_, _| {}),
             on_refused: Arc::new(|_, _| {}),
             precheck: Arc::new(|_| false),
+            shared_roots: Vec::new(),
+            since: i64::MAX,
         }
     }
 }
@@ -129,7 +136,9 @@ fn connect(
             if !is_sock {
                 return Err(Errno::CONNREFUSED);
             }
-            if st.st_dev != private_dev {
+            let own = st.st_dev == private_dev
+                || (st.st_ctime >= route.since && under(&target, &route.shared_roots));
+            if !own {
                 (route.on_refused)(
                     String::from_utf8_lossy(&path).into_owned(),
                     "unix socket outside the sandbox",
@@ -142,6 +151,15 @@ fn connect(
         }
         _ => connect_raw(&sock, &raw),
     }
+}
+
+/// Whether the object behind `fd` lies beneath one of `roots` (sandbox paths; the kernel
+/// prints an fd's path as seen in the sandbox's mount namespace).
+fn under(fd: &OwnedFd, roots: &[PathBuf]) -> bool {
+    let Ok(p) = std::fs::read_link(format!("/proc/thread-self/fd/{}", fd.as_raw_fd())) else {
+        return false;
+    };
+    roots.iter().any(|r| p.starts_with(r))
 }
 
 fn is_local(ip: IpAddr) -> bool {
