@@ -176,6 +176,7 @@ pub fn run(args: RunArgs) -> i32 {
     let mut hooks = RunHooks {
         guard: Some(guard::config(
             plan.protect,
+            plan.spec.writable.clone(),
             roots,
             &plan.spec.protect_existing,
             audit.clone(),
