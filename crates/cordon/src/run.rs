@@ -102,7 +102,17 @@ impl supervise::Hooks for RunHooks {
             pathguard::serve(fd, init_pid, cfg).map(drop).map_err(|e| format!("cannot start the path guard: {e}"))
         });
         if let Err(e) = started {
-            if sys::has_exited(init_pid) {
+            // A command that ends at once can take init with it while the guard starts (its
+            // /proc entries vanish before it is a zombie); that is no failure: nothing ran
+            // unguarded. Anything else is.
+            let gone = (0..100).any(|_| {
+                let exited = sys::has_exited(init_pid);
+                if !exited {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                exited
+            });
+            if gone {
                 // The command ended before the guard was up: nothing ran unguarded.
                 return;
             }
