@@ -93,7 +93,7 @@ impl State {
 
 /// Runs until the sandbox's init exits.
 pub fn run(sandbox: Launched, signals: Signals, hooks: &mut dyn Hooks) -> Result<i32, SetupError> {
-    let Launched { init_pid, ctrl } = sandbox;
+    let Launched { init_pid, ctrl, .. } = sandbox;
     let mut ctrl_open = true;
     let mut st = State {
         started: false,
