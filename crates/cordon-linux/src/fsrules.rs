@@ -94,6 +94,87 @@ pub fn restrict(writable: &[PathBuf], deny_all: bool) -> Result<Enforcement, Set
     }
 }
 
+/// For a sandbox without a mount namespace (`--isolation landlock`): read and execute only
+/// what `read_grants` allows (everything but the hidden paths), write beneath `writable`,
+/// and nothing over TCP. Without mounts to hide secrets, this allowlist is what hides them.
+pub fn restrict_lite(reads: &[PathBuf], writable: &[PathBuf]) -> Result<Enforcement, SetupError> {
+    let abi = TARGET_ABI;
+    let all = AccessFs::from_all(abi);
+    let mut created = Ruleset::default()
+        .set_compatibility(CompatLevel::BestEffort)
+        .handle_access(all)
+        .map_err(|e| err("set up Landlock", e))?
+        .scope(Scope::AbstractUnixSocket | Scope::Signal)
+        .map_err(|e| err("set up Landlock scopes", e))?
+        .create()
+        .map_err(|e| err("create the Landlock ruleset", e))?;
+    for p in reads {
+        if let Ok(fd) = open(p) {
+            created = created
+                .add_rule(PathBeneath::new(fd, AccessFs::from_read(abi)))
+                .map_err(|e| err(&format!("add a Landlock rule for {}", p.display()), e))?;
+        }
+    }
+    for p in writable {
+        if let Ok(fd) = open(p) {
+            created = created
+                .add_rule(PathBeneath::new(fd, all))
+                .map_err(|e| err(&format!("add a Landlock rule for {}", p.display()), e))?;
+        }
+    }
+    for d in DEVICE_FILES.iter().chain(["/dev/pts", "/dev/ptmx"].iter()) {
+        if let Ok(fd) = open(Path::new(d)) {
+            created = created
+                .add_rule(PathBeneath::new(
+                    fd,
+                    AccessFs::from_file(abi) | AccessFs::ReadDir,
+                ))
+                .map_err(|e| err(&format!("add a Landlock rule for {d}"), e))?;
+        }
+    }
+    let status = created
+        .restrict_self()
+        .map_err(|e| err("enforce Landlock", e))?;
+    match status.ruleset {
+        RulesetStatus::FullyEnforced => Ok(Enforcement::Full),
+        RulesetStatus::PartiallyEnforced => Ok(Enforcement::Partial),
+        RulesetStatus::NotEnforced => {
+            Err(err("enforce Landlock", "the kernel does not support it"))
+        }
+    }
+}
+
+/// The smallest set of paths whose subtrees cover everything readable except `deny` (and
+/// with `reopen` added back): directories on the way to a hidden path are split into their
+/// entries. A symlink is granted only if it does not lead into a hidden path (Landlock grants
+/// where a path leads).
+pub fn read_grants(deny: &[PathBuf], reopen: &[PathBuf]) -> Vec<PathBuf> {
+    fn walk(dir: &Path, deny: &[PathBuf], out: &mut Vec<PathBuf>, depth: usize) {
+        if deny.iter().any(|d| d == dir) {
+            return;
+        }
+        if !deny.iter().any(|d| d.starts_with(dir)) || depth > 16 {
+            if let Ok(real) = dir.canonicalize() {
+                if deny.iter().any(|d| real.starts_with(d)) {
+                    return;
+                }
+            }
+            out.push(dir.to_path_buf());
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            walk(&e.path(), deny, out, depth + 1);
+        }
+    }
+    let mut out = Vec::new();
+    walk(Path::new("/"), deny, &mut out, 0);
+    out.extend(reopen.iter().cloned());
+    out
+}
+
 fn open(p: impl AsRef<Path>) -> Result<PathFd, SetupError> {
     let p = p.as_ref();
     PathFd::new(p).map_err(|e| err(&format!("open {}", p.display()), e))

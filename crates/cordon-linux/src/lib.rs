@@ -7,6 +7,7 @@ pub mod control;
 pub mod door;
 pub mod error;
 pub mod fsrules;
+pub mod lite;
 pub mod mounts;
 pub mod pathguard;
 pub mod pty;

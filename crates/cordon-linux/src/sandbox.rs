@@ -168,7 +168,7 @@ fn init_setup(
     Ok((cmd_pid, sigfd))
 }
 
-fn open_pty() -> Result<(OwnedFd, OwnedFd), SetupError> {
+pub(crate) fn open_pty() -> Result<(OwnedFd, OwnedFd), SetupError> {
     use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
     let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
         .ctx(|| "open a pseudo-terminal".into())?;
@@ -246,7 +246,7 @@ fn command_setup(
 }
 
 /// Finds and execs argv[0] like a shell: 127 when not found, 126 when found but not runnable.
-fn exec_command(spec: &Spec) -> ! {
+pub(crate) fn exec_command(spec: &Spec) -> ! {
     let Some(arg0) = spec.argv.first() else {
         sys::exit_now(127)
     };

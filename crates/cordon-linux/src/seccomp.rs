@@ -181,6 +181,16 @@ fn syscall_block(p: &mut Prog, nr: i64, block: impl FnOnce(&mut Prog)) {
 
 /// Builds the denylist program.
 pub fn denylist_program() -> Vec<libc::sock_filter> {
+    program(ALLOWED_FAMILIES, true)
+}
+
+/// The denylist for a sandbox without a network namespace: only unix sockets may be made, so
+/// nothing can reach the network at all.
+pub fn denylist_program_no_inet() -> Vec<libc::sock_filter> {
+    program(&[libc::AF_UNIX as u32], false)
+}
+
+fn program(families: &[u32], netlink_route: bool) -> Vec<libc::sock_filter> {
     let mut p = Prog::default();
     p.load(OFF_ARCH);
     // A foreign architecture (i386 through int 0x80) gets EPERM for every syscall.
@@ -217,11 +227,11 @@ pub fn denylist_program() -> Vec<libc::sock_filter> {
     for nr in [libc::SYS_socket, libc::SYS_socketpair] {
         syscall_block(&mut p, nr, |b| {
             b.load(off_arg_lo(0));
-            for fam in ALLOWED_FAMILIES {
+            for fam in families {
                 b.if_eq(*fam, 1);
                 b.ret(RET_ALLOW);
             }
-            if nr == libc::SYS_socket {
+            if nr == libc::SYS_socket && netlink_route {
                 b.if_eq(libc::AF_NETLINK as u32, 3);
                 b.load(off_arg_lo(2));
                 b.if_eq(libc::NETLINK_ROUTE as u32, 1);

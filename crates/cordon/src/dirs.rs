@@ -42,3 +42,49 @@ pub fn load_trust(home: &Path) -> Result<cordon_policy::TrustStore, String> {
         Err(e) => Err(format!("cannot read {}: {e}", file.display())),
     }
 }
+
+/// cordon's runtime directory: `$XDG_RUNTIME_DIR/cordon`, else `/tmp/cordon-$UID`; created
+/// 0700 and refused unless it is a real directory owned by the person (a planted symlink or
+/// someone else's directory in /tmp must not be used).
+pub fn runtime_dir() -> Result<PathBuf, String> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let uid = cordon_linux::sys::getuid();
+    let dir = match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(d) if Path::new(&d).is_absolute() => PathBuf::from(d).join("cordon"),
+        _ => PathBuf::from(format!("/tmp/cordon-{uid}")),
+    };
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
+    }
+    let meta = std::fs::symlink_metadata(&dir)
+        .map_err(|e| format!("cannot use {}: {e}", dir.display()))?;
+    if !meta.is_dir() || meta.uid() != uid || meta.permissions().mode() & 0o077 != 0 {
+        return Err(format!(
+            "refusing to use {}: it must be a directory owned by you with mode 0700 (remove it and try again)",
+            dir.display()
+        ));
+    }
+    Ok(dir)
+}
+
+/// Removes per-run directories (`run-<pid>`) left by cordon processes that no longer exist.
+pub fn sweep_runs(runtime: &Path) {
+    let Ok(entries) = std::fs::read_dir(runtime) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("run-"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}

@@ -97,5 +97,6 @@ pub fn config(
             );
         }),
         net: None,
+        private_layer: true,
     }
 }

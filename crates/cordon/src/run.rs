@@ -128,11 +128,24 @@ impl supervise::Hooks for RunHooks {
 }
 
 pub fn run(args: RunArgs) -> i32 {
-    if args.isolation != "namespaces" {
-        return fail(format!(
-            "isolation mode {:?} is not available (use `namespaces`, the default)",
-            args.isolation
-        ));
+    let lite =
+        match args.isolation.as_str() {
+            "namespaces" => false,
+            "landlock" => true,
+            other => return fail(format!(
+                "unknown isolation mode {other:?} (use `namespaces`, the default, or `landlock`)"
+            )),
+        };
+    if lite {
+        let netflags =
+            !args.allow_domain.is_empty() || !args.host_port.is_empty() || !args.publish.is_empty();
+        if netflags {
+            return fail("--isolation landlock has no network at all; --allow-domain, --host-port and --publish need the default isolation");
+        }
+        eprintln!(
+            "cordon: warning: --isolation landlock is weaker than the default: {}",
+            cordon_linux::lite::LACKS
+        );
     }
     let audit = match Audit::open(args.audit.as_deref()) {
         Ok(a) => a,
@@ -143,14 +156,31 @@ pub fn run(args: RunArgs) -> i32 {
         deny: args.deny_domain.clone(),
         host_ports: args.host_port.clone(),
     };
-    let net_flags = (!args.no_network).then_some(&flags);
+    let net_flags = (!args.no_network && !lite).then_some(&flags);
     let published = match net::bind_published(&args.publish) {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
-    let plan = match plan::build(&args.layers, &args.command, net_flags, &args.publish) {
+    let mut plan = match plan::build(&args.layers, &args.command, net_flags, &args.publish) {
         Ok(p) => p,
         Err(e) => return fail(e),
+    };
+    // Without a private layer, the command gets a private TMPDIR in cordon's runtime directory.
+    let lite_tmp = if lite {
+        match lite_tmpdir() {
+            Ok(t) => {
+                let mut kv = b"TMPDIR=".to_vec();
+                kv.extend_from_slice(t.as_os_str().as_encoded_bytes());
+                plan.spec
+                    .env
+                    .retain(|e| !e.as_bytes().starts_with(b"TMPDIR="));
+                plan.spec.env.extend(std::ffi::CString::new(kv).ok());
+                Some(t)
+            }
+            Err(e) => return fail(e),
+        }
+    } else {
+        None
     };
     let net = match net_flags {
         None => None,
@@ -182,7 +212,14 @@ pub fn run(args: RunArgs) -> i32 {
         }),
     );
 
-    let mut roots = mounts::writable_roots(&plan.spec);
+    let mut roots = match &lite_tmp {
+        Some(t) => {
+            let mut r = plan.spec.writable.clone();
+            r.push(t.clone());
+            r
+        }
+        None => mounts::writable_roots(&plan.spec),
+    };
     roots.push("/dev".into());
     let mut hooks = RunHooks {
         guard: Some(guard::config(
@@ -203,6 +240,9 @@ pub fn run(args: RunArgs) -> i32 {
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0),
     };
+    if let Some(cfg) = hooks.guard.as_mut() {
+        cfg.private_layer = !lite;
+    }
     // Sandbox-wide limits where cgroup v2 is delegated; rlimits and tmpfs sizes otherwise.
     let _cgroup = match cordon_linux::cgroup::SandboxCgroup::enter(
         plan.spec.max_tasks,
@@ -222,7 +262,13 @@ pub fn run(args: RunArgs) -> i32 {
         Err(e) => return fail(e),
     };
     // SAFETY: nothing before this point starts a thread; the process is single-threaded.
-    let mut launched = match unsafe { sandbox::launch(&plan.spec, Some(pathguard::install)) } {
+    let launched = match &lite_tmp {
+        // SAFETY: as above.
+        Some(t) => unsafe { cordon_linux::lite::launch(&plan.spec, t.clone(), pathguard::install) },
+        // SAFETY: as above.
+        None => unsafe { sandbox::launch(&plan.spec, Some(pathguard::install)) },
+    };
+    let mut launched = match launched {
         Ok(l) => l,
         Err(e) => return fail(e),
     };
@@ -230,6 +276,10 @@ pub fn run(args: RunArgs) -> i32 {
         net::serve_published(published, factory, audit.clone());
     }
     let result = supervise::run(launched, signals, &mut hooks);
+    if let Some(t) = &lite_tmp {
+        cordon_linux::lite::end_orphans();
+        let _ = std::fs::remove_dir_all(t);
+    }
     if let Some(door) = hooks.door.take() {
         door.shutdown();
     }
@@ -250,4 +300,13 @@ pub fn run(args: RunArgs) -> i32 {
             fail(e)
         }
     }
+}
+
+/// A fresh private TMPDIR for `--isolation landlock`, in cordon's runtime directory.
+fn lite_tmpdir() -> Result<std::path::PathBuf, String> {
+    let runtime = crate::dirs::runtime_dir()?;
+    crate::dirs::sweep_runs(&runtime);
+    let dir = runtime.join(format!("run-{}", std::process::id()));
+    std::fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    Ok(dir)
 }

@@ -109,4 +109,7 @@ pub struct GuardConfig {
     /// How `connect(2)` calls are routed (see [`NetRoute`]); `None`: only loopback and the
     /// sandbox's own unix sockets are reachable.
     pub net: Option<NetRoute>,
+    /// Whether the sandbox has a private layer on `/tmp` (its own unix sockets live there).
+    /// Without one (`--isolation landlock`), `/tmp` is the host's and its sockets stay closed.
+    pub private_layer: bool,
 }

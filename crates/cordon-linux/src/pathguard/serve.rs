@@ -41,9 +41,13 @@ pub fn serve(listener: OwnedFd, init_pid: i32, cfg: GuardConfig) -> io::Result<J
     let listener = Listener::new(listener)?;
     let root = Root::open(init_pid)?;
     let anchors = Anchors::open(&root, &cfg.writable_roots)?;
-    let private_dev = rustix::fs::statat(&root.fd, "tmp", rustix::fs::AtFlags::empty())
-        .map(|st| st.st_dev)
-        .unwrap_or(u64::MAX);
+    let private_dev = if cfg.private_layer {
+        rustix::fs::statat(&root.fd, "tmp", rustix::fs::AtFlags::empty())
+            .map(|st| st.st_dev)
+            .unwrap_or(u64::MAX)
+    } else {
+        u64::MAX
+    };
     let shared = Arc::new(Shared {
         connects: AtomicUsize::new(0),
         private_dev,
