@@ -15,8 +15,10 @@
 //! upstream: the name first, then every resolved address (special-purpose
 //! ranges need `allow_cidrs`), and on tunnels to ports 80/443 the client's
 //! first bytes (TLS SNI or HTTP Host) must name the same destination. The
-//! connection goes to exactly the address that was checked.
+//! connection goes to exactly the address that was checked. A destination
+//! the policy says to "ask" about is held while an [`Approver`] decides.
 
+pub mod approve;
 pub mod dns;
 pub mod door;
 pub mod event;
@@ -31,9 +33,10 @@ pub mod sni;
 pub mod socks;
 pub mod synth;
 
+pub use approve::{Approver, AskRequest};
 pub use door::{Door, DoorOptions, Listeners};
 pub use event::Event;
 pub use host::{parse_host, Host};
 pub use origdst::OriginalDst;
-pub use policy::{NetConfig, NetPolicy, RuleSrc, Unknown, Verdict};
+pub use policy::{NetConfig, NetPolicy, RuleSrc, Unknown, Verdict, APPROVED_RULE, ASK_RULE};
 pub use synth::Synth;

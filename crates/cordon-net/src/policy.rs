@@ -26,13 +26,18 @@ impl RuleSrc {
     }
 }
 
+/// The rule of a destination that no rule names, under `unknown = "ask"`.
+pub const ASK_RULE: &str = "no rule: unknown = ask";
+/// The rule reported for a connection a person allowed when asked.
+pub const APPROVED_RULE: &str = "approved when asked (unknown = ask)";
+
 /// What happens to a destination that no rule names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Unknown {
     /// Refuse.
     #[default]
     Deny,
-    /// Ask the person; until approvals exist this refuses but says "ask".
+    /// Ask the person (through the door's approver; refused without one).
     Ask,
 }
 
@@ -76,6 +81,11 @@ impl Verdict {
     /// Whether this is an `Allow`.
     pub fn is_allow(&self) -> bool {
         matches!(self, Verdict::Allow { .. })
+    }
+    /// Whether the policy says to ask about this destination (no rule names
+    /// it and `unknown = "ask"`).
+    pub fn is_ask(&self) -> bool {
+        matches!(self, Verdict::Deny { rule, .. } if rule == ASK_RULE)
     }
     /// The deciding rule.
     pub fn rule(&self) -> &str {
@@ -311,9 +321,32 @@ impl NetPolicy {
     /// The verdict for connecting to `ip`, resolved from `name` (or a raw IP
     /// target when `name` is `None`).
     pub fn check_resolved(&self, name: Option<&str>, ip: IpAddr, port: u16) -> Verdict {
+        self.resolved_verdict(name, ip, port, false)
+    }
+
+    /// Like [`NetPolicy::check_resolved`] for a connection a person approved:
+    /// an "ask" verdict counts as allowed; every other check (special ranges,
+    /// metadata addresses, denies) still applies.
+    pub fn check_resolved_approved(&self, name: Option<&str>, ip: IpAddr, port: u16) -> Verdict {
+        self.resolved_verdict(name, ip, port, true)
+    }
+
+    fn resolved_verdict(
+        &self,
+        name: Option<&str>,
+        ip: IpAddr,
+        port: u16,
+        approved: bool,
+    ) -> Verdict {
+        let approve = |v: Verdict| match v {
+            v if approved && v.is_ask() => Verdict::Allow {
+                rule: APPROVED_RULE.into(),
+            },
+            v => v,
+        };
         match name {
-            None => self.ip_verdict(None, ip, port),
-            Some(n) => match self.name_verdict(n, port) {
+            None => approve(self.ip_verdict(None, ip, port)),
+            Some(n) => match approve(self.name_verdict(n, port)) {
                 Verdict::Allow { rule } => match self.ip_verdict(Some(n), ip, port) {
                     Verdict::Allow { rule: r2 } if r2.is_empty() => Verdict::Allow { rule },
                     Verdict::Allow { rule: r2 } => Verdict::Allow {
@@ -326,11 +359,22 @@ impl NetPolicy {
         }
     }
 
-    /// Whether the DNS stub may answer for `name`: some port of it is allowed.
+    /// Whether the DNS stub may answer for `name`: some port of it is allowed,
+    /// or, under `unknown = "ask"`, may be asked about (the question comes at
+    /// connect time, so resolvers get their answer at once).
     pub fn name_may_resolve(&self, name: &str) -> bool {
         let Ok(Host::Name(n)) = parse_host(name) else {
             return false;
         };
+        let denied_everywhere = || {
+            self.deny
+                .iter()
+                .chain(&self.managed_deny)
+                .any(|d| d.ports == Ports::Any && d.matches_name(&n))
+        };
+        if self.unknown == Unknown::Ask && !denied_everywhere() {
+            return true;
+        }
         self.allow
             .iter()
             .filter(|r| r.matches_name(&n))
@@ -340,11 +384,7 @@ impl NetPolicy {
                     .any(|p| self.name_verdict(&n, *p).is_allow()),
                 Ports::One(p) => self.name_verdict(&n, p).is_allow(),
                 // Denies list finitely many ports unless one says `:*`.
-                Ports::Any => !self
-                    .deny
-                    .iter()
-                    .chain(&self.managed_deny)
-                    .any(|d| d.ports == Ports::Any && d.matches_name(&n)),
+                Ports::Any => !denied_everywhere(),
             })
     }
 
@@ -382,9 +422,7 @@ impl NetPolicy {
     fn no_rule(&self) -> String {
         match self.unknown {
             Unknown::Deny => "no rule: unknown = deny".into(),
-            Unknown::Ask => {
-                "no rule: unknown = ask (approvals are not available yet: denied)".into()
-            }
+            Unknown::Ask => ASK_RULE.into(),
         }
     }
 

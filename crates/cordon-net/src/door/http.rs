@@ -69,6 +69,7 @@ fn forbidden(ctx: &Ctx, via: &'static str, target: &Host, port: u16, v: Verdict)
 }
 
 pub(crate) async fn serve(ctx: Arc<Ctx>, s: TcpStream) {
+    let peer = s.peer_addr().ok();
     let io = TokioIo::new(s);
     let svc_ctx = ctx.clone();
     // Set when a response should end the connection (a refused CONNECT or a
@@ -81,9 +82,9 @@ pub(crate) async fn serve(ctx: Arc<Ctx>, s: TcpStream) {
         async move {
             let is_connect = req.method() == Method::CONNECT;
             let r = if is_connect {
-                connect(ctx, req).await
+                connect(ctx, req, peer).await
             } else {
-                forward(ctx, req).await
+                forward(ctx, req, peer).await
             };
             let close = r
                 .headers()
@@ -110,7 +111,11 @@ pub(crate) async fn serve(ctx: Arc<Ctx>, s: TcpStream) {
     let _ = tokio::time::timeout(ctx.opts.head_timeout, conn).await;
 }
 
-async fn connect(ctx: Arc<Ctx>, mut req: Request<Incoming>) -> Response<Body> {
+async fn connect(
+    ctx: Arc<Ctx>,
+    mut req: Request<Incoming>,
+    peer: Option<std::net::SocketAddr>,
+) -> Response<Body> {
     let raw = req.uri().to_string();
     if raw.len() > MAX_CONNECT_TARGET {
         return bad_request(&ctx, "connect", &raw, "CONNECT target too long".into());
@@ -128,12 +133,13 @@ async fn connect(ctx: Arc<Ctx>, mut req: Request<Incoming>) -> Response<Body> {
     };
     let target = unsynth(&ctx, host);
     let v = ctx.policy.check(&target, port);
-    if !v.is_allow() {
-        return forbidden(&ctx, "connect", &target, port, v);
-    }
+    let approved = match ctx.admit("connect", &target, port, v, peer).await {
+        Ok(a) => a,
+        Err(v) => return forbidden(&ctx, "connect", &target, port, v),
+    };
     let on_upgrade = hyper::upgrade::on(&mut req);
     let pre = if ctx.raw_allowed(port) {
-        match open(&ctx, "connect", &target, port).await {
+        match open(&ctx, "connect", &target, port, approved).await {
             Ok(x) => Some(x),
             Err(r) if r.denied => return text(StatusCode::FORBIDDEN, r.message),
             Err(r) => return text(StatusCode::BAD_GATEWAY, r.message),
@@ -156,7 +162,7 @@ async fn connect(ctx: Arc<Ctx>, mut req: Request<Incoming>) -> Response<Body> {
                 else {
                     return;
                 };
-                let Ok((up, rule)) = open(&ctx, "connect", &target, port).await else {
+                let Ok((up, rule)) = open(&ctx, "connect", &target, port, approved).await else {
                     return;
                 };
                 (up, rule, first)
@@ -234,7 +240,11 @@ fn framing_ok(h: &HeaderMap) -> Result<(), String> {
     Ok(())
 }
 
-async fn forward(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Body> {
+async fn forward(
+    ctx: Arc<Ctx>,
+    req: Request<Incoming>,
+    peer: Option<std::net::SocketAddr>,
+) -> Response<Body> {
     let uri = req.uri().clone();
     let raw = uri.to_string();
     if uri.scheme_str() != Some("http") {
@@ -283,10 +293,11 @@ async fn forward(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Body> {
         return bad_request(&ctx, "http", &raw, e);
     }
     let v = ctx.policy.check(&target, port);
-    if !v.is_allow() {
-        return forbidden(&ctx, "http", &target, port, v);
-    }
-    let (up, rule) = match open(&ctx, "http", &target, port).await {
+    let approved = match ctx.admit("http", &target, port, v, peer).await {
+        Ok(a) => a,
+        Err(v) => return forbidden(&ctx, "http", &target, port, v),
+    };
+    let (up, rule) = match open(&ctx, "http", &target, port, approved).await {
         Ok(x) => x,
         Err(r) if r.denied => return text(StatusCode::FORBIDDEN, r.message),
         Err(r) => return text(StatusCode::BAD_GATEWAY, r.message),

@@ -9,12 +9,14 @@ mod transparent;
 mod tunnel;
 mod upstream;
 
+use crate::approve::{Approver, AskRequest};
 use crate::event::Event;
 use crate::host::Host;
 use crate::origdst::OriginalDst;
-use crate::policy::NetPolicy;
+use crate::policy::{NetPolicy, Verdict, ASK_RULE};
 use crate::synth::Synth;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -36,7 +38,7 @@ pub struct Listeners {
 }
 
 /// Limits and timeouts of the door.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct DoorOptions {
     /// How long a client may take to send the bytes that are checked
     /// (ClientHello, request head) on a tunnel.
@@ -52,6 +54,21 @@ pub struct DoorOptions {
     /// HTTP request naming the destination; elsewhere (ports a rule named
     /// explicitly) raw TCP passes.
     pub checked_ports: Vec<u16>,
+    /// Decides destinations the policy says to ask about; `None` refuses them.
+    pub approver: Option<Arc<dyn Approver>>,
+}
+
+impl std::fmt::Debug for DoorOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DoorOptions")
+            .field("first_bytes_timeout", &self.first_bytes_timeout)
+            .field("head_timeout", &self.head_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("max_conns", &self.max_conns)
+            .field("checked_ports", &self.checked_ports)
+            .field("approver", &self.approver.is_some())
+            .finish()
+    }
 }
 
 impl Default for DoorOptions {
@@ -62,6 +79,7 @@ impl Default for DoorOptions {
             connect_timeout: Duration::from_secs(10),
             max_conns: 1024,
             checked_ports: vec![80, 443],
+            approver: None,
         }
     }
 }
@@ -93,15 +111,56 @@ impl Ctx {
         fix: String,
     ) {
         let mut e = Event::new("deny", via, target.to_string(), port);
-        if rule.starts_with("no rule: unknown = ask") {
-            // Approvals do not exist yet: refused, but reported as what the
-            // policy asked for.
+        if rule == ASK_RULE && self.opts.approver.is_none() {
+            // Nobody to ask: refused, but reported as what the policy asked for.
             e.decision = "ask";
         }
         e.rule = rule;
         e.reason = reason;
         e.fix = fix;
         self.emit(e);
+    }
+
+    /// Applies `v`, asking the approver when it says "ask" (the caller's
+    /// connection waits meanwhile). `Ok(approved)` to go on, where `approved`
+    /// means a person allowed it; `Err` is the refusal for the caller to log.
+    pub(crate) async fn admit(
+        &self,
+        via: &'static str,
+        target: &Host,
+        port: u16,
+        v: Verdict,
+        peer: Option<SocketAddr>,
+    ) -> Result<bool, Verdict> {
+        let (rule, fix) = match v {
+            Verdict::Allow { .. } => return Ok(false),
+            ref d if !d.is_ask() => return Err(v),
+            Verdict::Deny { rule, fix, .. } => (rule, fix),
+        };
+        let Some(approver) = &self.opts.approver else {
+            return Err(Verdict::Deny {
+                rule,
+                reason: format!("no rule names {target}:{port} and there is nobody to ask"),
+                fix,
+            });
+        };
+        let req = AskRequest {
+            via,
+            target: target.clone(),
+            port,
+            rule: rule.clone(),
+            fix: fix.clone(),
+            peer,
+        };
+        if approver.ask(req).await {
+            Ok(true)
+        } else {
+            Err(Verdict::Deny {
+                rule,
+                reason: format!("asked about {target}:{port}: not allowed"),
+                fix,
+            })
+        }
     }
 
     /// Whether a tunnel to `port` skips the first-bytes check.

@@ -65,13 +65,22 @@ pub(crate) async fn serve(ctx: Arc<Ctx>, mut s: TcpStream) {
     // Bytes pipelined after the request belong to the tunnel.
     let target = unsynth(&ctx, req.host);
     let port = req.port;
-    if let crate::policy::Verdict::Deny { rule, reason, fix } = ctx.policy.check(&target, port) {
-        ctx.deny("socks", &target, port, rule, reason, fix);
-        let _ = s.write_all(&reply(REP_NOT_ALLOWED)).await;
-        return;
-    }
+    let v = ctx.policy.check(&target, port);
+    let approved = match ctx
+        .admit("socks", &target, port, v, s.peer_addr().ok())
+        .await
+    {
+        Ok(a) => a,
+        Err(v) => {
+            if let crate::policy::Verdict::Deny { rule, reason, fix } = v {
+                ctx.deny("socks", &target, port, rule, reason, fix);
+            }
+            let _ = s.write_all(&reply(REP_NOT_ALLOWED)).await;
+            return;
+        }
+    };
     if ctx.raw_allowed(port) {
-        let Ok((up, rule)) = open(&ctx, "socks", &target, port).await else {
+        let Ok((up, rule)) = open(&ctx, "socks", &target, port, approved).await else {
             let _ = s.write_all(&reply(REP_HOST_UNREACHABLE)).await;
             return;
         };
@@ -87,7 +96,7 @@ pub(crate) async fn serve(ctx: Arc<Ctx>, mut s: TcpStream) {
     let Ok(first) = first_bytes(&ctx, "socks", &mut s, &target, port, buf).await else {
         return;
     };
-    let Ok((up, rule)) = open(&ctx, "socks", &target, port).await else {
+    let Ok((up, rule)) = open(&ctx, "socks", &target, port, approved).await else {
         return;
     };
     splice(&ctx, "socks", &mut s, (up, rule), &first, &target, port).await;

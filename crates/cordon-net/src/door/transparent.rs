@@ -28,15 +28,20 @@ pub(crate) async fn serve(ctx: Arc<Ctx>, mut s: TcpStream) {
     };
     let target = unsynth(&ctx, Host::Ip(canonical_ip(dst.ip())));
     let port = dst.port();
-    if let Verdict::Deny { rule, reason, fix } = ctx.policy.check(&target, port) {
-        ctx.deny("transparent", &target, port, rule, reason, fix);
-        return reset(s);
-    }
+    let v = ctx.policy.check(&target, port);
+    let approved = match ctx.admit("transparent", &target, port, v, Some(peer)).await {
+        Ok(a) => a,
+        Err(Verdict::Deny { rule, reason, fix }) => {
+            ctx.deny("transparent", &target, port, rule, reason, fix);
+            return reset(s);
+        }
+        Err(Verdict::Allow { .. }) => return reset(s),
+    };
     let Ok(first) = first_bytes(&ctx, "transparent", &mut s, &target, port, Vec::new()).await
     else {
         return reset(s);
     };
-    let Ok((up, rule)) = open(&ctx, "transparent", &target, port).await else {
+    let Ok((up, rule)) = open(&ctx, "transparent", &target, port, approved).await else {
         return reset(s);
     };
     splice(

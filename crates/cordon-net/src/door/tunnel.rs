@@ -76,14 +76,16 @@ pub(crate) fn deny_text(target: &Host, port: u16, rule: &str, reason: &str, fix:
     )
 }
 
-/// Connects upstream, logging a denial or failure.
+/// Connects upstream, logging a denial or failure. `approved`: a person
+/// allowed it when asked.
 pub(crate) async fn open(
     ctx: &Ctx,
     via: &'static str,
     target: &Host,
     port: u16,
+    approved: bool,
 ) -> Result<(TcpStream, String), Refused> {
-    match connect(ctx, target, port).await {
+    match connect(ctx, target, port, approved).await {
         Ok((s, rule, _ip)) => Ok((s, rule)),
         Err(UpErr::Denied { rule, reason, fix }) => {
             let message = deny_text(target, port, &rule, &reason, &fix);

@@ -42,10 +42,12 @@ async fn resolve(ctx: &Ctx, name: &str, port: u16) -> Result<Vec<IpAddr>, String
 
 /// Resolves `target`, checks every address, connects to the first allowed
 /// one that answers. Returns the stream, the rule and the address used.
+/// `approved`: a person allowed this connection when asked.
 pub(crate) async fn connect(
     ctx: &Ctx,
     target: &Host,
     port: u16,
+    approved: bool,
 ) -> Result<(TcpStream, String, IpAddr), UpErr> {
     let (name, candidates) = match target {
         Host::Ip(ip) => (None, vec![*ip]),
@@ -57,7 +59,12 @@ pub(crate) async fn connect(
     let mut allowed = Vec::new();
     let mut first_denial = None;
     for ip in candidates {
-        match ctx.policy.check_resolved(name, ip, port) {
+        let v = if approved {
+            ctx.policy.check_resolved_approved(name, ip, port)
+        } else {
+            ctx.policy.check_resolved(name, ip, port)
+        };
+        match v {
             Verdict::Allow { rule } => allowed.push((ip, rule)),
             deny => {
                 first_denial.get_or_insert(deny);
