@@ -40,6 +40,12 @@ pub enum Command {
         #[arg(long)]
         revoke: bool,
     },
+    /// Answer the sandboxes' approval requests in this terminal (a = allow once, d = deny,
+    /// s = allow for the session when offered, q = quit)
+    Approvals {
+        /// Only this sandbox (its id, as in `<runtime dir>/approvals/<id>.sock`)
+        sandbox: Option<String>,
+    },
     /// Check what this machine supports, layer by layer, by starting a tiny sandbox
     Doctor,
     /// Connect stdin/stdout to HOST:PORT through the sandbox's network door (ssh ProxyCommand)

@@ -1,5 +1,6 @@
 //! cordon: run an AI coding agent and everything it starts in a kernel-enforced sandbox.
 
+mod approval;
 mod audit;
 mod cli;
 mod dirs;
@@ -26,6 +27,7 @@ fn main() {
             0
         }
         Command::Doctor => doctor::doctor(),
+        Command::Approvals { sandbox } => approval::client::approvals(sandbox),
         Command::Connect { host, port } => net::connect_command(&host, port),
         Command::Policy { command } => policy_cmd::policy(command),
         Command::Trust { workspace, revoke } => policy_cmd::trust(workspace.as_deref(), revoke),

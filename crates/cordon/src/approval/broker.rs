@@ -1,0 +1,395 @@
+//! The broker's state: pending prompts (identical ones coalesced), the rate limit, the
+//! session allowances, and the approvers to tell. Every outcome is audited with who
+//! decided and how long it took. Fails closed: no approver, approver gone, timeout, full
+//! queue or rate limit all deny.
+
+use super::oneshot::{self, Sender};
+use super::procinfo::Process;
+use super::sanitize::{clean, MAX_SHOWN};
+use crate::audit::Audit;
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How a sandbox's approvals behave.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The sandbox's id (also the socket's name).
+    pub sandbox: String,
+    /// The command the sandbox runs, for approvers to show.
+    pub command: String,
+    /// The workspace, for approvers to show.
+    pub workspace: String,
+    /// How long a prompt waits for an answer.
+    pub timeout: Duration,
+    /// Whether `allow_session` is honoured (`[approval] session_scope`).
+    pub session_scope: bool,
+    /// Most prompts pending at once; more are denied.
+    pub max_pending: usize,
+    /// Most new prompts per minute; more are denied.
+    pub per_minute: usize,
+}
+
+impl Settings {
+    /// Defaults for a sandbox: 5 pending prompts, 20 per minute.
+    pub fn new(sandbox: String, timeout: Duration, session_scope: bool) -> Self {
+        Settings {
+            sandbox,
+            command: String::new(),
+            workspace: String::new(),
+            timeout,
+            session_scope,
+            max_pending: 5,
+            per_minute: 20,
+        }
+    }
+}
+
+/// What is asked about.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Key {
+    /// `network` (files later: `read`, `write`).
+    pub kind: &'static str,
+    /// Host name or address (sanitised).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+/// One question, as the door put it.
+#[derive(Clone, Debug)]
+pub struct Ask {
+    pub key: Key,
+    pub via: &'static str,
+    pub rule: String,
+    pub fix: String,
+}
+
+struct Prompt {
+    key: Key,
+    waiters: Vec<Sender>,
+    started: Instant,
+    deadline: Instant,
+    message: Value,
+}
+
+/// Who decided, for the audit trail.
+pub mod by {
+    pub const APPROVER: &str = "approver";
+    pub const TIMEOUT: &str = "timeout";
+    pub const NO_APPROVER: &str = "no approver";
+    pub const APPROVER_GONE: &str = "approver gone";
+    pub const RATE_LIMIT: &str = "rate limit";
+    pub const QUEUE_FULL: &str = "queue full";
+    pub const SESSION: &str = "session";
+    pub const SANDBOX_ENDED: &str = "sandbox ended";
+}
+
+pub(crate) type Conn = Arc<Mutex<UnixStream>>;
+
+#[derive(Default)]
+struct State {
+    next_id: u64,
+    pending: HashMap<u64, Prompt>,
+    by_key: HashMap<Key, u64>,
+    session: HashSet<Key>,
+    approvers: HashMap<u64, Conn>,
+    recent: VecDeque<Instant>,
+    dropped: u64,
+    dropped_hosts: HashSet<String>,
+    last_summary: Option<Instant>,
+    closed: bool,
+}
+
+/// The broker of one sandbox.
+pub struct Core {
+    pub settings: Settings,
+    audit: Audit,
+    state: Mutex<State>,
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn target_of(k: &Key) -> String {
+    if k.host.contains(':') {
+        format!("[{}]:{}", k.host, k.port)
+    } else {
+        format!("{}:{}", k.host, k.port)
+    }
+}
+
+impl Core {
+    pub fn new(settings: Settings, audit: Audit) -> Arc<Core> {
+        Arc::new(Core {
+            settings,
+            audit,
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The first line an approver gets.
+    pub fn hello(&self) -> Value {
+        json!({
+            "type": "hello", "version": 1, "sandbox": self.settings.sandbox,
+            "command": clean(&self.settings.command, MAX_SHOWN),
+            "workspace": clean(&self.settings.workspace, MAX_SHOWN),
+            "session_scope": self.settings.session_scope,
+            "timeout": self.settings.timeout.as_secs(),
+        })
+    }
+
+    fn audit_decision(&self, id: Option<u64>, key: &Key, decision: &str, who: &str, ms: u128, n: usize, note: &str) {
+        self.audit.event(
+            "approval",
+            json!({
+                "phase": "decision", "id": id, "sandbox": self.settings.sandbox, "kind": key.kind,
+                "target": key.host, "port": key.port, "decision": decision, "by": who,
+                "ms": ms as u64, "connections": n, "note": note,
+            }),
+        );
+    }
+
+    /// Asks about one connection; `process` is called only if a new prompt is shown.
+    pub fn ask(&self, ask: Ask, process: impl FnOnce() -> Process) -> oneshot::Receiver {
+        let (tx, rx) = oneshot::channel();
+        let mut st = self.lock();
+        let key = ask.key.clone();
+        let refuse = |st: &mut State, who: &str| {
+            if who == by::RATE_LIMIT || who == by::QUEUE_FULL {
+                st.dropped += 1;
+                if st.dropped_hosts.len() < 10_000 {
+                    st.dropped_hosts.insert(key.host.clone());
+                }
+            }
+            self.audit_decision(None, &key, "deny", who, 0, 1, "");
+        };
+        if st.session.contains(&key) {
+            drop(st);
+            self.audit_decision(None, &key, "allow_session", by::SESSION, 0, 1, "allowed earlier for this session");
+            tx.send(true);
+            return rx;
+        }
+        if st.closed {
+            refuse(&mut st, by::SANDBOX_ENDED);
+            return rx;
+        }
+        if st.approvers.is_empty() {
+            refuse(&mut st, by::NO_APPROVER);
+            return rx;
+        }
+        if let Some(p) = st.by_key.get(&key).copied().and_then(|id| st.pending.get_mut(&id)) {
+            // Identical and pending now: decided together with the one shown.
+            p.waiters.push(tx);
+            return rx;
+        }
+        let now = Instant::now();
+        while st.recent.front().is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60)) {
+            st.recent.pop_front();
+        }
+        if st.pending.len() >= self.settings.max_pending {
+            refuse(&mut st, by::QUEUE_FULL);
+            return rx;
+        }
+        if st.recent.len() >= self.settings.per_minute {
+            refuse(&mut st, by::RATE_LIMIT);
+            return rx;
+        }
+        st.recent.push_back(now);
+        st.next_id += 1;
+        let id = st.next_id;
+        let p = process();
+        let deadline_unix = unix_now() + self.settings.timeout.as_secs_f64();
+        let message = json!({
+            "type": "request", "id": id, "sandbox": self.settings.sandbox, "kind": key.kind,
+            "target": {"host": key.host, "port": key.port},
+            "process": {"pid": p.pid, "exe": p.exe, "cmdline": p.cmdline},
+            "via": ask.via,
+            "rule": clean(&ask.rule, MAX_SHOWN), "fix": clean(&ask.fix, MAX_SHOWN),
+            "deadline": deadline_unix.floor() as u64,
+            "session_allowed": self.settings.session_scope,
+        });
+        let mut audited = message.clone();
+        if let Some(o) = audited.as_object_mut() {
+            o.insert("phase".into(), "request".into());
+            o.remove("type");
+        }
+        self.audit.event("approval", audited);
+        st.by_key.insert(key.clone(), id);
+        st.pending.insert(
+            id,
+            Prompt {
+                key,
+                waiters: vec![tx],
+                started: now,
+                deadline: now + self.settings.timeout,
+                message: message.clone(),
+            },
+        );
+        broadcast(&mut st, &message);
+        rx
+    }
+
+    /// An approver's answer to prompt `id`.
+    pub fn answer(&self, id: u64, decision: &str) -> Result<(), String> {
+        let mut st = self.lock();
+        let Some(p) = st.pending.get(&id) else {
+            return Err(format!("no pending request {id}"));
+        };
+        let key = p.key.clone();
+        match decision {
+            "allow_once" => self.finish(&mut st, id, "allow_once", by::APPROVER, ""),
+            "deny" => self.finish(&mut st, id, "deny", by::APPROVER, ""),
+            "allow_session" if self.settings.session_scope => {
+                st.session.insert(key);
+                self.finish(&mut st, id, "allow_session", by::APPROVER, "")
+            }
+            "allow_session" => self.finish(
+                &mut st,
+                id,
+                "deny",
+                by::APPROVER,
+                "allow_session refused: approval.session_scope is not enabled",
+            ),
+            other => {
+                return Err(format!(
+                    "unknown decision {:?} (allow_once, deny or allow_session)",
+                    clean(other, 40)
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&self, st: &mut State, id: u64, decision: &str, who: &str, note: &str) {
+        let Some(p) = st.pending.remove(&id) else {
+            return;
+        };
+        st.by_key.remove(&p.key);
+        let allow = decision != "deny";
+        let n = p.waiters.len();
+        for w in p.waiters {
+            w.send(allow);
+        }
+        let ms = p.started.elapsed().as_millis();
+        self.audit_decision(Some(id), &p.key, decision, who, ms, n, note);
+        let mut m = json!({"type": "resolved", "id": id, "sandbox": self.settings.sandbox, "decision": decision, "by": who});
+        if !note.is_empty() {
+            if let Some(o) = m.as_object_mut() {
+                o.insert("note".into(), note.into());
+            }
+        }
+        broadcast(st, &m);
+    }
+
+    /// A new approver: greeted and told what is pending.
+    pub fn add_approver(&self, conn_id: u64, conn: Conn) {
+        let mut st = self.lock();
+        let mut lines = vec![self.hello()];
+        let mut pending: Vec<(&u64, &Prompt)> = st.pending.iter().collect();
+        pending.sort_by_key(|(id, _)| **id);
+        lines.extend(pending.into_iter().map(|(_, p)| p.message.clone()));
+        if lines.iter().all(|l| send(&conn, l)) {
+            st.approvers.insert(conn_id, conn);
+        }
+    }
+
+    /// An approver went away: if it was the last, everything pending is denied.
+    pub fn remove_approver(&self, conn_id: u64) {
+        let mut st = self.lock();
+        st.approvers.remove(&conn_id);
+        if st.approvers.is_empty() {
+            self.deny_all(&mut st, by::APPROVER_GONE);
+        }
+    }
+
+    fn deny_all(&self, st: &mut State, who: &str) {
+        let ids: Vec<u64> = st.pending.keys().copied().collect();
+        for id in ids {
+            self.finish(st, id, "deny", who, "");
+        }
+    }
+
+    /// Periodic work: timeouts, approvers lost on a failed write, the flood summary.
+    pub fn tick(&self) {
+        let mut st = self.lock();
+        let now = Instant::now();
+        let expired: Vec<u64> = st
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            self.finish(&mut st, id, "deny", by::TIMEOUT, "");
+        }
+        if st.approvers.is_empty() && !st.pending.is_empty() {
+            self.deny_all(&mut st, by::APPROVER_GONE);
+        }
+        let due = st
+            .last_summary
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1));
+        if st.dropped > 0 && due {
+            let text = format!(
+                "{} more request{} to {} host{} denied",
+                st.dropped,
+                if st.dropped == 1 { "" } else { "s" },
+                st.dropped_hosts.len(),
+                if st.dropped_hosts.len() == 1 { "" } else { "s" }
+            );
+            let m = json!({"type": "summary", "sandbox": self.settings.sandbox, "denied": st.dropped, "hosts": st.dropped_hosts.len(), "text": text});
+            self.audit.event(
+                "approval",
+                json!({"phase": "summary", "sandbox": self.settings.sandbox, "denied": st.dropped, "hosts": st.dropped_hosts.len(), "text": text}),
+            );
+            broadcast(&mut st, &m);
+            st.dropped = 0;
+            st.dropped_hosts.clear();
+            st.last_summary = Some(now);
+        }
+    }
+
+    /// The sandbox ended: everything pending is denied, nothing more is asked.
+    pub fn close(&self) {
+        let mut st = self.lock();
+        st.closed = true;
+        self.deny_all(&mut st, by::SANDBOX_ENDED);
+        st.approvers.clear();
+    }
+
+    /// Prompts pending now (for tests).
+    #[cfg(test)]
+    pub fn pending(&self) -> usize {
+        self.lock().pending.len()
+    }
+}
+
+/// One JSON line to one approver; false if it is gone or stuck.
+fn send(conn: &Conn, v: &Value) -> bool {
+    let mut line = v.to_string();
+    line.push('\n');
+    match conn.lock() {
+        Ok(mut s) => s.write_all(line.as_bytes()).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Tells every approver; ones that cannot be written to are dropped.
+fn broadcast(st: &mut State, v: &Value) {
+    st.approvers.retain(|_, c| send(c, v));
+}
+
+pub(crate) fn key_target(k: &Key) -> String {
+    target_of(k)
+}

@@ -1,0 +1,106 @@
+//! Approvals: each sandbox's broker, its socket protocol (docs/approvals.md), and the
+//! terminal approver (`cordon approvals`). Nothing is cached or persisted: an
+//! `allow_session` lives in memory only if the policy permits it and ends with the sandbox.
+
+mod broker;
+pub mod client;
+mod oneshot;
+pub mod procinfo;
+pub mod sanitize;
+mod server;
+
+pub use broker::{by, Settings};
+pub use server::{approvals_dir, id_pid, sweep};
+
+use broker::{Ask, Core, Key};
+use cordon_net::{Approver, AskRequest};
+use procinfo::Process;
+use sanitize::{clean, MAX_SHOWN};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// Finds the process behind a held connection (best effort).
+pub type Who = Arc<dyn Fn(SocketAddr) -> Process + Send + Sync>;
+
+/// One sandbox's broker with its socket.
+pub struct Broker {
+    core: Arc<Core>,
+    server: server::Server,
+    who: Option<Who>,
+}
+
+impl Broker {
+    /// Listens on `<dir>/<sandbox>.sock`; `dir` must be private to the person.
+    pub fn start(dir: &Path, settings: Settings, audit: crate::audit::Audit) -> Result<Self, String> {
+        let core = Core::new(settings, audit);
+        let server = server::Server::start(dir, core.clone())?;
+        Ok(Broker {
+            core,
+            server,
+            who: None,
+        })
+    }
+
+    /// Sets how held connections are traced to a process.
+    pub fn set_who(&mut self, who: Who) {
+        self.who = Some(who);
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.server.path
+    }
+
+    /// The door's hook.
+    pub fn approver(&self) -> Arc<dyn Approver> {
+        Arc::new(DoorHook {
+            core: self.core.clone(),
+            who: self.who.clone(),
+        })
+    }
+
+    /// Denies whatever is pending and removes the socket.
+    pub fn close(&self) {
+        self.core.close();
+        self.server.stop();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+struct DoorHook {
+    core: Arc<Core>,
+    who: Option<Who>,
+}
+
+impl Approver for DoorHook {
+    fn ask(&self, req: AskRequest) -> Pin<Box<dyn Future<Output = bool> + Send>> {
+        let ask = Ask {
+            key: Key {
+                kind: "network",
+                host: clean(&req.target.to_string(), MAX_SHOWN),
+                port: req.port,
+            },
+            via: req.via,
+            rule: req.rule,
+            fix: req.fix,
+        };
+        let who = self.who.clone();
+        let peer = req.peer;
+        let rx = self.core.ask(ask, move || match (who, peer) {
+            (Some(w), Some(p)) => w(p),
+            _ => Process::default(),
+        });
+        Box::pin(rx)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,189 @@
+//! The approval socket: `<runtime dir>/approvals/<sandbox>.sock`, mode 0600 in a 0700
+//! directory owned by the person, accepting only their uid (or root). Each approver
+//! connection gets a reader thread; answers are JSON lines.
+
+use super::broker::{Conn, Core};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The longest line accepted from an approver.
+const MAX_LINE: u64 = 64 * 1024;
+/// A stuck approver cannot stall the broker longer than this per write.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `<runtime>/approvals`, created 0700 (the runtime dir itself is checked by `dirs`).
+pub fn approvals_dir(runtime: &Path) -> Result<PathBuf, String> {
+    let dir = runtime.join("approvals");
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
+    }
+    let meta = std::fs::symlink_metadata(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let uid = cordon_linux::sys::getuid();
+    if !meta.is_dir() || meta.uid() != uid || meta.permissions().mode() & 0o077 != 0 {
+        return Err(format!(
+            "refusing to use {}: it must be a directory owned by you with mode 0700",
+            dir.display()
+        ));
+    }
+    Ok(dir)
+}
+
+/// The pid a sandbox id ends with (`<command>-<pid>`).
+pub fn id_pid(id: &str) -> Option<u32> {
+    id.rsplit_once('-').and_then(|(_, p)| p.parse().ok())
+}
+
+/// Removes sockets of sandboxes whose cordon process is gone.
+pub fn sweep(dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".sock")) else {
+            continue;
+        };
+        if id_pid(id).is_none_or(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// A listening approval socket.
+pub struct Server {
+    pub path: PathBuf,
+    stop: Arc<AtomicBool>,
+}
+
+impl Server {
+    /// Binds `<dir>/<sandbox>.sock` (0600) and serves it for `core`.
+    pub fn start(dir: &Path, core: Arc<Core>) -> Result<Server, String> {
+        let path = dir.join(format!("{}.sock", core.settings.sandbox));
+        let _ = std::fs::remove_file(&path);
+        // The directory is 0700 already; the umask closes the window before chmod.
+        // SAFETY: umask only changes this process's file creation mask.
+        let old = unsafe { libc::umask(0o177) };
+        let bound = UnixListener::bind(&path);
+        // SAFETY: as above, restoring the previous mask.
+        unsafe { libc::umask(old) };
+        let listener = bound.map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("chmod {}: {e}", path.display()))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let s2 = stop.clone();
+        let c2 = core.clone();
+        std::thread::Builder::new()
+            .name("approvals".into())
+            .spawn(move || accept_loop(listener, c2, s2))
+            .map_err(|e| e.to_string())?;
+        let s3 = stop.clone();
+        std::thread::Builder::new()
+            .name("approvals-tick".into())
+            .spawn(move || {
+                while !s3.load(Ordering::Relaxed) {
+                    core.tick();
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(Server { path, stop })
+    }
+
+    /// Stops accepting and removes the socket.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = std::fs::remove_file(&self.path);
+        // Wake the accept loop so it sees the flag.
+        let _ = UnixStream::connect(&self.path);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn peer_ok(s: &UnixStream) -> bool {
+    use std::os::fd::AsFd;
+    match rustix::net::sockopt::socket_peercred(s.as_fd()) {
+        Ok(c) => {
+            let uid = c.uid.as_raw();
+            uid == cordon_linux::sys::getuid() || uid == 0
+        }
+        Err(_) => false,
+    }
+}
+
+fn accept_loop(listener: UnixListener, core: Arc<Core>, stop: Arc<AtomicBool>) {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    for conn in listener.incoming() {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let Ok(stream) = conn else {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        };
+        if !peer_ok(&stream) {
+            continue;
+        }
+        let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+        let Ok(reader) = stream.try_clone() else {
+            continue;
+        };
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        let conn: Conn = Arc::new(Mutex::new(stream));
+        let core = core.clone();
+        let _ = std::thread::Builder::new()
+            .name("approver".into())
+            .spawn(move || serve(core, id, conn, reader));
+    }
+}
+
+fn serve(core: Arc<Core>, id: u64, conn: Conn, reader: UnixStream) {
+    core.add_approver(id, conn.clone());
+    let mut r = BufReader::new(reader);
+    loop {
+        let mut line = Vec::new();
+        match (&mut r).take(MAX_LINE).read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) if !line.ends_with(b"\n") => break,
+            Ok(_) => {}
+        }
+        if let Err(e) = handle(&core, &line) {
+            let m = serde_json::json!({"type": "error", "message": e});
+            if let Ok(mut s) = conn.lock() {
+                let _ = s.write_all(format!("{m}\n").as_bytes());
+            }
+        }
+    }
+    core.remove_approver(id);
+}
+
+fn handle(core: &Core, line: &[u8]) -> Result<(), String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(line).map_err(|e| format!("not JSON: {e}"))?;
+    match v.get("type").and_then(|t| t.as_str()) {
+        Some("decision") => {
+            let id = v
+                .get("id")
+                .and_then(|i| i.as_u64())
+                .ok_or("a decision needs a numeric id")?;
+            let d = v
+                .get("decision")
+                .and_then(|d| d.as_str())
+                .ok_or("a decision needs \"decision\"")?;
+            core.answer(id, d)
+        }
+        Some("ping") => Ok(()),
+        _ => Err("expected {\"type\":\"decision\",...}".into()),
+    }
+}
