@@ -46,6 +46,19 @@ pub enum Command {
         /// Only this sandbox (its id, as in `<runtime dir>/approvals/<id>.sock`)
         sandbox: Option<String>,
     },
+    /// Show what was denied (last day by default), grouped by destination or path, with the
+    /// rule that decided and the flag or policy line that would allow it
+    Log {
+        /// Only this sandbox's run (its id, as printed after a run with denials)
+        #[arg(long, value_name = "ID")]
+        sandbox: Option<String>,
+        /// Only events since T: 30m, 2h, 1d, today, or unix seconds
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+        /// Read this audit file instead of the run logs
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
     /// Check what this machine supports, layer by layer, by starting a tiny sandbox
     Doctor,
     /// Connect stdin/stdout to HOST:PORT through the sandbox's network door (ssh ProxyCommand)

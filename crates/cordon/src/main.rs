@@ -7,6 +7,7 @@ mod dirs;
 mod doctor;
 mod gitprotect;
 mod guard;
+mod log;
 mod net;
 mod plan;
 mod policy_cmd;
@@ -28,6 +29,11 @@ fn main() {
         }
         Command::Doctor => doctor::doctor(),
         Command::Approvals { sandbox } => approval::client::approvals(sandbox),
+        Command::Log {
+            sandbox,
+            since,
+            file,
+        } => log::log_command(sandbox.as_deref(), since.as_deref(), file.as_deref()),
         Command::Connect { host, port } => net::connect_command(&host, port),
         Command::Policy { command } => policy_cmd::policy(command),
         Command::Trust { workspace, revoke } => policy_cmd::trust(workspace.as_deref(), revoke),

@@ -132,11 +132,13 @@ impl DoorParts {
     }
 }
 
+/// Starts the door; `opts` carries the approver when the policy may ask.
 pub fn start_door(
     listeners: Listeners,
     policy: Arc<NetPolicy>,
     dst: Arc<OriginalDst>,
     audit: Audit,
+    opts: cordon_net::DoorOptions,
 ) -> Result<Door, String> {
     let on_event = Arc::new(move |e: Event| {
         audit.event(
@@ -148,7 +150,7 @@ pub fn start_door(
             }),
         );
     });
-    Door::start(listeners, policy, dst, on_event)
+    Door::start_with(listeners, policy, dst, on_event, opts)
         .map_err(|e| format!("cannot start the network door: {e}"))
 }
 

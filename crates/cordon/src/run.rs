@@ -1,5 +1,6 @@
 //! `cordon run`: build the plan, start the sandbox, supervise it, report.
 
+use crate::approval::{self, Broker};
 use crate::audit::Audit;
 use crate::cli::RunArgs;
 use crate::net::{self, DoorParts, NetFlags};
@@ -20,6 +21,8 @@ fn fail(msg: impl std::fmt::Display) -> i32 {
 
 /// The network side of a run: the door's policy and its original-destination map.
 struct NetSetup {
+    /// `unknown = "ask"`: destinations no rule names are asked about.
+    asks: bool,
     policy: Arc<NetPolicy>,
     dst: Arc<OriginalDst>,
 }
@@ -30,6 +33,7 @@ struct RunHooks {
     parts: DoorParts,
     net: Option<NetSetup>,
     door: Option<Door>,
+    broker: Option<Broker>,
     audit: Audit,
     error: Option<String>,
     shared_roots: Vec<std::path::PathBuf>,
@@ -37,7 +41,7 @@ struct RunHooks {
 }
 
 impl RunHooks {
-    fn route(&mut self) -> Result<Option<NetRoute>, String> {
+    fn route(&mut self, init_pid: libc::pid_t) -> Result<Option<NetRoute>, String> {
         let Some(net) = &self.net else {
             return Ok(None);
         };
@@ -47,11 +51,20 @@ impl RunHooks {
             .listeners
             .take()
             .ok_or("the sandbox did not hand over its network door")?;
+        let mut opts = cordon_net::DoorOptions::default();
+        if let Some(b) = self.broker.as_mut() {
+            b.set_who(Arc::new(move |peer| {
+                approval::procinfo::lookup(init_pid, peer)
+            }));
+            opts.approver = Some(b.approver());
+        }
+        let asks = opts.approver.is_some();
         self.door = Some(net::start_door(
             listeners,
             Arc::clone(&net.policy),
             Arc::clone(&net.dst),
             self.audit.clone(),
+            opts,
         )?);
         net::serve_host_ports(
             std::mem::take(&mut self.parts.host_ports),
@@ -66,7 +79,9 @@ impl RunHooks {
                 Some(name) => Host::Name(name),
                 None => Host::Ip(to.ip()),
             };
-            policy.check(&host, to.port()).is_allow()
+            // A destination to ask about goes to the door, which holds it while asking.
+            let v = policy.check(&host, to.port());
+            v.is_allow() || (asks && v.is_ask())
         });
         Ok(Some(NetRoute {
             door: Some((
@@ -89,7 +104,7 @@ impl supervise::Hooks for RunHooks {
         let Some(mut cfg) = self.guard.take() else {
             return;
         };
-        let started = self.route().and_then(|route| {
+        let started = self.route(init_pid).and_then(|route| {
             let audit = self.audit.clone();
             cfg.net = Some(route.unwrap_or_else(|| NetRoute {
                 on_refused: Arc::new(move |target, why| {
@@ -148,10 +163,22 @@ pub fn run(args: RunArgs) -> i32 {
             cordon_linux::lite::LACKS
         );
     }
-    let audit = match Audit::open(args.audit.as_deref()) {
+    let sandbox_id = sandbox_id(&args.command);
+    // Every run keeps an audit trail (for `cordon log` and the summary line at exit).
+    let log_path = match &args.audit {
+        Some(p) => Some(p.clone()),
+        None => crate::log::new_run_log(&sandbox_id)
+            .map_err(|e| eprintln!("cordon: warning: no run log: {e}"))
+            .ok(),
+    };
+    let audit = match Audit::open(log_path.as_deref()) {
         Ok(a) => a,
         Err(e) => return fail(e),
     };
+    let started_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
     let flags = NetFlags {
         allow: args.allow_domain.clone(),
         deny: args.deny_domain.clone(),
@@ -189,11 +216,19 @@ pub fn run(args: RunArgs) -> i32 {
             .and_then(|c| NetPolicy::new(c).map_err(|e| e.to_string()))
         {
             Ok(policy) => Some(NetSetup {
+                asks: plan.effective.network.unknown.value == cordon_policy::UnknownAction::Ask,
                 policy: Arc::new(policy),
                 dst: Arc::new(OriginalDst::new()),
             }),
             Err(e) => return fail(e),
         },
+    };
+    let broker = match &net {
+        Some(n) if n.asks => match start_broker(&sandbox_id, &plan, &args.command, audit.clone()) {
+            Ok(b) => Some(b),
+            Err(e) => return fail(e),
+        },
+        _ => None,
     };
     let argv: Vec<String> = args
         .command
@@ -210,6 +245,8 @@ pub fn run(args: RunArgs) -> i32 {
             "hidden": plan.spec.deny_read,
             "protected_binds": plan.spec.protect_existing.len(),
             "network": if net.is_some() { "door" } else { "none" },
+            "sandbox": sandbox_id,
+            "approvals": broker.as_ref().map(|b| b.path().display().to_string()),
         }),
     );
 
@@ -233,6 +270,7 @@ pub fn run(args: RunArgs) -> i32 {
         parts: DoorParts::default(),
         net,
         door: None,
+        broker,
         audit: audit.clone(),
         error: None,
         shared_roots: plan.spec.writable.clone(),
@@ -281,8 +319,20 @@ pub fn run(args: RunArgs) -> i32 {
         cordon_linux::lite::end_orphans();
         let _ = std::fs::remove_dir_all(t);
     }
+    if let Some(b) = hooks.broker.take() {
+        b.close();
+    }
     if let Some(door) = hooks.door.take() {
         door.shutdown();
+    }
+    if let Some(p) = &log_path {
+        let see = match &args.audit {
+            Some(f) => format!("cordon log --file {}", f.display()),
+            None => format!("cordon log --sandbox {sandbox_id}"),
+        };
+        if let Some(line) = crate::log::exit_summary(p, started_at, std::process::id(), &see) {
+            eprintln!("{line}");
+        }
     }
     match (result, hooks.error) {
         (_, Some(e)) => {
@@ -310,4 +360,48 @@ fn lite_tmpdir() -> Result<std::path::PathBuf, String> {
     let dir = runtime.join(format!("run-{}", std::process::id()));
     std::fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     Ok(dir)
+}
+
+/// The sandbox's id: the command's name and cordon's pid (`claude-4242`).
+fn sandbox_id(command: &[std::ffi::OsString]) -> String {
+    let name: String = command
+        .first()
+        .and_then(|c| std::path::Path::new(c).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        .take(32)
+        .collect();
+    let name = if name.is_empty() || name.starts_with('.') {
+        "sandbox".to_string()
+    } else {
+        name
+    };
+    format!("{name}-{}", std::process::id())
+}
+
+/// The approval broker for a run whose policy asks about unknown destinations.
+fn start_broker(
+    id: &str,
+    plan: &plan::Plan,
+    command: &[std::ffi::OsString],
+    audit: Audit,
+) -> Result<Broker, String> {
+    let runtime = crate::dirs::runtime_dir()?;
+    let dir = approval::approvals_dir(&runtime)?;
+    approval::sweep(&dir);
+    let a = &plan.effective.approval;
+    let mut settings = approval::Settings::new(
+        id.to_string(),
+        std::time::Duration::from_secs(a.timeout.value),
+        a.session_scope.value,
+    );
+    settings.command = command
+        .iter()
+        .map(|c| c.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
+    settings.workspace = plan.workspace.display().to_string();
+    Broker::start(&dir, settings, audit)
 }

@@ -70,6 +70,7 @@ pub struct Ask {
 
 struct Prompt {
     key: Key,
+    fix: String,
     waiters: Vec<Sender>,
     started: Instant,
     deadline: Instant,
@@ -118,14 +119,6 @@ fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn target_of(k: &Key) -> String {
-    if k.host.contains(':') {
-        format!("[{}]:{}", k.host, k.port)
-    } else {
-        format!("{}:{}", k.host, k.port)
-    }
-}
-
 impl Core {
     pub fn new(settings: Settings, audit: Audit) -> Arc<Core> {
         Arc::new(Core {
@@ -150,13 +143,24 @@ impl Core {
         })
     }
 
-    fn audit_decision(&self, id: Option<u64>, key: &Key, decision: &str, who: &str, ms: u128, n: usize, note: &str) {
+    #[allow(clippy::too_many_arguments)]
+    fn audit_decision(
+        &self,
+        id: Option<u64>,
+        key: &Key,
+        fix: &str,
+        decision: &str,
+        who: &str,
+        ms: u128,
+        n: usize,
+        note: &str,
+    ) {
         self.audit.event(
             "approval",
             json!({
                 "phase": "decision", "id": id, "sandbox": self.settings.sandbox, "kind": key.kind,
                 "target": key.host, "port": key.port, "decision": decision, "by": who,
-                "ms": ms as u64, "connections": n, "note": note,
+                "ms": ms as u64, "connections": n, "note": note, "fix": fix,
             }),
         );
     }
@@ -173,11 +177,20 @@ impl Core {
                     st.dropped_hosts.insert(key.host.clone());
                 }
             }
-            self.audit_decision(None, &key, "deny", who, 0, 1, "");
+            self.audit_decision(None, &key, &ask.fix, "deny", who, 0, 1, "");
         };
         if st.session.contains(&key) {
             drop(st);
-            self.audit_decision(None, &key, "allow_session", by::SESSION, 0, 1, "allowed earlier for this session");
+            self.audit_decision(
+                None,
+                &key,
+                &ask.fix,
+                "allow_session",
+                by::SESSION,
+                0,
+                1,
+                "allowed earlier for this session",
+            );
             tx.send(true);
             return rx;
         }
@@ -189,13 +202,22 @@ impl Core {
             refuse(&mut st, by::NO_APPROVER);
             return rx;
         }
-        if let Some(p) = st.by_key.get(&key).copied().and_then(|id| st.pending.get_mut(&id)) {
+        if let Some(p) = st
+            .by_key
+            .get(&key)
+            .copied()
+            .and_then(|id| st.pending.get_mut(&id))
+        {
             // Identical and pending now: decided together with the one shown.
             p.waiters.push(tx);
             return rx;
         }
         let now = Instant::now();
-        while st.recent.front().is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60)) {
+        while st
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
+        {
             st.recent.pop_front();
         }
         if st.pending.len() >= self.settings.max_pending {
@@ -231,6 +253,7 @@ impl Core {
             id,
             Prompt {
                 key,
+                fix: clean(&ask.fix, MAX_SHOWN),
                 waiters: vec![tx],
                 started: now,
                 deadline: now + self.settings.timeout,
@@ -283,7 +306,7 @@ impl Core {
             w.send(allow);
         }
         let ms = p.started.elapsed().as_millis();
-        self.audit_decision(Some(id), &p.key, decision, who, ms, n, note);
+        self.audit_decision(Some(id), &p.key, &p.fix, decision, who, ms, n, note);
         let mut m = json!({"type": "resolved", "id": id, "sandbox": self.settings.sandbox, "decision": decision, "by": who});
         if !note.is_empty() {
             if let Some(o) = m.as_object_mut() {
@@ -388,8 +411,4 @@ fn send(conn: &Conn, v: &Value) -> bool {
 /// Tells every approver; ones that cannot be written to are dropped.
 fn broadcast(st: &mut State, v: &Value) {
     st.approvers.retain(|_, c| send(c, v));
-}
-
-pub(crate) fn key_target(k: &Key) -> String {
-    target_of(k)
 }

@@ -134,7 +134,11 @@ fn prompt(out: &mut impl Write, pending: &[Pending]) {
     match pending.first() {
         None => say(out, "(no pending requests; q quits)"),
         Some(p) => {
-            let session = if p.session { "  s = allow for session" } else { "" };
+            let session = if p.session {
+                "  s = allow for session"
+            } else {
+                ""
+            };
             say(
                 out,
                 &format!(
@@ -210,7 +214,10 @@ pub fn approvals(sandbox: Option<String>) -> i32 {
             Input::Key(k @ (b'a' | b'd' | b's')) => {
                 let Some(p) = pending.first() else { continue };
                 if k == b's' && !p.session {
-                    say(&mut out, "allow for session is not offered by this sandbox's policy");
+                    say(
+                        &mut out,
+                        "allow for session is not offered by this sandbox's policy",
+                    );
                     continue;
                 }
                 let decision = match k {
@@ -288,7 +295,10 @@ pub fn approvals(sandbox: Option<String>) -> i32 {
                         }
                     }
                     Some("summary") => say(&mut out, &format!("[{sandbox}] {}", s(&v, "text"))),
-                    Some("error") => say(&mut out, &format!("[{sandbox}] error: {}", s(&v, "message"))),
+                    Some("error") => say(
+                        &mut out,
+                        &format!("[{sandbox}] error: {}", s(&v, "message")),
+                    ),
                     _ => {}
                 }
             }

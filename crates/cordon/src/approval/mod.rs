@@ -9,8 +9,8 @@ pub mod procinfo;
 pub mod sanitize;
 mod server;
 
-pub use broker::{by, Settings};
-pub use server::{approvals_dir, id_pid, sweep};
+pub use broker::Settings;
+pub use server::{approvals_dir, sweep};
 
 use broker::{Ask, Core, Key};
 use cordon_net::{Approver, AskRequest};
@@ -34,7 +34,11 @@ pub struct Broker {
 
 impl Broker {
     /// Listens on `<dir>/<sandbox>.sock`; `dir` must be private to the person.
-    pub fn start(dir: &Path, settings: Settings, audit: crate::audit::Audit) -> Result<Self, String> {
+    pub fn start(
+        dir: &Path,
+        settings: Settings,
+        audit: crate::audit::Audit,
+    ) -> Result<Self, String> {
         let core = Core::new(settings, audit);
         let server = server::Server::start(dir, core.clone())?;
         Ok(Broker {

@@ -73,7 +73,9 @@ fn describe(dir: &Path, host_pid: u32) -> Process {
     let cmdline = std::fs::read(dir.join("cmdline"))
         .map(|b| {
             let b: Vec<u8> = b.into_iter().take(4096).collect();
-            String::from_utf8_lossy(&b).trim_end_matches('\0').replace('\0', " ")
+            String::from_utf8_lossy(&b)
+                .trim_end_matches('\0')
+                .replace('\0', " ")
         })
         .unwrap_or_default();
     Process {
@@ -86,7 +88,14 @@ fn describe(dir: &Path, host_pid: u32) -> Process {
 /// The inode of the TCP socket bound to `peer` in the namespace of `init_pid`.
 fn socket_inode(init_pid: i32, peer: SocketAddr) -> Option<u64> {
     let (file, local) = match peer.ip() {
-        IpAddr::V4(ip) => ("tcp", format!("{:08X}:{:04X}", u32::from_ne_bytes(ip.octets()), peer.port())),
+        IpAddr::V4(ip) => (
+            "tcp",
+            format!(
+                "{:08X}:{:04X}",
+                u32::from_ne_bytes(ip.octets()),
+                peer.port()
+            ),
+        ),
         IpAddr::V6(ip) => {
             let o = ip.octets();
             let words: String = o

@@ -82,7 +82,10 @@ mod tests {
     fn escapes_are_removed() {
         assert_eq!(clean("a\x1b[31mred\x1b[0m b", 100), "ared b");
         assert_eq!(clean("x\x1b]0;pwned title\x07y", 100), "xy");
-        assert_eq!(clean("x\x1b]8;;http://e\x1b\\link\x1b]8;;\x1b\\y", 100), "xlinky");
+        assert_eq!(
+            clean("x\x1b]8;;http://e\x1b\\link\x1b]8;;\x1b\\y", 100),
+            "xlinky"
+        );
         assert_eq!(clean("x\u{9b}2Jy", 100), "xy");
         assert_eq!(clean("a\x1bcb", 100), "ab");
         assert_eq!(clean("bell\x07\x08\x7f!", 100), "bell!");
@@ -94,7 +97,10 @@ mod tests {
     #[test]
     fn bidi_and_invisible_are_removed() {
         assert_eq!(clean("evil\u{202E}moc.elgoog", 100), "evilmoc.elgoog");
-        assert_eq!(clean("a\u{2066}b\u{2069}c\u{200F}d\u{200B}e\u{FEFF}", 100), "abcde");
+        assert_eq!(
+            clean("a\u{2066}b\u{2069}c\u{200F}d\u{200B}e\u{FEFF}", 100),
+            "abcde"
+        );
     }
 
     #[test]

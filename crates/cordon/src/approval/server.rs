@@ -36,7 +36,7 @@ pub fn approvals_dir(runtime: &Path) -> Result<PathBuf, String> {
 }
 
 /// The pid a sandbox id ends with (`<command>-<pid>`).
-pub fn id_pid(id: &str) -> Option<u32> {
+fn id_pid(id: &str) -> Option<u32> {
     id.rsplit_once('-').and_then(|(_, p)| p.parse().ok())
 }
 

@@ -1,0 +1,375 @@
+//! Run logs and `cordon log`: every `cordon run` keeps its audit trail under
+//! `${XDG_STATE_HOME:-~/.local/state}/cordon/logs/` (the last 50 runs), and `cordon log`
+//! renders denials for a person, grouped by destination or path, with the rule that decided
+//! and the flag or policy line that would allow it.
+
+use crate::approval::sanitize::clean;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// How many run logs are kept.
+pub const KEEP: usize = 50;
+/// The longest string shown from a log (logs hold what sandboxed programs named).
+const SHOWN: usize = 200;
+
+/// `<state>/cordon/logs`, created 0700.
+pub fn logs_dir() -> Result<PathBuf, String> {
+    let home = crate::dirs::home()?;
+    let dir = crate::dirs::state_dir(&home).join("logs");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// A fresh log file for sandbox `id`; older runs beyond the last [`KEEP`] are removed.
+pub fn new_run_log(id: &str) -> Result<PathBuf, String> {
+    let dir = logs_dir()?;
+    let path = dir.join(format!("{:012}-{id}.jsonl", now() as u64));
+    rotate(&dir, KEEP.saturating_sub(1));
+    Ok(path)
+}
+
+/// Keeps the newest `keep` logs in `dir` (names start with the start time).
+pub fn rotate(dir: &Path, keep: usize) {
+    let mut logs = log_files(dir);
+    if logs.len() > keep {
+        let excess = logs.len() - keep;
+        for p in logs.drain(..excess) {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Run logs in `dir`, oldest first.
+fn log_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return vec![];
+    };
+    let mut v: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// One denial, reduced to what a person needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Denial {
+    /// `network`, `file write`, `approval`...
+    pub kind: String,
+    /// Destination (`host:port`) or path.
+    pub what: String,
+    /// The rule that decided.
+    pub rule: String,
+    /// The flag or policy line that would allow it (may be empty).
+    pub fix: String,
+}
+
+fn text(v: &Value, k: &str) -> String {
+    match v.get(k) {
+        Some(Value::String(s)) => clean(s, SHOWN),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// The denial an audit event records, if it is one.
+pub fn denial(v: &Value) -> Option<Denial> {
+    match v.get("event").and_then(|e| e.as_str())? {
+        "net" => {
+            let kind = text(v, "kind");
+            let decision = text(v, "decision");
+            // A connection that was asked about is recorded by its approval event.
+            if kind != "deny" || (decision == "deny" && text(v, "rule") == cordon_net::ASK_RULE) {
+                return None;
+            }
+            let port = v.get("port").and_then(|p| p.as_u64()).unwrap_or(0);
+            let target = text(v, "target");
+            let what = if port == 0 {
+                target
+            } else {
+                format!("{target}:{port}")
+            };
+            let mut rule = text(v, "rule");
+            if decision == "ask" {
+                rule = format!("{rule} (nobody to ask: denied)");
+            }
+            Some(Denial {
+                kind: "network".into(),
+                what,
+                rule,
+                fix: text(v, "fix"),
+            })
+        }
+        "file" if text(v, "decision") == "deny" => Some(Denial {
+            kind: format!("file {}", text(v, "op")),
+            what: text(v, "path"),
+            rule: text(v, "rule"),
+            fix: String::new(),
+        }),
+        "approval" if text(v, "phase") == "decision" && text(v, "decision") == "deny" => {
+            let port = v.get("port").and_then(|p| p.as_u64()).unwrap_or(0);
+            let note = text(v, "note");
+            Some(Denial {
+                kind: text(v, "kind"),
+                what: format!("{}:{port}", text(v, "target")),
+                rule: if note.is_empty() {
+                    format!("asked; denied by {}", text(v, "by"))
+                } else {
+                    format!("asked; denied by {} ({note})", text(v, "by"))
+                },
+                fix: text(v, "fix"),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Reads JSON lines from `path`, keeping events at or after `since` written by `pid`
+/// (when given). Malformed lines are skipped.
+pub fn read_events(path: &Path, since: f64, pid: Option<u32>) -> Vec<Value> {
+    let Ok(f) = std::fs::File::open(path) else {
+        return vec![];
+    };
+    std::io::BufReader::new(f)
+        .split(b'\n')
+        .map_while(Result::ok)
+        .take(1_000_000)
+        .filter_map(|l| serde_json::from_slice::<Value>(&l).ok())
+        .filter(|v| v.get("ts").and_then(|t| t.as_f64()).unwrap_or(0.0) >= since)
+        .filter(|v| pid.is_none_or(|p| v.get("pid").and_then(|x| x.as_u64()) == Some(u64::from(p))))
+        .collect()
+}
+
+/// The one stderr line after a run with denials: counts by kind and how to see them.
+pub fn exit_summary(path: &Path, since: f64, pid: u32, see: &str) -> Option<String> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for d in read_events(path, since, Some(pid))
+        .iter()
+        .filter_map(denial)
+    {
+        *counts.entry(d.kind).or_default() += 1;
+    }
+    if counts.is_empty() {
+        return None;
+    }
+    let total: usize = counts.values().sum();
+    let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    Some(format!(
+        "cordon: {total} denied ({}); see `{see}`",
+        parts.join(", ")
+    ))
+}
+
+/// Parses `--since`: `30m`, `2h`, `1d`, `45s`, `today`, or unix seconds.
+pub fn parse_since(s: &str, now: f64) -> Result<f64, String> {
+    let s = s.trim();
+    if s == "today" {
+        // Local midnight needs the time zone; a person asking for "today" gets the last 24 hours.
+        return Ok(now - 86400.0);
+    }
+    if let Ok(t) = s.parse::<f64>() {
+        return Ok(t);
+    }
+    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: f64 = n
+        .parse()
+        .map_err(|_| format!("bad --since {s:?}: use 30m, 2h, 1d, today or unix seconds"))?;
+    let mult = match unit {
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86400.0,
+        _ => {
+            return Err(format!(
+                "bad --since {s:?}: use 30m, 2h, 1d, today or unix seconds"
+            ))
+        }
+    };
+    Ok(now - n * mult)
+}
+
+/// Renders the denials of `events` for a person.
+pub fn render(events: &[Value]) -> String {
+    // (kind, what) -> (count, rules, fixes)
+    let mut groups: BTreeMap<(String, String), (usize, Vec<String>, Vec<String>)> = BTreeMap::new();
+    for d in events.iter().filter_map(denial) {
+        let g = groups.entry((d.kind, d.what)).or_default();
+        g.0 += 1;
+        if !d.rule.is_empty() && !g.1.contains(&d.rule) && g.1.len() < 5 {
+            g.1.push(d.rule);
+        }
+        if !d.fix.is_empty() && !g.2.contains(&d.fix) && g.2.len() < 5 {
+            g.2.push(d.fix);
+        }
+    }
+    if groups.is_empty() {
+        return "no denials\n".into();
+    }
+    let mut out = String::new();
+    let mut last_kind = String::new();
+    for ((kind, what), (n, rules, fixes)) in &groups {
+        if *kind != last_kind {
+            out.push_str(&format!("{kind} denials:\n"));
+            last_kind = kind.clone();
+        }
+        let times = if *n == 1 {
+            "1 time".to_string()
+        } else {
+            format!("{n} times")
+        };
+        out.push_str(&format!("  {what}  ({times})\n"));
+        for r in rules {
+            out.push_str(&format!("    rule:        {r}\n"));
+        }
+        for f in fixes {
+            out.push_str(&format!("    to allow it: {f}\n"));
+        }
+    }
+    out
+}
+
+/// `cordon log [--sandbox ID] [--since T] [--file FILE]`.
+pub fn log_command(sandbox: Option<&str>, since: Option<&str>, file: Option<&Path>) -> i32 {
+    let t = now();
+    let since = match since.map(|s| parse_since(s, t)).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cordon: {e}");
+            return 2;
+        }
+    };
+    let files = match file {
+        Some(f) => vec![f.to_path_buf()],
+        None => match logs_dir() {
+            Ok(d) => {
+                let all = log_files(&d);
+                match sandbox {
+                    Some(id) => all
+                        .into_iter()
+                        .filter(|p| {
+                            p.file_stem()
+                                .and_then(|s| s.to_str())
+                                .and_then(|s| s.split_once('-'))
+                                .is_some_and(|(_, rest)| rest == id)
+                        })
+                        .collect(),
+                    None => all,
+                }
+            }
+            Err(e) => {
+                eprintln!("cordon: {e}");
+                return crate::EXIT_CORDON;
+            }
+        },
+    };
+    if files.is_empty() {
+        println!("no run logs found");
+        return 0;
+    }
+    // Without --since or --sandbox, the last day is shown.
+    let since = since.unwrap_or(if sandbox.is_some() || file.is_some() {
+        0.0
+    } else {
+        t - 86400.0
+    });
+    let mut events = Vec::new();
+    for f in &files {
+        let mut ev = read_events(f, since, None);
+        if let (Some(id), Some(_)) = (sandbox, file) {
+            ev.retain(|v| {
+                v.get("sandbox")
+                    .and_then(|s| s.as_str())
+                    .is_none_or(|s| s == id)
+            });
+        }
+        events.extend(ev);
+    }
+    print!("{}", render(&events));
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn groups_denials_with_rule_and_fix() {
+        let ev = vec![
+            json!({"ts": 1.0, "event": "net", "kind": "deny", "target": "x.test", "port": 443, "decision": "deny", "rule": "no rule: unknown = deny", "fix": "--allow-domain x.test"}),
+            json!({"ts": 2.0, "event": "net", "kind": "deny", "target": "x.test", "port": 443, "decision": "deny", "rule": "no rule: unknown = deny", "fix": "--allow-domain x.test"}),
+            json!({"ts": 3.0, "event": "net", "kind": "connect", "target": "ok.test", "port": 443, "decision": "allow"}),
+            json!({"ts": 4.0, "event": "file", "op": "write", "path": "/ws/.git/hooks/pre-commit", "decision": "deny", "rule": "protected: git hooks"}),
+            json!({"ts": 5.0, "event": "approval", "phase": "decision", "kind": "network", "target": "e\u{1b}[31mvil.test", "port": 80, "decision": "deny", "by": "timeout"}),
+        ];
+        let r = render(&ev);
+        assert!(
+            r.contains("network denials:\n  x.test:443  (2 times)\n"),
+            "{r}"
+        );
+        assert!(r.contains("to allow it: --allow-domain x.test"), "{r}");
+        assert!(
+            r.contains("file write denials:\n  /ws/.git/hooks/pre-commit  (1 time)"),
+            "{r}"
+        );
+        assert!(
+            r.contains("evil.test:80") && r.contains("denied by timeout"),
+            "{r}"
+        );
+        assert!(!r.contains('\u{1b}'));
+        assert!(!r.contains("ok.test"));
+    }
+
+    #[test]
+    fn since_parses() {
+        assert_eq!(parse_since("30m", 10_000.0), Ok(8_200.0));
+        assert_eq!(parse_since("2h", 10_000.0), Ok(2_800.0));
+        assert_eq!(parse_since("1234.5", 0.0), Ok(1234.5));
+        assert!(parse_since("soon", 0.0).is_err());
+        assert!(parse_since("", 0.0).is_err());
+    }
+
+    #[test]
+    fn summary_counts_by_kind_and_rotation_keeps_the_newest() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let f = d.path().join("000000000001-x-1.jsonl");
+        let lines = [
+            json!({"ts": 5.0, "pid": 7, "event": "net", "kind": "deny", "target": "a", "port": 1, "decision": "deny"}),
+            json!({"ts": 5.0, "pid": 7, "event": "file", "op": "write", "path": "/p", "decision": "deny"}),
+            json!({"ts": 5.0, "pid": 8, "event": "file", "op": "write", "path": "/p", "decision": "deny"}),
+            json!({"ts": 1.0, "pid": 7, "event": "file", "op": "write", "path": "/p", "decision": "deny"}),
+        ];
+        let body: String = lines.iter().map(|l| format!("{l}\nnot json\n")).collect();
+        std::fs::write(&f, body).expect("write");
+        let s = exit_summary(&f, 2.0, 7, "cordon log").expect("summary");
+        assert_eq!(
+            s,
+            "cordon: 2 denied (1 file write, 1 network); see `cordon log`"
+        );
+        assert!(exit_summary(&f, 2.0, 9, "x").is_none());
+        for i in 2..60 {
+            std::fs::write(d.path().join(format!("{i:012}-x-1.jsonl")), "").expect("write");
+        }
+        rotate(d.path(), 50);
+        let left = log_files(d.path());
+        assert_eq!(left.len(), 50);
+        assert!(left[0].ends_with("000000000010-x-1.jsonl"), "{left:?}");
+    }
+}
