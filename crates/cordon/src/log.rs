@@ -205,10 +205,13 @@ pub fn parse_since(s: &str, now: f64) -> Result<f64, String> {
     Ok(now - n * mult)
 }
 
+/// Denials of one kind and target: count, rules, fixes.
+type Group = (usize, Vec<String>, Vec<String>);
+
 /// Renders the denials of `events` for a person.
 pub fn render(events: &[Value]) -> String {
     // (kind, what) -> (count, rules, fixes)
-    let mut groups: BTreeMap<(String, String), (usize, Vec<String>, Vec<String>)> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
     for d in events.iter().filter_map(denial) {
         let g = groups.entry((d.kind, d.what)).or_default();
         g.0 += 1;
@@ -321,9 +324,10 @@ mod tests {
         ];
         let r = render(&ev);
         assert!(
-            r.contains("network denials:\n  x.test:443  (2 times)\n"),
+            r.contains("network denials:\n  evil.test:80  (1 time)\n"),
             "{r}"
         );
+        assert!(r.contains("\n  x.test:443  (2 times)\n"), "{r}");
         assert!(r.contains("to allow it: --allow-domain x.test"), "{r}");
         assert!(
             r.contains("file write denials:\n  /ws/.git/hooks/pre-commit  (1 time)"),

@@ -1,1 +1,267 @@
+//! The broker's semantics without a sandbox: an approver on a socket pair.
 
+use super::broker::{Ask, Core, Key, Settings};
+use super::oneshot::Receiver;
+use crate::audit::Audit;
+use serde_json::Value;
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+fn poll_now(rx: &mut Receiver) -> Option<bool> {
+    let mut cx = Context::from_waker(Waker::noop());
+    match std::pin::Pin::new(rx).poll(&mut cx) {
+        Poll::Ready(v) => Some(v),
+        Poll::Pending => None,
+    }
+}
+
+struct T {
+    core: Arc<Core>,
+    approver: Option<BufReader<UnixStream>>,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl T {
+    fn new(settings: Settings, with_approver: bool) -> T {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("audit.jsonl");
+        let core = Core::new(settings, Audit::open(Some(&log)).expect("audit"));
+        let approver = with_approver.then(|| {
+            let (a, b) = UnixStream::pair().expect("pair");
+            a.set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
+            core.add_approver(1, Arc::new(Mutex::new(b)));
+            BufReader::new(a)
+        });
+        let mut t = T {
+            core,
+            approver,
+            log,
+            _dir: dir,
+        };
+        if with_approver {
+            assert_eq!(t.next()["type"], "hello");
+        }
+        t
+    }
+
+    fn next(&mut self) -> Value {
+        let mut line = String::new();
+        self.approver
+            .as_mut()
+            .expect("approver")
+            .read_line(&mut line)
+            .expect("line from the broker");
+        serde_json::from_str(&line).expect("json")
+    }
+
+    fn ask(&self, host: &str, port: u16) -> Receiver {
+        self.core.ask(
+            Ask {
+                key: Key {
+                    kind: "network",
+                    host: host.into(),
+                    port,
+                },
+                via: "transparent",
+                rule: "no rule: unknown = ask".into(),
+                fix: format!("--allow-domain {host}"),
+            },
+            Default::default,
+        )
+    }
+
+    fn audit(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .filter(|v: &Value| v["event"] == "approval")
+            .collect()
+    }
+
+    fn decisions(&self) -> Vec<(String, String)> {
+        self.audit()
+            .iter()
+            .filter(|v| v["phase"] == "decision")
+            .map(|v| {
+                (
+                    v["decision"].as_str().unwrap_or("").to_string(),
+                    v["by"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn settings() -> Settings {
+    Settings::new("t-1".into(), Duration::from_secs(60), false)
+}
+
+#[test]
+fn no_approver_denies_at_once() {
+    let t = T::new(settings(), false);
+    let mut rx = t.ask("a.test", 443);
+    assert_eq!(poll_now(&mut rx), Some(false));
+    assert_eq!(t.decisions(), vec![("deny".into(), "no approver".into())]);
+}
+
+#[test]
+fn allow_once_admits_one_and_the_next_asks_again() {
+    let mut t = T::new(settings(), true);
+    let mut rx = t.ask("a.test", 443);
+    assert_eq!(poll_now(&mut rx), None);
+    let req = t.next();
+    assert_eq!(req["type"], "request");
+    assert_eq!(req["target"]["host"], "a.test");
+    assert_eq!(req["target"]["port"], 443);
+    let id = req["id"].as_u64().expect("id");
+    t.core.answer(id, "allow_once").expect("answer");
+    assert_eq!(poll_now(&mut rx), Some(true));
+    assert_eq!(t.next()["type"], "resolved");
+    let mut rx2 = t.ask("a.test", 443);
+    assert_eq!(poll_now(&mut rx2), None, "asked again");
+    let id2 = t.next()["id"].as_u64().expect("id");
+    assert_ne!(id, id2);
+    t.core.answer(id2, "deny").expect("answer");
+    assert_eq!(poll_now(&mut rx2), Some(false));
+    assert!(t.core.answer(id2, "deny").is_err(), "decided once only");
+    let d = t.decisions();
+    assert_eq!(d[0], ("allow_once".into(), "approver".into()));
+    assert_eq!(d[1], ("deny".into(), "approver".into()));
+}
+
+#[test]
+fn identical_pending_requests_are_one_prompt() {
+    let mut t = T::new(settings(), true);
+    let mut rxs: Vec<Receiver> = (0..3).map(|_| t.ask("a.test", 443)).collect();
+    let mut other = t.ask("a.test", 8443);
+    let first = t.next();
+    let second = t.next();
+    assert_eq!(first["target"]["port"], 443);
+    assert_eq!(second["target"]["port"], 8443);
+    assert_eq!(t.core.pending(), 2);
+    t.core
+        .answer(first["id"].as_u64().expect("id"), "allow_once")
+        .expect("answer");
+    for rx in &mut rxs {
+        assert_eq!(poll_now(rx), Some(true));
+    }
+    assert_eq!(poll_now(&mut other), None);
+    let dec = t
+        .audit()
+        .into_iter()
+        .find(|v| v["phase"] == "decision")
+        .expect("decision");
+    assert_eq!(dec["connections"], 3);
+}
+
+#[test]
+fn timeout_denies() {
+    let mut s = settings();
+    s.timeout = Duration::from_millis(50);
+    let mut t = T::new(s, true);
+    let mut rx = t.ask("a.test", 443);
+    let _ = t.next();
+    std::thread::sleep(Duration::from_millis(80));
+    t.core.tick();
+    assert_eq!(poll_now(&mut rx), Some(false));
+    assert_eq!(t.decisions(), vec![("deny".into(), "timeout".into())]);
+}
+
+#[test]
+fn approver_gone_denies_pending() {
+    let mut t = T::new(settings(), true);
+    let mut rx = t.ask("a.test", 443);
+    let _ = t.next();
+    t.approver = None;
+    t.core.remove_approver(1);
+    assert_eq!(poll_now(&mut rx), Some(false));
+    assert_eq!(t.decisions(), vec![("deny".into(), "approver gone".into())]);
+}
+
+#[test]
+fn allow_session_only_when_permitted() {
+    let mut t = T::new(settings(), true);
+    let mut rx = t.ask("a.test", 443);
+    let id = t.next()["id"].as_u64().expect("id");
+    t.core.answer(id, "allow_session").expect("answer");
+    assert_eq!(
+        poll_now(&mut rx),
+        Some(false),
+        "refused without session_scope"
+    );
+    let resolved = t.next();
+    assert_eq!(resolved["decision"], "deny");
+    assert!(resolved["note"]
+        .as_str()
+        .is_some_and(|n| n.contains("session_scope")));
+
+    let mut s = settings();
+    s.session_scope = true;
+    let mut t = T::new(s, true);
+    let mut rx = t.ask("a.test", 443);
+    let req = t.next();
+    assert_eq!(req["session_allowed"], true);
+    t.core
+        .answer(req["id"].as_u64().expect("id"), "allow_session")
+        .expect("answer");
+    assert_eq!(poll_now(&mut rx), Some(true));
+    let mut again = t.ask("a.test", 443);
+    assert_eq!(poll_now(&mut again), Some(true), "no second prompt");
+    let mut other = t.ask("a.test", 22);
+    assert_eq!(poll_now(&mut other), None, "only that destination");
+    assert!(t.core.answer(1, "maybe").is_err());
+}
+
+#[test]
+fn a_flood_is_limited_and_summarised() {
+    let mut t = T::new(settings(), true);
+    let start = std::time::Instant::now();
+    let mut rxs: Vec<Receiver> = (0..1000)
+        .map(|i| t.ask(&format!("h{}.test", i % 12), 1000 + i as u16))
+        .collect();
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert_eq!(t.core.pending(), 5);
+    let denied = rxs.iter_mut().filter_map(poll_now).filter(|v| !v).count();
+    assert_eq!(denied, 995);
+    for _ in 0..5 {
+        assert_eq!(t.next()["type"], "request");
+    }
+    t.core.tick();
+    let sum = t.next();
+    assert_eq!(sum["type"], "summary");
+    assert_eq!(sum["text"], "995 more requests to 12 hosts denied");
+    // The per-minute limit holds even as prompts are answered.
+    let mut s = settings();
+    s.per_minute = 3;
+    let mut t = T::new(s, true);
+    for i in 0..3 {
+        let _rx = t.ask("x.test", 1 + i);
+        let id = t.next()["id"].as_u64().expect("id");
+        t.core.answer(id, "deny").expect("answer");
+        let _ = t.next();
+    }
+    let mut rx = t.ask("x.test", 99);
+    assert_eq!(poll_now(&mut rx), Some(false));
+    assert_eq!(
+        t.decisions().last().cloned(),
+        Some(("deny".into(), "rate limit".into()))
+    );
+}
+
+#[test]
+fn closing_denies_and_refuses_new_requests() {
+    let mut t = T::new(settings(), true);
+    let mut rx = t.ask("a.test", 443);
+    let _ = t.next();
+    t.core.close();
+    assert_eq!(poll_now(&mut rx), Some(false));
+    let mut rx = t.ask("b.test", 443);
+    assert_eq!(poll_now(&mut rx), Some(false));
+}
