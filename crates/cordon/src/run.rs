@@ -223,13 +223,10 @@ pub fn run(args: RunArgs) -> i32 {
             Err(e) => return fail(e),
         },
     };
-    let broker = match &net {
-        Some(n) if n.asks => match start_broker(&sandbox_id, &plan, &args.command, audit.clone()) {
-            Ok(b) => Some(b),
-            Err(e) => return fail(e),
-        },
-        _ => None,
-    };
+    let broker_settings = net
+        .as_ref()
+        .is_some_and(|n| n.asks)
+        .then(|| broker_settings(&sandbox_id, &plan, &args.command));
     let argv: Vec<String> = args
         .command
         .iter()
@@ -246,7 +243,7 @@ pub fn run(args: RunArgs) -> i32 {
             "protected_binds": plan.spec.protect_existing.len(),
             "network": if net.is_some() { "door" } else { "none" },
             "sandbox": sandbox_id,
-            "approvals": broker.as_ref().map(|b| b.path().display().to_string()),
+            "approvals": broker_settings.is_some(),
         }),
     );
 
@@ -270,7 +267,7 @@ pub fn run(args: RunArgs) -> i32 {
         parts: DoorParts::default(),
         net,
         door: None,
-        broker,
+        broker: None,
         audit: audit.clone(),
         error: None,
         shared_roots: plan.spec.writable.clone(),
@@ -311,6 +308,20 @@ pub fn run(args: RunArgs) -> i32 {
         Ok(l) => l,
         Err(e) => return fail(e),
     };
+    // The broker's threads start only now: launching forks from a single-threaded process,
+    // and threads made after the signals were blocked leave SIGCHLD to the supervisor.
+    if let Some(settings) = broker_settings {
+        match start_broker(settings, audit.clone()) {
+            Ok(b) => {
+                audit.event("approvals", json!({ "sandbox": sandbox_id, "socket": b.path() }));
+                hooks.broker = Some(b);
+            }
+            Err(e) => {
+                let _ = sys::kill(launched.init_pid, libc::SIGKILL);
+                return fail(e);
+            }
+        }
+    }
     if let Some(factory) = launched.factory.take() {
         net::serve_published(published, factory, audit.clone());
     }
@@ -382,15 +393,19 @@ fn sandbox_id(command: &[std::ffi::OsString]) -> String {
 }
 
 /// The approval broker for a run whose policy asks about unknown destinations.
-fn start_broker(
-    id: &str,
-    plan: &plan::Plan,
-    command: &[std::ffi::OsString],
-    audit: Audit,
-) -> Result<Broker, String> {
+fn start_broker(settings: approval::Settings, audit: Audit) -> Result<Broker, String> {
     let runtime = crate::dirs::runtime_dir()?;
     let dir = approval::approvals_dir(&runtime)?;
     approval::sweep(&dir);
+    Broker::start(&dir, settings, audit)
+}
+
+/// How the run's approvals behave: `[approval]` of the effective policy.
+fn broker_settings(
+    id: &str,
+    plan: &plan::Plan,
+    command: &[std::ffi::OsString],
+) -> approval::Settings {
     let a = &plan.effective.approval;
     let mut settings = approval::Settings::new(
         id.to_string(),
@@ -403,5 +418,5 @@ fn start_broker(
         .collect::<Vec<_>>()
         .join(" ");
     settings.workspace = plan.workspace.display().to_string();
-    Broker::start(&dir, settings, audit)
+    settings
 }
