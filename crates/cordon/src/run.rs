@@ -313,7 +313,10 @@ pub fn run(args: RunArgs) -> i32 {
     if let Some(settings) = broker_settings {
         match start_broker(settings, audit.clone()) {
             Ok(b) => {
-                audit.event("approvals", json!({ "sandbox": sandbox_id, "socket": b.path() }));
+                audit.event(
+                    "approvals",
+                    json!({ "sandbox": sandbox_id, "socket": b.path() }),
+                );
                 hooks.broker = Some(b);
             }
             Err(e) => {

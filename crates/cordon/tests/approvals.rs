@@ -173,7 +173,13 @@ impl Approver {
         let path = find_socket(dir);
         let meta = fs::metadata(&path).expect("socket metadata");
         assert_eq!(meta.permissions().mode() & 0o777, 0o600, "socket mode");
-        let s = UnixStream::connect(&path).expect("connect to the approval socket");
+        // The file appears at bind(), a moment before listen(): retry briefly.
+        let mut conn = None;
+        wait_for(Duration::from_secs(10), || {
+            conn = UnixStream::connect(&path).ok();
+            conn.is_some()
+        });
+        let s = conn.expect("connect to the approval socket");
         s.set_read_timeout(Some(Duration::from_secs(30)))
             .expect("timeout");
         let w = s.try_clone().expect("clone");
@@ -231,7 +237,9 @@ fn allow_once_admits_one_connection_and_the_next_asks_again() {
     assert_eq!(r1["sandbox"], a.sandbox.as_str());
     assert!(r1["deadline"].as_u64().is_some());
     assert!(
-        r1["process"]["exe"].as_str().is_some_and(|e| e.ends_with("bash")),
+        r1["process"]["exe"]
+            .as_str()
+            .is_some_and(|e| e.ends_with("bash")),
         "{r1}"
     );
     a.decide(&r1["id"], "allow_once");
@@ -253,7 +261,11 @@ fn allow_once_admits_one_connection_and_the_next_asks_again() {
         "exit summary\n{}",
         out.show()
     );
-    assert!(out.stderr.contains("1 denied (1 network)"), "{}", out.show());
+    assert!(
+        out.stderr.contains("1 denied (1 network)"),
+        "{}",
+        out.show()
+    );
     let log = t.log(&["--sandbox", &a.sandbox]);
     assert!(
         log.stdout.contains(&format!("up.test:{}", up.port))
@@ -276,7 +288,11 @@ fn no_approver_means_deny() {
     assert!(!out.stdout.contains(HELLO), "{}", out.show());
     assert_eq!(up.count.load(Ordering::SeqCst), 0);
     let log = t.log(&["--since", "1h"]);
-    assert!(log.stdout.contains("denied by no approver"), "{}", log.show());
+    assert!(
+        log.stdout.contains("denied by no approver"),
+        "{}",
+        log.show()
+    );
 }
 
 #[test]
@@ -311,7 +327,11 @@ fn approver_leaving_mid_request_means_deny() {
     assert!(!out.stdout.contains(HELLO), "{}", out.show());
     assert_eq!(up.count.load(Ordering::SeqCst), 0);
     let log = t.log(&["--since", "1h"]);
-    assert!(log.stdout.contains("denied by approver gone"), "{}", log.show());
+    assert!(
+        log.stdout.contains("denied by approver gone"),
+        "{}",
+        log.show()
+    );
 }
 
 #[test]
@@ -328,7 +348,9 @@ fn allow_session_is_refused_unless_the_policy_permits_it() {
     let res = a.next_of("resolved");
     assert_eq!(res["decision"], "deny");
     assert!(
-        res["note"].as_str().is_some_and(|n| n.contains("session_scope")),
+        res["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("session_scope")),
         "{res}"
     );
     let out = finish(child);
@@ -377,7 +399,10 @@ fn a_flood_is_rate_limited_and_summarised() {
             Some("summary") => {
                 summarised += m["denied"].as_u64().unwrap_or(0);
                 let text = m["text"].as_str().unwrap_or("");
-                assert!(text.contains("more requests to") && text.ends_with("hosts denied"), "{m}");
+                assert!(
+                    text.contains("more requests to") && text.ends_with("hosts denied"),
+                    "{m}"
+                );
             }
             _ => {}
         }
@@ -409,7 +434,8 @@ fn hostile_strings_are_inert() {
     let cmd = r["process"]["cmdline"].as_str().unwrap_or("");
     assert!(cmd.contains("REDLIVE-MARK"), "{r}");
     assert!(
-        !cmd.chars().any(|c| c.is_control() || ('\u{200b}'..='\u{202e}').contains(&c)),
+        !cmd.chars()
+            .any(|c| c.is_control() || ('\u{200b}'..='\u{202e}').contains(&c)),
         "{cmd:?}"
     );
     assert!(!cmd.contains("pwned-title"));
@@ -445,7 +471,10 @@ fn tmux(t: &Ask, sock: &Path, args: &[&str]) -> Out {
 fn cordon_approvals_in_a_terminal_answers_with_keys() {
     let t = Ask::new("appr-tmux", "");
     if !t.sb.has_tool("tmux") {
-        skip("cordon_approvals_in_a_terminal_answers_with_keys", "tmux is not installed");
+        skip(
+            "cordon_approvals_in_a_terminal_answers_with_keys",
+            "tmux is not installed",
+        );
         return;
     }
     let up = upstream();
@@ -458,7 +487,11 @@ fn cordon_approvals_in_a_terminal_answers_with_keys() {
         t.runtime.display(),
         bin().display()
     );
-    let started = tmux(&t, &sock, &["new-session", "-d", "-x", "220", "-y", "50", &approvals]);
+    let started = tmux(
+        &t,
+        &sock,
+        &["new-session", "-d", "-x", "220", "-y", "50", &approvals],
+    );
     assert_eq!(started.code, 0, "{}", started.show());
     let pane = || tmux(&t, &sock, &["capture-pane", "-p", "-J"]).stdout;
     assert!(
@@ -478,7 +511,8 @@ fn cordon_approvals_in_a_terminal_answers_with_keys() {
     assert!(shown.contains("a = allow once"), "{shown}");
     tmux(&t, &sock, &["send-keys", "a"]);
     assert!(
-        wait_for(Duration::from_secs(20), || pane().matches(&want).count() >= 2),
+        wait_for(Duration::from_secs(20), || pane().matches(&want).count()
+            >= 2),
         "no second prompt:\n{}",
         pane()
     );
@@ -487,7 +521,12 @@ fn cordon_approvals_in_a_terminal_answers_with_keys() {
     let shown = pane();
     tmux(&t, &sock, &["send-keys", "q"]);
     let _ = tmux(&t, &sock, &["kill-server"]);
-    assert_eq!(out.stdout.matches(HELLO).count(), 1, "{}\n{shown}", out.show());
+    assert_eq!(
+        out.stdout.matches(HELLO).count(),
+        1,
+        "{}\n{shown}",
+        out.show()
+    );
     assert!(shown.contains("allow_once"), "{shown}");
     assert!(shown.contains("deny"), "{shown}");
     assert!(!shown.contains("pwned-title"), "{shown}");

@@ -363,7 +363,15 @@ impl Core {
         let due = st
             .last_summary
             .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1));
-        if st.dropped > 0 && due {
+        if due {
+            self.summarise(&mut st);
+        }
+    }
+
+    /// Tells approvers (once, not per request) how many requests were denied unasked.
+    fn summarise(&self, st: &mut State) {
+        let now = Instant::now();
+        if st.dropped > 0 {
             let text = format!(
                 "{} more request{} to {} host{} denied",
                 st.dropped,
@@ -376,7 +384,7 @@ impl Core {
                 "approval",
                 json!({"phase": "summary", "sandbox": self.settings.sandbox, "denied": st.dropped, "hosts": st.dropped_hosts.len(), "text": text}),
             );
-            broadcast(&mut st, &m);
+            broadcast(st, &m);
             st.dropped = 0;
             st.dropped_hosts.clear();
             st.last_summary = Some(now);
@@ -388,6 +396,7 @@ impl Core {
         let mut st = self.lock();
         st.closed = true;
         self.deny_all(&mut st, by::SANDBOX_ENDED);
+        self.summarise(&mut st);
         st.approvers.clear();
     }
 

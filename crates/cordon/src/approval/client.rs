@@ -200,8 +200,11 @@ pub fn approvals(sandbox: Option<String>) -> i32 {
                     continue;
                 }
                 let idx = conns.len();
-                known.insert(p.clone(), idx);
-                conns.push(connect(&p, idx, &tx));
+                // A socket that does not answer yet is tried again at the next scan.
+                if let Some(c) = connect(&p, idx, &tx) {
+                    known.insert(p.clone(), idx);
+                    conns.push(Some(c));
+                }
             }
         }
         let ev = match rx.recv_timeout(Duration::from_millis(300)) {
