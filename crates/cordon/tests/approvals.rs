@@ -340,7 +340,7 @@ fn allow_session_is_refused_unless_the_policy_permits_it() {
     let up = upstream();
     let child = t.spawn(&format!("{WAIT_GO}{}", connect_once(up.port)), &[]);
     let mut a = Approver::connect(&t.approvals_dir());
-    assert_eq!(a.sandbox.is_empty(), false);
+    assert!(!a.sandbox.is_empty());
     t.go();
     let r = a.next_of("request");
     assert_eq!(r["session_allowed"], false);
