@@ -121,6 +121,10 @@ fn setup() -> Result<Internet, String> {
         }
     }
     teardown();
+    // Deleting a namespace removes its veth end asynchronously; wait before recreating it.
+    wait_for(Duration::from_secs(5), || {
+        root_cmd(&["ip", "link", "show", HOST_IF]).is_err()
+    });
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cordon-it-net");
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
