@@ -4,6 +4,7 @@
 //! the supervisor treats every message as untrusted input: unknown tags and malformed
 //! packets are errors, never panics.
 
+use crate::spec::DoorSocket;
 use rustix::net::{
     recvmsg, sendmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
     SendAncillaryMessage, SendFlags,
@@ -27,6 +28,8 @@ pub enum Msg {
     Stopped(u8),
     /// supervisor -> init: continue the stopped command.
     Continue,
+    /// init -> supervisor: a socket bound in the sandbox's network namespace for the door.
+    Socket(DoorSocket, OwnedFd),
 }
 
 const TAG_PTY: u8 = b'P';
@@ -35,6 +38,7 @@ const TAG_STARTED: u8 = b'S';
 const TAG_FAILED: u8 = b'E';
 const TAG_STOPPED: u8 = b'T';
 const TAG_CONTINUE: u8 = b'C';
+const TAG_SOCKET: u8 = b'N';
 
 /// Largest packet accepted; longer error texts are cut.
 const MAX_PACKET: usize = 1024;
@@ -68,6 +72,11 @@ pub fn send(sock: BorrowedFd<'_>, msg: &Msg) -> io::Result<()> {
         Msg::Continue => {
             payload.push(TAG_CONTINUE);
             None
+        }
+        Msg::Socket(kind, fd) => {
+            payload.push(TAG_SOCKET);
+            payload.push(*kind as u8);
+            Some(fd.as_fd())
         }
     };
     let iov = [IoSlice::new(&payload)];
@@ -119,6 +128,10 @@ pub fn recv(sock: BorrowedFd<'_>) -> io::Result<Option<Msg>> {
         TAG_FAILED => Msg::SetupFailed(String::from_utf8_lossy(&buf[1..n]).into_owned()),
         TAG_STOPPED if n >= 2 => Msg::Stopped(buf[1]),
         TAG_CONTINUE => Msg::Continue,
+        TAG_SOCKET if n >= 2 => {
+            let kind = DoorSocket::from_u8(buf[1]).ok_or_else(bad)?;
+            Msg::Socket(kind, fd.ok_or_else(bad)?)
+        }
         _ => return Err(bad()),
     };
     Ok(Some(msg))

@@ -3,6 +3,7 @@
 //! policy files or HTTP.
 
 pub mod control;
+pub mod door;
 pub mod error;
 pub mod fsrules;
 pub mod mounts;

@@ -190,6 +190,7 @@ pub fn build(spec: &Spec) -> Result<(), SetupError> {
     if spec.home.is_dir() {
         mount_home_overlay(spec, &layer)?;
     }
+    resolver_files(&layer)?;
 
     writable.sort_by_key(|(p, _)| depth(p));
     for (p, m) in &writable {
@@ -272,6 +273,54 @@ fn hide_dir_keeping(dir: &Path, keep: &[&(PathBuf, OwnedFd)]) -> Result<(), Setu
     }
     // Read-only from now on; the re-opened paths are bound on top.
     sys::mount_setattr_path(dir, RO).ctx(|| format!("make {} read-only", dir.display()))
+}
+
+/// Name resolution inside: the DNS stub on the sandbox's loopback, and `hosts: files dns` so
+/// nothing consults nscd, systemd-resolved or mDNS on the host (their sockets are not
+/// reachable anyway). Without the door the stub is absent and lookups fail at once.
+fn resolver_files(layer: &OwnedFd) -> Result<(), SetupError> {
+    let resolv = "# written by cordon: the sandbox's DNS stub\nnameserver 127.0.0.1\n";
+    let host_nss = std::fs::read_to_string("/etc/nsswitch.conf").unwrap_or_default();
+    let mut nss: String = host_nss
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("hosts:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    nss.push_str("hosts: files dns\n");
+    for (path, name, content) in [
+        ("/etc/resolv.conf", "resolv.conf", resolv.to_string()),
+        ("/etc/nsswitch.conf", "nsswitch.conf", nss),
+    ] {
+        std::fs::write(
+            format!("/proc/self/fd/{}/{name}", layer.as_raw_fd()),
+            &content,
+        )
+        .ctx(|| format!("prepare {path}"))?;
+        install_file(layer, name, Path::new(path), &content)?;
+    }
+    Ok(())
+}
+
+/// Puts the layer file `name` in place of `path` (following a symlink: /etc/resolv.conf often
+/// points into /run, which is private and writable here, so the file is simply written there).
+fn install_file(layer: &OwnedFd, name: &str, path: &Path, content: &str) -> Result<(), SetupError> {
+    match std::fs::canonicalize(path) {
+        Ok(real) => {
+            let m = clone_at(layer, name)?;
+            set_attrs(&m, false, RO, 0)?;
+            attach(&m, &real)
+        }
+        Err(_) => {
+            let Ok(target) = std::fs::read_link(path) else {
+                return Ok(());
+            };
+            let target = path.parent().unwrap_or(Path::new("/")).join(target);
+            if let Some(parent) = target.parent() {
+                let _ = std::fs::create_dir_all(parent);
+            }
+            std::fs::write(&target, content).ctx(|| format!("write {}", target.display()))
+        }
+    }
 }
 
 /// The private, size-limited tmpfs behind every ephemeral writable place.

@@ -9,7 +9,7 @@
 use crate::control::{self, Msg};
 use crate::error::{Context, SetupError};
 use crate::spec::{Spec, Stdio};
-use crate::{fsrules, mounts, seccomp, sys};
+use crate::{door, fsrules, mounts, seccomp, sys};
 use rustix::event::{poll, PollFd, PollFlags};
 use std::ffi::CString;
 use std::io::{self, Write};
@@ -103,6 +103,9 @@ fn init_setup(
 
     sys::sethostname(&spec.hostname).ctx(|| "set the host name".into())?;
     sys::loopback_up().ctx(|| "bring up the loopback interface".into())?;
+    if spec.door {
+        door::bind_and_send(spec, sock.as_fd())?;
+    }
     // Under memory pressure the kernel should pick the sandbox, never the host's processes.
     write_file("/proc/self/oom_score_adj", "1000")?;
     // Counted per user namespace, so this caps the sandbox's tasks (threads included).

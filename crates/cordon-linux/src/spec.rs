@@ -41,4 +41,41 @@ pub struct Spec {
     pub path_var: String,
     pub stdio: Stdio,
     pub hostname: String,
+    /// Whether cordon's network door is bound inside the sandbox (else: loopback only).
+    pub door: bool,
+    /// Host loopback ports reachable at the same port inside (`--host-port`).
+    pub host_ports: Vec<u16>,
 }
+
+/// The sockets init binds inside the sandbox's network namespace for the supervisor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum DoorSocket {
+    Http = 1,
+    Socks = 2,
+    Transparent = 3,
+    DnsUdp = 4,
+    DnsTcp = 5,
+    /// A `--host-port` forwarder (the port is the socket's own).
+    HostPort = 6,
+}
+
+impl DoorSocket {
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            1 => Self::Http,
+            2 => Self::Socks,
+            3 => Self::Transparent,
+            4 => Self::DnsUdp,
+            5 => Self::DnsTcp,
+            6 => Self::HostPort,
+            _ => return None,
+        })
+    }
+}
+
+/// Fixed ports of the door inside the sandbox (its own network namespace, so they never clash).
+pub const HTTP_PROXY_PORT: u16 = 3128;
+pub const SOCKS_PORT: u16 = 1080;
+pub const TRANSPARENT_PORT: u16 = 3129;
+pub const DNS_PORT: u16 = 53;

@@ -5,6 +5,7 @@ use crate::control::{self, Msg};
 use crate::error::{Context, SetupError};
 use crate::pty::{self, RawTerminal, Relay};
 use crate::sandbox::{Launched, FORWARDED};
+use crate::spec::DoorSocket;
 use crate::sys;
 use rustix::event::{poll, PollFd, PollFlags};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
@@ -30,12 +31,16 @@ fn borrow(fd: RawFd) -> BorrowedFd<'static> {
     unsafe { BorrowedFd::borrow_raw(fd) }
 }
 
-/// Runs until the sandbox's init exits. `on_listener` receives the path-guard listener.
-pub fn run(
-    sandbox: Launched,
-    signals: Signals,
-    mut on_listener: impl FnMut(OwnedFd, libc::pid_t),
-) -> Result<i32, SetupError> {
+/// What the caller does with what the sandbox hands over while it starts.
+pub trait Hooks {
+    /// The path guard's seccomp listener (and the host pid of init, whose root is the sandbox's).
+    fn listener(&mut self, fd: OwnedFd, init_pid: libc::pid_t);
+    /// A door socket bound inside the sandbox's network namespace.
+    fn socket(&mut self, kind: DoorSocket, fd: OwnedFd);
+}
+
+/// Runs until the sandbox's init exits.
+pub fn run(sandbox: Launched, signals: Signals, hooks: &mut dyn Hooks) -> Result<i32, SetupError> {
     let Launched { init_pid, ctrl } = sandbox;
     let mut ctrl_open = true;
     let mut started = false;
@@ -69,7 +74,8 @@ pub fn run(
                     }
                     relay = Some(Relay::start(master, 0, 1).ctx(|| "relay the terminal".into())?);
                 }
-                Ok(Some(Msg::Listener(fd))) => on_listener(fd, init_pid),
+                Ok(Some(Msg::Listener(fd))) => hooks.listener(fd, init_pid),
+                Ok(Some(Msg::Socket(kind, fd))) => hooks.socket(kind, fd),
                 Ok(Some(Msg::Started)) => started = true,
                 Ok(Some(Msg::SetupFailed(text))) => setup_error = Some(text),
                 Ok(Some(Msg::Stopped(_))) => {

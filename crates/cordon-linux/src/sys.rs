@@ -434,6 +434,23 @@ pub fn read_signal(fd: BorrowedFd<'_>) -> io::Result<u32> {
     Ok(info.ssi_signo)
 }
 
+/// Whether child `pid` has exited (without reaping it).
+pub fn has_exited(pid: libc::pid_t) -> bool {
+    // SAFETY: siginfo_t is plain data; waitid with WNOWAIT only inspects.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: info is a valid out-pointer.
+    let ret = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    // SAFETY: si_pid is valid to read after a successful waitid.
+    ret == 0 && unsafe { info.si_pid() } == pid
+}
+
 pub fn kill(pid: libc::pid_t, sig: libc::c_int) -> io::Result<()> {
     // SAFETY: kill takes integers.
     let ret = unsafe { libc::kill(pid, sig) };

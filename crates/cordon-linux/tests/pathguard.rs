@@ -185,6 +185,7 @@ fn run(setup: Setup) -> Outcome {
                 v.push(e);
             }
         }),
+        net: None,
     };
     let handle = pathguard::serve(fd, pid, cfg).expect("serve");
     sock.write_all(b"g").expect("go");

@@ -302,10 +302,19 @@ fn check_host_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// An address or CIDR block with an optional `:PORT` or `:*` (`10.0.0.0/8:5432`,
+/// `[fd00::]/8:443`, `[fd00::/8]:*`, `1.2.3.4:22`); without one, ports 80 and 443.
 fn check_cidr(s: &str) -> Result<(), String> {
-    let (addr, len) = match s.split_once('/') {
+    let (body, port) = split_cidr_port(s);
+    if let Some(p) = port {
+        if p != "*" && p.parse::<u16>().map_or(true, |n| n == 0) {
+            return Err(format!("{s:?}: port must be 1..=65535 or `*`"));
+        }
+    }
+    let body = body.trim_start_matches('[').replace(']', "");
+    let (addr, len) = match body.split_once('/') {
         Some((a, l)) => (a, Some(l)),
-        None => (s, None),
+        None => (body.as_str(), None),
     };
     let ip: IpAddr = addr
         .parse()
@@ -318,6 +327,33 @@ fn check_cidr(s: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Splits a trailing `:PORT`/`:*` off an address or block (IPv6 needs a `/len` or brackets
+/// before the port so its own colons are not mistaken for one).
+fn split_cidr_port(s: &str) -> (&str, Option<&str>) {
+    if let Some(rest) = s.strip_prefix('[') {
+        if let Some(close) = rest.find(']') {
+            let after = &rest[close + 1..];
+            // `[addr]/len:port` or `[addr/len]:port`
+            let (tail_body, port) = match after.rsplit_once(':') {
+                Some((b, p)) => (b, Some(p)),
+                None => (after, None),
+            };
+            return (&s[..1 + close + 1 + tail_body.len()], port);
+        }
+        return (s, None);
+    }
+    if let Some((before, len_port)) = s.split_once('/') {
+        if let Some((len, port)) = len_port.split_once(':') {
+            return (&s[..before.len() + 1 + len.len()], Some(port));
+        }
+        return (s, None);
+    }
+    match s.rsplit_once(':') {
+        Some((addr, port)) if addr.contains('.') && !addr.contains(':') => (addr, Some(port)),
+        _ => (s, None),
+    }
 }
 
 #[cfg(test)]

@@ -42,6 +42,9 @@ pub enum Command {
     },
     /// Check what this machine supports, layer by layer, by starting a tiny sandbox
     Doctor,
+    /// Connect stdin/stdout to HOST:PORT through the sandbox's network door (ssh ProxyCommand)
+    #[command(hide = true)]
+    Connect { host: String, port: u16 },
     /// Print shell completions
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -94,6 +97,21 @@ pub struct RunArgs {
     /// Append audit events (JSON lines) to FILE
     #[arg(long, value_name = "FILE")]
     pub audit: Option<PathBuf>,
+    /// Allow network access to PATTERN (`name`, `*.name`, optional `:PORT` or `:*`; default ports 80 and 443)
+    #[arg(long, value_name = "PATTERN")]
+    pub allow_domain: Vec<String>,
+    /// Deny network access to PATTERN (beats any allow)
+    #[arg(long, value_name = "PATTERN")]
+    pub deny_domain: Vec<String>,
+    /// Loopback only: no proxy, no DNS, nothing leaves the sandbox
+    #[arg(long)]
+    pub no_network: bool,
+    /// Let the sandbox reach the host's 127.0.0.1:PORT at its own 127.0.0.1:PORT (repeatable)
+    #[arg(long, value_name = "PORT")]
+    pub host_port: Vec<u16>,
+    /// Let the host reach a server listening inside the sandbox on PORT (repeatable)
+    #[arg(long, value_name = "PORT")]
+    pub publish: Vec<u16>,
     /// Isolation: `namespaces` (default, full) or `landlock` (weaker: no namespaces; see --help)
     #[arg(long, value_name = "MODE", default_value = "namespaces")]
     pub isolation: String,

@@ -10,18 +10,37 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-struct ProtectRules(ProtectSet);
+/// Scratch space inside the private layer: gone at exit and never read by the host, so
+/// protections do not apply there (`git clone URL /tmp/x` works). `$HOME`'s layer stays
+/// protected (the agent and its shells read their configuration from there).
+const SCRATCH: &[&str] = &["/tmp", "/var/tmp", "/dev/shm"];
+
+struct ProtectRules {
+    set: ProtectSet,
+    /// Host-shared writable paths: protected even when they live under a scratch directory.
+    shared: Vec<PathBuf>,
+}
+
+impl ProtectRules {
+    fn scratch(&self, path: &Path) -> bool {
+        SCRATCH.iter().any(|s| path.starts_with(s))
+            && !self.shared.iter().any(|w| path.starts_with(w))
+    }
+}
 
 impl Rules for ProtectRules {
     fn check(&self, op: Op, path: &Path) -> Verdict {
-        if let Some(rule) = self.0.matches(path) {
+        if self.scratch(path) {
+            return Verdict::Allow;
+        }
+        if let Some(rule) = self.set.matches(path) {
             return Verdict::Deny {
                 errno: libc::EPERM,
                 rule: format!("protect {rule} ({})", rule.origin),
             };
         }
         let moves = matches!(op, Op::RenameFrom | Op::RenameTo);
-        if moves && self.0.is_ancestor(path) {
+        if moves && self.set.is_ancestor(path) {
             return Verdict::Deny {
                 errno: libc::EPERM,
                 rule: "protect: this directory leads to protected paths".into(),
@@ -50,6 +69,7 @@ fn op_name(op: Op) -> &'static str {
 
 pub fn config(
     set: ProtectSet,
+    shared: Vec<PathBuf>,
     writable_roots: Vec<PathBuf>,
     protected_existing: &[PathBuf],
     audit: Audit,
@@ -61,7 +81,7 @@ pub fn config(
         .map(|m| (m.dev(), m.ino()))
         .collect();
     GuardConfig {
-        rules: Arc::new(ProtectRules(set)),
+        rules: Arc::new(ProtectRules { set, shared }),
         writable_roots,
         protected_inodes,
         on_event: Box::new(move |e: Event| {
@@ -76,5 +96,6 @@ pub fn config(
                 }),
             );
         }),
+        net: None,
     }
 }

@@ -6,6 +6,7 @@ mod dirs;
 mod doctor;
 mod gitprotect;
 mod guard;
+mod net;
 mod plan;
 mod policy_cmd;
 mod run;
@@ -25,6 +26,7 @@ fn main() {
             0
         }
         Command::Doctor => doctor::doctor(),
+        Command::Connect { host, port } => net::connect_command(&host, port),
         Command::Policy { command } => policy_cmd::policy(command),
         Command::Trust { workspace, revoke } => policy_cmd::trust(workspace.as_deref(), revoke),
     };

@@ -84,7 +84,11 @@ pub fn protect_set(eff: &Effective, home: &Path, workspace: &Path) -> Result<Pro
     ProtectSet::new(home, &extra).map_err(|e| e.to_string())
 }
 
-pub fn build(layers: &PolicyLayers, command: &[OsString]) -> Result<Plan, String> {
+pub fn build(
+    layers: &PolicyLayers,
+    command: &[OsString],
+    net: Option<&crate::net::NetFlags>,
+) -> Result<Plan, String> {
     let home = home()?;
     let workspace = workspace(layers)?;
     let eff = effective(layers, &home, &workspace)?;
@@ -118,7 +122,12 @@ pub fn build(layers: &PolicyLayers, command: &[OsString]) -> Result<Plan, String
         .collect();
     let protect_existing = existing_protected(&protect, &home, &writable);
 
-    let env = cordon_policy::scrub_env(std::env::vars_os(), &eff);
+    let mut env = cordon_policy::scrub_env(std::env::vars_os(), &eff);
+    if net.is_some() {
+        let proxy = crate::net::proxy_env();
+        env.retain(|(k, _)| !proxy.iter().any(|(pk, _)| pk == k));
+        env.extend(proxy);
+    }
     let path_var = env
         .iter()
         .find(|(k, _)| k == "PATH")
@@ -163,6 +172,8 @@ pub fn build(layers: &PolicyLayers, command: &[OsString]) -> Result<Plan, String
         path_var,
         stdio,
         hostname: "cordon".into(),
+        door: net.is_some(),
+        host_ports: net.map(|n| n.host_ports.clone()).unwrap_or_default(),
     };
     Ok(Plan {
         spec,

@@ -2,14 +2,119 @@
 
 use crate::audit::Audit;
 use crate::cli::RunArgs;
+use crate::net::{self, DoorParts, NetFlags};
 use crate::{guard, plan, EXIT_CORDON};
-use cordon_linux::{mounts, pathguard, sandbox, supervise};
+use cordon_linux::pathguard::{self, GuardConfig, NetRoute};
+use cordon_linux::spec::{DoorSocket, TRANSPARENT_PORT};
+use cordon_linux::{mounts, sandbox, supervise, sys};
+use cordon_net::{Door, Host, NetPolicy, OriginalDst};
 use serde_json::json;
-use std::sync::Mutex;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
 
 fn fail(msg: impl std::fmt::Display) -> i32 {
     eprintln!("cordon: {msg}");
     EXIT_CORDON
+}
+
+/// The network side of a run: the door's policy and its original-destination map.
+struct NetSetup {
+    policy: Arc<NetPolicy>,
+    dst: Arc<OriginalDst>,
+}
+
+/// What `supervise::run` hands over while the sandbox starts.
+struct RunHooks {
+    guard: Option<GuardConfig>,
+    parts: DoorParts,
+    net: Option<NetSetup>,
+    door: Option<Door>,
+    audit: Audit,
+    error: Option<String>,
+    shared_roots: Vec<std::path::PathBuf>,
+    since: i64,
+}
+
+impl RunHooks {
+    fn route(&mut self) -> Result<Option<NetRoute>, String> {
+        let Some(net) = &self.net else {
+            return Ok(None);
+        };
+        // Every door socket was sent before the command was forked, so they are all here.
+        let listeners = self
+            .parts
+            .listeners
+            .take()
+            .ok_or("the sandbox did not hand over its network door")?;
+        self.door = Some(net::start_door(
+            listeners,
+            Arc::clone(&net.policy),
+            Arc::clone(&net.dst),
+            self.audit.clone(),
+        )?);
+        net::serve_host_ports(
+            std::mem::take(&mut self.parts.host_ports),
+            self.audit.clone(),
+        );
+        let dst = Arc::clone(&net.dst);
+        let audit = self.audit.clone();
+        let policy = Arc::clone(&net.policy);
+        let synth = self.door.as_ref().map(|d| d.synthetic());
+        let precheck = Arc::new(move |to: std::net::SocketAddr| {
+            let host = match synth.as_ref().and_then(|s| s.name_of(to.ip())) {
+                Some(name) => Host::Name(name),
+                None => Host::Ip(to.ip()),
+            };
+            policy.check(&host, to.port()).is_allow()
+        });
+        Ok(Some(NetRoute {
+            door: Some((
+                SocketAddrV4::new(Ipv4Addr::LOCALHOST, TRANSPARENT_PORT),
+                SocketAddrV6::new(Ipv6Addr::LOCALHOST, TRANSPARENT_PORT, 0, 0),
+            )),
+            register: Arc::new(move |local, original| dst.register(local, original)),
+            precheck,
+            shared_roots: self.shared_roots.clone(),
+            since: self.since,
+            on_refused: Arc::new(move |target, why| {
+                audit.event("net", json!({"kind": "deny", "via": "connect", "target": target, "decision": "deny", "reason": why}))
+            }),
+        }))
+    }
+}
+
+impl supervise::Hooks for RunHooks {
+    fn listener(&mut self, fd: OwnedFd, init_pid: libc::pid_t) {
+        let Some(mut cfg) = self.guard.take() else {
+            return;
+        };
+        let started = self.route().and_then(|route| {
+            let audit = self.audit.clone();
+            cfg.net = Some(route.unwrap_or_else(|| NetRoute {
+                on_refused: Arc::new(move |target, why| {
+                    audit.event("net", json!({"kind": "deny", "via": "connect", "target": target, "decision": "deny", "reason": why}))
+                }),
+                shared_roots: self.shared_roots.clone(),
+                since: self.since,
+                ..NetRoute::loopback_only()
+            }));
+            pathguard::serve(fd, init_pid, cfg).map(drop).map_err(|e| format!("cannot start the path guard: {e}"))
+        });
+        if let Err(e) = started {
+            if sys::has_exited(init_pid) {
+                // The command ended before the guard was up: nothing ran unguarded.
+                return;
+            }
+            // Without the guard or the door the sandbox would be weaker than asked: end it.
+            self.error = Some(e);
+            let _ = sys::kill(init_pid, libc::SIGKILL);
+        }
+    }
+
+    fn socket(&mut self, kind: DoorSocket, fd: OwnedFd) {
+        self.parts.add(kind, fd);
+    }
 }
 
 pub fn run(args: RunArgs) -> i32 {
@@ -19,13 +124,34 @@ pub fn run(args: RunArgs) -> i32 {
             args.isolation
         ));
     }
+    if !args.publish.is_empty() {
+        return fail("--publish is not available yet; run the server outside cordon or use --host-port the other way round");
+    }
     let audit = match Audit::open(args.audit.as_deref()) {
         Ok(a) => a,
         Err(e) => return fail(e),
     };
-    let plan = match plan::build(&args.layers, &args.command) {
+    let flags = NetFlags {
+        allow: args.allow_domain.clone(),
+        deny: args.deny_domain.clone(),
+        host_ports: args.host_port.clone(),
+    };
+    let net_flags = (!args.no_network).then_some(&flags);
+    let plan = match plan::build(&args.layers, &args.command, net_flags) {
         Ok(p) => p,
         Err(e) => return fail(e),
+    };
+    let net = match net_flags {
+        None => None,
+        Some(f) => match net::config(&plan.effective, f)
+            .and_then(|c| NetPolicy::new(c).map_err(|e| e.to_string()))
+        {
+            Ok(policy) => Some(NetSetup {
+                policy: Arc::new(policy),
+                dst: Arc::new(OriginalDst::new()),
+            }),
+            Err(e) => return fail(e),
+        },
     };
     let argv: Vec<String> = args
         .command
@@ -41,17 +167,31 @@ pub fn run(args: RunArgs) -> i32 {
             "writable": plan.spec.writable,
             "hidden": plan.spec.deny_read,
             "protected_binds": plan.spec.protect_existing.len(),
+            "network": if net.is_some() { "door" } else { "none" },
         }),
     );
 
     let mut roots = mounts::writable_roots(&plan.spec);
     roots.push("/dev".into());
-    let guard_cfg = Mutex::new(Some(guard::config(
-        plan.protect,
-        roots,
-        &plan.spec.protect_existing,
-        audit.clone(),
-    )));
+    let mut hooks = RunHooks {
+        guard: Some(guard::config(
+            plan.protect,
+            plan.spec.writable.clone(),
+            roots,
+            &plan.spec.protect_existing,
+            audit.clone(),
+        )),
+        parts: DoorParts::default(),
+        net,
+        door: None,
+        audit: audit.clone(),
+        error: None,
+        shared_roots: plan.spec.writable.clone(),
+        since: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0),
+    };
     let signals = match supervise::block_signals() {
         Ok(s) => s,
         Err(e) => return fail(e),
@@ -61,21 +201,14 @@ pub fn run(args: RunArgs) -> i32 {
         Ok(l) => l,
         Err(e) => return fail(e),
     };
-    let mut guard_error = None;
-    let result = supervise::run(launched, signals, |listener, init_pid| {
-        let Some(cfg) = guard_cfg.lock().ok().and_then(|mut g| g.take()) else {
-            return;
-        };
-        if let Err(e) = pathguard::serve(listener, init_pid, cfg) {
-            // Without the guard, protected paths could be created: end the sandbox.
-            guard_error = Some(e.to_string());
-            let _ = cordon_linux::sys::kill(init_pid, libc::SIGKILL);
-        }
-    });
-    match (result, guard_error) {
+    let result = supervise::run(launched, signals, &mut hooks);
+    if let Some(door) = hooks.door.take() {
+        door.shutdown();
+    }
+    match (result, hooks.error) {
         (_, Some(e)) => {
             audit.event("stop", json!({ "status": EXIT_CORDON, "error": e }));
-            fail(format!("cannot start the path guard: {e}"))
+            fail(e)
         }
         (Ok(code), None) => {
             audit.event("stop", json!({ "status": code }));

@@ -299,6 +299,28 @@ fn git_init_leaves_no_hooks_or_config_on_host() {
 }
 
 #[test]
+fn git_init_in_scratch_tmp_works_twin() {
+    // /tmp is private scratch space (gone at exit, never read by the host): a fresh
+    // repository there works, while the same in the workspace and in ~ is refused.
+    let sb = repo("git-init-tmp");
+    let out = sb.sh(
+        "cd /tmp && git init -q scratch && echo hook > scratch/.git/hooks/pre-commit && echo TMP-OK; \
+         cd ~ && (git init -q homerepo 2>/dev/null && echo HOME-INIT-ALLOWED || echo HOME-INIT-REFUSED)",
+    );
+    assert!(
+        out.stdout.contains("TMP-OK"),
+        "git init in /tmp must work\n{}",
+        out.show()
+    );
+    assert!(
+        out.stdout.contains("HOME-INIT-REFUSED"),
+        "git init in ~ must be refused (its private layer is protected)\n{}",
+        out.show()
+    );
+    assert_absent(&sb.home.join("homerepo"), &out);
+}
+
+#[test]
 fn untrusted_project_policy_cannot_loosen() {
     let sb = repo("project-policy");
     let loot = sb.home.join("loot");

@@ -134,6 +134,18 @@ impl Caller {
         Err(Errno::NAMETOOLONG)
     }
 
+    /// Reads exactly `len` bytes (a small struct such as a sockaddr) from the caller's memory.
+    pub fn read_bytes(&self, addr: u64, len: usize) -> Result<Vec<u8>, Errno> {
+        if addr == 0 {
+            return Err(Errno::FAULT);
+        }
+        let mut out = vec![0u8; len];
+        match rustix::io::pread(&self.mem, &mut out[..], addr) {
+            Ok(n) if n == len => Ok(out),
+            _ => Err(Errno::FAULT),
+        }
+    }
+
     /// umask and namespace ids (parsed once).
     pub fn status(&self) -> Result<Status, Errno> {
         *self.status.get_or_init(|| {

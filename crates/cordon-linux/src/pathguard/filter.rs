@@ -20,6 +20,7 @@ const fn off_arg_lo(i: u32) -> u32 {
 const ALWAYS: &[libc::c_long] = &[
     libc::SYS_creat,
     libc::SYS_truncate,
+    libc::SYS_connect,
     libc::SYS_mkdir,
     libc::SYS_mkdirat,
     libc::SYS_mknod,
@@ -57,7 +58,7 @@ fn jump(code: u32, k: u32, jt: usize, jf: usize) -> libc::sock_filter {
 
 /// Classic-BPF program (x86_64) returning SECCOMP_RET_USER_NOTIF for: open/openat when the flags
 /// can create, write or truncate (O_CREAT, O_WRONLY, O_RDWR, O_TRUNC; not O_PATH or O_TMPFILE),
-/// creat, truncate, mkdir, mkdirat, mknod, mknodat,
+/// creat, truncate, connect, mkdir, mkdirat, mknod, mknodat,
 /// rename, renameat, renameat2, link, linkat, symlink, symlinkat, unlink, unlinkat, rmdir;
 /// SECCOMP_RET_ALLOW for everything else (including a foreign arch: another filter handles arch).
 pub fn filter_program() -> Vec<libc::sock_filter> {

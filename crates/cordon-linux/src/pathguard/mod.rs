@@ -9,6 +9,7 @@
 
 mod caller;
 mod confine;
+mod connect;
 mod filter;
 mod handle;
 mod notif;
@@ -22,6 +23,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use connect::NetRoute;
 pub use filter::{filter_program, install};
 pub use serve::serve;
 
@@ -104,4 +106,7 @@ pub struct GuardConfig {
     pub protected_inodes: HashSet<(u64, u64)>,
     /// Called for denied operations (and may be called for allowed ones) — the audit log.
     pub on_event: Box<dyn Fn(Event) + Send + Sync>,
+    /// How `connect(2)` calls are routed (see [`NetRoute`]); `None`: only loopback and the
+    /// sandbox's own unix sockets are reachable.
+    pub net: Option<NetRoute>,
 }

@@ -16,6 +16,8 @@ use super::GuardConfig;
 
 /// Workers at most: each may sit in a FIFO open waiting for its peer.
 const MAX_WORKERS: usize = 32;
+/// connect(2) calls being performed at once (each may wait for a loopback peer).
+const MAX_CONNECTS: usize = 64;
 
 struct Shared {
     listener: Listener,
@@ -24,6 +26,9 @@ struct Shared {
     /// Workers waiting for work.
     idle: AtomicUsize,
     opener: Arc<ProcOpener>,
+    connects: AtomicUsize,
+    /// st_dev of the sandbox's private layer (its own unix sockets live there).
+    private_dev: u64,
 }
 
 /// A notification plus its caller, opened by the receiver.
@@ -36,7 +41,12 @@ pub fn serve(listener: OwnedFd, init_pid: i32, cfg: GuardConfig) -> io::Result<J
     let listener = Listener::new(listener)?;
     let root = Root::open(init_pid)?;
     let anchors = Anchors::open(&root, &cfg.writable_roots)?;
+    let private_dev = rustix::fs::statat(&root.fd, "tmp", rustix::fs::AtFlags::empty())
+        .map(|st| st.st_dev)
+        .unwrap_or(u64::MAX);
     let shared = Arc::new(Shared {
+        connects: AtomicUsize::new(0),
+        private_dev,
         listener,
         guard: Guard::new(root, cfg),
         anchors,
@@ -76,6 +86,10 @@ fn receive(
                 if !shared.listener.id_valid(n.id) {
                     continue;
                 }
+                if n.nr == libc::SYS_connect {
+                    spawn_connect(&shared, n, caller);
+                    continue;
+                }
                 if shared.idle.load(Ordering::Acquire) == 0 && workers.len() < MAX_WORKERS {
                     if let Ok(w) = spawn_worker(&shared, &rx) {
                         workers.push(w);
@@ -96,6 +110,47 @@ fn receive(
 }
 
 /// Starts a worker and waits until it is confined; its confinement error is returned.
+/// connect(2) runs on its own unconfined thread: it may block on a loopback peer, and it needs
+/// pidfd_getfd on the caller, which the Landlocked workers cannot do.
+fn spawn_connect(shared: &Arc<Shared>, n: Notif, caller: super::caller::Caller) {
+    if shared.connects.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTS {
+        shared.connects.fetch_sub(1, Ordering::AcqRel);
+        shared.listener.respond(n.id, 0, libc::EAGAIN);
+        return;
+    }
+    let s = Arc::clone(shared);
+    let spawned = thread::Builder::new()
+        .name("pathguard-connect".into())
+        .spawn(move || {
+            match &s.guard.cfg.net {
+                Some(route) => super::connect::handle(
+                    &s.listener,
+                    &n,
+                    &caller,
+                    &s.guard.root,
+                    route,
+                    s.private_dev,
+                ),
+                None => {
+                    let none = super::connect::NetRoute::loopback_only();
+                    super::connect::handle(
+                        &s.listener,
+                        &n,
+                        &caller,
+                        &s.guard.root,
+                        &none,
+                        s.private_dev,
+                    )
+                }
+            }
+            s.connects.fetch_sub(1, Ordering::AcqRel);
+        });
+    if spawned.is_err() {
+        shared.connects.fetch_sub(1, Ordering::AcqRel);
+        shared.listener.respond(n.id, 0, libc::EAGAIN);
+    }
+}
+
 fn spawn_worker(
     shared: &Arc<Shared>,
     rx: &Arc<Mutex<Receiver<Work>>>,

@@ -304,3 +304,31 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
         );
     }
 }
+
+#[test]
+fn allow_cidrs_take_an_optional_port() {
+    for ok in [
+        "10.0.0.0/8",
+        "10.0.0.0/8:5432",
+        "198.18.0.0/15:*",
+        "1.2.3.4:22",
+        "1.2.3.4",
+        "[fd00::]/8:443",
+        "[fd00::/8]:*",
+        "fd00::/8",
+        "fd00::/8:*",
+        "::1",
+    ] {
+        assert!(super::check_cidr(ok).is_ok(), "{ok} should be accepted");
+    }
+    for bad in [
+        "10.0.0.0/33",
+        "10.0.0.0/8:0",
+        "10.0.0.0/8:99999",
+        "10.0.0.0/8:x",
+        "nope",
+        "[fd00::/8]:http",
+    ] {
+        assert!(super::check_cidr(bad).is_err(), "{bad} should be refused");
+    }
+}

@@ -1,0 +1,261 @@
+//! The network door, wired: policy and flags into `cordon-net`'s configuration, the proxy
+//! environment the sandbox sees, `--host-port` forwarders, and `cordon connect` (the
+//! ProxyCommand git/ssh use inside).
+
+use crate::audit::Audit;
+use cordon_linux::spec::{DoorSocket, HTTP_PROXY_PORT, SOCKS_PORT};
+use cordon_net::{Door, Event, Listeners, NetConfig, NetPolicy, OriginalDst, RuleSrc, Unknown};
+use cordon_policy::{Effective, Rule, Tier, UnknownAction};
+use serde_json::json;
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Network flags of `cordon run`.
+#[derive(Debug, Clone, Default)]
+pub struct NetFlags {
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+    pub host_ports: Vec<u16>,
+}
+
+fn src<T: std::fmt::Display>(r: &Rule<T>) -> RuleSrc {
+    RuleSrc {
+        pattern: r.value.to_string(),
+        origin: r.origin.to_string(),
+    }
+}
+
+/// The door's configuration: policy tiers plus flags. Managed denies beat everything.
+pub fn config(eff: &Effective, flags: &NetFlags) -> Result<NetConfig, String> {
+    let n = &eff.network;
+    let managed = |r: &&Rule<String>| r.origin.tier == Tier::Managed;
+    let mut allow: Vec<RuleSrc> = n.allow.iter().map(src).collect();
+    allow.extend(flags.allow.iter().map(|p| RuleSrc {
+        pattern: p.clone(),
+        origin: "--allow-domain".into(),
+    }));
+    let mut deny: Vec<RuleSrc> = n.deny.iter().filter(|r| !managed(r)).map(src).collect();
+    deny.extend(flags.deny.iter().map(|p| RuleSrc {
+        pattern: p.clone(),
+        origin: "--deny-domain".into(),
+    }));
+    let managed_deny = n.deny.iter().filter(managed).map(src).collect();
+    let mut hosts = Vec::new();
+    for r in &n.hosts {
+        let (name, addr) = &r.value;
+        let ip = addr.parse().map_err(|_| {
+            format!(
+                "{}: [network.hosts] {name} = {addr:?} is not an IP address",
+                r.origin
+            )
+        })?;
+        hosts.push((name.clone(), ip, r.origin.to_string()));
+    }
+    Ok(NetConfig {
+        allow,
+        deny,
+        allow_cidrs: n.allow_cidrs.iter().map(src).collect(),
+        hosts,
+        unknown: match n.unknown.value {
+            UnknownAction::Ask => Unknown::Ask,
+            UnknownAction::Deny => Unknown::Deny,
+        },
+        managed_deny,
+    })
+}
+
+/// Variables that point proxy-aware programs at the door.
+pub fn proxy_env() -> Vec<(OsString, OsString)> {
+    let http = format!("http://127.0.0.1:{HTTP_PROXY_PORT}");
+    let socks = format!("socks5h://127.0.0.1:{SOCKS_PORT}");
+    let no_proxy = "localhost,127.0.0.1,::1".to_string();
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "cordon".into());
+    let java = format!(
+        "-Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort={p} -Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort={p} \
+         -Dhttp.nonProxyHosts=localhost|127.0.0.1",
+        p = HTTP_PROXY_PORT
+    );
+    let pairs = [
+        ("HTTP_PROXY", http.clone()),
+        ("HTTPS_PROXY", http.clone()),
+        ("http_proxy", http.clone()),
+        ("https_proxy", http),
+        ("ALL_PROXY", socks.clone()),
+        ("all_proxy", socks),
+        ("NO_PROXY", no_proxy.clone()),
+        ("no_proxy", no_proxy),
+        ("NODE_USE_ENV_PROXY", "1".into()),
+        ("JAVA_TOOL_OPTIONS", java),
+        (
+            "GIT_SSH_COMMAND",
+            format!("ssh -o ProxyCommand='{exe} connect %h %p'"),
+        ),
+    ];
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect()
+}
+
+/// What the door collects while the sandbox starts, and the door once started.
+#[derive(Default)]
+pub struct DoorParts {
+    pub listeners: Option<Listeners>,
+    pub host_ports: Vec<TcpListener>,
+}
+
+impl DoorParts {
+    pub fn add(&mut self, kind: DoorSocket, fd: OwnedFd) {
+        let l = self.listeners.get_or_insert_with(|| Listeners {
+            http: vec![],
+            socks: vec![],
+            transparent: vec![],
+            dns_udp: vec![],
+            dns_tcp: vec![],
+        });
+        match kind {
+            DoorSocket::Http => l.http.push(fd.into()),
+            DoorSocket::Socks => l.socks.push(fd.into()),
+            DoorSocket::Transparent => l.transparent.push(fd.into()),
+            DoorSocket::DnsUdp => l.dns_udp.push(fd.into()),
+            DoorSocket::DnsTcp => l.dns_tcp.push(fd.into()),
+            DoorSocket::HostPort => self.host_ports.push(fd.into()),
+        }
+    }
+}
+
+pub fn start_door(
+    listeners: Listeners,
+    policy: Arc<NetPolicy>,
+    dst: Arc<OriginalDst>,
+    audit: Audit,
+) -> Result<Door, String> {
+    let on_event = Arc::new(move |e: Event| {
+        audit.event(
+            "net",
+            json!({
+                "kind": e.kind, "via": e.via, "target": e.target, "port": e.port,
+                "decision": e.decision, "rule": e.rule, "reason": e.reason, "fix": e.fix,
+                "bytes_up": e.bytes_up, "bytes_down": e.bytes_down,
+            }),
+        );
+    });
+    Door::start(listeners, policy, dst, on_event)
+        .map_err(|e| format!("cannot start the network door: {e}"))
+}
+
+/// Serves `--host-port` forwarders: each connection inside is joined to the host's
+/// 127.0.0.1 at the same port.
+pub fn serve_host_ports(listeners: Vec<TcpListener>, audit: Audit) {
+    for l in listeners {
+        let audit = audit.clone();
+        let _ = std::thread::Builder::new().name("host-port".into()).spawn(move || {
+            let Ok(port) = l.local_addr().map(|a| a.port()) else { return };
+            for conn in l.incoming() {
+                let Ok(inside) = conn else { continue };
+                let target = SocketAddr::from(([127, 0, 0, 1], port));
+                match TcpStream::connect_timeout(&target, Duration::from_secs(5)) {
+                    Ok(outside) => {
+                        audit.event("net", json!({"kind": "connect", "via": "host-port", "target": "127.0.0.1", "port": port, "decision": "allow", "rule": format!("--host-port {port}")}));
+                        splice(inside, outside);
+                    }
+                    Err(_) => {
+                        let _ = inside.shutdown(Shutdown::Both);
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Copies both ways on two threads until either side closes.
+fn splice(a: TcpStream, b: TcpStream) {
+    let (Ok(a2), Ok(b2)) = (a.try_clone(), b.try_clone()) else {
+        return;
+    };
+    let pump = |mut from: TcpStream, mut to: TcpStream| {
+        move || {
+            let _ = std::io::copy(&mut from, &mut to);
+            let _ = to.shutdown(Shutdown::Write);
+        }
+    };
+    let _ = std::thread::Builder::new()
+        .name("splice".into())
+        .spawn(pump(a, b2));
+    let _ = std::thread::Builder::new()
+        .name("splice".into())
+        .spawn(pump(b, a2));
+}
+
+/// `cordon connect HOST PORT`: a ProxyCommand for ssh inside the sandbox. Opens a SOCKS5
+/// connection through the door (the name is resolved and checked outside) and joins it to
+/// stdin/stdout.
+pub fn connect_command(host: &str, port: u16) -> i32 {
+    match socks_connect(host, port) {
+        Ok(stream) => {
+            let Ok(mut up) = stream.try_clone() else {
+                return 1;
+            };
+            let writer = std::thread::spawn(move || {
+                let _ = std::io::copy(&mut std::io::stdin().lock(), &mut up);
+                let _ = up.shutdown(Shutdown::Write);
+            });
+            let mut down = stream;
+            let _ = std::io::copy(&mut down, &mut std::io::stdout().lock());
+            let _ = std::io::stdout().flush();
+            drop(writer);
+            0
+        }
+        Err(e) => {
+            eprintln!("cordon connect: {host}:{port}: {e}");
+            1
+        }
+    }
+}
+
+fn socks_connect(host: &str, port: u16) -> Result<TcpStream, String> {
+    let door = SocketAddr::from(([127, 0, 0, 1], SOCKS_PORT));
+    let mut s = TcpStream::connect_timeout(&door, Duration::from_secs(5)).map_err(|e| {
+        format!("no network door in this sandbox ({e}); is this running inside `cordon run`?")
+    })?;
+    let io = |e: std::io::Error| e.to_string();
+    s.write_all(&[5, 1, 0]).map_err(io)?;
+    let mut greet = [0u8; 2];
+    s.read_exact(&mut greet).map_err(io)?;
+    if greet != [5, 0] {
+        return Err("the door refused the SOCKS5 greeting".into());
+    }
+    let name = host.as_bytes();
+    let len = u8::try_from(name.len()).map_err(|_| "host name too long".to_string())?;
+    let mut req = vec![5, 1, 0, 3, len];
+    req.extend_from_slice(name);
+    req.extend_from_slice(&port.to_be_bytes());
+    s.write_all(&req).map_err(io)?;
+    let mut head = [0u8; 4];
+    s.read_exact(&mut head).map_err(io)?;
+    if head[1] != 0 {
+        return Err(format!(
+            "refused by cordon's network policy (SOCKS5 reply {}); see `cordon run --audit`",
+            head[1]
+        ));
+    }
+    let skip = match head[3] {
+        1 => 4 + 2,
+        4 => 16 + 2,
+        3 => {
+            let mut l = [0u8; 1];
+            s.read_exact(&mut l).map_err(io)?;
+            l[0] as usize + 2
+        }
+        _ => return Err("malformed SOCKS5 reply".into()),
+    };
+    let mut rest = vec![0u8; skip];
+    s.read_exact(&mut rest).map_err(io)?;
+    Ok(s)
+}
