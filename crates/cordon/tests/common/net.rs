@@ -428,6 +428,10 @@ def recv_all(s, limit=1 << 20):
             break
         buf += d
     return buf
+def must(data):
+    if not data:
+        raise ConnectionError("closed without data")
+    return data
 def recv_n(s, n):
     buf = b""
     while len(buf) < n:
