@@ -869,7 +869,12 @@ fn publish_run(t: &NetTest, publish: bool) -> (Result<String, String>, String) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn cordon");
-    let started = wait_for(Duration::from_secs(20), || ready.exists());
+    // Stop waiting early if cordon already exited (e.g. refused the flag).
+    let mut exited = false;
+    let started = wait_for(Duration::from_secs(20), || {
+        exited = exited || matches!(child.try_wait(), Ok(Some(_)));
+        ready.exists() || exited
+    }) && ready.exists();
     let got = if !started {
         Err("the sandboxed server never became ready".to_string())
     } else {
