@@ -2,6 +2,7 @@
 //! namespaces, mounts, Landlock and seccomp, runs the command in it, and knows nothing of
 //! policy files or HTTP.
 
+pub mod cgroup;
 pub mod control;
 pub mod door;
 pub mod error;

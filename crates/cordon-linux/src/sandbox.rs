@@ -27,6 +27,9 @@ pub struct Launched {
     pub init_pid: libc::pid_t,
     /// The supervisor's end of the control channel.
     pub ctrl: OwnedFd,
+    /// Asks init for TCP sockets inside the sandbox's network namespace (`--publish`): send
+    /// one byte, receive one `Msg::Socket`.
+    pub factory: Option<OwnedFd>,
 }
 
 /// Signals the supervisor forwards to init, and init to the command.
@@ -50,6 +53,11 @@ pub unsafe fn launch(
     install_listener: Option<ListenerInstaller>,
 ) -> Result<Launched, SetupError> {
     let (sup, sb) = sys::seqpacket_pair().ctx(|| "create the control channel".into())?;
+    let factory = if spec.publish.is_empty() {
+        None
+    } else {
+        Some(sys::seqpacket_pair().ctx(|| "create the socket channel".into())?)
+    };
     // SAFETY: forwarded from this function's contract.
     let pid = unsafe { sys::clone_namespaces(sys::SANDBOX_NAMESPACES) }.map_err(|e| {
         SetupError::new("create the sandbox namespaces", e).fix(
@@ -59,18 +67,29 @@ pub unsafe fn launch(
     })?;
     if pid == 0 {
         drop(sup);
-        init_main(spec, sb, install_listener);
+        init_main(
+            spec,
+            sb,
+            factory.map(|(_, inside)| inside),
+            install_listener,
+        );
     }
     drop(sb);
     Ok(Launched {
         init_pid: pid,
         ctrl: sup,
+        factory: factory.map(|(outside, _)| outside),
     })
 }
 
-fn init_main(spec: &Spec, sock: OwnedFd, install_listener: Option<ListenerInstaller>) -> ! {
+fn init_main(
+    spec: &Spec,
+    sock: OwnedFd,
+    factory: Option<OwnedFd>,
+    install_listener: Option<ListenerInstaller>,
+) -> ! {
     match init_setup(spec, &sock, install_listener) {
-        Ok((cmd_pid, sigfd)) => init_loop(cmd_pid, sigfd, sock),
+        Ok((cmd_pid, sigfd)) => init_loop(cmd_pid, sigfd, sock, factory),
         Err(e) => {
             let _ = control::send(sock.as_fd(), &Msg::SetupFailed(e.to_string()));
             sys::exit_now(125)
@@ -274,12 +293,16 @@ fn exec_command(spec: &Spec) -> ! {
 
 /// init as pid 1: reaps orphans, forwards signals, reports job-control stops, and exits with
 /// the command's status (which makes the kernel kill everything left in the sandbox).
-fn init_loop(cmd_pid: libc::pid_t, sigfd: OwnedFd, sock: OwnedFd) -> ! {
+fn init_loop(cmd_pid: libc::pid_t, sigfd: OwnedFd, sock: OwnedFd, factory: Option<OwnedFd>) -> ! {
+    let mut factory = factory;
     loop {
-        let mut fds = [
+        let mut fds = vec![
             PollFd::new(&sigfd, PollFlags::IN),
             PollFd::new(&sock, PollFlags::IN),
         ];
+        if let Some(f) = &factory {
+            fds.push(PollFd::new(f, PollFlags::IN));
+        }
         match poll(&mut fds, None) {
             Ok(_) => {}
             Err(rustix::io::Errno::INTR) => continue,
@@ -287,6 +310,11 @@ fn init_loop(cmd_pid: libc::pid_t, sigfd: OwnedFd, sock: OwnedFd) -> ! {
         }
         let sig_ready = !fds[0].revents().is_empty();
         let sock_ready = !fds[1].revents().is_empty();
+        let factory_ready = fds.get(2).is_some_and(|f| !f.revents().is_empty());
+        drop(fds);
+        if factory_ready && !serve_socket_request(factory.as_ref()) {
+            factory = None;
+        }
         if sig_ready {
             if let Ok(sig) = sys::read_signal(sigfd.as_fd()) {
                 if sig as libc::c_int == libc::SIGCHLD {
@@ -307,6 +335,30 @@ fn init_loop(cmd_pid: libc::pid_t, sigfd: OwnedFd, sock: OwnedFd) -> ! {
             }
         }
     }
+}
+
+/// Answers one `--publish` request with a fresh TCP socket in the sandbox's network
+/// namespace. Returns false when the supervisor closed the channel.
+fn serve_socket_request(factory: Option<&OwnedFd>) -> bool {
+    let Some(f) = factory else { return false };
+    let mut byte = [0u8; 1];
+    match rustix::io::read(f, &mut byte) {
+        Ok(1) => {}
+        _ => return false,
+    }
+    let family = if byte[0] == 6 {
+        rustix::net::AddressFamily::INET6
+    } else {
+        rustix::net::AddressFamily::INET
+    };
+    let flags = rustix::net::SocketFlags::CLOEXEC;
+    if let Ok(s) = rustix::net::socket_with(family, rustix::net::SocketType::STREAM, flags, None) {
+        let _ = control::send(
+            f.as_fd(),
+            &Msg::Socket(crate::spec::DoorSocket::Published, s),
+        );
+    }
+    true
 }
 
 fn reap(cmd_pid: libc::pid_t, sock: BorrowedFd<'_>) {

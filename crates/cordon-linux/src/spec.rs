@@ -45,6 +45,9 @@ pub struct Spec {
     pub door: bool,
     /// Host loopback ports reachable at the same port inside (`--host-port`).
     pub host_ports: Vec<u16>,
+    /// Sandbox loopback ports the host may reach (`--publish`): init then makes sockets in
+    /// the sandbox's network namespace on request.
+    pub publish: Vec<u16>,
 }
 
 /// The sockets init binds inside the sandbox's network namespace for the supervisor.
@@ -58,6 +61,8 @@ pub enum DoorSocket {
     DnsTcp = 5,
     /// A `--host-port` forwarder (the port is the socket's own).
     HostPort = 6,
+    /// An unconnected TCP socket for a `--publish` connection.
+    Published = 7,
 }
 
 impl DoorSocket {
@@ -69,6 +74,7 @@ impl DoorSocket {
             4 => Self::DnsUdp,
             5 => Self::DnsTcp,
             6 => Self::HostPort,
+            7 => Self::Published,
             _ => return None,
         })
     }

@@ -39,15 +39,69 @@ pub trait Hooks {
     fn socket(&mut self, kind: DoorSocket, fd: OwnedFd);
 }
 
+/// What the supervisor has learned from the control channel so far.
+struct State {
+    started: bool,
+    setup_error: Option<String>,
+    relay: Option<Relay>,
+    raw: Option<RawTerminal>,
+    tty: Option<RawFd>,
+}
+
+impl State {
+    fn on_msg(
+        &mut self,
+        msg: Msg,
+        ctrl: &OwnedFd,
+        init_pid: libc::pid_t,
+        hooks: &mut dyn Hooks,
+    ) -> Result<(), SetupError> {
+        match msg {
+            Msg::PtyMaster(master) => {
+                if sys::isatty(0) {
+                    self.raw = RawTerminal::enter(borrow(0)).ok();
+                }
+                if let Some(t) = self.tty {
+                    let _ = pty::copy_winsize(borrow(t), master.as_fd());
+                }
+                self.relay = Some(Relay::start(master, 0, 1).ctx(|| "relay the terminal".into())?);
+            }
+            Msg::Listener(fd) => hooks.listener(fd, init_pid),
+            Msg::Socket(kind, fd) => hooks.socket(kind, fd),
+            Msg::Started => self.started = true,
+            Msg::SetupFailed(text) => self.setup_error = Some(text),
+            Msg::Stopped(_) => {
+                // The command stopped itself (a TUI's ^Z): stop cordon too, as sudo does,
+                // with the person's terminal restored; resume the command when continued.
+                if let Some(r) = &self.raw {
+                    r.restore();
+                }
+                let _ = sys::kill(std::process::id() as libc::pid_t, libc::SIGSTOP);
+                if let Some(r) = &self.raw {
+                    let _ = r.reenter();
+                }
+                if let (Some(t), Some(rel)) = (self.tty, &self.relay) {
+                    let _ = pty::copy_winsize(borrow(t), rel.master());
+                }
+                let _ = control::send(ctrl.as_fd(), &Msg::Continue);
+            }
+            Msg::Continue => {}
+        }
+        Ok(())
+    }
+}
+
 /// Runs until the sandbox's init exits.
 pub fn run(sandbox: Launched, signals: Signals, hooks: &mut dyn Hooks) -> Result<i32, SetupError> {
-    let Launched { init_pid, ctrl } = sandbox;
+    let Launched { init_pid, ctrl, .. } = sandbox;
     let mut ctrl_open = true;
-    let mut started = false;
-    let mut setup_error: Option<String> = None;
-    let mut relay: Option<Relay> = None;
-    let mut raw: Option<RawTerminal> = None;
-    let tty = first_tty();
+    let mut st = State {
+        started: false,
+        setup_error: None,
+        relay: None,
+        raw: None,
+        tty: first_tty(),
+    };
 
     let code = loop {
         let mut fds = vec![PollFd::new(&signals.0, PollFlags::IN)];
@@ -65,36 +119,9 @@ pub fn run(sandbox: Launched, signals: Signals, hooks: &mut dyn Hooks) -> Result
 
         if ctrl_ready {
             match control::recv(ctrl.as_fd()) {
-                Ok(Some(Msg::PtyMaster(master))) => {
-                    if sys::isatty(0) {
-                        raw = RawTerminal::enter(borrow(0)).ok();
-                    }
-                    if let Some(t) = tty {
-                        let _ = pty::copy_winsize(borrow(t), master.as_fd());
-                    }
-                    relay = Some(Relay::start(master, 0, 1).ctx(|| "relay the terminal".into())?);
-                }
-                Ok(Some(Msg::Listener(fd))) => hooks.listener(fd, init_pid),
-                Ok(Some(Msg::Socket(kind, fd))) => hooks.socket(kind, fd),
-                Ok(Some(Msg::Started)) => started = true,
-                Ok(Some(Msg::SetupFailed(text))) => setup_error = Some(text),
-                Ok(Some(Msg::Stopped(_))) => {
-                    // The command stopped itself (a TUI's ^Z): stop cordon too, as sudo does,
-                    // with the person's terminal restored; resume the command when continued.
-                    if let Some(r) = &raw {
-                        r.restore();
-                    }
-                    let _ = sys::kill(std::process::id() as libc::pid_t, libc::SIGSTOP);
-                    if let Some(r) = &raw {
-                        let _ = r.reenter();
-                    }
-                    if let (Some(t), Some(rel)) = (tty, &relay) {
-                        let _ = pty::copy_winsize(borrow(t), rel.master());
-                    }
-                    let _ = control::send(ctrl.as_fd(), &Msg::Continue);
-                }
-                Ok(Some(Msg::Continue)) | Err(_) => {}
+                Ok(Some(msg)) => st.on_msg(msg, &ctrl, init_pid, hooks)?,
                 Ok(None) => ctrl_open = false,
+                Err(_) => {}
             }
         }
         if sig_ready {
@@ -109,7 +136,7 @@ pub fn run(sandbox: Launched, signals: Signals, hooks: &mut dyn Hooks) -> Result
                     }
                 }
             } else if sig == libc::SIGWINCH {
-                if let (Some(t), Some(rel)) = (tty, &relay) {
+                if let (Some(t), Some(rel)) = (st.tty, &st.relay) {
                     let _ = pty::copy_winsize(borrow(t), rel.master());
                 }
             } else if sig != libc::SIGCONT {
@@ -117,6 +144,21 @@ pub fn run(sandbox: Launched, signals: Signals, hooks: &mut dyn Hooks) -> Result
             }
         }
     };
+    // Everything in the sandbox has exited, so every sender has closed: what is still queued
+    // (a `Started` sent just before a fast command ended) is read to the end.
+    while ctrl_open {
+        match control::recv(ctrl.as_fd()) {
+            Ok(Some(msg)) => st.on_msg(msg, &ctrl, init_pid, hooks)?,
+            Ok(None) | Err(_) => ctrl_open = false,
+        }
+    }
+    let State {
+        started,
+        setup_error,
+        relay,
+        raw,
+        ..
+    } = st;
 
     let queried = relay.as_ref().is_some_and(|r| r.queried());
     if let Some(r) = relay {

@@ -434,7 +434,7 @@ pub fn read_signal(fd: BorrowedFd<'_>) -> io::Result<u32> {
     Ok(info.ssi_signo)
 }
 
-/// Whether child `pid` has exited (without reaping it).
+/// Whether child `pid` has exited (without reaping it), or was already reaped.
 pub fn has_exited(pid: libc::pid_t) -> bool {
     // SAFETY: siginfo_t is plain data; waitid with WNOWAIT only inspects.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
@@ -447,8 +447,13 @@ pub fn has_exited(pid: libc::pid_t) -> bool {
             libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
         )
     };
+    if ret < 0 {
+        // ECHILD: already reaped, so certainly gone.
+        return io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD);
+    }
     // SAFETY: si_pid is valid to read after a successful waitid.
-    ret == 0 && unsafe { info.si_pid() } == pid
+    let got = unsafe { info.si_pid() };
+    got == pid
 }
 
 pub fn kill(pid: libc::pid_t, sig: libc::c_int) -> io::Result<()> {

@@ -126,6 +126,8 @@ impl DoorParts {
             DoorSocket::DnsUdp => l.dns_udp.push(fd.into()),
             DoorSocket::DnsTcp => l.dns_tcp.push(fd.into()),
             DoorSocket::HostPort => self.host_ports.push(fd.into()),
+            // Only ever sent on the --publish channel, never here.
+            DoorSocket::Published => drop(fd),
         }
     }
 }
@@ -172,6 +174,65 @@ pub fn serve_host_ports(listeners: Vec<TcpListener>, audit: Audit) {
             }
         });
     }
+}
+
+/// Host listeners for `--publish`, bound before the sandbox starts (a busy port is an error
+/// then, not later).
+pub fn bind_published(ports: &[u16]) -> Result<Vec<(u16, TcpListener)>, String> {
+    ports
+        .iter()
+        .map(|p| {
+            TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], *p)))
+                .map(|l| (*p, l))
+                .map_err(|e| format!("cannot publish port {p} on the host's 127.0.0.1: {e}"))
+        })
+        .collect()
+}
+
+/// Serves `--publish`: each host connection gets a fresh socket made by the sandbox's init
+/// inside its network namespace, connected to the sandbox's 127.0.0.1 at the same port.
+pub fn serve_published(listeners: Vec<(u16, TcpListener)>, factory: OwnedFd, audit: Audit) {
+    let factory = Arc::new(std::sync::Mutex::new(factory));
+    for (port, l) in listeners {
+        let factory = Arc::clone(&factory);
+        let audit = audit.clone();
+        let _ = std::thread::Builder::new().name("publish".into()).spawn(move || {
+            for conn in l.incoming() {
+                let Ok(outside) = conn else { continue };
+                match inside_connection(&factory, port) {
+                    Ok(inside) => {
+                        audit.event("net", json!({"kind": "connect", "via": "publish", "target": "127.0.0.1", "port": port, "decision": "allow", "rule": format!("--publish {port}")}));
+                        splice(outside, inside);
+                    }
+                    Err(_) => {
+                        let _ = outside.shutdown(Shutdown::Both);
+                    }
+                }
+            }
+        });
+    }
+}
+
+fn inside_connection(factory: &std::sync::Mutex<OwnedFd>, port: u16) -> std::io::Result<TcpStream> {
+    use cordon_linux::control::{self, Msg};
+    use std::os::fd::AsFd;
+    let sock = {
+        let f = factory
+            .lock()
+            .map_err(|_| std::io::Error::other("socket channel poisoned"))?;
+        rustix::io::write(&*f, &[4])?;
+        match control::recv(f.as_fd())? {
+            Some(Msg::Socket(DoorSocket::Published, s)) => s,
+            _ => {
+                return Err(std::io::Error::other(
+                    "the sandbox did not hand over a socket",
+                ))
+            }
+        }
+    };
+    let addr = rustix::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, port);
+    rustix::net::connect(&sock, &addr)?;
+    Ok(TcpStream::from(sock))
 }
 
 /// Copies both ways on two threads until either side closes.

@@ -88,6 +88,7 @@ pub fn build(
     layers: &PolicyLayers,
     command: &[OsString],
     net: Option<&crate::net::NetFlags>,
+    publish: &[u16],
 ) -> Result<Plan, String> {
     let home = home()?;
     let workspace = workspace(layers)?;
@@ -174,6 +175,7 @@ pub fn build(
         hostname: "cordon".into(),
         door: net.is_some(),
         host_ports: net.map(|n| n.host_ports.clone()).unwrap_or_default(),
+        publish: publish.to_vec(),
     };
     Ok(Plan {
         spec,

@@ -102,7 +102,17 @@ impl supervise::Hooks for RunHooks {
             pathguard::serve(fd, init_pid, cfg).map(drop).map_err(|e| format!("cannot start the path guard: {e}"))
         });
         if let Err(e) = started {
-            if sys::has_exited(init_pid) {
+            // A command that ends at once can take init with it while the guard starts (its
+            // /proc entries vanish before it is a zombie); that is no failure: nothing ran
+            // unguarded. Anything else is.
+            let gone = (0..100).any(|_| {
+                let exited = sys::has_exited(init_pid);
+                if !exited {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                exited
+            });
+            if gone {
                 // The command ended before the guard was up: nothing ran unguarded.
                 return;
             }
@@ -124,9 +134,6 @@ pub fn run(args: RunArgs) -> i32 {
             args.isolation
         ));
     }
-    if !args.publish.is_empty() {
-        return fail("--publish is not available yet; run the server outside cordon or use --host-port the other way round");
-    }
     let audit = match Audit::open(args.audit.as_deref()) {
         Ok(a) => a,
         Err(e) => return fail(e),
@@ -137,7 +144,11 @@ pub fn run(args: RunArgs) -> i32 {
         host_ports: args.host_port.clone(),
     };
     let net_flags = (!args.no_network).then_some(&flags);
-    let plan = match plan::build(&args.layers, &args.command, net_flags) {
+    let published = match net::bind_published(&args.publish) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let plan = match plan::build(&args.layers, &args.command, net_flags, &args.publish) {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
@@ -192,15 +203,32 @@ pub fn run(args: RunArgs) -> i32 {
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0),
     };
+    // Sandbox-wide limits where cgroup v2 is delegated; rlimits and tmpfs sizes otherwise.
+    let _cgroup = match cordon_linux::cgroup::SandboxCgroup::enter(
+        plan.spec.max_tasks,
+        plan.spec.memory_bytes,
+    ) {
+        Ok(cg) => cg,
+        Err(e) => {
+            // The rlimit and tmpfs limits below still apply; say what is missing.
+            eprintln!(
+                "cordon: warning: cgroup v2 limits not applied ({e}); using per-process limits"
+            );
+            None
+        }
+    };
     let signals = match supervise::block_signals() {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
     // SAFETY: nothing before this point starts a thread; the process is single-threaded.
-    let launched = match unsafe { sandbox::launch(&plan.spec, Some(pathguard::install)) } {
+    let mut launched = match unsafe { sandbox::launch(&plan.spec, Some(pathguard::install)) } {
         Ok(l) => l,
         Err(e) => return fail(e),
     };
+    if let Some(factory) = launched.factory.take() {
+        net::serve_published(published, factory, audit.clone());
+    }
     let result = supervise::run(launched, signals, &mut hooks);
     if let Some(door) = hooks.door.take() {
         door.shutdown();
