@@ -1020,6 +1020,7 @@ attempt("hello_trunc", after_connect, 443, b"\x16\x03\x01\x02\x00\x01\x00\x01\xf
 attempt("hello_huge", after_connect, 443, b"\x16\x03\x01\xff\xff\x01\xff\xff\xfb" + b"\x00" * 70000, False)
 attempt("raw_on_443", after_connect, 443, b"SSH-2.0-OpenSSH_9.2\r\n" + bytes(range(256)), False)
 attempt("http_wrong_host_on_443", after_connect, 443, b"GET /x HTTP/1.1\r\nHost: {OTHER_NAME}\r\n\r\n", False)
+attempt("http_right_host_on_443", after_connect, 443, b"GET /x HTTP/1.1\r\nHost: {NAME}\r\n\r\n", False)
 def dns_junk():
     out = []
     for pkt in (b"\xff" * 3, bytes(range(256)) * 2, b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c\x00\x01\x00\x01"):
@@ -1061,6 +1062,7 @@ attempt("final_dns", dns_query, "{NAME}")
         "hello_huge",
         "raw_on_443",
         "http_wrong_host_on_443",
+        "http_right_host_on_443",
         "dns_junk",
     ] {
         let v = r.get(k);
@@ -1101,7 +1103,7 @@ attempt("final_dns", dns_query, "{NAME}")
         .collect();
     assert!(
         bad.is_empty(),
-        "a malformed ClientHello / raw bytes / a wrong Host on 443 reached the server:\n{bad:?}\n{}",
+        "a malformed ClientHello / raw bytes / plain HTTP on 443 reached the server:\n{bad:?}\n{}",
         r.show()
     );
 }
