@@ -1107,3 +1107,42 @@ attempt("final_dns", dns_query, "{NAME}")
         r.show()
     );
 }
+
+/// `cordon connect HOST PORT` (the ProxyCommand in GIT_SSH_COMMAND) goes through the door:
+/// an allowed name:port reaches the server, a denied one does not.
+#[test]
+fn cordon_connect_proxycommand_follows_policy() {
+    let Some(t) = NetTest::new("connect-cmd") else {
+        return;
+    };
+    let pol = t.std_policy(&[], &[CIDR_ALL], &[]);
+    let out = t.sh(
+        &["-p", &pol, "--allow-domain", &format!("{NAME}:7")],
+        &format!(
+            "echo $GIT_SSH_COMMAND | grep -q 'connect %h %p' && echo SSH-CMD-SET; \
+             bin=$(echo $GIT_SSH_COMMAND | sed -e \"s/.*ProxyCommand='\\([^ ]*\\) connect.*/\\1/\"); \
+             printf 'via-cordon-connect' | timeout 10 $bin connect {NAME} 7 | head -c 18; echo; \
+             printf 'denied' | timeout 10 $bin connect {OTHER_NAME} 7; echo DENIED-RC=$?"
+        ),
+    );
+    assert!(
+        out.stdout.contains("SSH-CMD-SET"),
+        "GIT_SSH_COMMAND must use cordon connect\n{}",
+        out.show()
+    );
+    assert!(
+        out.stdout.contains("via-cordon-connect"),
+        "cordon connect to an allowed name:port must work\n{}",
+        out.show()
+    );
+    assert!(
+        out.stdout.contains("DENIED-RC=1"),
+        "cordon connect to a denied destination must fail\n{}",
+        out.show()
+    );
+    assert!(
+        out.stderr.contains("refused"),
+        "the failure must say why\n{}",
+        out.show()
+    );
+}
