@@ -128,14 +128,15 @@ impl supervise::Hooks for RunHooks {
 }
 
 pub fn run(args: RunArgs) -> i32 {
-    let lite =
-        match args.isolation.as_str() {
-            "namespaces" => false,
-            "landlock" => true,
-            other => return fail(format!(
+    let lite = match args.isolation.as_str() {
+        "namespaces" => false,
+        "landlock" => true,
+        other => {
+            return fail(format!(
                 "unknown isolation mode {other:?} (use `namespaces`, the default, or `landlock`)"
-            )),
-        };
+            ))
+        }
+    };
     if lite {
         let netflags =
             !args.allow_domain.is_empty() || !args.host_port.is_empty() || !args.publish.is_empty();
