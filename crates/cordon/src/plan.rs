@@ -71,6 +71,8 @@ pub fn effective(
         Some(&trust),
     )
     .map_err(|e| e.to_string())?;
+    let mut inputs = inputs;
+    inputs.profiles = crate::profiles::load(home, &layers.profile)?;
     let eff = resolve(&inputs).map_err(|e| e.to_string())?;
     eff.check_workspace(workspace).map_err(|e| e.to_string())?;
     Ok(eff)
@@ -84,11 +86,30 @@ pub fn protect_set(eff: &Effective, home: &Path, workspace: &Path) -> Result<Pro
     ProtectSet::new(home, &extra).map_err(|e| e.to_string())
 }
 
+/// How a command's sandbox differs from `cordon run`'s (`cordon mcp` uses this).
+#[derive(Debug, Clone, Copy)]
+pub struct BuildOpts {
+    /// Force this stdio wiring instead of a pty when a terminal is attached.
+    pub stdio: Option<Stdio>,
+    /// Whether the workspace is writable (else it is bound read-only; cwd stays there).
+    pub workspace_writable: bool,
+}
+
+impl Default for BuildOpts {
+    fn default() -> Self {
+        BuildOpts {
+            stdio: None,
+            workspace_writable: true,
+        }
+    }
+}
+
 pub fn build(
     layers: &PolicyLayers,
     command: &[OsString],
     net: Option<&crate::net::NetFlags>,
     publish: &[u16],
+    opts: BuildOpts,
 ) -> Result<Plan, String> {
     let home = home()?;
     let workspace = workspace(layers)?;
@@ -98,7 +119,10 @@ pub fn build(
     }
     let protect = protect_set(&eff, &home, &workspace)?;
 
-    let mut writable = vec![workspace.clone()];
+    let mut writable = Vec::new();
+    if opts.workspace_writable {
+        writable.push(workspace.clone());
+    }
     for p in eff.allow_write_paths() {
         let c = canonical(&p, "allow_write path")?;
         eff.check_workspace(&c).map_err(|e| e.to_string())?;
@@ -121,7 +145,12 @@ pub fn build(
         .iter()
         .filter_map(|p| p.canonicalize().ok())
         .collect();
-    let protect_existing = existing_protected(&protect, &home, &writable);
+    let mut protect_existing = existing_protected(&protect, &home, &writable);
+    if !opts.workspace_writable {
+        // Under $HOME the workspace would otherwise be writable in the private layer; a
+        // read-only bind makes writes fail instead of vanishing at exit.
+        protect_existing.insert(0, workspace.clone());
+    }
 
     let mut env = cordon_policy::scrub_env(std::env::vars_os(), &eff);
     if net.is_some() {
@@ -150,7 +179,9 @@ pub fn build(
                 .map_err(|_| "an argument contains a NUL byte".to_string())
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let stdio = if cordon_linux::sandbox::any_stdio_is_tty() {
+    let stdio = if let Some(forced) = opts.stdio {
+        forced
+    } else if cordon_linux::sandbox::any_stdio_is_tty() {
         Stdio::Pty
     } else {
         Stdio::Inherit
