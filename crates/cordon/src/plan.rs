@@ -91,7 +91,8 @@ pub fn protect_set(eff: &Effective, home: &Path, workspace: &Path) -> Result<Pro
 pub struct BuildOpts {
     /// Force this stdio wiring instead of a pty when a terminal is attached.
     pub stdio: Option<Stdio>,
-    /// Whether the workspace is writable (else it is bound read-only; cwd stays there).
+    /// Whether the workspace is writable (else it is bound read-only over itself, so writes
+    /// fail with EROFS instead of landing in the private layer; cwd stays there).
     pub workspace_writable: bool,
 }
 
@@ -119,10 +120,9 @@ pub fn build(
     }
     let protect = protect_set(&eff, &home, &workspace)?;
 
-    let mut writable = Vec::new();
-    if opts.workspace_writable {
-        writable.push(workspace.clone());
-    }
+    // A read-only workspace is still mounted like a writable one (so it is there even under
+    // /tmp, which the sandbox replaces), then bound read-only over itself below.
+    let mut writable = vec![workspace.clone()];
     for p in eff.allow_write_paths() {
         let c = canonical(&p, "allow_write path")?;
         eff.check_workspace(&c).map_err(|e| e.to_string())?;
@@ -147,8 +147,7 @@ pub fn build(
         .collect();
     let mut protect_existing = existing_protected(&protect, &home, &writable);
     if !opts.workspace_writable {
-        // Under $HOME the workspace would otherwise be writable in the private layer; a
-        // read-only bind makes writes fail instead of vanishing at exit.
+        // Parents first: binds of protected files inside it still follow.
         protect_existing.insert(0, workspace.clone());
     }
 
