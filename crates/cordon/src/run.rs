@@ -209,18 +209,20 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    audit.event(
-        "start",
-        json!({
-            "argv": argv,
-            "workspace": plan.workspace,
-            "policy_digest": plan.effective.digest(),
-            "writable": plan.spec.writable,
-            "hidden": plan.spec.deny_read,
-            "protected_binds": plan.spec.protect_existing.len(),
-            "network": if net.is_some() { "door" } else { "none" },
-        }),
-    );
+    if audit.enabled() {
+        audit.event(
+            "start",
+            json!({
+                "argv": argv,
+                "workspace": plan.workspace,
+                "policy_digest": plan.effective.digest(),
+                "writable": plan.spec.writable,
+                "hidden": plan.spec.deny_read,
+                "protected_binds": plan.spec.protect_existing.len(),
+                "network": if net.is_some() { "door" } else { "none" },
+            }),
+        );
+    }
 
     let mut roots = match &lite_tmp {
         Some(t) => {
