@@ -6,9 +6,11 @@ mod dirs;
 mod doctor;
 mod gitprotect;
 mod guard;
+mod mcp;
 mod net;
 mod plan;
 mod policy_cmd;
+mod profiles;
 mod run;
 
 use clap::{CommandFactory, Parser};
@@ -25,6 +27,8 @@ fn main() {
             clap_complete::generate(shell, &mut Cli::command(), "cordon", &mut std::io::stdout());
             0
         }
+        Command::Mcp(args) => mcp::mcp(args),
+        Command::Profiles => profiles::list(),
         Command::Doctor => doctor::doctor(),
         Command::Connect { host, port } => net::connect_command(&host, port),
         Command::Policy { command } => policy_cmd::policy(command),

@@ -127,7 +127,16 @@ impl supervise::Hooks for RunHooks {
     }
 }
 
-pub fn run(args: RunArgs) -> i32 {
+/// `cordon run`: picks the command's profile, shows a first run's notice, runs it.
+pub fn run(mut args: RunArgs) -> i32 {
+    if let Err(e) = crate::profiles::prepare_run(&mut args) {
+        return fail(e);
+    }
+    run_with(args, plan::BuildOpts::default())
+}
+
+/// Runs `args.command` in a sandbox shaped by `opts`.
+pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
     let lite = match args.isolation.as_str() {
         "namespaces" => false,
         "landlock" => true,
@@ -162,7 +171,7 @@ pub fn run(args: RunArgs) -> i32 {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
-    let mut plan = match plan::build(&args.layers, &args.command, net_flags, &args.publish) {
+    let mut plan = match plan::build(&args.layers, &args.command, net_flags, &args.publish, opts) {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
