@@ -34,14 +34,6 @@ impl Rules for ProtectRules {
             return Verdict::Allow;
         }
         if let Some(rule) = self.set.matches(path) {
-            // `mkdir -p` of a protected directory that already exists must see EEXIST, as
-            // without cordon, or tools that only ensure their config dir exists fail.
-            if op == Op::Mkdir && std::fs::symlink_metadata(path).is_ok() {
-                return Verdict::Deny {
-                    errno: libc::EEXIST,
-                    rule: format!("protect {rule} ({}): exists", rule.origin),
-                };
-            }
             return Verdict::Deny {
                 errno: libc::EPERM,
                 rule: format!("protect {rule} ({})", rule.origin),
