@@ -21,6 +21,9 @@ use rustix::mount::{
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+/// Where cordon's own executable is visible inside the sandbox.
+pub const SELF_EXE: &str = "/run/cordon/cordon";
+
 /// Device nodes the sandbox gets (bound from the host's /dev).
 const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 
@@ -166,6 +169,22 @@ pub fn build(spec: &Spec) -> Result<(), SetupError> {
         devices.push((*name, m));
     }
 
+    // cordon itself, for in-sandbox helpers such as `cordon connect` (the ssh ProxyCommand),
+    // wherever the binary lives on the host (its directory may be hidden or private inside).
+    // (By path: /proc/self/exe points into the host's mount namespace, which open_tree refuses.
+    // A binary replaced since it started is simply not offered.)
+    let own_exe = std::fs::read_link("/proc/self/exe")
+        .ok()
+        .and_then(|p| open_tree(CWD, &p, clone_flags()).ok());
+    if let Some(m) = &own_exe {
+        set_attrs(
+            m,
+            false,
+            sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV,
+            0,
+        )?;
+    }
+
     let root = clone_tree(Path::new("/"), true)?;
     set_attrs(&root, true, RO, 0)?;
     let scratch = ["/tmp", "/mnt", "/opt"]
@@ -186,6 +205,11 @@ pub fn build(spec: &Spec) -> Result<(), SetupError> {
         if Path::new(dir).is_dir() {
             attach(&clone_at(&layer, name)?, Path::new(dir))?;
         }
+    }
+    if let (true, Some(exe)) = (Path::new("/run").is_dir(), &own_exe) {
+        mkdir_in(&layer, "run/cordon", 0o755)?;
+        touch_in(&layer, "run/cordon/cordon", 0o755)?;
+        attach(exe, Path::new(SELF_EXE))?;
     }
     if spec.home.is_dir() {
         mount_home_overlay(spec, &layer)?;

@@ -50,6 +50,11 @@ pub fn inspect(buf: &[u8], target: &Host, port: u16) -> Inspect {
             },
         };
     }
+    if port == 443 {
+        // The TLS port carries TLS only: plain HTTP there (even with a matching Host) is how
+        // a client would slip past the SNI check.
+        return Inspect::Deny("traffic to port 443 is not TLS".into());
+    }
     if looks_like_http(buf) {
         return match parse_head(buf) {
             Ok(Parsed::Incomplete) => Inspect::NeedMore,
@@ -72,6 +77,16 @@ mod tests {
 
     fn name(n: &str) -> Host {
         Host::Name(n.into())
+    }
+
+    #[test]
+    fn plain_http_on_the_tls_port_is_denied() {
+        let req = b"GET / HTTP/1.1\r\nHost: a.example\r\n\r\n";
+        assert!(matches!(
+            inspect(req, &name("a.example"), 443),
+            Inspect::Deny(_)
+        ));
+        assert_eq!(inspect(req, &name("a.example"), 80), Inspect::Pass);
     }
 
     #[test]

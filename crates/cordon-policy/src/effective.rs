@@ -88,7 +88,7 @@ impl Effective {
             .map(|d| d.value.clone())
             .filter(|d| !self.allow_read.iter().any(|a| a.value == *d))
             .collect();
-        out.sort();
+        out.sort_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
         out.dedup();
         out
     }
@@ -103,7 +103,7 @@ impl Effective {
             .map(|a| a.value.clone())
             .filter(|a| denies.iter().any(|d| a != d && a.starts_with(d)))
             .collect();
-        out.sort();
+        out.sort_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
         out.dedup();
         out
     }
@@ -111,16 +111,25 @@ impl Effective {
     /// Is `path` (absolute, normalised) unreadable under this policy? The deepest deny or
     /// re-open at or above `path` decides.
     pub fn is_read_denied(&self, path: &Path) -> bool {
-        let denies = self.deny_read_effective();
-        let deepest_deny = denies
-            .iter()
+        // Same answer as from `deny_read_effective`/`allow_read_reopen`, without building and
+        // sorting those lists on every call (this runs once per rule while resolving).
+        let exactly_allowed = |d: &Path| self.allow_read.iter().any(|a| a.value == d);
+        let effective_denies = || {
+            self.deny_read
+                .iter()
+                .map(|d| d.value.as_path())
+                .filter(move |d| !exactly_allowed(d))
+        };
+        let deepest_deny = effective_denies()
             .filter(|d| path.starts_with(d))
             .map(|d| d.components().count())
             .max();
         let deepest_open = self
-            .allow_read_reopen()
+            .allow_read
             .iter()
+            .map(|a| a.value.as_path())
             .filter(|a| path.starts_with(a))
+            .filter(|a| effective_denies().any(|d| *a != d && a.starts_with(d)))
             .map(|a| a.components().count())
             .max();
         match (deepest_deny, deepest_open) {
@@ -133,7 +142,7 @@ impl Effective {
     /// Writable paths besides the workspace, sorted, without duplicates.
     pub fn allow_write_paths(&self) -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = self.allow_write.iter().map(|r| r.value.clone()).collect();
-        out.sort();
+        out.sort_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
         out.dedup();
         out
     }

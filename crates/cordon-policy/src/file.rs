@@ -89,7 +89,12 @@ pub fn parse_policy(
         let (line, col) = e.span().map_or((1, 1), |s| line_col(text, s.start));
         PolicyError::at(file, line, col, e.message())
     })?;
-    let cx = Cx { file, text, tier };
+    let cx = Cx {
+        file,
+        text,
+        tier,
+        lines: crate::location::LineIndex::new(text),
+    };
     let mut layer = Layer::default();
 
     let fs = raw.filesystem.unwrap_or_default();
@@ -222,6 +227,7 @@ struct Cx<'a> {
     file: &'a Path,
     text: &'a str,
     tier: Tier,
+    lines: crate::location::LineIndex,
 }
 
 impl Cx<'_> {
@@ -229,7 +235,7 @@ impl Cx<'_> {
         Origin {
             tier: self.tier,
             file: Some(self.file.to_path_buf()),
-            line: Some(line_col(self.text, offset).0),
+            line: Some(self.lines.line(offset)),
         }
     }
 

@@ -48,6 +48,7 @@ mod layer;
 mod load;
 mod location;
 mod paths;
+mod profile;
 mod protect;
 mod render;
 mod resolve;
@@ -61,6 +62,10 @@ pub use file::parse_policy;
 pub use layer::{CliLayer, Layer, UnknownAction};
 pub use load::{load_inputs, Locations, MANAGED_POLICY, PROJECT_POLICY};
 pub use paths::expand_path;
+pub use profile::{
+    builtin_profile, check_profile_name, parse_profile, profile_for_command, Profile,
+    BUILTIN_PROFILES,
+};
 pub use protect::{
     builtin_protect_rules, git_extra_protect, parse_gitdir_file, GitPathKind, GitPathRef,
     ProtectKind, ProtectRule, ProtectSet,

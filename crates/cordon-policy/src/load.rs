@@ -78,6 +78,7 @@ pub fn load_inputs(
         project,
         project_trusted,
         cli,
+        profiles: Vec::new(),
     })
 }
 

@@ -14,9 +14,45 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// Line starts of one text, so each rule's line is a binary search rather than a rescan
+/// (built-in data has hundreds of rules; rescanning made loading quadratic).
+pub struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        Self { starts }
+    }
+
+    /// 1-based line of byte `offset` (clamped like [`line_col`]).
+    pub fn line(&self, offset: usize) -> usize {
+        match self.starts.binary_search(&offset) {
+            Ok(i) => i + 1,
+            Err(i) => i,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::line_col;
+    use super::{line_col, LineIndex};
+
+    #[test]
+    fn index_agrees_with_line_col() {
+        let t = "ab\ncd\n\né x\n";
+        let idx = LineIndex::new(t);
+        for off in 0..t.len() + 3 {
+            assert_eq!(idx.line(off), line_col(t, off).0, "offset {off}");
+        }
+    }
 
     #[test]
     fn positions() {

@@ -42,6 +42,9 @@ pub struct Inputs {
     pub project_trusted: bool,
     /// Command-line flags.
     pub cli: CliLayer,
+    /// Profiles in force (see [`parse_profile`](crate::parse_profile)); merged at the
+    /// built-in tier, so every other tier beats them.
+    pub profiles: Vec<crate::profile::Profile>,
 }
 
 impl Inputs {
@@ -74,7 +77,8 @@ pub fn resolve(inputs: &Inputs) -> Result<Effective, PolicyError> {
     })?;
     check_workspace(&home, &workspace)?;
 
-    let builtin = builtin_layer(&home)?;
+    let mut builtin = builtin_layer(&home)?;
+    crate::profile::merge_into(&mut builtin, &inputs.profiles);
     let managed = match &inputs.managed {
         Some((path, text)) => Some(parse_policy(path, text, Tier::Managed, &home)?),
         None => None,

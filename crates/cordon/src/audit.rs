@@ -28,6 +28,11 @@ impl Audit {
         })
     }
 
+    /// Whether events are written at all (so costly fields can be skipped otherwise).
+    pub fn enabled(&self) -> bool {
+        self.file.is_some()
+    }
+
     /// Appends one event; `event` names it, `fields` adds to it.
     pub fn event(&self, event: &str, fields: Value) {
         let Some(file) = &self.file else { return };

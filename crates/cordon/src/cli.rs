@@ -59,6 +59,15 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         file: Option<PathBuf>,
     },
+    /// Run a stdio MCP server in a sandbox: no pty, no network, workspace read-only
+    #[command(
+        after_help = "Put it in front of every local MCP server in an agent's configuration, e.g. \
+                            \"command\": \"cordon\", \"args\": [\"mcp\", \"--\", \"npx\", \"-y\", \"some-server\"]. \
+                            Network: none unless --allow-domain, --profile or --network is given."
+    )]
+    Mcp(McpArgs),
+    /// List agent and tool profiles (built in, or yours in ~/.config/cordon/profiles)
+    Profiles,
     /// Check what this machine supports, layer by layer, by starting a tiny sandbox
     Doctor,
     /// Connect stdin/stdout to HOST:PORT through the sandbox's network door (ssh ProxyCommand)
@@ -106,6 +115,9 @@ pub struct PolicyLayers {
     /// Pass host variable NAME, or set NAME=VALUE (repeatable)
     #[arg(long, value_name = "NAME[=VALUE]")]
     pub env: Vec<String>,
+    /// Add an agent or tool profile's rules (repeatable; `cordon profiles` lists them)
+    #[arg(long = "profile", value_name = "NAME")]
+    pub profile: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -134,7 +146,35 @@ pub struct RunArgs {
     /// Isolation: `namespaces` (default, full) or `landlock` (weaker: no namespaces; see --help)
     #[arg(long, value_name = "MODE", default_value = "namespaces")]
     pub isolation: String,
+    /// Do not pick a profile from the command's name (only --profile ones apply)
+    #[arg(long)]
+    pub no_auto_profile: bool,
     /// The command and its arguments
+    #[arg(required = true, value_name = "CMD", allow_hyphen_values = true)]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Args, Debug)]
+#[command(trailing_var_arg = true)]
+pub struct McpArgs {
+    #[command(flatten)]
+    pub layers: PolicyLayers,
+    /// Append audit events (JSON lines) to FILE
+    #[arg(long, value_name = "FILE")]
+    pub audit: Option<PathBuf>,
+    /// Allow network access to PATTERN (turns the network door on; repeatable)
+    #[arg(long, value_name = "PATTERN")]
+    pub allow_domain: Vec<String>,
+    /// Deny network access to PATTERN (beats any allow)
+    #[arg(long, value_name = "PATTERN")]
+    pub deny_domain: Vec<String>,
+    /// Turn the network door on with only the policy's allowed hosts
+    #[arg(long)]
+    pub network: bool,
+    /// Let the server reach the host's 127.0.0.1:PORT (turns the network door on; repeatable)
+    #[arg(long, value_name = "PORT")]
+    pub host_port: Vec<u16>,
+    /// The server command and its arguments
     #[arg(required = true, value_name = "CMD", allow_hyphen_values = true)]
     pub command: Vec<std::ffi::OsString>,
 }

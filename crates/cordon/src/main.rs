@@ -8,9 +8,11 @@ mod doctor;
 mod gitprotect;
 mod guard;
 mod log;
+mod mcp;
 mod net;
 mod plan;
 mod policy_cmd;
+mod profiles;
 mod run;
 
 use clap::{CommandFactory, Parser};
@@ -27,6 +29,8 @@ fn main() {
             clap_complete::generate(shell, &mut Cli::command(), "cordon", &mut std::io::stdout());
             0
         }
+        Command::Mcp(args) => mcp::mcp(args),
+        Command::Profiles => profiles::list(),
         Command::Doctor => doctor::doctor(),
         Command::Approvals { sandbox } => approval::client::approvals(sandbox),
         Command::Log {

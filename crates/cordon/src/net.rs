@@ -73,9 +73,8 @@ pub fn proxy_env() -> Vec<(OsString, OsString)> {
     let http = format!("http://127.0.0.1:{HTTP_PROXY_PORT}");
     let socks = format!("socks5h://127.0.0.1:{SOCKS_PORT}");
     let no_proxy = "localhost,127.0.0.1,::1".to_string();
-    let exe = std::env::current_exe()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| "cordon".into());
+    // cordon's own binary, bound read-only at a fixed path inside (see mounts::SELF_EXE).
+    let exe = cordon_linux::mounts::SELF_EXE;
     let java = format!(
         "-Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort={p} -Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort={p} \
          -Dhttp.nonProxyHosts=localhost|127.0.0.1",

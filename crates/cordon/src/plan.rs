@@ -71,6 +71,8 @@ pub fn effective(
         Some(&trust),
     )
     .map_err(|e| e.to_string())?;
+    let mut inputs = inputs;
+    inputs.profiles = crate::profiles::load(home, &layers.profile)?;
     let eff = resolve(&inputs).map_err(|e| e.to_string())?;
     eff.check_workspace(workspace).map_err(|e| e.to_string())?;
     Ok(eff)
@@ -84,11 +86,31 @@ pub fn protect_set(eff: &Effective, home: &Path, workspace: &Path) -> Result<Pro
     ProtectSet::new(home, &extra).map_err(|e| e.to_string())
 }
 
+/// How a command's sandbox differs from `cordon run`'s (`cordon mcp` uses this).
+#[derive(Debug, Clone, Copy)]
+pub struct BuildOpts {
+    /// Force this stdio wiring instead of a pty when a terminal is attached.
+    pub stdio: Option<Stdio>,
+    /// Whether the workspace is writable (else it is bound read-only over itself, so writes
+    /// fail with EROFS instead of landing in the private layer; cwd stays there).
+    pub workspace_writable: bool,
+}
+
+impl Default for BuildOpts {
+    fn default() -> Self {
+        BuildOpts {
+            stdio: None,
+            workspace_writable: true,
+        }
+    }
+}
+
 pub fn build(
     layers: &PolicyLayers,
     command: &[OsString],
     net: Option<&crate::net::NetFlags>,
     publish: &[u16],
+    opts: BuildOpts,
 ) -> Result<Plan, String> {
     let home = home()?;
     let workspace = workspace(layers)?;
@@ -98,6 +120,8 @@ pub fn build(
     }
     let protect = protect_set(&eff, &home, &workspace)?;
 
+    // A read-only workspace is still mounted like a writable one (so it is there even under
+    // /tmp, which the sandbox replaces), then bound read-only over itself below.
     let mut writable = vec![workspace.clone()];
     for p in eff.allow_write_paths() {
         let c = canonical(&p, "allow_write path")?;
@@ -121,7 +145,11 @@ pub fn build(
         .iter()
         .filter_map(|p| p.canonicalize().ok())
         .collect();
-    let protect_existing = existing_protected(&protect, &home, &writable);
+    let mut protect_existing = existing_protected(&protect, &home, &writable);
+    if !opts.workspace_writable {
+        // Parents first: binds of protected files inside it still follow.
+        protect_existing.insert(0, workspace.clone());
+    }
 
     let mut env = cordon_policy::scrub_env(std::env::vars_os(), &eff);
     if net.is_some() {
@@ -150,7 +178,9 @@ pub fn build(
                 .map_err(|_| "an argument contains a NUL byte".to_string())
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let stdio = if cordon_linux::sandbox::any_stdio_is_tty() {
+    let stdio = if let Some(forced) = opts.stdio {
+        forced
+    } else if cordon_linux::sandbox::any_stdio_is_tty() {
         Stdio::Pty
     } else {
         Stdio::Inherit

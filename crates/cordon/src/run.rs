@@ -142,7 +142,16 @@ impl supervise::Hooks for RunHooks {
     }
 }
 
-pub fn run(args: RunArgs) -> i32 {
+/// `cordon run`: picks the command's profile, shows a first run's notice, runs it.
+pub fn run(mut args: RunArgs) -> i32 {
+    if let Err(e) = crate::profiles::prepare_run(&mut args) {
+        return fail(e);
+    }
+    run_with(args, plan::BuildOpts::default())
+}
+
+/// Runs `args.command` in a sandbox shaped by `opts`.
+pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
     let lite = match args.isolation.as_str() {
         "namespaces" => false,
         "landlock" => true,
@@ -189,7 +198,7 @@ pub fn run(args: RunArgs) -> i32 {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
-    let mut plan = match plan::build(&args.layers, &args.command, net_flags, &args.publish) {
+    let mut plan = match plan::build(&args.layers, &args.command, net_flags, &args.publish, opts) {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
@@ -232,20 +241,23 @@ pub fn run(args: RunArgs) -> i32 {
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    audit.event(
-        "start",
-        json!({
-            "argv": argv,
-            "workspace": plan.workspace,
-            "policy_digest": plan.effective.digest(),
-            "writable": plan.spec.writable,
-            "hidden": plan.spec.deny_read,
-            "protected_binds": plan.spec.protect_existing.len(),
-            "network": if net.is_some() { "door" } else { "none" },
-            "sandbox": sandbox_id,
-            "approvals": broker_settings.is_some(),
-        }),
-    );
+    if audit.enabled() {
+        audit.event(
+            "start",
+            json!({
+                "argv": argv,
+                "workspace": plan.workspace,
+                // Digesting costs start-up time: only for an audit file someone asked for.
+                "policy_digest": args.audit.is_some().then(|| plan.effective.digest()),
+                "writable": plan.spec.writable,
+                "hidden": plan.spec.deny_read,
+                "protected_binds": plan.spec.protect_existing.len(),
+                "network": if net.is_some() { "door" } else { "none" },
+                "sandbox": sandbox_id,
+                "approvals": broker_settings.is_some(),
+            }),
+        );
+    }
 
     let mut roots = match &lite_tmp {
         Some(t) => {

@@ -303,6 +303,11 @@ impl Ctx<'_> {
         if p.is_dot() {
             return Err(Errno::EXIST);
         }
+        // An existing name is EEXIST, as the kernel says, before any rule: `mkdir -p` of an
+        // existing protected directory (a tool ensuring its config dir) must not fail.
+        if rustix::fs::statat(&p.dir.fd, name(&p), rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok() {
+            return Err(Errno::EXIST);
+        }
         self.decide(Op::Mkdir, &p, true)?;
         let mode = mode & 0o1777 & !self.umask()?;
         rustix::fs::mkdirat(&p.dir.fd, name(&p), Mode::from_raw_mode(mode))

@@ -2,17 +2,22 @@
 
 use std::path::{Path, PathBuf};
 
+#[cfg(test)]
 use serde::Deserialize;
+#[cfg(test)]
 use toml::Spanned;
 
 use super::{ProtectKind, ProtectRule};
 use crate::error::PolicyError;
+#[cfg(test)]
 use crate::location::line_col;
 use crate::tier::{Origin, Tier};
 
+#[cfg(test)]
 const PROTECTED_TOML: &str = include_str!("../../data/protected.toml");
 const PROTECTED_NAME: &str = "data/protected.toml";
 
+#[cfg(test)]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawData {
@@ -20,6 +25,7 @@ struct RawData {
     group: Vec<RawGroup>,
 }
 
+#[cfg(test)]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawGroup {
@@ -32,17 +38,45 @@ struct RawGroup {
     home: Vec<Spanned<String>>,
 }
 
+include!(concat!(env!("OUT_DIR"), "/protected.rs"));
+
 /// The built-in protected paths, in file order, each with its group name as `why` and its
-/// line in `data/protected.toml` as origin.
+/// line in `data/protected.toml` as origin. The TOML is parsed at build time (`build.rs`);
+/// the patterns are still validated here.
 pub fn builtin_protect_rules() -> Result<Vec<ProtectRule>, PolicyError> {
+    let file = Path::new(PROTECTED_NAME);
+    BUILTIN_PROTECT
+        .iter()
+        .map(|(group, home, pattern, line)| {
+            let kind = if *home {
+                ProtectKind::Home
+            } else {
+                ProtectKind::Anywhere
+            };
+            let origin = Origin {
+                tier: Tier::Builtin,
+                file: Some(PathBuf::from(file)),
+                line: Some(*line),
+            };
+            ProtectRule::new(kind, pattern, Some((*group).to_string()), origin)
+                .map_err(|e| PolicyError::at(file, *line, 1, e))
+        })
+        .collect()
+}
+
+/// Parses the data file at run time: the tests check it agrees with the build-time table.
+#[cfg(test)]
+pub(crate) fn builtin_protect_rules_from_toml() -> Result<Vec<ProtectRule>, PolicyError> {
     parse_protect_data(Path::new(PROTECTED_NAME), PROTECTED_TOML)
 }
 
+#[cfg(test)]
 pub(crate) fn parse_protect_data(file: &Path, text: &str) -> Result<Vec<ProtectRule>, PolicyError> {
     let raw: RawData = toml::from_str(text).map_err(|e| {
         let (line, col) = e.span().map_or((1, 1), |s| line_col(text, s.start));
         PolicyError::at(file, line, col, e.message())
     })?;
+    let lines = crate::location::LineIndex::new(text);
     let mut out = Vec::new();
     for group in raw.group {
         for (kind, list) in [
@@ -50,7 +84,7 @@ pub(crate) fn parse_protect_data(file: &Path, text: &str) -> Result<Vec<ProtectR
             (ProtectKind::Home, &group.home),
         ] {
             for entry in list {
-                let (line, col) = line_col(text, entry.span().start);
+                let line = lines.line(entry.span().start);
                 let origin = Origin {
                     tier: Tier::Builtin,
                     file: Some(PathBuf::from(file)),
@@ -58,7 +92,10 @@ pub(crate) fn parse_protect_data(file: &Path, text: &str) -> Result<Vec<ProtectR
                 };
                 let rule =
                     ProtectRule::new(kind, entry.get_ref(), Some(group.name.clone()), origin)
-                        .map_err(|e| PolicyError::at(file, line, col, e))?;
+                        .map_err(|e| {
+                            let (line, col) = line_col(text, entry.span().start);
+                            PolicyError::at(file, line, col, e)
+                        })?;
                 out.push(rule);
             }
         }
@@ -67,4 +104,15 @@ pub(crate) fn parse_protect_data(file: &Path, text: &str) -> Result<Vec<ProtectR
         let _ = group.docs;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod build_table_tests {
+    #[test]
+    fn build_time_table_matches_the_data_file() {
+        let a = super::builtin_protect_rules().expect("table");
+        let b = super::builtin_protect_rules_from_toml().expect("toml");
+        assert_eq!(a, b);
+        assert!(a.len() > 100);
+    }
 }

@@ -23,6 +23,8 @@ use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub mod net;
+
 /// Name of the unprivileged account used when the tests run as root.
 pub const TEST_USER: &str = "cordon-test";
 /// How long one cordon invocation may take before the test fails.

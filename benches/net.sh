@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# Network benchmark (not a test): throughput of a large HTTP download and connection
+# latency / rate, direct (root, host network namespace, no sandbox) versus through cordon
+# (HTTP_PROXY, and a proxy-unaware client through the transparent door), side by side with
+# ratios. Targets (issue 3): throughput >= 0.7x direct; added median connect latency < 0.5 ms.
+#
+# Usage (as root): benches/net.sh [SIZE_MIB] [CONNECTIONS] [REPS]
+#   defaults: 1024 MiB transfer, 500 connections, 3 repetitions (medians are printed).
+# It creates its own network namespace (cordon-bench-net, veth cbn-h0/cbn-n0 on
+# 198.18.1.0/24, a benchmarking range) with the servers inside, and removes it on exit.
+# No assertions: it prints what it measured, and why anything could not be measured.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+SIZE_MIB="${1:-1024}"
+CONNS="${2:-500}"
+REPS="${3:-3}"
+NS=cordon-bench-net
+HIF=cbn-h0
+NIF=cbn-n0
+HOST_IP=198.18.1.1
+SRV_IP=198.18.1.2
+NAME=bench.test.example
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "benches/net.sh: must run as root (it creates a network namespace)" >&2
+    exit 2
+fi
+for tool in ip curl python3; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "benches/net.sh: $tool is not installed" >&2; exit 2; }
+done
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+cargo build --release --locked -q -p cordon
+target_dir="$(cargo metadata --format-version 1 --no-deps \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+
+# cordon is for unprivileged users: measure it as one.
+id cordon-test >/dev/null 2>&1 || useradd -m -s /bin/bash cordon-test
+mkdir -p /tmp/cordon-it
+chmod 0755 /tmp/cordon-it
+install -m 0755 "$target_dir/release/cordon" /tmp/cordon-it/cordon-netbench
+bin=/tmp/cordon-it/cordon-netbench
+home="$(getent passwd cordon-test | cut -d: -f6)"
+ws="$home/cordon-netbench-ws"
+work="$(mktemp -d /tmp/cordon-netbench.XXXXXX)"
+
+cleanup() {
+    for p in $(ip netns pids "$NS" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
+    ip netns del "$NS" 2>/dev/null || true
+    ip link del "$HIF" 2>/dev/null || true
+    rm -rf "$work" "$ws"
+}
+trap cleanup EXIT
+cleanup
+sleep 0.5
+mkdir -p "$work" "$ws"
+
+ip netns add "$NS"
+ip link add "$HIF" type veth peer name "$NIF" netns "$NS"
+ip addr add "$HOST_IP/24" dev "$HIF"
+ip link set "$HIF" up
+ip -n "$NS" link set lo up
+ip -n "$NS" addr add "$SRV_IP/24" dev "$NIF"
+ip -n "$NS" link set "$NIF" up
+
+# Servers: HTTP on :80 (GET /bytes/N streams N zero bytes) and a "greeter" on :9000 that
+# sends one byte and closes (connection latency: connect until the first byte arrives).
+cat >"$work/server.py" <<'PY'
+import socket, sys, threading
+CHUNK = memoryview(bytes(1 << 20))
+def http(c):
+    try:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            d = c.recv(4096)
+            if not d:
+                return
+            head += d
+        path = head.split(b" ", 2)[1].decode()
+        n = int(path.rsplit("/", 1)[1]) if path.startswith("/bytes/") else 0
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % n)
+        while n > 0:
+            k = min(n, len(CHUNK))
+            c.sendall(CHUNK[:k])
+            n -= k
+    except OSError:
+        pass
+    finally:
+        c.close()
+def serve_http():
+    s = socket.create_server(("0.0.0.0", 80), backlog=128, reuse_port=False)
+    while True:
+        c, _ = s.accept()
+        threading.Thread(target=http, args=(c,), daemon=True).start()
+def serve_greeter():
+    s = socket.create_server(("0.0.0.0", 9000), backlog=1024)
+    while True:
+        c, _ = s.accept()
+        try:
+            c.sendall(b"x")
+        except OSError:
+            pass
+        c.close()
+threading.Thread(target=serve_http, daemon=True).start()
+threading.Thread(target=serve_greeter, daemon=True).start()
+print("ready", flush=True)
+threading.Event().wait()
+PY
+timeout 3600 ip netns exec "$NS" python3 "$work/server.py" >"$work/server.out" 2>&1 &
+for _ in $(seq 50); do grep -q ready "$work/server.out" 2>/dev/null && break; sleep 0.1; done
+grep -q ready "$work/server.out" || { echo "benchmark servers did not start:"; cat "$work/server.out"; exit 1; }
+
+# Connection client: N sequential connections; prints the median and p90 latency (ms) and
+# connections per second. MODE direct/transparent connects to HOST:PORT itself (through the
+# stub and the transparent door inside cordon); MODE proxy uses HTTP CONNECT on 127.0.0.1:3128.
+cat >"$ws/conn.py" <<'PY'
+import json, socket, statistics, sys, time
+mode, host, port, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+if mode != "proxy":
+    addr = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)[0][4]
+def once():
+    if mode == "proxy":
+        s = socket.create_connection(("127.0.0.1", 3128), timeout=10)
+        s.sendall(b"CONNECT %s:%d HTTP/1.1\r\nHost: %s:%d\r\n\r\n" % (host.encode(), port, host.encode(), port))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            d = s.recv(1)
+            if not d:
+                raise ConnectionError("proxy closed")
+            head += d
+        if b" 200" not in head.split(b"\r\n")[0]:
+            raise ConnectionError(head.split(b"\r\n")[0].decode())
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(addr)
+    if s.recv(1) != b"x":
+        raise ConnectionError("no greeting")
+    s.close()
+lat, errors = [], 0
+once()  # warm-up
+t0 = time.perf_counter()
+for _ in range(n):
+    t = time.perf_counter()
+    try:
+        once()
+        lat.append((time.perf_counter() - t) * 1000)
+    except OSError:
+        errors += 1
+total = time.perf_counter() - t0
+lat.sort()
+print(json.dumps({"median_ms": statistics.median(lat) if lat else None,
+                  "p90_ms": lat[int(len(lat) * 0.9)] if lat else None,
+                  "cps": len(lat) / total if total else None, "errors": errors}))
+PY
+
+cat >"$work/policy.toml" <<EOF
+[network]
+allow = ["$NAME:*"]
+allow_cidrs = ["198.18.0.0/15:*"]
+
+[network.hosts]
+"$NAME" = "$SRV_IP"
+EOF
+cp "$work/policy.toml" "$ws/policy.toml"
+chown -R cordon-test: "$ws"
+
+as_user() {
+    (cd "$ws" && env -i HOME="$home" PATH=/usr/local/bin:/usr/bin:/bin USER=cordon-test \
+        LOGNAME=cordon-test setpriv --reuid cordon-test --regid cordon-test --clear-groups -- "$@")
+}
+in_cordon() {
+    as_user "$bin" run -p "$ws/policy.toml" -- "$@"
+}
+
+BYTES=$((SIZE_MIB * 1024 * 1024))
+problems=()
+declare -A tput conn
+
+# Throughput in MiB/s as curl reports it (the transfer only, not cordon's start-up).
+measure_tput() {
+    local label="$1"; shift
+    local vals=() v
+    for _ in $(seq "$REPS"); do
+        if v="$("$@" 2>"$work/err")" && [ -n "$v" ] && [ "$v" != "0" ]; then
+            vals+=("$(python3 -c "print(${v%%,*} / 1048576)")")
+        else
+            problems+=("$label: $(tail -n 2 "$work/err" | tr '\n' ' ') (output: ${v:-none})")
+            return
+        fi
+    done
+    tput[$label]="$(printf '%s\n' "${vals[@]}" | python3 -c 'import statistics,sys; print("%.1f" % statistics.median(float(l) for l in sys.stdin))')"
+}
+CURL=(curl -sS --fail --max-time 600 -o /dev/null -w '%{speed_download}')
+measure_tput direct "${CURL[@]}" --noproxy '*' "http://$SRV_IP/bytes/$BYTES"
+measure_tput proxy in_cordon "${CURL[@]}" "http://$NAME/bytes/$BYTES"
+measure_tput transparent in_cordon "${CURL[@]}" --noproxy '*' "http://$NAME/bytes/$BYTES"
+
+measure_conn() {
+    local label="$1"; shift
+    local out
+    if out="$("$@" 2>"$work/err")" && [ -n "$out" ]; then
+        conn[$label]="$out"
+    else
+        problems+=("$label connections: $(tail -n 2 "$work/err" | tr '\n' ' ')")
+    fi
+}
+measure_conn direct python3 "$ws/conn.py" direct "$SRV_IP" 9000 "$CONNS"
+measure_conn proxy in_cordon python3 conn.py proxy "$NAME" 9000 "$CONNS"
+measure_conn transparent in_cordon python3 conn.py transparent "$NAME" 9000 "$CONNS"
+
+echo "network benchmark: $SIZE_MIB MiB transfer (median of $REPS), $CONNS sequential connections, $(nproc) cpus"
+if [ "$SIZE_MIB" -lt 1024 ]; then
+    echo "NOTE: transfer size reduced to $SIZE_MIB MiB (the issue asks for 1 GiB)"
+fi
+printf '%-14s %14s %10s   %12s %10s %10s %8s\n' path "MiB/s" "x direct" "median ms" "p90 ms" "conn/s" "+ms"
+for p in direct proxy transparent; do
+    python3 - "$p" "${tput[$p]:-}" "${tput[direct]:-}" "${conn[$p]:-}" "${conn[direct]:-}" <<'PY'
+import json, sys
+p, t, td, c, cd = sys.argv[1:6]
+def j(s):
+    try:
+        return json.loads(s)
+    except ValueError:
+        return {}
+c, cd = j(c), j(cd)
+ratio = "%.2f" % (float(t) / float(td)) if t and td and float(td) > 0 else "n/a"
+med, p90, cps = c.get("median_ms"), c.get("p90_ms"), c.get("cps")
+added = "%+.3f" % (med - cd["median_ms"]) if med is not None and cd.get("median_ms") is not None else "n/a"
+f = lambda v, fmt: fmt % v if v is not None else "n/a"
+err = " (%d errors)" % c["errors"] if c.get("errors") else ""
+print("%-14s %14s %10s   %12s %10s %10s %8s%s" % (p, t or "n/a", ratio, f(med, "%.3f"), f(p90, "%.3f"), f(cps, "%.0f"), added, err))
+PY
+done
+echo "targets: throughput >= 0.70x direct; added median connect latency < 0.5 ms"
+for msg in "${problems[@]+"${problems[@]}"}"; do
+    echo "not measured: $msg"
+done

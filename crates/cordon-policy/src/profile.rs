@@ -1,0 +1,330 @@
+//! Agent and tool profiles: `profiles/<name>.toml`, compiled in, overridable by the person.
+//!
+//! A profile is data saying what one agent (or tool bundle) needs: the hosts it must reach,
+//! the state it keeps between runs (made writable) and its configuration files (protected).
+//! [`parse_profile`] turns one file into a [`Profile`] whose [`Layer`] sits at the
+//! [`Tier::Builtin`] tier, so every user, project or managed rule beats it;
+//! [`Inputs::profiles`](crate::Inputs::profiles) hands it to [`resolve`](crate::resolve).
+//!
+//! Every rule's origin reads `builtin profile NAME:LINE` (or `builtin profile NAME FILE:LINE`
+//! for a person's override), so `cordon policy show` says which profile added it.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::PolicyError;
+use crate::layer::Layer;
+use crate::location::line_col;
+use crate::paths::{expand_path, writable_root_problem};
+use crate::protect::ProtectRule;
+use crate::tier::{Origin, Rule, Tier};
+
+/// The profiles shipped inside cordon: name and TOML text.
+pub const BUILTIN_PROFILES: &[(&str, &str)] = &[
+    ("aider", include_str!("../../../profiles/aider.toml")),
+    ("apt", include_str!("../../../profiles/apt.toml")),
+    ("claude", include_str!("../../../profiles/claude.toml")),
+    ("codex", include_str!("../../../profiles/codex.toml")),
+    ("copilot", include_str!("../../../profiles/copilot.toml")),
+    ("crates", include_str!("../../../profiles/crates.toml")),
+    ("gemini", include_str!("../../../profiles/gemini.toml")),
+    ("github", include_str!("../../../profiles/github.toml")),
+    ("gitlab", include_str!("../../../profiles/gitlab.toml")),
+    ("go", include_str!("../../../profiles/go.toml")),
+    ("goose", include_str!("../../../profiles/goose.toml")),
+    (
+        "huggingface",
+        include_str!("../../../profiles/huggingface.toml"),
+    ),
+    ("npm", include_str!("../../../profiles/npm.toml")),
+    ("opencode", include_str!("../../../profiles/opencode.toml")),
+    ("pypi", include_str!("../../../profiles/pypi.toml")),
+];
+
+/// The compiled-in text of profile `name`, if cordon ships one.
+pub fn builtin_profile(name: &str) -> Option<&'static str> {
+    BUILTIN_PROFILES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| *t)
+}
+
+/// Profile names are file names: lower-case ASCII letters, digits, `-` and `_`.
+pub fn check_profile_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a profile name (lower-case letters, digits, `-`, `_`)"
+        ))
+    }
+}
+
+/// One parsed profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// The name (`claude`, `npm`, ...).
+    pub name: String,
+    /// One line for listings.
+    pub description: String,
+    /// Command basenames (or npm package names) that select this profile automatically.
+    pub commands: Vec<String>,
+    /// The person's override file, when the profile was read from one.
+    pub file: Option<PathBuf>,
+    /// The rules, at the built-in tier: `allow_write` (state), `protect` (config),
+    /// `net_allow` (hosts).
+    pub layer: Layer,
+}
+
+impl Profile {
+    /// The `[state] persist` paths (absolute), in file order.
+    pub fn persist_paths(&self) -> Vec<PathBuf> {
+        self.layer
+            .allow_write
+            .iter()
+            .map(|r| r.value.clone())
+            .collect()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    description: Spanned<String>,
+    commands: Option<Vec<Spanned<String>>>,
+    network: Option<RawNetwork>,
+    state: Option<RawState>,
+    config: Option<RawConfig>,
+}
+
+type List = Option<Vec<Spanned<String>>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    allow: List,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    persist: List,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    protect: List,
+}
+
+/// Parses profile `name` from `text`. `file` is where errors point (the compiled-in ones are
+/// named `profiles/NAME.toml`); `override_file` is the person's file when it came from one
+/// (it then appears in every origin). Errors are `FILE:LINE:COL: message`.
+///
+/// There is deliberately no `[env]`: a profile must never pass secrets by default, and the
+/// built-in tier cannot pass variables at all.
+pub fn parse_profile(
+    name: &str,
+    file: &Path,
+    text: &str,
+    override_file: Option<&Path>,
+    home: &Path,
+) -> Result<Profile, PolicyError> {
+    check_profile_name(name).map_err(|e| PolicyError::in_file(file, e))?;
+    let raw: RawProfile = toml::from_str(text).map_err(|e| {
+        let (line, col) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+        PolicyError::at(file, line, col, e.message())
+    })?;
+    let label = match override_file {
+        Some(p) => PathBuf::from(format!("profile {name} {}", p.display())),
+        None => PathBuf::from(format!("profile {name}")),
+    };
+    let cx = Cx { file, text, label };
+
+    let description = raw.description.get_ref().trim().to_string();
+    if description.is_empty() || description.chars().any(char::is_control) {
+        return Err(cx.err(
+            raw.description.span().start,
+            "description must be one non-empty line",
+        ));
+    }
+    let mut commands = Vec::new();
+    for c in raw.commands.iter().flatten() {
+        let v = c.get_ref();
+        let ok = !v.is_empty()
+            && !v.starts_with('-')
+            && v.chars().all(|ch| ch.is_ascii_graphic() && ch != '\\');
+        if !ok {
+            return Err(cx.err(
+                c.span().start,
+                format!("commands: {v:?} is not a command name"),
+            ));
+        }
+        commands.push(v.clone());
+    }
+
+    let mut layer = Layer::default();
+    for entry in raw.network.and_then(|n| n.allow).iter().flatten() {
+        let at = entry.span().start;
+        let v = entry.get_ref();
+        if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(cx.err(
+                at,
+                format!("network.allow: {v:?} is not a host name or pattern"),
+            ));
+        }
+        layer.net_allow.push(Rule::new(v.clone(), cx.origin(at)));
+    }
+    for entry in raw.state.and_then(|s| s.persist).iter().flatten() {
+        let at = entry.span().start;
+        let raw_path = entry.get_ref();
+        // Relative paths would depend on the current directory; agent state lives at home.
+        if !(raw_path.starts_with("~/") || raw_path.starts_with('/')) {
+            return Err(cx.err(
+                at,
+                format!("state.persist: {raw_path:?} must start with `~/` or `/`"),
+            ));
+        }
+        let path = expand_path(std::ffi::OsStr::new(raw_path), home)
+            .map_err(|e| cx.err(at, format!("state.persist: {raw_path:?}: {e}")))?;
+        if let Some(problem) = writable_root_problem(&path, home) {
+            return Err(cx.err(at, format!("state.persist `{}` {problem}", path.display())));
+        }
+        layer.allow_write.push(Rule::new(path, cx.origin(at)));
+    }
+    for entry in raw.config.and_then(|c| c.protect).iter().flatten() {
+        let at = entry.span().start;
+        let rule = ProtectRule::from_policy(entry.get_ref(), cx.origin(at))
+            .map_err(|e| cx.err(at, format!("config.protect `{}`: {e}", entry.get_ref())))?;
+        layer.protect.push(rule);
+    }
+    Ok(Profile {
+        name: name.to_string(),
+        description,
+        commands,
+        file: override_file.map(Path::to_path_buf),
+        layer,
+    })
+}
+
+struct Cx<'a> {
+    file: &'a Path,
+    text: &'a str,
+    label: PathBuf,
+}
+
+impl Cx<'_> {
+    fn origin(&self, offset: usize) -> Origin {
+        Origin {
+            tier: Tier::Builtin,
+            file: Some(self.label.clone()),
+            line: Some(line_col(self.text, offset).0),
+        }
+    }
+
+    fn err(&self, offset: usize, msg: impl Into<String>) -> PolicyError {
+        let (line, col) = line_col(self.text, offset);
+        PolicyError::at(self.file, line, col, msg)
+    }
+}
+
+/// Adds the profiles' rules to the built-in layer (what [`resolve`](crate::resolve) does with
+/// [`Inputs::profiles`](crate::Inputs::profiles)): they then merge exactly as built-in rules.
+pub(crate) fn merge_into(builtin: &mut Layer, profiles: &[Profile]) {
+    for p in profiles {
+        builtin
+            .allow_write
+            .extend(p.layer.allow_write.iter().cloned());
+        builtin.protect.extend(p.layer.protect.iter().cloned());
+        builtin.net_allow.extend(p.layer.net_allow.iter().cloned());
+    }
+}
+
+/// The profile a command selects by itself, if any: its basename (`/usr/bin/claude` →
+/// `claude`), looking through `node SCRIPT` (`.../codex.js` → `codex`) and
+/// `npx [-y] PACKAGE[@VERSION]` (`@openai/codex@latest` → `@openai/codex`, then `codex`).
+/// Names are matched against each profile's `commands`.
+pub fn profile_for_command<'a>(profiles: &'a [Profile], argv: &[String]) -> Option<&'a Profile> {
+    let candidates = command_names(argv);
+    candidates
+        .iter()
+        .find_map(|c| profiles.iter().find(|p| p.commands.iter().any(|n| n == c)))
+}
+
+/// The names a command line may be known by, most specific first.
+fn command_names(argv: &[String]) -> Vec<String> {
+    let Some(first) = argv.first() else {
+        return Vec::new();
+    };
+    let base = basename(first);
+    let mut out = vec![base.to_string()];
+    let rest = &argv[1..];
+    match base {
+        "node" | "nodejs" | "bun" | "deno" => {
+            // The first non-option argument is the script.
+            if let Some(script) = rest.iter().find(|a| !a.starts_with('-')) {
+                let b = basename(script);
+                let stem = [".js", ".mjs", ".cjs", ".ts"]
+                    .iter()
+                    .find_map(|ext| b.strip_suffix(ext))
+                    .unwrap_or(b);
+                out.push(stem.to_string());
+            }
+        }
+        "npx" | "pnpx" | "bunx" => {
+            if let Some(pkg) = npx_package(rest) {
+                out.push(pkg.to_string());
+                if let Some((_, short)) = pkg.rsplit_once('/') {
+                    out.push(short.to_string());
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// The package `npx` runs: the first non-option argument (or `--package`'s value), without
+/// a version suffix.
+fn npx_package(args: &[String]) -> Option<&str> {
+    let mut it = args.iter();
+    let mut pkg = None;
+    while let Some(a) = it.next() {
+        if a == "-p" || a == "--package" {
+            pkg = it.next().map(String::as_str);
+            break;
+        }
+        if let Some(v) = a.strip_prefix("--package=") {
+            pkg = Some(v);
+            break;
+        }
+        if a == "--" {
+            pkg = it.next().map(String::as_str);
+            break;
+        }
+        if !a.starts_with('-') {
+            pkg = Some(a.as_str());
+            break;
+        }
+    }
+    let pkg = pkg?;
+    // `@scope/name@1.2` and `name@1.2`: the version follows the last `@` not at the start.
+    Some(match pkg.rfind('@').filter(|&i| i > 0) {
+        Some(i) => &pkg[..i],
+        None => pkg,
+    })
+}
+
+fn basename(s: &str) -> &str {
+    s.rsplit('/').next().unwrap_or(s)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,202 @@
+use super::*;
+use crate::{resolve, Inputs};
+
+fn home() -> &'static Path {
+    Path::new("/home/u")
+}
+
+fn builtin(name: &str) -> Profile {
+    let text = builtin_profile(name).unwrap();
+    let file = PathBuf::from(format!("profiles/{name}.toml"));
+    parse_profile(name, &file, text, None, home()).unwrap()
+}
+
+#[test]
+fn every_builtin_profile_parses_and_describes_itself() {
+    assert!(BUILTIN_PROFILES.len() >= 15);
+    for (name, _) in BUILTIN_PROFILES {
+        let p = builtin(name);
+        assert!(!p.description.is_empty(), "{name}");
+        for r in &p.layer.net_allow {
+            assert_eq!(
+                r.origin.to_string().split(':').next().unwrap(),
+                format!("builtin profile {name}")
+            );
+        }
+    }
+    for agent in [
+        "claude", "codex", "gemini", "opencode", "aider", "copilot", "goose",
+    ] {
+        let p = builtin(agent);
+        assert!(p.commands.contains(&agent.to_string()), "{agent}");
+        assert!(!p.layer.protect.is_empty(), "{agent} protects its config");
+        assert!(!p.layer.allow_write.is_empty(), "{agent} keeps its state");
+    }
+}
+
+#[test]
+fn builtin_profiles_pass_no_secrets_and_keep_state_below_home() {
+    for (name, text) in BUILTIN_PROFILES {
+        assert!(!text.contains("[env]"), "{name} must not pass environment");
+        let p = builtin(name);
+        for w in p.persist_paths() {
+            assert!(
+                w.starts_with(home()) && w != home(),
+                "{name}: {}",
+                w.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn claude_profile_content() {
+    let p = builtin("claude");
+    let hosts: Vec<&str> = p.layer.net_allow.iter().map(|r| r.value.as_str()).collect();
+    assert!(hosts.contains(&"api.anthropic.com"));
+    assert!(p
+        .persist_paths()
+        .contains(&PathBuf::from("/home/u/.claude/projects")));
+    let set = crate::ProtectSet::new(home(), &p.layer.protect).unwrap();
+    assert!(set
+        .matches(Path::new("/home/u/.claude/settings.json"))
+        .is_some());
+    assert!(set.matches(Path::new("/w/ws/.mcp.json")).is_some());
+    assert!(set
+        .matches(Path::new("/home/u/.claude/projects/x.jsonl"))
+        .is_none());
+}
+
+#[test]
+fn strict_schema_with_locations() {
+    let f = Path::new("/c/profiles/x.toml");
+    let e = parse_profile("x", f, "description = \"d\"\nbogus = 1\n", None, home()).unwrap_err();
+    assert!(e.to_string().starts_with("/c/profiles/x.toml:2:1: "), "{e}");
+    let e = parse_profile(
+        "x",
+        f,
+        "description = \"d\"\n[network]\nallow = [\"a\"]\ndeny = [\"b\"]\n",
+        None,
+        home(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().starts_with("/c/profiles/x.toml:4:1: "), "{e}");
+    let e = parse_profile("x", f, "[env]\npass = [\"X\"]\n", None, home()).unwrap_err();
+    assert!(e.to_string().starts_with("/c/profiles/x.toml:"), "{e}");
+    // missing description
+    assert!(parse_profile("x", f, "commands = [\"x\"]\n", None, home()).is_err());
+    let bad = [
+        "description = \"d\"\n[state]\npersist = [\"~\"]\n",
+        "description = \"d\"\n[state]\npersist = [\"rel/dir\"]\n",
+        "description = \"d\"\n[state]\npersist = [\"/home\"]\n",
+        "description = \"d\"\n[network]\nallow = [\"a b\"]\n",
+        "description = \"d\"\ncommands = [\"-x\"]\n",
+        "description = \"d\"\n[config]\nprotect = [\"~\"]\n",
+        "description = \"\"\n",
+    ];
+    for text in bad {
+        let e = parse_profile("x", f, text, None, home()).unwrap_err();
+        assert!(
+            e.to_string().starts_with("/c/profiles/x.toml:"),
+            "{text}: {e}"
+        );
+        assert!(!e.to_string().contains('\n'));
+    }
+    assert!(parse_profile("../x", f, "description = \"d\"\n", None, home()).is_err());
+    assert!(parse_profile("X", f, "description = \"d\"\n", None, home()).is_err());
+}
+
+#[test]
+fn override_file_is_named_in_origins() {
+    let f = Path::new("/home/u/.config/cordon/profiles/claude.toml");
+    let p = parse_profile(
+        "claude",
+        f,
+        "description = \"mine\"\n[network]\nallow = [\"example.com\"]\n",
+        Some(f),
+        home(),
+    )
+    .unwrap();
+    assert_eq!(
+        p.layer.net_allow[0].origin.to_string(),
+        "builtin profile claude /home/u/.config/cordon/profiles/claude.toml:3"
+    );
+    assert_eq!(p.file.as_deref(), Some(f));
+}
+
+#[test]
+fn profiles_merge_at_the_builtin_tier() {
+    let mut inputs = Inputs::new("/home/u", "/home/u/src/app");
+    inputs.profiles.push(builtin("claude"));
+    let eff = resolve(&inputs).unwrap();
+    let allow = eff
+        .network
+        .allow
+        .iter()
+        .find(|r| r.value == "api.anthropic.com")
+        .unwrap();
+    assert_eq!(allow.origin.tier, Tier::Builtin);
+    assert!(allow
+        .origin
+        .to_string()
+        .starts_with("builtin profile claude:"));
+    assert!(eff
+        .allow_write
+        .iter()
+        .any(|r| r.value == Path::new("/home/u/.claude/projects")));
+    assert!(
+        eff.render()
+            .contains("api.anthropic.com  # builtin profile claude:"),
+        "{}",
+        eff.render()
+    );
+
+    // A user deny beats a profile's persisted state.
+    inputs.user.push((
+        "/home/u/.config/cordon/policy.toml".into(),
+        "[filesystem]\ndeny_read = [\"~/.claude\"]\n".into(),
+    ));
+    let eff = resolve(&inputs).unwrap();
+    assert!(!eff
+        .allow_write
+        .iter()
+        .any(|r| r.value.starts_with("/home/u/.claude")));
+    assert!(eff.warnings.iter().any(|w| w.contains("profile claude")));
+}
+
+#[test]
+fn selection_by_command() {
+    let all: Vec<Profile> = BUILTIN_PROFILES.iter().map(|(n, _)| builtin(n)).collect();
+    let pick = |argv: &[&str]| {
+        let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+        profile_for_command(&all, &argv).map(|p| p.name.clone())
+    };
+    assert_eq!(pick(&["claude", "--version"]).as_deref(), Some("claude"));
+    assert_eq!(pick(&["/usr/bin/codex"]).as_deref(), Some("codex"));
+    assert_eq!(
+        pick(&[
+            "node",
+            "--no-warnings",
+            "/usr/lib/node_modules/@google/gemini-cli/bundle/gemini.js"
+        ])
+        .as_deref(),
+        Some("gemini")
+    );
+    assert_eq!(
+        pick(&["npx", "-y", "@openai/codex@0.1.2", "exec"]).as_deref(),
+        Some("codex")
+    );
+    assert_eq!(
+        pick(&["npx", "--package=opencode-ai", "opencode"]).as_deref(),
+        Some("opencode")
+    );
+    assert_eq!(
+        pick(&["npx", "-y", "@anthropic-ai/claude-code"]).as_deref(),
+        Some("claude")
+    );
+    assert_eq!(pick(&["bash", "-c", "claude"]), None);
+    assert_eq!(pick(&["npx"]), None);
+    assert_eq!(pick(&["npx", "@"]), None);
+    assert_eq!(pick(&[]), None);
+    assert_eq!(pick(&["é@", "ö"]), None);
+}
