@@ -399,10 +399,15 @@ fn a_flood_is_rate_limited_and_summarised() {
             Some("summary") => {
                 summarised += m["denied"].as_u64().unwrap_or(0);
                 let text = m["text"].as_str().unwrap_or("");
-                assert!(
-                    text.contains("more requests to") && text.ends_with("hosts denied"),
-                    "{m}"
+                let n = m["denied"].as_u64().unwrap_or(0);
+                let hosts = m["hosts"].as_u64().unwrap_or(0);
+                assert!(n >= 1 && (1..=12).contains(&hosts), "{m}");
+                let want = format!(
+                    "{n} more request{} to {hosts} host{} denied",
+                    if n == 1 { "" } else { "s" },
+                    if hosts == 1 { "" } else { "s" }
                 );
+                assert_eq!(text, want, "{m}");
             }
             _ => {}
         }
@@ -530,4 +535,79 @@ fn cordon_approvals_in_a_terminal_answers_with_keys() {
     assert!(shown.contains("allow_once"), "{shown}");
     assert!(shown.contains("deny"), "{shown}");
     assert!(!shown.contains("pwned-title"), "{shown}");
+}
+
+#[test]
+fn cordon_approvals_shows_which_sandbox_asks() {
+    let first = Ask::new("appr-multi-a", "");
+    if !first.sb.has_tool("tmux") {
+        skip(
+            "cordon_approvals_shows_which_sandbox_asks",
+            "tmux is not installed",
+        );
+        return;
+    }
+    let mut second = Ask::new("appr-multi-b", "");
+    // Both sandboxes register in the same runtime directory, as two runs of one person do.
+    second.runtime = first.runtime.clone();
+    let up = upstream();
+    let c = connect_once(up.port);
+    let a = first.spawn(&format!("{WAIT_GO}{c}"), &[]);
+    let b = second.spawn(&format!("{WAIT_GO}{c}"), &[]);
+    let sockets = || {
+        fs::read_dir(first.approvals_dir())
+            .map(|rd| rd.flatten().count())
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_for(Duration::from_secs(30), || sockets() == 2),
+        "two sockets"
+    );
+    let ids: Vec<String> = [&a, &b]
+        .iter()
+        .map(|c| format!("bash-{}", c.id()))
+        .collect();
+    let sock = first.sb.root.join("tmux.sock");
+    let approvals = format!(
+        "XDG_RUNTIME_DIR={} {} approvals",
+        first.runtime.display(),
+        bin().display()
+    );
+    let started = tmux(
+        &first,
+        &sock,
+        &["new-session", "-d", "-x", "220", "-y", "50", &approvals],
+    );
+    assert_eq!(started.code, 0, "{}", started.show());
+    let pane = || tmux(&first, &sock, &["capture-pane", "-p", "-J"]).stdout;
+    assert!(
+        wait_for(Duration::from_secs(20), || pane()
+            .matches("connected:")
+            .count()
+            >= 2),
+        "not connected to both:\n{}",
+        pane()
+    );
+    first.go();
+    second.go();
+    let asked = |p: &str, id: &str| p.contains(&format!("[{id}] request"));
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            let p = pane();
+            asked(&p, &ids[0]) && asked(&p, &ids[1])
+        }),
+        "both sandboxes' requests, each with its id:\n{}",
+        pane()
+    );
+    // One key per decision, oldest first: allow one, deny the other.
+    tmux(&first, &sock, &["send-keys", "a"]);
+    assert!(wait_for(Duration::from_secs(10), || pane().contains("allow_once:")));
+    tmux(&first, &sock, &["send-keys", "d"]);
+    let outs = [finish(a), finish(b)];
+    let shown = pane();
+    tmux(&first, &sock, &["send-keys", "q"]);
+    let _ = tmux(&first, &sock, &["kill-server"]);
+    let passed: usize = outs.iter().map(|o| o.stdout.matches(HELLO).count()).sum();
+    assert_eq!(passed, 1, "{shown}\n{}\n{}", outs[0].show(), outs[1].show());
+    assert_eq!(up.count.load(Ordering::SeqCst), 1);
 }
