@@ -463,6 +463,15 @@ fn the_sandbox_cannot_reach_the_approval_socket() {
     assert!(!out.stdout.contains("CONNECTED"), "{}", out.show());
 }
 
+/// Kills a test's tmux server even when an assertion fails first.
+struct TmuxGuard<'a>(&'a Ask, PathBuf);
+
+impl Drop for TmuxGuard<'_> {
+    fn drop(&mut self) {
+        let _ = tmux(self.0, &self.1, &["kill-server"]);
+    }
+}
+
 fn tmux(t: &Ask, sock: &Path, args: &[&str]) -> Out {
     let mut cmd = t.sb.user_command("tmux");
     cmd.env("XDG_RUNTIME_DIR", &t.runtime)
@@ -492,6 +501,7 @@ fn cordon_approvals_in_a_terminal_answers_with_keys() {
         t.runtime.display(),
         bin().display()
     );
+    let _guard = TmuxGuard(&t, sock.clone());
     let started = tmux(
         &t,
         &sock,
@@ -573,6 +583,7 @@ fn cordon_approvals_shows_which_sandbox_asks() {
         first.runtime.display(),
         bin().display()
     );
+    let _guard = TmuxGuard(&first, sock.clone());
     let started = tmux(
         &first,
         &sock,
