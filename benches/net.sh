@@ -197,6 +197,8 @@ CURL=(curl -sS --fail --max-time 600 -o /dev/null -w '%{speed_download}')
 measure_tput direct "${CURL[@]}" --noproxy '*' "http://$SRV_IP/bytes/$BYTES"
 measure_tput proxy in_cordon "${CURL[@]}" "http://$NAME/bytes/$BYTES"
 measure_tput transparent in_cordon "${CURL[@]}" --noproxy '*' "http://$NAME/bytes/$BYTES"
+# The same bytes through a CONNECT tunnel (the path HTTPS takes through HTTPS_PROXY).
+measure_tput tunnel in_cordon "${CURL[@]}" -p "http://$NAME/bytes/$BYTES"
 
 measure_conn() {
     local label="$1"; shift
@@ -216,7 +218,7 @@ if [ "$SIZE_MIB" -lt 1024 ]; then
     echo "NOTE: transfer size reduced to $SIZE_MIB MiB (the issue asks for 1 GiB)"
 fi
 printf '%-14s %14s %10s   %12s %10s %10s %8s\n' path "MiB/s" "x direct" "median ms" "p90 ms" "conn/s" "+ms"
-for p in direct proxy transparent; do
+for p in direct proxy tunnel transparent; do
     python3 - "$p" "${tput[$p]:-}" "${tput[direct]:-}" "${conn[$p]:-}" "${conn[direct]:-}" <<'PY'
 import json, sys
 p, t, td, c, cd = sys.argv[1:6]
