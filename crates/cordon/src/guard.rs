@@ -3,7 +3,7 @@
 
 use crate::audit::Audit;
 use cordon_linux::pathguard::{Event, GuardConfig, Op, Rules, Verdict};
-use cordon_policy::ProtectSet;
+use cordon_policy::{ProtectKind, ProtectSet};
 use serde_json::json;
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
@@ -15,8 +15,30 @@ use std::sync::Arc;
 /// protected (the agent and its shells read their configuration from there).
 const SCRATCH: &[&str] = &["/tmp", "/var/tmp", "/dev/shm"];
 
+/// Directories of third-party packages unpacked by package managers. Packages ship
+/// `AGENTS.md`, `CLAUDE.md`, `.vscode/`, `.github/`, even `.cargo/config.toml`; refusing them
+/// would break `npm install`, `pip install` and `cargo build`, and no agent, IDE or git reads
+/// configuration from inside these trees. Only the `anywhere` rules are lifted there: rules
+/// anchored at `$HOME` or `/` still apply.
+const DEPENDENCY_DIRS: &[&str] = &["node_modules", "site-packages", "dist-packages"];
+/// The same for package managers' caches and toolchains under `$HOME`.
+const HOME_CACHES: &[&str] = &[
+    ".npm",
+    ".cache",
+    ".cargo/registry",
+    ".cargo/git",
+    ".rustup",
+    "go/pkg/mod",
+    ".m2/repository",
+    ".gradle/caches",
+];
+
 struct ProtectRules {
     set: ProtectSet,
+    /// Only the rules anchored at `$HOME` or `/`: what still applies inside dependency trees
+    /// (`None` if it could not be built: then every rule applies there too).
+    anchored: Option<ProtectSet>,
+    home: PathBuf,
     /// Host-shared writable paths: protected even when they live under a scratch directory.
     shared: Vec<PathBuf>,
 }
@@ -26,6 +48,14 @@ impl ProtectRules {
         SCRATCH.iter().any(|s| path.starts_with(s))
             && !self.shared.iter().any(|w| path.starts_with(w))
     }
+
+    fn in_dependencies(&self, path: &Path) -> bool {
+        path.components()
+            .any(|c| DEPENDENCY_DIRS.iter().any(|d| c.as_os_str() == *d))
+            || HOME_CACHES
+                .iter()
+                .any(|c| path.starts_with(self.home.join(c)))
+    }
 }
 
 impl Rules for ProtectRules {
@@ -33,14 +63,18 @@ impl Rules for ProtectRules {
         if self.scratch(path) {
             return Verdict::Allow;
         }
-        if let Some(rule) = self.set.matches(path) {
+        let set = match &self.anchored {
+            Some(a) if self.in_dependencies(path) => a,
+            _ => &self.set,
+        };
+        if let Some(rule) = set.matches(path) {
             return Verdict::Deny {
                 errno: libc::EPERM,
                 rule: format!("protect {rule} ({})", rule.origin),
             };
         }
         let moves = matches!(op, Op::RenameFrom | Op::RenameTo);
-        if moves && self.set.is_ancestor(path) {
+        if moves && set.is_ancestor(path) {
             return Verdict::Deny {
                 errno: libc::EPERM,
                 rule: "protect: this directory leads to protected paths".into(),
@@ -67,7 +101,19 @@ fn op_name(op: Op) -> &'static str {
     }
 }
 
+/// The rules of `set` that are anchored (at `$HOME` or `/`), as a set of their own.
+fn anchored_only(set: &ProtectSet, home: &Path) -> Option<ProtectSet> {
+    let rules: Vec<_> = set
+        .rules()
+        .iter()
+        .filter(|r| r.kind != ProtectKind::Anywhere)
+        .cloned()
+        .collect();
+    ProtectSet::from_rules(home, rules).ok()
+}
+
 pub fn config(
+    home: &Path,
     set: ProtectSet,
     shared: Vec<PathBuf>,
     writable_roots: Vec<PathBuf>,
@@ -81,7 +127,12 @@ pub fn config(
         .map(|m| (m.dev(), m.ino()))
         .collect();
     GuardConfig {
-        rules: Arc::new(ProtectRules { set, shared }),
+        rules: Arc::new(ProtectRules {
+            anchored: anchored_only(&set, home),
+            set,
+            home: home.to_path_buf(),
+            shared,
+        }),
         writable_roots,
         protected_inodes,
         on_event: Box::new(move |e: Event| {

@@ -270,6 +270,7 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
     roots.push("/dev".into());
     let mut hooks = RunHooks {
         guard: Some(guard::config(
+            &plan.spec.home,
             plan.protect,
             plan.spec.writable.clone(),
             roots,

@@ -321,6 +321,38 @@ fn git_init_in_scratch_tmp_works_twin() {
 }
 
 #[test]
+fn package_trees_may_contain_config_named_files_twin() {
+    // npm/pip/cargo unpack packages that ship AGENTS.md, CLAUDE.md, .vscode/, .cargo/config.toml:
+    // inside dependency trees and package caches those names are allowed, or installs break.
+    // The same names at the project level stay refused.
+    let sb = repo("package-trees");
+    let out = sb.sh(
+        "mkdir -p node_modules/pkg/.vscode .venv/lib/python3.11/site-packages/m ~/.cargo/registry/src/idx/c-1.0/.cargo \
+         && echo x > node_modules/pkg/AGENTS.md && echo {} > node_modules/pkg/.vscode/settings.json \
+         && echo x > .venv/lib/python3.11/site-packages/m/CLAUDE.md \
+         && echo x > ~/.cargo/registry/src/idx/c-1.0/.cargo/config.toml && echo DEPS-OK; \
+         echo x > AGENTS.md 2>/dev/null || echo ROOT-REFUSED; \
+         echo x >> node_modules/../.git/config 2>/dev/null || echo GITCONFIG-REFUSED",
+    );
+    assert!(
+        out.stdout.contains("DEPS-OK"),
+        "package trees must accept their files\n{}",
+        out.show()
+    );
+    assert!(
+        out.stdout.contains("ROOT-REFUSED"),
+        "AGENTS.md at the project root stays protected\n{}",
+        out.show()
+    );
+    assert!(
+        out.stdout.contains("GITCONFIG-REFUSED"),
+        "a path through node_modules/.. is still the project's .git/config\n{}",
+        out.show()
+    );
+    assert_absent(&sb.ws.join("AGENTS.md"), &out);
+}
+
+#[test]
 fn untrusted_project_policy_cannot_loosen() {
     let sb = repo("project-policy");
     let loot = sb.home.join("loot");
