@@ -58,7 +58,7 @@ impl RunHooks {
             }));
             opts.approver = Some(b.approver());
         }
-        let asks = opts.approver.is_some();
+        let present = self.broker.as_ref().map(|b| b.presence());
         self.door = Some(net::start_door(
             listeners,
             Arc::clone(&net.policy),
@@ -74,14 +74,27 @@ impl RunHooks {
         let audit = self.audit.clone();
         let policy = Arc::clone(&net.policy);
         let synth = self.door.as_ref().map(|d| d.synthetic());
+        let pre_audit = self.audit.clone();
         let precheck = Arc::new(move |to: std::net::SocketAddr| {
             let host = match synth.as_ref().and_then(|s| s.name_of(to.ip())) {
                 Some(name) => Host::Name(name),
                 None => Host::Ip(to.ip()),
             };
-            // A destination to ask about goes to the door, which holds it while asking.
+            // A destination to ask about goes to the door, which holds it while asking — but
+            // only if someone is there to answer; otherwise it is refused here, at once.
             let v = policy.check(&host, to.port());
-            v.is_allow() || (asks && v.is_ask())
+            if v.is_allow() || (v.is_ask() && present.as_ref().is_some_and(|p| p())) {
+                return true;
+            }
+            if let cordon_net::Verdict::Deny { rule, reason, fix } = v {
+                let target = host.to_string();
+                if present.is_some() && rule == cordon_net::policy::ASK_RULE {
+                    pre_audit.event("approval", json!({"phase": "decision", "kind": "network", "target": target, "port": to.port(), "decision": "deny", "by": "no approver", "fix": fix}));
+                } else {
+                    pre_audit.event("net", json!({"kind": "deny", "via": "connect", "target": target, "port": to.port(), "decision": "deny", "rule": rule, "reason": reason, "fix": fix}));
+                }
+            }
+            false
         });
         Ok(Some(NetRoute {
             door: Some((

@@ -401,6 +401,12 @@ impl Core {
     }
 
     /// Prompts pending now (for tests).
+    /// Whether anyone is connected to approve (checked at connect() time, so a program whose
+    /// destination nobody can approve gets "connection refused" at once).
+    pub fn has_approver(&self) -> bool {
+        !self.lock().approvers.is_empty()
+    }
+
     #[cfg(test)]
     pub fn pending(&self) -> usize {
         self.lock().pending.len()

@@ -66,6 +66,12 @@ impl Broker {
         })
     }
 
+    /// A cheap, shareable "is an approver connected?" for the connect() precheck.
+    pub fn presence(&self) -> Arc<dyn Fn() -> bool + Send + Sync> {
+        let core = self.core.clone();
+        Arc::new(move || core.has_approver())
+    }
+
     /// Denies whatever is pending and removes the socket.
     pub fn close(&self) {
         self.core.close();
