@@ -6,7 +6,7 @@
 
 use crate::error::SetupError;
 use landlock::{
-    Access, AccessFs, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
+    Access, AccessFs, BitFlags, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
     RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 use std::path::{Path, PathBuf};
@@ -41,15 +41,63 @@ fn err(what: &str, e: impl std::fmt::Display) -> SetupError {
 /// beneath `writable`. `deny_all` restricts it from all file-system access instead (for
 /// cordon's own init after setup).
 pub fn restrict(writable: &[PathBuf], deny_all: bool) -> Result<Enforcement, SetupError> {
-    let abi = TARGET_ABI;
-    let all = AccessFs::from_all(abi);
+    if deny_all {
+        // init must keep signalling the command (a sibling Landlock domain), so only the
+        // command's ruleset is scoped.
+        return enforce(Vec::new(), false);
+    }
+    let mut grants = vec![(PathBuf::from("/"), AccessFs::from_read(TARGET_ABI))];
+    grants.extend(
+        writable
+            .iter()
+            .map(|p| (p.clone(), AccessFs::from_all(TARGET_ABI))),
+    );
+    grants.extend(device_grants());
+    enforce(grants, true)
+}
+
+/// For a sandbox without a mount namespace (`--isolation landlock`): read and execute only
+/// what `read_grants` allows (everything but the hidden paths) and write beneath `writable`.
+/// Without mounts to hide secrets, this allowlist is what hides them.
+pub fn restrict_lite(reads: &[PathBuf], writable: &[PathBuf]) -> Result<Enforcement, SetupError> {
+    let mut grants: Vec<_> = reads
+        .iter()
+        .map(|p| (p.clone(), AccessFs::from_read(TARGET_ABI)))
+        .collect();
+    grants.extend(
+        writable
+            .iter()
+            .map(|p| (p.clone(), AccessFs::from_all(TARGET_ABI))),
+    );
+    grants.extend(device_grants());
+    enforce(grants, true)
+}
+
+/// The device nodes a command uses (and /dev/pts for its terminal).
+fn device_grants() -> Vec<(PathBuf, BitFlags<AccessFs>)> {
+    let file = AccessFs::from_file(TARGET_ABI);
+    DEVICE_FILES
+        .iter()
+        .map(|d| (PathBuf::from(d), file))
+        .chain(
+            ["/dev/pts", "/dev/ptmx"]
+                .iter()
+                .map(|d| (PathBuf::from(d), file | AccessFs::ReadDir)),
+        )
+        .collect()
+}
+
+/// Builds and enforces a ruleset handling every file-system right, granting `grants` (paths
+/// that do not exist are skipped), optionally scoping signals and abstract unix sockets.
+fn enforce(
+    grants: Vec<(PathBuf, BitFlags<AccessFs>)>,
+    scoped: bool,
+) -> Result<Enforcement, SetupError> {
     let mut ruleset = Ruleset::default()
         .set_compatibility(CompatLevel::BestEffort)
-        .handle_access(all)
+        .handle_access(AccessFs::from_all(TARGET_ABI))
         .map_err(|e| err("set up Landlock", e))?;
-    // init must keep signalling the command (a sibling Landlock domain), so only the command's
-    // ruleset is scoped.
-    if !deny_all {
+    if scoped {
         ruleset = ruleset
             .scope(Scope::AbstractUnixSocket | Scope::Signal)
             .map_err(|e| err("set up Landlock scopes", e))?;
@@ -57,79 +105,11 @@ pub fn restrict(writable: &[PathBuf], deny_all: bool) -> Result<Enforcement, Set
     let mut created = ruleset
         .create()
         .map_err(|e| err("create the Landlock ruleset", e))?;
-    if !deny_all {
-        created = created
-            .add_rule(PathBeneath::new(open("/")?, AccessFs::from_read(abi)))
-            .map_err(|e| err("add a Landlock rule for /", e))?;
-        for p in writable {
-            if let Ok(fd) = open(p) {
-                created = created
-                    .add_rule(PathBeneath::new(fd, all))
-                    .map_err(|e| err(&format!("add a Landlock rule for {}", p.display()), e))?;
-            }
-        }
-        let dev_access = AccessFs::from_file(abi);
-        for d in DEVICE_FILES.iter().chain(["/dev/pts"].iter()) {
-            if let Ok(fd) = open(Path::new(d)) {
-                let access = if *d == "/dev/pts" {
-                    dev_access | AccessFs::ReadDir
-                } else {
-                    dev_access
-                };
-                created = created
-                    .add_rule(PathBeneath::new(fd, access))
-                    .map_err(|e| err(&format!("add a Landlock rule for {d}"), e))?;
-            }
-        }
-    }
-    let status = created
-        .restrict_self()
-        .map_err(|e| err("enforce Landlock", e))?;
-    match status.ruleset {
-        RulesetStatus::FullyEnforced => Ok(Enforcement::Full),
-        RulesetStatus::PartiallyEnforced => Ok(Enforcement::Partial),
-        RulesetStatus::NotEnforced => {
-            Err(err("enforce Landlock", "the kernel does not support it"))
-        }
-    }
-}
-
-/// For a sandbox without a mount namespace (`--isolation landlock`): read and execute only
-/// what `read_grants` allows (everything but the hidden paths), write beneath `writable`,
-/// and nothing over TCP. Without mounts to hide secrets, this allowlist is what hides them.
-pub fn restrict_lite(reads: &[PathBuf], writable: &[PathBuf]) -> Result<Enforcement, SetupError> {
-    let abi = TARGET_ABI;
-    let all = AccessFs::from_all(abi);
-    let mut created = Ruleset::default()
-        .set_compatibility(CompatLevel::BestEffort)
-        .handle_access(all)
-        .map_err(|e| err("set up Landlock", e))?
-        .scope(Scope::AbstractUnixSocket | Scope::Signal)
-        .map_err(|e| err("set up Landlock scopes", e))?
-        .create()
-        .map_err(|e| err("create the Landlock ruleset", e))?;
-    for p in reads {
-        if let Ok(fd) = open(p) {
+    for (p, access) in grants {
+        if let Ok(fd) = open(&p) {
             created = created
-                .add_rule(PathBeneath::new(fd, AccessFs::from_read(abi)))
+                .add_rule(PathBeneath::new(fd, access))
                 .map_err(|e| err(&format!("add a Landlock rule for {}", p.display()), e))?;
-        }
-    }
-    for p in writable {
-        if let Ok(fd) = open(p) {
-            created = created
-                .add_rule(PathBeneath::new(fd, all))
-                .map_err(|e| err(&format!("add a Landlock rule for {}", p.display()), e))?;
-        }
-    }
-    for d in DEVICE_FILES.iter().chain(["/dev/pts", "/dev/ptmx"].iter()) {
-        if let Ok(fd) = open(Path::new(d)) {
-            created = created
-                .add_rule(PathBeneath::new(
-                    fd,
-                    AccessFs::from_file(abi) | AccessFs::ReadDir,
-                ))
-                .map_err(|e| err(&format!("add a Landlock rule for {d}"), e))?;
         }
     }
     let status = created

@@ -10,7 +10,7 @@ use crate::error::{Context, SetupError};
 use crate::sandbox::{Launched, ListenerInstaller};
 use crate::spec::{Spec, Stdio};
 use crate::{fsrules, seccomp, sys};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
 /// What `--isolation landlock` does not give, for the warning line.
@@ -67,27 +67,13 @@ fn child(
         sys::set_controlling_tty(slave.as_fd()).ctx(|| "attach the terminal".into())?;
         control::send(sock.as_fd(), &Msg::PtyMaster(master))
             .ctx(|| "hand over the terminal".into())?;
-        for fd in 0..3 {
-            sys::dup2(slave.as_raw_fd(), fd).ctx(|| "attach the terminal".into())?;
-        }
+        crate::sandbox::attach_stdio(&slave)?;
     }
-    sys::close_fds_from(3, &[sock.as_raw_fd()]).ctx(|| "close inherited descriptors".into())?;
-    std::env::set_current_dir(&spec.cwd)
-        .ctx(|| format!("enter the working directory {}", spec.cwd.display()))?;
-    if spec.memory_bytes > 0 {
-        sys::setrlimit(libc::RLIMIT_DATA, spec.memory_bytes, spec.memory_bytes)
-            .ctx(|| "limit memory".into())?;
-    }
-    sys::setrlimit(libc::RLIMIT_CORE, 0, 0).ctx(|| "disable core dumps".into())?;
-    sys::set_no_new_privs().ctx(|| "set no_new_privs".into())?;
+    crate::sandbox::prepare_process(spec, sock)?;
     fsrules::restrict_lite(reads, writable)?;
     seccomp::install(&seccomp::denylist_program_no_inet(), 0)
         .ctx(|| "install the seccomp filter".into())?;
-    let listener = install_listener().ctx(|| "install the path-guard filter".into())?;
-    control::send(sock.as_fd(), &Msg::Listener(listener))
-        .ctx(|| "hand over the path guard".into())?;
-    control::send(sock.as_fd(), &Msg::Started).ctx(|| "report start".into())?;
-    Ok(())
+    crate::sandbox::report_started(sock, Some(install_listener))
 }
 
 /// Ends whatever the command left behind (orphans re-parented to cordon) and reaps them.

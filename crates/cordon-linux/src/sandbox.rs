@@ -213,16 +213,33 @@ fn command_setup(
     sys::setpgid_self().ctx(|| "start the command's process group".into())?;
     if let Some(slave) = &pty {
         sys::take_foreground(slave.as_fd()).ctx(|| "attach the terminal".into())?;
-        for fd in 0..3 {
-            sys::dup2(slave.as_raw_fd(), fd).ctx(|| "attach the terminal".into())?;
-        }
+        attach_stdio(slave)?;
     }
     drop(pty);
     sys::reset_signals();
-    // Only stdio and cordon's own channel survive; inherited descriptors never reach the command.
-    sys::close_fds_from(3, &[sock.as_raw_fd()]).ctx(|| "close inherited descriptors".into())?;
     // SAFETY: umask swaps an integer.
     unsafe { libc::umask(umask) };
+    prepare_process(spec, sock)?;
+    fsrules::restrict(&mounts::writable_roots(spec), false)?;
+    sys::drop_all_capabilities().ctx(|| "drop capabilities".into())?;
+    seccomp::install(&seccomp::denylist_program(), 0)
+        .ctx(|| "install the seccomp filter".into())?;
+    report_started(sock, install_listener)
+}
+
+/// The terminal's slave becomes stdin, stdout and stderr.
+pub(crate) fn attach_stdio(slave: &OwnedFd) -> Result<(), SetupError> {
+    for fd in 0..3 {
+        sys::dup2(slave.as_raw_fd(), fd).ctx(|| "attach the terminal".into())?;
+    }
+    Ok(())
+}
+
+/// What every sandboxed command gets before its confinement: no inherited descriptors (only
+/// stdio and cordon's own close-on-exec channel survive), its working directory, its limits,
+/// and no_new_privs.
+pub(crate) fn prepare_process(spec: &Spec, sock: &OwnedFd) -> Result<(), SetupError> {
+    sys::close_fds_from(3, &[sock.as_raw_fd()]).ctx(|| "close inherited descriptors".into())?;
     std::env::set_current_dir(&spec.cwd)
         .ctx(|| format!("enter the working directory {}", spec.cwd.display()))?;
     if spec.memory_bytes > 0 {
@@ -230,19 +247,21 @@ fn command_setup(
             .ctx(|| "limit memory".into())?;
     }
     sys::setrlimit(libc::RLIMIT_CORE, 0, 0).ctx(|| "disable core dumps".into())?;
-    sys::set_no_new_privs().ctx(|| "set no_new_privs".into())?;
-    fsrules::restrict(&mounts::writable_roots(spec), false)?;
-    sys::drop_all_capabilities().ctx(|| "drop capabilities".into())?;
-    seccomp::install(&seccomp::denylist_program(), 0)
-        .ctx(|| "install the seccomp filter".into())?;
+    sys::set_no_new_privs().ctx(|| "set no_new_privs".into())
+}
+
+/// Installs the path-guard filter last (everything before it may create files freely), hands
+/// its listener to the supervisor, and reports that exec is next.
+pub(crate) fn report_started(
+    sock: &OwnedFd,
+    install_listener: Option<ListenerInstaller>,
+) -> Result<(), SetupError> {
     if let Some(install) = install_listener {
         let listener = install().ctx(|| "install the path-guard filter".into())?;
         control::send(sock.as_fd(), &Msg::Listener(listener))
             .ctx(|| "hand over the path guard".into())?;
     }
-    control::send(sock.as_fd(), &Msg::Started).ctx(|| "report start".into())?;
-    // The channel is close-on-exec; the command never sees it.
-    Ok(())
+    control::send(sock.as_fd(), &Msg::Started).ctx(|| "report start".into())
 }
 
 /// Finds and execs argv[0] like a shell: 127 when not found, 126 when found but not runnable.

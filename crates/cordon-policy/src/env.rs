@@ -12,6 +12,7 @@
 //! Names are compared byte-wise and case-sensitively (as the kernel and libc do); the secret
 //! check upper-cases first so `github_token` is caught too.
 
+use crate::glob::glob_bytes;
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -173,31 +174,6 @@ pub fn scrub_env(
 
 fn is_glob(p: &[u8]) -> bool {
     p.contains(&b'*') || p.contains(&b'?')
-}
-
-/// `*` and `?` over bytes, case-sensitive.
-fn glob_bytes(pat: &[u8], s: &[u8]) -> bool {
-    let (mut p, mut i) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while i < s.len() {
-        if p < pat.len() && (pat[p] == b'?' || pat[p] == s[i]) {
-            p += 1;
-            i += 1;
-        } else if p < pat.len() && pat[p] == b'*' {
-            star = Some((p, i));
-            p += 1;
-        } else if let Some((sp, si)) = star {
-            p = sp + 1;
-            i = si + 1;
-            star = Some((sp, si + 1));
-        } else {
-            return false;
-        }
-    }
-    while p < pat.len() && pat[p] == b'*' {
-        p += 1;
-    }
-    p == pat.len()
 }
 
 /// Convenience for callers holding `std::env::vars_os()`-like data as `&OsStr` pairs.

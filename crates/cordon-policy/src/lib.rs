@@ -44,6 +44,7 @@ mod effective;
 mod env;
 mod error;
 mod file;
+mod glob;
 mod layer;
 mod load;
 mod location;
