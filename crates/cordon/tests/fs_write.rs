@@ -482,3 +482,39 @@ fn inherited_fd_not_passed_in() {
         out.show()
     );
 }
+
+#[test]
+fn private_layer_is_size_limited_twin() {
+    // Filling /tmp (one limit for the whole private layer) stops at the limit with ENOSPC,
+    // quickly, and leaves nothing behind; a write below the limit works.
+    let sb = Sandbox::new("layer-limit");
+    let pol = sb.root.join("small-layer.toml");
+    sb.write_host(&pol, "[limits]\nlayer_mb = 64\n");
+    let out = sb.sh_opts(
+        &["-p", &pol.display().to_string()],
+        "head -c 8M /dev/zero > /tmp/ok && echo SMALL-OK; \
+         err=$(head -c 200M /dev/zero 2>&1 >/tmp/big); echo BIG-RC=$?; echo \"$err\" | grep -o 'No space left' | head -1; \
+         du -sm /tmp/big | cut -f1",
+    );
+    assert!(
+        out.stdout.contains("SMALL-OK"),
+        "a write below the limit must work\n{}",
+        out.show()
+    );
+    assert!(
+        out.stdout.contains("No space left") && !out.stdout.contains("BIG-RC=0"),
+        "a write past the private layer's limit must fail with ENOSPC\n{}",
+        out.show()
+    );
+    let mb: u64 = out
+        .stdout
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(999);
+    assert!(
+        mb <= 64,
+        "the layer held {mb} MiB, more than its 64 MiB limit\n{}",
+        out.show()
+    );
+}

@@ -484,3 +484,34 @@ fn ordinary_neighbours_writable_twin() {
         Some(&b"y\n"[..])
     );
 }
+
+#[test]
+fn case_variants_are_protected() {
+    // A case-insensitive mount could alias `.GIT` to `.git`; the matcher compares ASCII-lowercased.
+    attack(
+        "case-variants",
+        "echo evil > Claude.md; echo evil > agents.MD; mkdir -p .VSCODE; echo {} > .VSCODE/settings.json; \
+         mkdir -p .Git/HOOKS; echo evil > .ENVRC",
+        &["Claude.md", "agents.MD", ".VSCODE", ".Git", ".ENVRC"],
+    );
+}
+
+#[test]
+fn home_persistence_spots_never_reach_the_host() {
+    // Python .pth start-up hooks, desktop autostart, systemd user units, ssh keys: all
+    // refused, and none can reach the host's home whatever happens inside.
+    attack(
+        "home-persistence",
+        "mkdir -p ~/.local/lib/python3.11/site-packages ~/.config/autostart ~/.config/systemd/user; \
+         echo 'import os' > ~/.local/lib/python3.11/site-packages/evil.pth; \
+         printf '[Desktop Entry]\\nExec=evil\\n' > ~/.config/autostart/evil.desktop; \
+         printf '[Service]\\nExecStart=evil\\n' > ~/.config/systemd/user/evil.service; \
+         echo 'ssh-ed25519 AAAA evil' >> ~/.ssh/authorized_keys",
+        &[
+            "~/.local/lib/python3.11/site-packages/evil.pth",
+            "~/.config/autostart/evil.desktop",
+            "~/.config/systemd/user/evil.service",
+            "~/.ssh/authorized_keys",
+        ],
+    );
+}

@@ -263,3 +263,51 @@ fn works_with_only_home_and_path() {
         out.show()
     );
 }
+
+#[test]
+fn terminal_clipboard_and_title_report_sequences_filtered() {
+    // Sequences that make the person's real terminal act (OSC 52 clipboard write, title
+    // report request, ENQ) never reach it; ordinary colour output does.
+    let sb = Sandbox::new("osc52");
+    if !sb.has_tool("script") {
+        skip(
+            "tools::terminal_clipboard_and_title_report_sequences_filtered",
+            "`script` (util-linux) not installed",
+        );
+        return;
+    }
+    let inner = format!(
+        "{} run -- printf 'BEFORE\\033]52;c;ZXZpbA==\\007\\033[21t\\005\\033[31mRED\\033[0mAFTER\\n'",
+        cordon_bin().display()
+    );
+    let mut cmd = sb.user_command("script");
+    cmd.args(["-qec", &inner, "/dev/null"])
+        .env("TERM", "xterm")
+        .stdin(Stdio::null());
+    let out = exec(cmd, RUN_TIMEOUT);
+    assert!(
+        out.stdout.contains("BEFORE") && out.stdout.contains("AFTER"),
+        "{}",
+        out.show()
+    );
+    assert!(
+        !out.stdout.contains("]52;"),
+        "OSC 52 reached the outer terminal\n{}",
+        out.show()
+    );
+    assert!(
+        !out.stdout.contains("\u{1b}[21t"),
+        "a title report request reached the outer terminal\n{}",
+        out.show()
+    );
+    assert!(
+        !out.stdout.contains('\u{5}'),
+        "ENQ reached the outer terminal\n{}",
+        out.show()
+    );
+    assert!(
+        out.stdout.contains("\u{1b}[31mRED"),
+        "ordinary colour output must pass\n{}",
+        out.show()
+    );
+}
