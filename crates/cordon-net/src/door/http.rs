@@ -168,16 +168,7 @@ async fn connect(
                 (up, rule, first)
             }
         };
-        splice(
-            &ctx,
-            "connect",
-            &mut client,
-            (up, rule),
-            &first,
-            &target,
-            port,
-        )
-        .await;
+        splice(&ctx, "connect", client, (up, rule), &first, &target, port).await;
     });
     let mut resp = Response::new(
         Full::new(Bytes::new())

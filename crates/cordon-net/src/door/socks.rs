@@ -87,7 +87,7 @@ pub(crate) async fn serve(ctx: Arc<Ctx>, mut s: TcpStream) {
         if s.write_all(&reply(REP_OK)).await.is_err() {
             return;
         }
-        splice(&ctx, "socks", &mut s, (up, rule), &buf, &target, port).await;
+        splice(&ctx, "socks", s, (up, rule), &buf, &target, port).await;
         return;
     }
     if s.write_all(&reply(REP_OK)).await.is_err() {
@@ -99,5 +99,5 @@ pub(crate) async fn serve(ctx: Arc<Ctx>, mut s: TcpStream) {
     let Ok((up, rule)) = open(&ctx, "socks", &target, port, approved).await else {
         return;
     };
-    splice(&ctx, "socks", &mut s, (up, rule), &first, &target, port).await;
+    splice(&ctx, "socks", s, (up, rule), &first, &target, port).await;
 }

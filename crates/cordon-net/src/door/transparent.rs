@@ -44,14 +44,5 @@ pub(crate) async fn serve(ctx: Arc<Ctx>, mut s: TcpStream) {
     let Ok((up, rule)) = open(&ctx, "transparent", &target, port, approved).await else {
         return reset(s);
     };
-    splice(
-        &ctx,
-        "transparent",
-        &mut s,
-        (up, rule),
-        &first,
-        &target,
-        port,
-    )
-    .await;
+    splice(&ctx, "transparent", s, (up, rule), &first, &target, port).await;
 }
