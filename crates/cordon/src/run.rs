@@ -37,7 +37,7 @@ struct RunHooks {
     audit: Audit,
     error: Option<String>,
     shared_roots: Vec<std::path::PathBuf>,
-    since: i64,
+    since: i128,
 }
 
 impl RunHooks {
@@ -299,7 +299,7 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
         shared_roots: plan.spec.writable.clone(),
         since: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
+            .map(|d| d.as_nanos() as i128)
             .unwrap_or(0),
     };
     if let Some(cfg) = hooks.guard.as_mut() {

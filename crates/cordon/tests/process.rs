@@ -552,9 +552,12 @@ fn host_unix_sockets_unreachable() {
     let tag = unique();
     let tmp_path = format!("/tmp/cordon-it-sock-{tag}");
     let home_path = sb.home.join("sock");
+    // A host daemon's socket inside the workspace (created before the run) stays closed too.
+    let ws_path = sb.ws.join("host-daemon.sock");
     let run_dir = format!("/run/cordon-it-{tag}");
     let l1 = UnixListener::bind(&tmp_path).expect("bind /tmp socket");
     let l2 = UnixListener::bind(&home_path).expect("bind home socket");
+    let l5 = UnixListener::bind(&ws_path).expect("bind workspace socket");
     let _ = fs::create_dir_all(&run_dir);
     let run_path = format!("{run_dir}/sock");
     let l3 = UnixListener::bind(&run_path).ok();
@@ -568,13 +571,14 @@ fn host_unix_sockets_unreachable() {
     for p in [
         &tmp_path,
         &home_path.display().to_string(),
+        &ws_path.display().to_string(),
         &run_path,
         &run_dir,
     ] {
         let _ = fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o777));
     }
     chown_tree(&sb.root);
-    let all: Vec<&UnixListener> = [Some(&l1), Some(&l2), l3.as_ref(), Some(&l4)]
+    let all: Vec<&UnixListener> = [Some(&l1), Some(&l2), l3.as_ref(), Some(&l4), Some(&l5)]
         .into_iter()
         .flatten()
         .collect();
@@ -583,14 +587,15 @@ fn host_unix_sockets_unreachable() {
     }
     let body = format!(
         r#"
-for p in ("{tmp_path}", "{home}", "{run_path}", "\0{abs_name}"):
+for p in ("{tmp_path}", "{home}", "{ws}", "{run_path}", "\0{abs_name}"):
     s = socket.socket(socket.AF_UNIX)
     try:
         s.settimeout(3); s.connect(p); s.sendall(b"x"); print("CONNECTED", repr(p), flush=True)
     except OSError as e:
         print("refused", repr(p), e, flush=True)
 "#,
-        home = home_path.display()
+        home = home_path.display(),
+        ws = ws_path.display()
     );
     let out = py(&sb, &body);
     let accepted: Vec<bool> = all.iter().map(|l| l.accept().is_ok()).collect();

@@ -33,10 +33,10 @@ pub struct NetRoute {
     /// ECONNREFUSED at connect() instead of a reset after it (the door checks again anyway).
     pub precheck: Arc<dyn Fn(SocketAddr) -> bool + Send + Sync>,
     /// Writable places shared with the host (workspace, allow_write): a unix socket there is
-    /// reachable only if it was created after `since` (unix seconds), i.e. by the sandbox,
+    /// reachable only if it was created after `since` (unix nanoseconds), i.e. by the sandbox,
     /// not by a host daemon that was already listening there.
     pub shared_roots: Vec<PathBuf>,
-    pub since: i64,
+    pub since: i128,
 }
 
 impl NetRoute {
@@ -48,7 +48,7 @@ impl NetRoute {
             on_refused: Arc::new(|_, _| {}),
             precheck: Arc::new(|_| false),
             shared_roots: Vec::new(),
-            since: i64::MAX,
+            since: i128::MAX,
         }
     }
 }
@@ -137,7 +137,7 @@ fn connect(
                 return Err(Errno::CONNREFUSED);
             }
             let own = st.st_dev == private_dev
-                || (st.st_ctime >= route.since && under(&target, &route.shared_roots));
+                || (ctime_ns(&st) > route.since && under(&target, &route.shared_roots));
             if !own {
                 (route.on_refused)(
                     String::from_utf8_lossy(&path).into_owned(),
@@ -160,6 +160,12 @@ fn under(fd: &OwnedFd, roots: &[PathBuf]) -> bool {
         return false;
     };
     roots.iter().any(|r| p.starts_with(r))
+}
+
+/// A file's change time in unix nanoseconds (seconds alone would admit a host socket made in
+/// the same second the sandbox started).
+fn ctime_ns(st: &rustix::fs::Stat) -> i128 {
+    i128::from(st.st_ctime) * 1_000_000_000 + i128::from(st.st_ctime_nsec)
 }
 
 fn is_local(ip: IpAddr) -> bool {
