@@ -685,3 +685,22 @@ fn setuid_binaries_gain_nothing() {
         out.show()
     );
 }
+
+#[test]
+fn closed_stdio_never_exposes_cordon_descriptors() {
+    // Started with stdin closed, cordon must not let one of its own descriptors (its control
+    // channel, a signalfd) take fd 0 and reach the command as stdin. (Rust's runtime reopens
+    // closed standard descriptors on /dev/null before main; this guards that property.)
+    let sb = Sandbox::new("closed-stdin");
+    let out = sb.host_sh(&format!(
+        "{} run -- bash -c 'echo CORDON-IT-RAN; readlink /proc/self/fd/0' <&-",
+        cordon_bin().display()
+    ));
+    assert!(out.stdout.contains("CORDON-IT-RAN"), "{}", out.show());
+    let fd0 = out.stdout.lines().last().unwrap_or("").to_string();
+    assert!(
+        !fd0.contains("socket") && !fd0.contains("anon_inode"),
+        "the command's stdin is one of cordon's descriptors: {fd0}\n{}",
+        out.show()
+    );
+}
