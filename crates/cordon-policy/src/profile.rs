@@ -146,7 +146,12 @@ pub fn parse_profile(
         Some(p) => PathBuf::from(format!("profile {name} {}", p.display())),
         None => PathBuf::from(format!("profile {name}")),
     };
-    let cx = Cx { file, text, label };
+    let cx = Cx {
+        file,
+        text,
+        label,
+        lines: crate::location::LineIndex::new(text),
+    };
 
     let description = raw.description.get_ref().trim().to_string();
     if description.is_empty() || description.chars().any(char::is_control) {
@@ -218,6 +223,7 @@ struct Cx<'a> {
     file: &'a Path,
     text: &'a str,
     label: PathBuf,
+    lines: crate::location::LineIndex,
 }
 
 impl Cx<'_> {
@@ -225,7 +231,7 @@ impl Cx<'_> {
         Origin {
             tier: Tier::Builtin,
             file: Some(self.label.clone()),
-            line: Some(line_col(self.text, offset).0),
+            line: Some(self.lines.line(offset)),
         }
     }
 

@@ -36,8 +36,9 @@ const HOME_CACHES: &[&str] = &[
 struct ProtectRules {
     set: ProtectSet,
     /// Only the rules anchored at `$HOME` or `/`: what still applies inside dependency trees
-    /// (`None` if it could not be built: then every rule applies there too).
-    anchored: Option<ProtectSet>,
+    /// (`None` if it could not be built: then every rule applies there too). Built on first
+    /// use, off the start-up path.
+    anchored: std::sync::OnceLock<Option<ProtectSet>>,
     home: PathBuf,
     /// Host-shared writable paths: protected even when they live under a scratch directory.
     shared: Vec<PathBuf>,
@@ -63,10 +64,15 @@ impl Rules for ProtectRules {
         if self.scratch(path) {
             return Verdict::Allow;
         }
-        let set = match &self.anchored {
-            Some(a) if self.in_dependencies(path) => a,
-            _ => &self.set,
+        let deps = self.in_dependencies(path);
+        let anchored = if deps {
+            self.anchored
+                .get_or_init(|| anchored_only(&self.set, &self.home))
+                .as_ref()
+        } else {
+            None
         };
+        let set = anchored.unwrap_or(&self.set);
         if let Some(rule) = set.matches(path) {
             return Verdict::Deny {
                 errno: libc::EPERM,
@@ -128,7 +134,7 @@ pub fn config(
         .collect();
     GuardConfig {
         rules: Arc::new(ProtectRules {
-            anchored: anchored_only(&set, home),
+            anchored: std::sync::OnceLock::new(),
             set,
             home: home.to_path_buf(),
             shared,

@@ -4,7 +4,9 @@
 
 use crate::audit::Audit;
 use cordon_linux::spec::{DoorSocket, HTTP_PROXY_PORT, SOCKS_PORT};
-use cordon_net::{Door, Event, Listeners, NetConfig, NetPolicy, OriginalDst, RuleSrc, Unknown};
+use cordon_net::{
+    Door, DoorOptions, Event, Listeners, NetConfig, NetPolicy, OriginalDst, RuleSrc, Unknown,
+};
 use cordon_policy::{Effective, Rule, Tier, UnknownAction};
 use serde_json::json;
 use std::ffi::OsString;
@@ -132,6 +134,95 @@ impl DoorParts {
 }
 
 /// Starts the door; `opts` carries the approver when the policy may ask.
+/// Starts the door on the first sign of network use (a connection or DNS query waiting on one
+/// of its sockets), not at start-up: a command that never touches the network pays for no
+/// async runtime. Until then the sockets' backlogs hold what arrives.
+pub fn start_door_when_needed(
+    listeners: Listeners,
+    policy: Arc<NetPolicy>,
+    dst: Arc<OriginalDst>,
+    audit: Audit,
+    opts: DoorOptions,
+    cell: Arc<std::sync::Mutex<Option<Door>>>,
+) -> Result<(), String> {
+    use std::os::fd::AsFd;
+    let fds: Vec<OwnedFd> = listeners
+        .http
+        .iter()
+        .map(|l| l.as_fd().try_clone_to_owned())
+        .chain(
+            listeners
+                .socks
+                .iter()
+                .map(|l| l.as_fd().try_clone_to_owned()),
+        )
+        .chain(
+            listeners
+                .transparent
+                .iter()
+                .map(|l| l.as_fd().try_clone_to_owned()),
+        )
+        .chain(
+            listeners
+                .dns_udp
+                .iter()
+                .map(|l| l.as_fd().try_clone_to_owned()),
+        )
+        .chain(
+            listeners
+                .dns_tcp
+                .iter()
+                .map(|l| l.as_fd().try_clone_to_owned()),
+        )
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("cannot watch the network door: {e}"))?;
+    std::thread::Builder::new()
+        .name("door-wait".into())
+        .spawn(move || {
+            let mut polls: Vec<rustix::event::PollFd> = fds
+                .iter()
+                .map(|f| rustix::event::PollFd::new(f, rustix::event::PollFlags::IN))
+                .collect();
+            while let Err(rustix::io::Errno::INTR) = rustix::event::poll(&mut polls, None) {}
+            match start_door(listeners, policy, dst, audit.clone(), opts) {
+                Ok(door) => {
+                    if let Ok(mut c) = cell.lock() {
+                        *c = Some(door);
+                    }
+                }
+                Err(e) => audit.event("net", json!({"kind": "error", "reason": e})),
+            }
+        })
+        .map(drop)
+        .map_err(|e| format!("cannot start the network door: {e}"))
+}
+
+/// The door's name map for `ip`. A synthetic address can only be known from a DNS answer,
+/// which the door gives once started; it may still be storing itself, so wait briefly.
+pub fn synthetic_names(
+    cell: &std::sync::Mutex<Option<Door>>,
+    ip: std::net::IpAddr,
+) -> Option<Arc<cordon_net::Synth>> {
+    let tries = if cordon_net::Synth::is_synthetic(ip) {
+        1000
+    } else {
+        1
+    };
+    for _ in 0..tries {
+        if let Some(s) = cell
+            .lock()
+            .ok()
+            .and_then(|d| d.as_ref().map(|d| d.synthetic()))
+        {
+            return Some(s);
+        }
+        if tries > 1 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    None
+}
+
 pub fn start_door(
     listeners: Listeners,
     policy: Arc<NetPolicy>,

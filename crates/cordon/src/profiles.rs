@@ -81,11 +81,39 @@ pub fn auto_select(home: &Path, command: &[OsString]) -> Result<Option<String>, 
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let mut all = Vec::new();
+    // Parsing every profile on every run was a third of start-up; only profiles whose text
+    // names one of the command's words (as a quoted string, as `commands = [...]` does) can
+    // match, so only those are parsed, and the full matcher still decides.
+    let words: Vec<String> = argv
+        .iter()
+        .take(6)
+        .flat_map(|a| {
+            let base = Path::new(a)
+                .file_name()
+                .and_then(|b| b.to_str())
+                .unwrap_or(a)
+                .to_string();
+            let pkg = match a.rsplit_once('@') {
+                Some((p, _)) if !p.is_empty() => p.to_string(),
+                _ => a.clone(),
+            };
+            [a.clone(), base, pkg]
+        })
+        .map(|w| format!("\"{w}\""))
+        .collect();
+    let mut candidates = Vec::new();
     for name in all_names(home) {
-        all.push(load_one(home, &name)?);
+        let quoted_match =
+            match std::fs::read_to_string(user_dir(home).join(format!("{name}.toml"))) {
+                Ok(text) => words.iter().any(|w| text.contains(w.as_str())),
+                Err(_) => builtin_profile(&name)
+                    .is_some_and(|t| words.iter().any(|w| t.contains(w.as_str()))),
+            };
+        if quoted_match {
+            candidates.push(load_one(home, &name)?);
+        }
     }
-    Ok(profile_for_command(&all, &argv).map(|p| p.name.clone()))
+    Ok(profile_for_command(&candidates, &argv).map(|p| p.name.clone()))
 }
 
 /// `cordon profiles`.

@@ -32,7 +32,8 @@ struct RunHooks {
     guard: Option<GuardConfig>,
     parts: DoorParts,
     net: Option<NetSetup>,
-    door: Option<Door>,
+    /// The network door, once started (lazily: see [`net::start_door_when_needed`]).
+    door: Arc<std::sync::Mutex<Option<Door>>>,
     broker: Option<Broker>,
     audit: Audit,
     error: Option<String>,
@@ -59,13 +60,14 @@ impl RunHooks {
             opts.approver = Some(b.approver());
         }
         let present = self.broker.as_ref().map(|b| b.presence());
-        self.door = Some(net::start_door(
+        net::start_door_when_needed(
             listeners,
             Arc::clone(&net.policy),
             Arc::clone(&net.dst),
             self.audit.clone(),
             opts,
-        )?);
+            Arc::clone(&self.door),
+        )?;
         net::serve_host_ports(
             std::mem::take(&mut self.parts.host_ports),
             self.audit.clone(),
@@ -73,9 +75,10 @@ impl RunHooks {
         let dst = Arc::clone(&net.dst);
         let audit = self.audit.clone();
         let policy = Arc::clone(&net.policy);
-        let synth = self.door.as_ref().map(|d| d.synthetic());
+        let door = Arc::clone(&self.door);
         let pre_audit = self.audit.clone();
         let precheck = Arc::new(move |to: std::net::SocketAddr| {
+            let synth = net::synthetic_names(&door, to.ip());
             let host = match synth.as_ref().and_then(|s| s.name_of(to.ip())) {
                 Some(name) => Host::Name(name),
                 None => Host::Ip(to.ip()),
@@ -292,7 +295,7 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
         )),
         parts: DoorParts::default(),
         net,
-        door: None,
+        door: Arc::new(std::sync::Mutex::new(None)),
         broker: None,
         audit: audit.clone(),
         error: None,
@@ -362,7 +365,7 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
     if let Some(b) = hooks.broker.take() {
         b.close();
     }
-    if let Some(door) = hooks.door.take() {
+    if let Some(door) = hooks.door.lock().ok().and_then(|mut d| d.take()) {
         door.shutdown();
     }
     if let Some(p) = &log_path {

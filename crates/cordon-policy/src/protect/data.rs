@@ -58,7 +58,7 @@ pub fn builtin_protect_rules() -> Result<Vec<ProtectRule>, PolicyError> {
                 file: Some(PathBuf::from(file)),
                 line: Some(*line),
             };
-            ProtectRule::new(kind, pattern, Some((*group).to_string()), origin)
+            ProtectRule::new_builtin(kind, pattern, Some((*group).to_string()), origin)
                 .map_err(|e| PolicyError::at(file, *line, 1, e))
         })
         .collect()
@@ -108,6 +108,22 @@ pub(crate) fn parse_protect_data(file: &Path, text: &str) -> Result<Vec<ProtectR
 
 #[cfg(test)]
 mod build_table_tests {
+    #[test]
+    fn every_builtin_pattern_is_valid() {
+        for (group, home, pattern, line) in super::BUILTIN_PROTECT {
+            let kind = if *home {
+                super::ProtectKind::Home
+            } else {
+                super::ProtectKind::Anywhere
+            };
+            let origin = super::Origin::bare(super::Tier::Builtin);
+            assert!(
+                super::ProtectRule::new(kind, pattern, Some(group.to_string()), origin).is_ok(),
+                "data/protected.toml:{line}: invalid pattern {pattern:?}"
+            );
+        }
+    }
+
     #[test]
     fn build_time_table_matches_the_data_file() {
         let a = super::builtin_protect_rules().expect("table");

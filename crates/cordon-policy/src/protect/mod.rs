@@ -55,13 +55,36 @@ impl ProtectRule {
         why: Option<String>,
         origin: Origin,
     ) -> Result<Self, String> {
+        Self::build(kind, pattern, why, origin, true)
+    }
+
+    /// [`ProtectRule::new`] for the built-in table, whose patterns a unit test validates: the
+    /// set compiles each pattern anyway, so parsing it twice at every start is waste.
+    pub(crate) fn new_builtin(
+        kind: ProtectKind,
+        pattern: &str,
+        why: Option<String>,
+        origin: Origin,
+    ) -> Result<Self, String> {
+        Self::build(kind, pattern, why, origin, false)
+    }
+
+    fn build(
+        kind: ProtectKind,
+        pattern: &str,
+        why: Option<String>,
+        origin: Origin,
+        validate: bool,
+    ) -> Result<Self, String> {
         let body = match kind {
             ProtectKind::Absolute => pattern
                 .strip_prefix('/')
                 .ok_or_else(|| "absolute pattern must start with `/`".to_string())?,
             ProtectKind::Anywhere | ProtectKind::Home => pattern,
         };
-        Pattern::parse(body)?;
+        if validate {
+            Pattern::parse(body)?;
+        }
         let normal = body
             .split('/')
             .filter(|c| !c.is_empty() && *c != ".")
