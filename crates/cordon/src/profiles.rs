@@ -15,8 +15,26 @@ pub fn user_dir(home: &Path) -> PathBuf {
     dirs::config_dir(home).join("profiles")
 }
 
-/// Reads profile `name`: the person's file if there is one, else the built-in one.
+/// Reads profile `name`: the person's file if there is one, else the built-in one. Parsed
+/// once per process: selecting a profile, its first-run notice and the policy merge all ask
+/// for it on the start-up path, and neither `$HOME` nor the files change during one run.
 pub fn load_one(home: &Path, name: &str) -> Result<Profile, String> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static PARSED: OnceLock<Mutex<HashMap<(PathBuf, String), Profile>>> = OnceLock::new();
+    let cache = PARSED.get_or_init(|| Mutex::new(HashMap::new()));
+    let key = (home.to_path_buf(), name.to_string());
+    if let Some(p) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(p);
+    }
+    let p = parse_one(home, name)?;
+    if let Ok(mut c) = cache.lock() {
+        c.insert(key, p.clone());
+    }
+    Ok(p)
+}
+
+fn parse_one(home: &Path, name: &str) -> Result<Profile, String> {
     check_profile_name(name).map_err(|e| format!("--profile {e}"))?;
     let file = user_dir(home).join(format!("{name}.toml"));
     match std::fs::read(&file) {
