@@ -79,6 +79,13 @@ impl Rules for ProtectRules {
                 rule: format!("protect {rule} ({})", rule.origin),
             };
         }
+        if makes_bare_repository(op, path) {
+            return Verdict::Deny {
+                errno: libc::EPERM,
+                rule: "protect: a HEAD file outside .git makes a bare-repository-shaped directory"
+                    .into(),
+            };
+        }
         let moves = matches!(op, Op::RenameFrom | Op::RenameTo);
         if moves && set.is_ancestor(path) {
             return Verdict::Deny {
@@ -88,6 +95,36 @@ impl Rules for ProtectRules {
         }
         Verdict::Allow
     }
+}
+
+/// Git treats any directory holding `HEAD`, `objects/` and `refs/` as a bare repository and
+/// reads its `config` (`core.fsmonitor`, hooks) when the user later runs git there. `HEAD` is
+/// the one file git cannot do without, and outside a `.git` directory nothing legitimate
+/// creates it (`git init`/`clone` in the workspace are refused anyway), so placing one there
+/// is refused. Compared ASCII-case-insensitively like every protected name.
+fn makes_bare_repository(op: Op, path: &Path) -> bool {
+    let places = matches!(
+        op,
+        Op::Create
+            | Op::Write
+            | Op::Truncate
+            | Op::Mkdir
+            | Op::Mknod
+            | Op::Symlink
+            | Op::LinkTo
+            | Op::RenameTo
+    );
+    let named_head = path
+        .file_name()
+        .is_some_and(|n| n.as_encoded_bytes().eq_ignore_ascii_case(b"HEAD"));
+    let in_git_dir = path.parent().is_some_and(|dir| {
+        dir.components().any(|c| {
+            c.as_os_str()
+                .as_encoded_bytes()
+                .eq_ignore_ascii_case(b".git")
+        })
+    });
+    places && named_head && !in_git_dir
 }
 
 fn op_name(op: Op) -> &'static str {

@@ -421,6 +421,28 @@ fn project_policy_can_tighten_twin() {
 }
 
 #[test]
+fn bare_repository_shaped_dir() {
+    // A directory with HEAD, objects/, refs/ and a config is a repository to git: the user
+    // running git there later would run core.fsmonitor on the host.
+    attack(
+        "bare-shape",
+        "mkdir -p evil/objects evil/refs/heads && \
+         printf '[core]\\n\\tfsmonitor = touch /tmp/pwned\\n' > evil/config && \
+         echo 'ref: refs/heads/main' > evil/HEAD",
+        &["evil/HEAD"],
+    );
+}
+
+#[test]
+fn bare_repository_copied_in_from_scratch() {
+    attack(
+        "bare-copy",
+        "git init -q --bare /tmp/b.git && cp -r /tmp/b.git ./b.git",
+        &["b.git/HEAD"],
+    );
+}
+
+#[test]
 fn git_workflow_twin() {
     let sb = repo("git-twin");
     let script = "set -e; G='git -c user.name=t -c user.email=t@e'; \
