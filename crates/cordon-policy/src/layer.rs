@@ -41,6 +41,12 @@ pub struct Layer {
     pub deny_read: Vec<Rule<PathBuf>>,
     /// `filesystem.protect`.
     pub protect: Vec<ProtectRule>,
+    /// `filesystem.ask_read`: paths hidden like `deny_read`, whose opens are asked about.
+    pub ask_read: Vec<Rule<PathBuf>>,
+    /// `filesystem.ask_write`: writable paths whose changes are asked about.
+    pub ask_write: Vec<Rule<PathBuf>>,
+    /// `filesystem.mode`.
+    pub fs_mode: Option<Rule<crate::ask::FsMode>>,
     /// `env.pass`: names or globs.
     pub env_pass: Vec<Rule<String>>,
     /// `env.set`: name and value.
