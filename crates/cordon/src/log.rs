@@ -126,9 +126,14 @@ pub fn denial(v: &Value) -> Option<Denial> {
         "approval" if text(v, "phase") == "decision" && text(v, "decision") == "deny" => {
             let port = v.get("port").and_then(|p| p.as_u64()).unwrap_or(0);
             let note = text(v, "note");
+            let kind = text(v, "kind");
+            let (kind, what) = match kind.as_str() {
+                "read" | "write" => (format!("file {kind}"), text(v, "target")),
+                _ => (kind, format!("{}:{port}", text(v, "target"))),
+            };
             Some(Denial {
-                kind: text(v, "kind"),
-                what: format!("{}:{port}", text(v, "target")),
+                kind,
+                what,
                 rule: if note.is_empty() {
                     format!("asked; denied by {}", text(v, "by"))
                 } else {

@@ -20,6 +20,8 @@ pub struct Plan {
     pub protect: ProtectSet,
     /// Canonical workspace.
     pub workspace: PathBuf,
+    /// Paths asked about (`ask_read`, `ask_write`).
+    pub asks: crate::fileask::AskPaths,
 }
 
 fn canonical(p: &Path, what: &str) -> Result<PathBuf, String> {
@@ -140,11 +142,15 @@ pub fn build(
             deny_read.push(c);
         }
     }
-    let reopen_read = eff
+    let mut reopen_read: Vec<PathBuf> = eff
         .allow_read_reopen()
         .iter()
         .filter_map(|p| p.canonicalize().ok())
         .collect();
+    // ask_read paths are hidden like deny_read ones: the stand-in is the boundary.
+    let asks = crate::fileask::AskPaths::from_policy(&eff, &workspace)?;
+    deny_read.extend(asks.hide());
+    reopen_read.extend(asks.reopen());
     let mut protect_existing = existing_protected(&protect, &home, &writable);
     if !opts.workspace_writable {
         // Parents first: binds of protected files inside it still follow.
@@ -212,6 +218,7 @@ pub fn build(
         effective: eff,
         protect,
         workspace,
+        asks,
     })
 }
 
