@@ -42,7 +42,12 @@ impl FsMode {
 const SCRATCH: &[&str] = &["/tmp", "/var/tmp", "/dev/shm", "/run"];
 
 /// Whether `path` lies where the sandbox can write at all (as far as one file can tell).
-fn writable_place(path: &Path, home: &Path, allow_write: &[PathBuf], project: Option<&Path>) -> bool {
+fn writable_place(
+    path: &Path,
+    home: &Path,
+    allow_write: &[PathBuf],
+    project: Option<&Path>,
+) -> bool {
     path.starts_with(home)
         || SCRATCH.iter().any(|s| path.starts_with(s))
         || allow_write.iter().any(|w| path.starts_with(w))

@@ -253,7 +253,11 @@ impl Cx<'_> {
         PolicyError::at(self.file, line, col, msg)
     }
 
-    pub(crate) fn path(&self, entry: &Spanned<String>, home: &Path) -> Result<PathBuf, PolicyError> {
+    pub(crate) fn path(
+        &self,
+        entry: &Spanned<String>,
+        home: &Path,
+    ) -> Result<PathBuf, PolicyError> {
         let raw = entry.get_ref();
         // In a project file a relative path means one inside the project (the file's directory);
         // anywhere else it would depend on the current directory, so it is refused.

@@ -127,8 +127,14 @@ pub fn resolve(inputs: &Inputs) -> Result<Effective, PolicyError> {
         limits: merge_limits(&strong, &project, &builtin, &mut warnings),
         network: merge_network(&strong, &project, &builtin),
         approval: merge_approval(&strong, &builtin),
-        ask_read: all.iter().flat_map(|l| l.ask_read.iter().cloned()).collect(),
-        ask_write: all.iter().flat_map(|l| l.ask_write.iter().cloned()).collect(),
+        ask_read: all
+            .iter()
+            .flat_map(|l| l.ask_read.iter().cloned())
+            .collect(),
+        ask_write: all
+            .iter()
+            .flat_map(|l| l.ask_write.iter().cloned())
+            .collect(),
         // Strict is narrowing: any tier (the project too) may ask for it, none can undo it.
         fs_mode: all
             .iter()

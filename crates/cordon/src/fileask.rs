@@ -122,7 +122,11 @@ impl AskPaths {
     pub fn reopen(&self) -> Vec<PathBuf> {
         self.reopened
             .iter()
-            .filter(|p| self.read.iter().any(|r| p.starts_with(&r.path) && **p != r.path))
+            .filter(|p| {
+                self.read
+                    .iter()
+                    .any(|r| p.starts_with(&r.path) && **p != r.path)
+            })
             .filter(|p| p.exists())
             .cloned()
             .collect()
@@ -186,7 +190,10 @@ mod tests {
     #[test]
     fn reads_ask_beneath_the_root_unless_denied_or_reopened() {
         let a = paths();
-        assert!(matches!(a.read(Path::new("/h/other/x")), Verdict::Ask { .. }));
+        assert!(matches!(
+            a.read(Path::new("/h/other/x")),
+            Verdict::Ask { .. }
+        ));
         assert!(matches!(a.read(Path::new("/h/other")), Verdict::Ask { .. }));
         assert_eq!(a.read(Path::new("/h/otherx")), Verdict::Allow);
         assert_eq!(a.read(Path::new("/h/other/keys/id")), Verdict::Allow);

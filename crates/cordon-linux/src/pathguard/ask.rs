@@ -59,7 +59,7 @@ pub(crate) fn open_host(root: &Path, path: &Path) -> Result<OwnedFd, Errno> {
     }
     rustix::fs::open(
         super::open::thread_fd_path(&opath).as_str(),
-        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NOFOLLOW,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY,
         Mode::empty(),
     )
 }
@@ -101,10 +101,22 @@ mod tests {
             .read_to_string(&mut s)
             .expect("read");
         assert_eq!(s, "real");
-        assert_eq!(open_host(&root, &root.join("link")).err(), Some(Errno::ACCESS));
-        assert_eq!(open_host(&root, &root.join("dirlink/x")).err(), Some(Errno::ACCESS));
-        assert_eq!(open_host(&root, &root.join("dir")).err(), Some(Errno::ACCESS));
-        assert_eq!(open_host(&root.join("dir"), &root.join("f")).err(), Some(Errno::ACCESS));
+        assert_eq!(
+            open_host(&root, &root.join("link")).err(),
+            Some(Errno::ACCESS)
+        );
+        assert_eq!(
+            open_host(&root, &root.join("dirlink/x")).err(),
+            Some(Errno::ACCESS)
+        );
+        assert_eq!(
+            open_host(&root, &root.join("dir")).err(),
+            Some(Errno::ACCESS)
+        );
+        assert_eq!(
+            open_host(&root.join("dir"), &root.join("f")).err(),
+            Some(Errno::ACCESS)
+        );
         assert!(open_host(&root, &root.join("dir/x")).is_ok());
     }
 

@@ -240,10 +240,18 @@ mod tests {
         let dir = libc::O_DIRECTORY as u64;
         assert_eq!(run(&r, libc::SYS_openat, x, [0, 0, dir, 0, 0, 0]), notif);
         assert_eq!(
-            run(&r, libc::SYS_openat, x, [0, 0, libc::O_PATH as u64, 0, 0, 0]),
+            run(
+                &r,
+                libc::SYS_openat,
+                x,
+                [0, 0, libc::O_PATH as u64, 0, 0, 0]
+            ),
             allow
         );
-        assert_eq!(run(&r, libc::SYS_openat, x, [0, 0, creat | 1, 0, 0, 0]), notif);
+        assert_eq!(
+            run(&r, libc::SYS_openat, x, [0, 0, creat | 1, 0, 0, 0]),
+            notif
+        );
         assert_eq!(run(&r, libc::SYS_read, x, [0; 6]), allow);
         assert_eq!(run(&p, libc::SYS_mkdir | 0x4000_0000, x, [0; 6]), allow);
     }

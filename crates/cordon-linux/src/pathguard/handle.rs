@@ -1,22 +1,22 @@
 //! Deciding and performing one routed syscall.
 
+use std::cell::RefCell;
 use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::cell::RefCell;
 use std::sync::RwLock;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, CWD};
 use rustix::io::Errno;
 
+use super::ask::{self, FileAsk};
 use super::caller::Caller;
 use super::notif::{Listener, Notif};
 use super::open::{self, Opened};
 use super::request::{decode, Request};
 use super::resolve::{Parent, Resolver, Root, Target};
 use super::subtree;
-use super::ask::{self, FileAsk};
 use super::{Event, GuardConfig, Op, Verdict};
 
 /// Questions one syscall may raise (a rename asks for both names) before it is refused.
@@ -109,13 +109,14 @@ impl Guard {
                 } else {
                     WriteOrRead::R(self.tree.read().unwrap_or_else(|p| p.into_inner()))
                 };
-                match ctx.run(req) {
-                    Ok(Done::Reply(r)) => return r,
-                    Ok(Done::Fifo(f)) => Ok(f),
-                    Err(e) => match ctx.pending.take() {
-                        Some(p) => Err(p),
-                        None => return Reply::Err(e),
-                    },
+                let done = ctx.run(req);
+                // A question unwinds the handler with an error (which may have been turned
+                // into a reply on the way): ask it, whatever came back.
+                match (ctx.pending.take(), done) {
+                    (Some(p), _) => Err(p),
+                    (None, Ok(Done::Reply(r))) => return r,
+                    (None, Ok(Done::Fifo(f))) => Ok(f),
+                    (None, Err(e)) => return Reply::Err(e),
                 }
             };
             let wait = match step {
@@ -149,7 +150,12 @@ impl Guard {
         let allowed = match &self.cfg.asker {
             Some(a) => a.ask(p.ask.clone(), &waiting),
             None => {
-                self.report(p.ask.op, &p.ask.path, p.ask.tid, format!("{} (nobody to ask)", p.ask.rule));
+                self.report(
+                    p.ask.op,
+                    &p.ask.path,
+                    p.ask.tid,
+                    format!("{} (nobody to ask)", p.ask.rule),
+                );
                 false
             }
         };

@@ -24,8 +24,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use connect::NetRoute;
 pub use ask::{Asker, FileAsk};
+pub use connect::NetRoute;
 pub use filter::{filter_program, filter_program_with, install, install_with_reads};
 pub use serve::serve;
 

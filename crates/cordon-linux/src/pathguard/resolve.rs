@@ -376,7 +376,11 @@ impl<'a> Resolver<'a> {
             if p.is_dot() {
                 return Ok(None);
             }
-            let target = if follow { self.follow(p)? } else { Target::Plain(p) };
+            let target = if follow {
+                self.follow(p)?
+            } else {
+                Target::Plain(p)
+            };
             return Ok(match target {
                 Target::Plain(p) if !p.is_dot() => Some(p.full()),
                 _ => None,
