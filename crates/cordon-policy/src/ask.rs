@@ -139,3 +139,35 @@ mod tests {
         assert!(parse("[filesystem]\nask_read = [\"/\"]\n").is_err());
     }
 }
+
+/// The strict mode's lists (`data/strict.toml`).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrictData {
+    /// Directories whose entries are hidden.
+    pub hide: Vec<PathBuf>,
+    /// Paths beneath them that stay visible.
+    pub keep: Vec<PathBuf>,
+    /// Paths relative to `$HOME` that stay visible.
+    pub home_keep: Vec<PathBuf>,
+}
+
+/// The built-in strict-mode lists.
+pub fn strict_data() -> Result<StrictData, PolicyError> {
+    toml::from_str(include_str!("../data/strict.toml"))
+        .map_err(|e| PolicyError::plain(format!("data/strict.toml: {e}")))
+}
+
+#[cfg(test)]
+mod strict_tests {
+    #[test]
+    fn strict_data_parses() {
+        let d = super::strict_data().expect("parses");
+        assert!(d.hide.iter().any(|p| p == std::path::Path::new("/home")));
+        assert!(d
+            .keep
+            .iter()
+            .all(|k| d.hide.iter().any(|h| k.starts_with(h))));
+        assert!(d.home_keep.iter().all(|p| p.is_relative()));
+    }
+}

@@ -86,6 +86,8 @@ pub struct CliLayer {
     pub deny_read: Vec<PathBuf>,
     /// `--env NAME` (pass) or `--env NAME=VALUE` (set).
     pub env: Vec<OsString>,
+    /// `--fs MODE`.
+    pub fs_mode: Option<crate::ask::FsMode>,
     /// Directory against which relative flag paths are resolved (the binary passes the
     /// current directory). `None`: relative flag paths are errors, as in files.
     pub cwd: Option<PathBuf>,
@@ -105,6 +107,7 @@ impl CliLayer {
             expanded.map_err(|e| PolicyError::plain(format!("{flag} {}: {e}", p.display())))
         };
         let mut layer = Layer::default();
+        layer.fs_mode = self.fs_mode.map(|m| Rule::new(m, origin()));
         for p in &self.allow_write {
             let abs = path("--allow-write", p)?;
             if let Some(problem) = writable_root_problem(&abs, home) {

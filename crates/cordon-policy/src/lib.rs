@@ -57,7 +57,7 @@ mod resolve;
 mod tier;
 mod trust;
 
-pub use ask::FsMode;
+pub use ask::{strict_data, FsMode, StrictData};
 pub use effective::{check_workspace, Approval, Effective, Limits, Network};
 pub use env::{looks_secret, scrub_env, scrub_env_refs, BASE_ALLOW};
 pub use error::PolicyError;

@@ -8,7 +8,7 @@
 //! asked about after every protection and writable-root check (those are final).
 
 use cordon_linux::pathguard::{Op, Verdict};
-use cordon_policy::{Effective, Rule};
+use cordon_policy::{Effective, FsMode, ProtectKind, Rule, StrictData};
 use std::path::{Path, PathBuf};
 
 /// One asked-about path and the rule that names it.
@@ -66,7 +66,17 @@ fn deepest<'a>(paths: impl Iterator<Item = &'a Path>, path: &Path) -> Option<usi
 impl AskPaths {
     /// From the effective policy; the workspace must not lie inside an `ask_read` path.
     pub fn from_policy(eff: &Effective, workspace: &Path) -> Result<AskPaths, String> {
-        let read = roots(&eff.ask_read, "ask_read");
+        let mut read = roots(&eff.ask_read, "ask_read");
+        if eff.fs_mode.value == FsMode::Strict {
+            let rule = format!("fs strict ({})", eff.fs_mode.origin);
+            let data = cordon_policy::strict_data().map_err(|e| e.to_string())?;
+            for path in strict_hidden(eff, workspace, &data)? {
+                read.push(AskRoot {
+                    path,
+                    rule: rule.clone(),
+                });
+            }
+        }
         let write = roots(&eff.ask_write, "ask_write");
         if let Some(r) = read.iter().find(|r| workspace.starts_with(&r.path)) {
             return Err(format!(
@@ -114,7 +124,9 @@ impl AskPaths {
             .iter()
             .map(|r| r.path.clone())
             .filter(|p| !self.reopened.contains(p))
-            .filter(|p| std::fs::symlink_metadata(p).is_ok())
+            // A symlink is hidden where it leads (its canonical spelling is listed too):
+            // a stand-in mounted "on" it would land on its target.
+            .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| !m.file_type().is_symlink()))
             .collect()
     }
 
@@ -170,6 +182,76 @@ impl AskPaths {
     }
 }
 
+/// Most entries looked at for strict mode; beyond it the run is refused (it could not hide
+/// everything it should).
+const STRICT_BUDGET: usize = 20_000;
+
+/// Strict mode: the entries of the hidden directories that lead to nothing visible.
+fn strict_hidden(
+    eff: &Effective,
+    workspace: &Path,
+    data: &StrictData,
+) -> Result<Vec<PathBuf>, String> {
+    let home = &eff.home;
+    let mut visible: Vec<PathBuf> = vec![workspace.to_path_buf()];
+    visible.extend(eff.allow_write.iter().map(|r| r.value.clone()));
+    visible.extend(eff.allow_read.iter().map(|r| r.value.clone()));
+    visible.extend(data.keep.iter().cloned());
+    visible.extend(data.home_keep.iter().map(|p| home.join(p)));
+    // Agents' and tools' configuration files named by the active profiles and policy.
+    for r in &eff.protect {
+        let body = r.pattern.strip_suffix("/**").unwrap_or(&r.pattern);
+        let plain = r.literal || !body.contains(['*', '?', '[']);
+        if r.kind == ProtectKind::Home && plain {
+            visible.push(home.join(body));
+        }
+    }
+    let visible: Vec<PathBuf> = visible.iter().flat_map(|p| spellings(p)).collect();
+    let mut out = Vec::new();
+    let mut budget = STRICT_BUDGET;
+    for dir in &data.hide {
+        if visible.iter().any(|v| dir.starts_with(v)) {
+            continue;
+        }
+        hide_beneath(dir, &visible, &mut out, &mut budget)?;
+    }
+    Ok(out)
+}
+
+fn hide_beneath(
+    dir: &Path,
+    visible: &[PathBuf],
+    out: &mut Vec<PathBuf>,
+    budget: &mut usize,
+) -> Result<(), String> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for e in rd.flatten() {
+        *budget = budget.checked_sub(1).ok_or_else(|| {
+            format!(
+                "--fs strict: more than {STRICT_BUDGET} entries to hide under {}",
+                dir.display()
+            )
+        })?;
+        let p = e.path();
+        if visible.iter().any(|v| p.starts_with(v)) {
+            continue;
+        }
+        let is_link = e.file_type().is_ok_and(|t| t.is_symlink());
+        if visible.iter().any(|v| v.starts_with(&p)) {
+            if !is_link && e.file_type().is_ok_and(|t| t.is_dir()) {
+                hide_beneath(&p, visible, out, budget)?;
+            }
+            continue;
+        }
+        if !is_link {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +267,36 @@ mod tests {
             hidden: vec!["/h/other/keys".into()],
             reopened: vec!["/h/other/pub".into()],
         }
+    }
+
+    #[test]
+    fn strict_hides_everything_but_the_way_to_visible_paths() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let h = d.path().join("home");
+        for p in [
+            "u/ws/src",
+            "u/.ssh",
+            "u/other",
+            "u/.cargo/bin",
+            "u/.cargo/registry",
+            "v",
+        ] {
+            std::fs::create_dir_all(h.join(p)).expect("mkdir");
+        }
+        std::fs::write(h.join("u/.bashrc"), "x").expect("write");
+        std::os::unix::fs::symlink("/usr", h.join("u/link")).expect("symlink");
+        let visible = vec![h.join("u/ws"), h.join("u/.cargo/bin")];
+        let mut out = Vec::new();
+        let mut budget = 100;
+        hide_beneath(&h, &visible, &mut out, &mut budget).expect("walks");
+        out.sort();
+        let want: Vec<PathBuf> = ["u/.bashrc", "u/.cargo/registry", "u/.ssh", "u/other", "v"]
+            .iter()
+            .map(|p| h.join(p))
+            .collect();
+        assert_eq!(out, want);
+        let mut tiny = 2;
+        assert!(hide_beneath(&h, &visible, &mut Vec::new(), &mut tiny).is_err());
     }
 
     #[test]

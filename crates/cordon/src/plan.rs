@@ -60,6 +60,7 @@ pub fn effective(
         deny_read: layers.deny_read.iter().map(PathBuf::from).collect(),
         env: layers.env.iter().map(OsString::from).collect(),
         cwd: std::env::current_dir().ok(),
+        fs_mode: layers.fs.as_deref().and_then(cordon_policy::FsMode::parse),
     };
     let xdg = std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from);
     let locations = Locations::standard(home, xdg.as_deref(), workspace);

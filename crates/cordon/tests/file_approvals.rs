@@ -400,3 +400,59 @@ fn ask_write_outside_writable_places_fails_policy_check() {
     assert_ne!(out.code, 0, "{}", out.show());
     assert!(out.stderr.contains("outside every place"), "{}", out.show());
 }
+
+#[test]
+fn strict_mode_asks_outside_the_workspace_and_system_directories() {
+    let t = T::new("fa-strict", "");
+    t.sb.write_host(
+        &t.sb.home.join("other-project/f.txt"),
+        "other-project-9d2\n",
+    );
+    t.sb.write_host(&t.sb.ws.join("mine.txt"), "mine-5e1\n");
+    let child = t.spawn(
+        &["--fs", "strict"],
+        &format!(
+            "{WAIT_GO}cat mine.txt; cat /usr/lib/os-release /etc/os-release 2>/dev/null | head -1; \
+             cat ~/notes/other.txt; echo \"notes=$?\"; cat ~/other-project/f.txt; echo \"other=$?\"; \
+             ls ~/other-project | wc -l"
+        ),
+    );
+    let mut a = Approver::connect(&t.approvals_dir());
+    t.go();
+    // The workspace and /usr were read without a question: the first is about ~/notes.
+    let r1 = a.next_of("request");
+    assert_eq!(r1["kind"], "read", "{r1}");
+    assert_eq!(
+        r1["target"]["path"],
+        t.sb.home
+            .join("notes/other.txt")
+            .display()
+            .to_string()
+            .as_str(),
+        "{r1}"
+    );
+    assert!(
+        r1["rule"].as_str().is_some_and(|r| r.contains("fs strict")),
+        "{r1}"
+    );
+    a.decide(&r1["id"], "deny");
+    let r2 = a.next_of("request");
+    assert_eq!(
+        r2["target"]["path"],
+        t.sb.home
+            .join("other-project/f.txt")
+            .display()
+            .to_string()
+            .as_str(),
+        "{r2}"
+    );
+    a.decide(&r2["id"], "allow_once");
+    let out = finish(child);
+    assert!(out.stdout.contains("mine-5e1"), "{}", out.show());
+    assert!(out.stdout.contains("notes=1"), "{}", out.show());
+    assert!(!out.stdout.contains("ordinary host note"), "{}", out.show());
+    assert!(out.stdout.contains("other-project-9d2"), "{}", out.show());
+    assert!(out.stdout.contains("other=0"), "{}", out.show());
+    // The hidden directory itself shows its (empty) stand-in.
+    assert!(out.stdout.trim_end().ends_with('0'), "{}", out.show());
+}
