@@ -106,8 +106,10 @@ impl CliLayer {
             };
             expanded.map_err(|e| PolicyError::plain(format!("{flag} {}: {e}", p.display())))
         };
-        let mut layer = Layer::default();
-        layer.fs_mode = self.fs_mode.map(|m| Rule::new(m, origin()));
+        let mut layer = Layer {
+            fs_mode: self.fs_mode.map(|m| Rule::new(m, origin())),
+            ..Layer::default()
+        };
         for p in &self.allow_write {
             let abs = path("--allow-write", p)?;
             if let Some(problem) = writable_root_problem(&abs, home) {
