@@ -456,3 +456,52 @@ fn strict_mode_asks_outside_the_workspace_and_system_directories() {
     // The hidden directory itself shows its (empty) stand-in.
     assert!(out.stdout.trim_end().ends_with('0'), "{}", out.show());
 }
+
+#[test]
+fn an_http_proxy_client_is_named_in_its_approval_request() {
+    let up = std::net::TcpListener::bind("127.0.0.1:0").expect("bind upstream");
+    let port = up.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for mut s in up.incoming().flatten() {
+            let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n");
+        }
+    });
+    let t = T::new(
+        "fa-proxy-who",
+        "[network]\nunknown = \"ask\"\nallow_cidrs = [\"127.0.0.0/8:*\"]\n\n[network.hosts]\n\"up.test\" = \"127.0.0.1\"\n",
+    );
+    // curl honours HTTP_PROXY (cordon sets it): the door sees a proxy client, not a
+    // transparent connection, and must still name the process.
+    let child = t.spawn(
+        &[],
+        &format!("{WAIT_GO}curl -s -m 20 http://up.test:{port}/ >/dev/null; echo \"curl=$? pid=$$\""),
+    );
+    let mut a = Approver::connect(&t.approvals_dir());
+    t.go();
+    let r = a.next_of("request");
+    assert_eq!(r["kind"], "network", "{r}");
+    assert_eq!(r["via"], "http", "{r}");
+    assert!(
+        r["process"]["exe"]
+            .as_str()
+            .is_some_and(|e| e.ends_with("/curl")),
+        "{r}"
+    );
+    assert!(
+        r["process"]["cmdline"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("curl -s -m 20 http://up.test")),
+        "{r}"
+    );
+    let pid = r["process"]["pid"].as_i64().unwrap_or(0);
+    a.decide(&r["id"], "deny");
+    let out = finish(child);
+    // curl is a child of the script's shell inside the sandbox's pid namespace.
+    let shell: i64 = out
+        .stdout
+        .split("pid=")
+        .nth(1)
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(pid > shell && shell > 0, "pid {pid} vs shell {shell}\n{}", out.show());
+}
