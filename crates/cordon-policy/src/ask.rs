@@ -41,6 +41,9 @@ impl FsMode {
 /// layer. An `ask_write` elsewhere could only be a way to approve a host write.
 const SCRATCH: &[&str] = &["/tmp", "/var/tmp", "/dev/shm", "/run"];
 
+/// Places whose contents inside the sandbox are not the host's.
+const NOT_HOST: &[&str] = &["/tmp", "/var/tmp", "/dev", "/run", "/proc", "/sys"];
+
 /// Whether `path` lies where the sandbox can write at all (as far as one file can tell).
 fn writable_place(
     path: &Path,
@@ -66,6 +69,17 @@ pub(crate) fn parse_asks(
         let path = cx.path(entry, home)?;
         if path == Path::new("/") {
             return Err(cx.err(entry.span().start, "ask_read `/` would hide everything"));
+        }
+        // An approved read opens the host's file of that name; in these places the sandbox
+        // has its own (private or kernel) files, so the name would mean two things.
+        if let Some(p) = NOT_HOST.iter().find(|p| path.starts_with(p)) {
+            return Err(cx.err(
+                entry.span().start,
+                format!(
+                    "ask_read `{}`: {p} inside the sandbox is its own, not the host's",
+                    path.display()
+                ),
+            ));
         }
         layer
             .ask_read
@@ -137,6 +151,8 @@ mod tests {
         let e = parse("[filesystem]\nmode = \"lax\"\n").expect_err("bad mode");
         assert!(e.contains("filesystem.mode"), "{e}");
         assert!(parse("[filesystem]\nask_read = [\"/\"]\n").is_err());
+        let e = parse("[filesystem]\nask_read = [\"/tmp/x\"]\n").expect_err("private place");
+        assert!(e.contains("its own"), "{e}");
     }
 }
 

@@ -319,6 +319,22 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn file_approvals_are_grouped_by_path() {
+        let events = vec![
+            json!({"ts": 1.0, "event": "approval", "phase": "decision", "kind": "read", "target": "/h/o/f", "port": 0, "decision": "deny", "by": "no approver", "fix": "--allow-read /h/o/f  or  [filesystem] allow_read = [\"/h/o/f\"]"}),
+            json!({"ts": 2.0, "event": "approval", "phase": "decision", "kind": "read", "target": "/h/o/f", "port": 0, "decision": "deny", "by": "approver"}),
+            json!({"ts": 3.0, "event": "approval", "phase": "decision", "kind": "write", "target": "/ws/.env", "port": 0, "decision": "allow_once", "by": "approver"}),
+        ];
+        let text = render(&events);
+        assert!(
+            text.contains("file read denials:\n  /h/o/f  (2 times)"),
+            "{text}"
+        );
+        assert!(text.contains("allow_read = [\"/h/o/f\"]"), "{text}");
+        assert!(!text.contains("/ws/.env"), "{text}");
+    }
+
+    #[test]
     fn groups_denials_with_rule_and_fix() {
         let ev = vec![
             json!({"ts": 1.0, "event": "net", "kind": "deny", "target": "x.test", "port": 443, "decision": "deny", "rule": "no rule: unknown = deny", "fix": "--allow-domain x.test"}),

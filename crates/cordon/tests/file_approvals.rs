@@ -474,7 +474,9 @@ fn an_http_proxy_client_is_named_in_its_approval_request() {
     // transparent connection, and must still name the process.
     let child = t.spawn(
         &[],
-        &format!("{WAIT_GO}curl -s -m 20 http://up.test:{port}/ >/dev/null; echo \"curl=$? pid=$$\""),
+        &format!(
+            "{WAIT_GO}curl -s -m 20 http://up.test:{port}/ >/dev/null; echo \"curl=$? pid=$$\""
+        ),
     );
     let mut a = Approver::connect(&t.approvals_dir());
     t.go();
@@ -503,5 +505,9 @@ fn an_http_proxy_client_is_named_in_its_approval_request() {
         .nth(1)
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0);
-    assert!(pid > shell && shell > 0, "pid {pid} vs shell {shell}\n{}", out.show());
+    assert!(
+        pid > shell && shell > 0,
+        "pid {pid} vs shell {shell}\n{}",
+        out.show()
+    );
 }
