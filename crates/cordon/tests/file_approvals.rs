@@ -511,3 +511,38 @@ fn an_http_proxy_client_is_named_in_its_approval_request() {
         out.show()
     );
 }
+
+#[test]
+fn a_project_may_add_asks_but_a_deny_is_never_turned_into_one() {
+    // The project file (untrusted) asks about ~/.ssh, which the built-in policy hides: the
+    // key stays hidden without a prompt; its ask about ~/other is kept.
+    let t = T::new("fa-project", "");
+    t.sb.write_host(
+        &t.sb.ws.join(".cordon.toml"),
+        "[filesystem]\nask_read = [\"~/.ssh\", \"~/other\"]\n",
+    );
+    t.sb.write_host(&t.sb.home.join("other/x.txt"), "other-x-31f\n");
+    let child = t.spawn(
+        &[],
+        &format!(
+            "{WAIT_GO}cat ~/.ssh/id_rsa; echo \"ssh=$?\"; cat ~/other/x.txt; echo \"other=$?\""
+        ),
+    );
+    let mut a = Approver::connect(&t.approvals_dir());
+    t.go();
+    let r = a.next_of("request");
+    assert_eq!(
+        r["target"]["path"],
+        t.sb.home.join("other/x.txt").display().to_string().as_str(),
+        "the first question is about ~/other, never ~/.ssh: {r}"
+    );
+    assert!(
+        r["rule"].as_str().is_some_and(|s| s.contains("project")),
+        "{r}"
+    );
+    a.decide(&r["id"], "allow_once");
+    let out = finish(child);
+    assert!(!out.all().contains(SSH_MARKER), "{}", out.show());
+    assert!(out.stdout.contains("other-x-31f"), "{}", out.show());
+    assert!(out.stdout.contains("other=0"), "{}", out.show());
+}
