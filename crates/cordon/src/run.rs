@@ -39,6 +39,8 @@ struct RunHooks {
     error: Option<String>,
     shared_roots: Vec<std::path::PathBuf>,
     since: i128,
+    /// Whether the path guard asks about files (`ask_read`, `ask_write`, strict mode).
+    file_asks: bool,
 }
 
 impl RunHooks {
@@ -130,7 +132,7 @@ impl supervise::Hooks for RunHooks {
                 since: self.since,
                 ..NetRoute::loopback_only()
             }));
-            if let Some(b) = self.broker.as_ref() {
+            if let Some(b) = self.broker.as_ref().filter(|_| self.file_asks) {
                 // Without it every file question is denied (fail closed).
                 cfg.asker = b.file_asker().map_err(|e| eprintln!("cordon: warning: {e}")).ok();
             }
@@ -309,6 +311,7 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as i128)
             .unwrap_or(0),
+        file_asks,
     };
     if let Some(cfg) = hooks.guard.as_mut() {
         cfg.private_layer = !lite;
