@@ -186,6 +186,7 @@ fn run(setup: Setup) -> Outcome {
             }
         }),
         net: None,
+        asker: None,
         private_layer: true,
     };
     let handle = pathguard::serve(fd, pid, cfg).expect("serve");

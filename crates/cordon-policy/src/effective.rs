@@ -70,6 +70,12 @@ pub struct Effective {
     pub network: Network,
     /// Approval settings (not enforced yet).
     pub approval: Approval,
+    /// `ask_read` paths of every tier: hidden, and their opens asked about.
+    pub ask_read: Vec<Rule<PathBuf>>,
+    /// `ask_write` paths of every tier: changes to them are asked about.
+    pub ask_write: Vec<Rule<PathBuf>>,
+    /// The file-system mode: `strict` if any tier asks for it.
+    pub fs_mode: Rule<crate::ask::FsMode>,
     /// Human-readable notes about ignored rules, one line each.
     pub warnings: Vec<String>,
 }

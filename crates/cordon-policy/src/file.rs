@@ -30,16 +30,19 @@ struct RawPolicy {
     secrets: Option<Spanned<IgnoredAny>>,
 }
 
-type List = Option<Vec<Spanned<String>>>;
+pub(crate) type List = Option<Vec<Spanned<String>>>;
 type Map = Option<BTreeMap<Spanned<String>, Spanned<String>>>;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct RawFilesystem {
-    allow_write: List,
-    allow_read: List,
-    deny_read: List,
-    protect: List,
+pub(crate) struct RawFilesystem {
+    pub(crate) allow_write: List,
+    pub(crate) allow_read: List,
+    pub(crate) deny_read: List,
+    pub(crate) protect: List,
+    pub(crate) ask_read: List,
+    pub(crate) ask_write: List,
+    pub(crate) mode: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -125,6 +128,7 @@ pub fn parse_policy(
             .deny_read
             .push(Rule::new(path, cx.origin(entry.span().start)));
     }
+    crate::ask::parse_asks(&cx, &fs, home, &mut layer)?;
     for entry in fs.protect.iter().flatten() {
         let at = entry.span().start;
         let rule = ProtectRule::from_policy(entry.get_ref(), cx.origin(at))
@@ -223,15 +227,15 @@ pub fn parse_policy(
 }
 
 /// Shared context for turning spans into origins and errors.
-struct Cx<'a> {
+pub(crate) struct Cx<'a> {
     file: &'a Path,
     text: &'a str,
-    tier: Tier,
+    pub(crate) tier: Tier,
     lines: crate::location::LineIndex,
 }
 
 impl Cx<'_> {
-    fn origin(&self, offset: usize) -> Origin {
+    pub(crate) fn origin(&self, offset: usize) -> Origin {
         Origin {
             tier: self.tier,
             file: Some(self.file.to_path_buf()),
@@ -239,12 +243,21 @@ impl Cx<'_> {
         }
     }
 
-    fn err(&self, offset: usize, msg: impl Into<String>) -> PolicyError {
+    /// The directory of the file being parsed (a project file's project).
+    pub(crate) fn file_dir(&self) -> Option<&Path> {
+        self.file.parent()
+    }
+
+    pub(crate) fn err(&self, offset: usize, msg: impl Into<String>) -> PolicyError {
         let (line, col) = line_col(self.text, offset);
         PolicyError::at(self.file, line, col, msg)
     }
 
-    fn path(&self, entry: &Spanned<String>, home: &Path) -> Result<PathBuf, PolicyError> {
+    pub(crate) fn path(
+        &self,
+        entry: &Spanned<String>,
+        home: &Path,
+    ) -> Result<PathBuf, PolicyError> {
         let raw = entry.get_ref();
         // In a project file a relative path means one inside the project (the file's directory);
         // anywhere else it would depend on the current directory, so it is refused.

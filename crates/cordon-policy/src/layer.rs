@@ -41,6 +41,12 @@ pub struct Layer {
     pub deny_read: Vec<Rule<PathBuf>>,
     /// `filesystem.protect`.
     pub protect: Vec<ProtectRule>,
+    /// `filesystem.ask_read`: paths hidden like `deny_read`, whose opens are asked about.
+    pub ask_read: Vec<Rule<PathBuf>>,
+    /// `filesystem.ask_write`: writable paths whose changes are asked about.
+    pub ask_write: Vec<Rule<PathBuf>>,
+    /// `filesystem.mode`.
+    pub fs_mode: Option<Rule<crate::ask::FsMode>>,
     /// `env.pass`: names or globs.
     pub env_pass: Vec<Rule<String>>,
     /// `env.set`: name and value.
@@ -80,6 +86,8 @@ pub struct CliLayer {
     pub deny_read: Vec<PathBuf>,
     /// `--env NAME` (pass) or `--env NAME=VALUE` (set).
     pub env: Vec<OsString>,
+    /// `--fs MODE`.
+    pub fs_mode: Option<crate::ask::FsMode>,
     /// Directory against which relative flag paths are resolved (the binary passes the
     /// current directory). `None`: relative flag paths are errors, as in files.
     pub cwd: Option<PathBuf>,
@@ -98,7 +106,10 @@ impl CliLayer {
             };
             expanded.map_err(|e| PolicyError::plain(format!("{flag} {}: {e}", p.display())))
         };
-        let mut layer = Layer::default();
+        let mut layer = Layer {
+            fs_mode: self.fs_mode.map(|m| Rule::new(m, origin())),
+            ..Layer::default()
+        };
         for p in &self.allow_write {
             let abs = path("--allow-write", p)?;
             if let Some(problem) = writable_root_problem(&abs, home) {

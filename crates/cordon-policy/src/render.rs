@@ -47,6 +47,23 @@ impl Effective {
                 &r.origin,
             );
         }
+        for r in &self.ask_read {
+            line(
+                &mut s,
+                &format!("filesystem.ask_read {}", r.value.display()),
+                &r.origin,
+            );
+        }
+        for r in &self.ask_write {
+            line(
+                &mut s,
+                &format!("filesystem.ask_write {}", r.value.display()),
+                &r.origin,
+            );
+        }
+        if self.fs_mode.value == crate::ask::FsMode::Strict {
+            line(&mut s, "filesystem.mode strict", &self.fs_mode.origin);
+        }
         for r in &self.protect {
             line(&mut s, &format!("filesystem.protect {r}"), &r.origin);
         }
@@ -146,6 +163,13 @@ impl Effective {
         for p in self.allow_read_reopen() {
             c.field("reopen", p.as_os_str().as_bytes());
         }
+        for r in &self.ask_read {
+            c.field("ask_read", r.value.as_os_str().as_bytes());
+        }
+        for r in &self.ask_write {
+            c.field("ask_write", r.value.as_os_str().as_bytes());
+        }
+        c.field("fs_mode", self.fs_mode.value.name().as_bytes());
         let mut protect: Vec<String> = self
             .protect
             .iter()

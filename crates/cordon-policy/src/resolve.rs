@@ -127,6 +127,25 @@ pub fn resolve(inputs: &Inputs) -> Result<Effective, PolicyError> {
         limits: merge_limits(&strong, &project, &builtin, &mut warnings),
         network: merge_network(&strong, &project, &builtin),
         approval: merge_approval(&strong, &builtin),
+        ask_read: all
+            .iter()
+            .flat_map(|l| l.ask_read.iter().cloned())
+            .collect(),
+        ask_write: all
+            .iter()
+            .flat_map(|l| l.ask_write.iter().cloned())
+            .collect(),
+        // Strict is narrowing: any tier (the project too) may ask for it, none can undo it.
+        fs_mode: all
+            .iter()
+            .filter_map(|l| l.fs_mode.clone())
+            .find(|r| r.value == crate::ask::FsMode::Strict)
+            .unwrap_or_else(|| {
+                crate::tier::Rule::new(
+                    crate::ask::FsMode::Normal,
+                    crate::tier::Origin::bare(crate::tier::Tier::Builtin),
+                )
+            }),
         warnings: Vec::new(),
     };
 

@@ -118,6 +118,10 @@ pub struct PolicyLayers {
     /// Add an agent or tool profile's rules (repeatable; `cordon profiles` lists them)
     #[arg(long = "profile", value_name = "NAME")]
     pub profile: Vec<String>,
+    /// File-system mode: `strict` shows only system directories, the workspace and named
+    /// paths; opening anything else asks an approver
+    #[arg(long = "fs", value_name = "MODE", value_parser = ["normal", "strict"])]
+    pub fs: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -42,6 +42,8 @@ struct ProtectRules {
     home: PathBuf,
     /// Host-shared writable paths: protected even when they live under a scratch directory.
     shared: Vec<PathBuf>,
+    /// Paths asked about (`ask_read`, `ask_write`), after every protection.
+    asks: crate::fileask::AskPaths,
 }
 
 impl ProtectRules {
@@ -61,6 +63,18 @@ impl ProtectRules {
 
 impl Rules for ProtectRules {
     fn check(&self, op: Op, path: &Path) -> Verdict {
+        if op == Op::Read {
+            return self.asks.read(path);
+        }
+        match self.protect(op, path) {
+            Verdict::Allow => self.asks.write(op, path),
+            refused => refused,
+        }
+    }
+}
+
+impl ProtectRules {
+    fn protect(&self, op: Op, path: &Path) -> Verdict {
         if self.scratch(path) {
             return Verdict::Allow;
         }
@@ -127,22 +141,7 @@ fn makes_bare_repository(op: Op, path: &Path) -> bool {
     places && named_head && !in_git_dir
 }
 
-fn op_name(op: Op) -> &'static str {
-    match op {
-        Op::Create => "create",
-        Op::Write => "write",
-        Op::Truncate => "truncate",
-        Op::Mkdir => "mkdir",
-        Op::Mknod => "mknod",
-        Op::Symlink => "symlink",
-        Op::LinkFrom => "link-from",
-        Op::LinkTo => "link",
-        Op::RenameFrom => "rename-from",
-        Op::RenameTo => "rename-to",
-        Op::Unlink => "unlink",
-        Op::Rmdir => "rmdir",
-    }
-}
+use crate::approval::files::op_name;
 
 /// The rules of `set` that are anchored (at `$HOME` or `/`), as a set of their own.
 fn anchored_only(set: &ProtectSet, home: &Path) -> Option<ProtectSet> {
@@ -161,6 +160,7 @@ pub fn config(
     shared: Vec<PathBuf>,
     writable_roots: Vec<PathBuf>,
     protected_existing: &[PathBuf],
+    asks: crate::fileask::AskPaths,
     audit: Audit,
 ) -> GuardConfig {
     let protected_inodes: HashSet<(u64, u64)> = protected_existing
@@ -175,6 +175,7 @@ pub fn config(
             set,
             home: home.to_path_buf(),
             shared,
+            asks,
         }),
         writable_roots,
         protected_inodes,
@@ -191,6 +192,7 @@ pub fn config(
             );
         }),
         net: None,
+        asker: None,
         private_layer: true,
     }
 }

@@ -126,9 +126,14 @@ pub fn denial(v: &Value) -> Option<Denial> {
         "approval" if text(v, "phase") == "decision" && text(v, "decision") == "deny" => {
             let port = v.get("port").and_then(|p| p.as_u64()).unwrap_or(0);
             let note = text(v, "note");
+            let kind = text(v, "kind");
+            let (kind, what) = match kind.as_str() {
+                "read" | "write" => (format!("file {kind}"), text(v, "target")),
+                _ => (kind, format!("{}:{port}", text(v, "target"))),
+            };
             Some(Denial {
-                kind: text(v, "kind"),
-                what: format!("{}:{port}", text(v, "target")),
+                kind,
+                what,
                 rule: if note.is_empty() {
                     format!("asked; denied by {}", text(v, "by"))
                 } else {
@@ -312,6 +317,22 @@ pub fn log_command(sandbox: Option<&str>, since: Option<&str>, file: Option<&Pat
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn file_approvals_are_grouped_by_path() {
+        let events = vec![
+            json!({"ts": 1.0, "event": "approval", "phase": "decision", "kind": "read", "target": "/h/o/f", "port": 0, "decision": "deny", "by": "no approver", "fix": "--allow-read /h/o/f  or  [filesystem] allow_read = [\"/h/o/f\"]"}),
+            json!({"ts": 2.0, "event": "approval", "phase": "decision", "kind": "read", "target": "/h/o/f", "port": 0, "decision": "deny", "by": "approver"}),
+            json!({"ts": 3.0, "event": "approval", "phase": "decision", "kind": "write", "target": "/ws/.env", "port": 0, "decision": "allow_once", "by": "approver"}),
+        ];
+        let text = render(&events);
+        assert!(
+            text.contains("file read denials:\n  /h/o/f  (2 times)"),
+            "{text}"
+        );
+        assert!(text.contains("allow_read = [\"/h/o/f\"]"), "{text}");
+        assert!(!text.contains("/ws/.env"), "{text}");
+    }
 
     #[test]
     fn groups_denials_with_rule_and_fix() {

@@ -5,6 +5,7 @@ mod audit;
 mod cli;
 mod dirs;
 mod doctor;
+mod fileask;
 mod gitprotect;
 mod guard;
 mod log;

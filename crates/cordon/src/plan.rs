@@ -20,6 +20,8 @@ pub struct Plan {
     pub protect: ProtectSet,
     /// Canonical workspace.
     pub workspace: PathBuf,
+    /// Paths asked about (`ask_read`, `ask_write`).
+    pub asks: crate::fileask::AskPaths,
 }
 
 fn canonical(p: &Path, what: &str) -> Result<PathBuf, String> {
@@ -58,6 +60,7 @@ pub fn effective(
         deny_read: layers.deny_read.iter().map(PathBuf::from).collect(),
         env: layers.env.iter().map(OsString::from).collect(),
         cwd: std::env::current_dir().ok(),
+        fs_mode: layers.fs.as_deref().and_then(cordon_policy::FsMode::parse),
     };
     let xdg = std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from);
     let locations = Locations::standard(home, xdg.as_deref(), workspace);
@@ -140,11 +143,15 @@ pub fn build(
             deny_read.push(c);
         }
     }
-    let reopen_read = eff
+    let mut reopen_read: Vec<PathBuf> = eff
         .allow_read_reopen()
         .iter()
         .filter_map(|p| p.canonicalize().ok())
         .collect();
+    // ask_read paths are hidden like deny_read ones: the stand-in is the boundary.
+    let asks = crate::fileask::AskPaths::from_policy(&eff, &workspace)?;
+    deny_read.extend(asks.hide());
+    reopen_read.extend(asks.reopen());
     let mut protect_existing = existing_protected(&protect, &home, &writable);
     if !opts.workspace_writable {
         // Parents first: binds of protected files inside it still follow.
@@ -212,6 +219,7 @@ pub fn build(
         effective: eff,
         protect,
         workspace,
+        asks,
     })
 }
 

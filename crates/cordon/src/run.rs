@@ -39,6 +39,8 @@ struct RunHooks {
     error: Option<String>,
     shared_roots: Vec<std::path::PathBuf>,
     since: i128,
+    /// Whether the path guard asks about files (`ask_read`, `ask_write`, strict mode).
+    file_asks: bool,
 }
 
 impl RunHooks {
@@ -130,6 +132,10 @@ impl supervise::Hooks for RunHooks {
                 since: self.since,
                 ..NetRoute::loopback_only()
             }));
+            if let Some(b) = self.broker.as_ref().filter(|_| self.file_asks) {
+                // Without it every file question is denied (fail closed).
+                cfg.asker = b.file_asker().map_err(|e| eprintln!("cordon: warning: {e}")).ok();
+            }
             pathguard::serve(fd, init_pid, cfg).map(drop).map_err(|e| format!("cannot start the path guard: {e}"))
         });
         if let Err(e) = started {
@@ -248,9 +254,9 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
             Err(e) => return fail(e),
         },
     };
-    let broker_settings = net
-        .as_ref()
-        .is_some_and(|n| n.asks)
+    let file_asks = plan.asks.any();
+    let read_asks = plan.asks.reads();
+    let broker_settings = (net.as_ref().is_some_and(|n| n.asks) || file_asks)
         .then(|| broker_settings(&sandbox_id, &plan, &args.command));
     let argv: Vec<String> = args
         .command
@@ -291,6 +297,7 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
             plan.spec.writable.clone(),
             roots,
             &plan.spec.protect_existing,
+            std::mem::take(&mut plan.asks),
             audit.clone(),
         )),
         parts: DoorParts::default(),
@@ -304,6 +311,7 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as i128)
             .unwrap_or(0),
+        file_asks,
     };
     if let Some(cfg) = hooks.guard.as_mut() {
         cfg.private_layer = !lite;
@@ -326,12 +334,18 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
+    // Read-only opens reach the guard only when some read is asked about (they cost).
+    let install: sandbox::ListenerInstaller = if read_asks {
+        pathguard::install_with_reads
+    } else {
+        pathguard::install
+    };
     // SAFETY: nothing before this point starts a thread; the process is single-threaded.
     let launched = match &lite_tmp {
         // SAFETY: as above.
-        Some(t) => unsafe { cordon_linux::lite::launch(&plan.spec, t.clone(), pathguard::install) },
+        Some(t) => unsafe { cordon_linux::lite::launch(&plan.spec, t.clone(), install) },
         // SAFETY: as above.
-        None => unsafe { sandbox::launch(&plan.spec, Some(pathguard::install)) },
+        None => unsafe { sandbox::launch(&plan.spec, Some(install)) },
     };
     let mut launched = match launched {
         Ok(l) => l,

@@ -62,6 +62,12 @@ fn jump(code: u32, k: u32, jt: usize, jf: usize) -> libc::sock_filter {
 /// rename, renameat, renameat2, link, linkat, symlink, symlinkat, unlink, unlinkat, rmdir;
 /// SECCOMP_RET_ALLOW for everything else (including a foreign arch: another filter handles arch).
 pub fn filter_program() -> Vec<libc::sock_filter> {
+    filter_program_with(false)
+}
+
+/// [`filter_program`], and with `reads` also every other open/openat except O_PATH ones (for
+/// read asks: the guard answers "continue" for paths nobody asks about).
+pub fn filter_program_with(reads: bool) -> Vec<libc::sock_filter> {
     const LD_W_ABS: u32 = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
     const JEQ: u32 = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;
     const JGE: u32 = libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K;
@@ -102,7 +108,7 @@ pub fn filter_program() -> Vec<libc::sock_filter> {
             JSET,
             writes,
             rel(start + 2, notify),
-            rel(start + 2, allow),
+            rel(start + 2, if reads { notify } else { allow }),
         ));
     }
     p.push(stmt(RET, libc::SECCOMP_RET_USER_NOTIF));
@@ -114,7 +120,15 @@ pub fn filter_program() -> Vec<libc::sock_filter> {
 /// the listener fd. Caller has already set no_new_privs. Must be called in the process that will
 /// exec the sandboxed command.
 pub fn install() -> io::Result<OwnedFd> {
-    let mut prog = filter_program();
+    install_program(filter_program())
+}
+
+/// [`install`] with read-only opens routed too ([`filter_program_with`]`(true)`).
+pub fn install_with_reads() -> io::Result<OwnedFd> {
+    install_program(filter_program_with(true))
+}
+
+fn install_program(mut prog: Vec<libc::sock_filter>) -> io::Result<OwnedFd> {
     let fprog = libc::sock_fprog {
         len: u16::try_from(prog.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?,
         filter: prog.as_mut_ptr(),
@@ -219,6 +233,26 @@ mod tests {
             assert_eq!(run(&p, nr, x, [0, 0, creat, 0, 0, 0]), allow, "nr {nr}");
         }
         assert_eq!(run(&p, libc::SYS_mkdir, 0x4000_0003, [0; 6]), allow);
+        // With reads routed: plain read opens go to the guard, O_PATH ones still do not.
+        let r = filter_program_with(true);
+        assert_eq!(run(&r, libc::SYS_open, x, [0, 0, 0, 0, 0, 0]), notif);
+        assert_eq!(run(&r, libc::SYS_openat, x, [0, 0, 0, 0, 0, 0]), notif);
+        let dir = libc::O_DIRECTORY as u64;
+        assert_eq!(run(&r, libc::SYS_openat, x, [0, 0, dir, 0, 0, 0]), notif);
+        assert_eq!(
+            run(
+                &r,
+                libc::SYS_openat,
+                x,
+                [0, 0, libc::O_PATH as u64, 0, 0, 0]
+            ),
+            allow
+        );
+        assert_eq!(
+            run(&r, libc::SYS_openat, x, [0, 0, creat | 1, 0, 0, 0]),
+            notif
+        );
+        assert_eq!(run(&r, libc::SYS_read, x, [0; 6]), allow);
         assert_eq!(run(&p, libc::SYS_mkdir | 0x4000_0000, x, [0; 6]), allow);
     }
 }

@@ -1,5 +1,6 @@
 //! Deciding and performing one routed syscall.
 
+use std::cell::RefCell;
 use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
@@ -9,6 +10,7 @@ use std::sync::RwLock;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, CWD};
 use rustix::io::Errno;
 
+use super::ask::{self, FileAsk};
 use super::caller::Caller;
 use super::notif::{Listener, Notif};
 use super::open::{self, Opened};
@@ -16,6 +18,18 @@ use super::request::{decode, Request};
 use super::resolve::{Parent, Resolver, Root, Target};
 use super::subtree;
 use super::{Event, GuardConfig, Op, Verdict};
+
+/// Questions one syscall may raise (a rename asks for both names) before it is refused.
+const MAX_ASKS: usize = 3;
+
+/// A question raised while handling a syscall, asked once the tree lock is released.
+pub(crate) struct Pending {
+    ask: FileAsk,
+    /// For reads: the rule's host root, beneath which the approved file is opened.
+    root: Option<PathBuf>,
+    /// For reads: whether the caller asked for O_CLOEXEC.
+    cloexec: bool,
+}
 
 /// How to answer one notification.
 pub(crate) enum Reply {
@@ -25,6 +39,8 @@ pub(crate) enum Reply {
     Err(Errno),
     /// Inject this fd and return its number.
     Fd { fd: OwnedFd, cloexec: bool },
+    /// Let the syscall proceed (read-only opens nobody asks about).
+    Continue,
     /// The caller is gone: answer nothing.
     Skip,
 }
@@ -75,35 +91,95 @@ impl Guard {
         let Some(req) = decode(n.nr, &n.args) else {
             return Reply::Err(Errno::NOSYS);
         };
-        let ctx = Ctx {
-            g: self,
-            caller: &caller,
-            valid: Box::new(move || listener.id_valid(n.id)),
-        };
-        let wait = {
-            let _lock = if matches!(req, Request::Rename { .. }) {
-                WriteOrRead::W(self.tree.write().unwrap_or_else(|p| p.into_inner()))
-            } else {
-                WriteOrRead::R(self.tree.read().unwrap_or_else(|p| p.into_inner()))
+        // Each question is asked with no lock held (a person may take a minute); the call is
+        // then handled again from the start, and goes ahead only if it raises exactly the
+        // questions already approved.
+        let mut approved: Vec<(Op, PathBuf)> = Vec::new();
+        for _ in 0..=MAX_ASKS {
+            let step = {
+                let ctx = Ctx {
+                    g: self,
+                    caller: &caller,
+                    valid: Box::new(move || listener.id_valid(n.id)),
+                    approved: &approved,
+                    pending: RefCell::new(None),
+                };
+                let _lock = if matches!(req, Request::Rename { .. }) {
+                    WriteOrRead::W(self.tree.write().unwrap_or_else(|p| p.into_inner()))
+                } else {
+                    WriteOrRead::R(self.tree.read().unwrap_or_else(|p| p.into_inner()))
+                };
+                let done = ctx.run(req);
+                // A question unwinds the handler with an error (which may have been turned
+                // into a reply on the way): ask it, whatever came back.
+                match (ctx.pending.take(), done) {
+                    (Some(p), _) => Err(p),
+                    (None, Ok(Done::Reply(r))) => return r,
+                    (None, Ok(Done::Fifo(f))) => Ok(f),
+                    (None, Err(e)) => return Reply::Err(e),
+                }
             };
-            match ctx.run(req) {
-                Ok(Done::Reply(r)) => return r,
-                Ok(Done::Fifo(f)) => f,
-                Err(e) => return Reply::Err(e),
+            let wait = match step {
+                Ok(f) => f,
+                // Asked with no lock held.
+                Err(p) => match self.ask(listener, n, p) {
+                    Asked::Approved(op, path) => {
+                        approved.push((op, path));
+                        continue;
+                    }
+                    Asked::Done(r) => return r,
+                },
+            };
+            // Outside the lock: a FIFO may wait for its peer for a long time.
+            return match open::wait_fifo(wait, || listener.id_valid(n.id)) {
+                Ok(Some(o)) => Reply::Fd {
+                    fd: o.fd,
+                    cloexec: o.cloexec,
+                },
+                Ok(None) => Reply::Skip,
+                Err(e) => Reply::Err(e),
+            };
+        }
+        Reply::Err(Errno::ACCESS)
+    }
+
+    /// Asks one question. An approved read is opened here (on the host); an approved write
+    /// goes back to be performed.
+    fn ask(&self, listener: &Listener, n: &Notif, p: Pending) -> Asked {
+        let waiting = || listener.id_valid(n.id);
+        let allowed = match &self.cfg.asker {
+            Some(a) => a.ask(p.ask.clone(), &waiting),
+            None => {
+                self.report(
+                    p.ask.op,
+                    &p.ask.path,
+                    p.ask.tid,
+                    format!("{} (nobody to ask)", p.ask.rule),
+                );
+                false
             }
         };
-        // Outside the lock: a FIFO may wait for its peer for a long time.
-        match open::wait_fifo(wait, || listener.id_valid(n.id)) {
-            Ok(Some(o)) => Reply::Fd {
-                fd: o.fd,
-                cloexec: o.cloexec,
+        if !waiting() {
+            return Asked::Done(Reply::Skip);
+        }
+        if !allowed {
+            return Asked::Done(Reply::Err(Errno::ACCESS));
+        }
+        match p.root {
+            Some(root) => match ask::open_host(&root, &p.ask.path) {
+                Ok(fd) => Asked::Done(Reply::Fd {
+                    fd,
+                    cloexec: p.cloexec,
+                }),
+                Err(e) => Asked::Done(Reply::Err(e)),
             },
-            Ok(None) => Reply::Skip,
-            Err(e) => Reply::Err(e),
+            None => Asked::Approved(p.ask.op, p.ask.path),
         }
     }
 
     /// Asks the rules (and, for `parent`, the writable roots); reports denials.
+    /// A name asked about (`ask_write`) cannot be decided here, one of many: the caller gets
+    /// EXDEV, so tools fall back to moving name by name, each asked about.
     pub fn decide(
         &self,
         op: Op,
@@ -111,10 +187,29 @@ impl Guard {
         parent: Option<&[Vec<u8>]>,
         pid: i32,
     ) -> Result<(), Errno> {
-        if let Verdict::Deny { errno, rule } = self.cfg.rules.check(op, path) {
-            self.report(op, path, pid, rule);
-            return Err(Errno::from_raw_os_error(errno));
+        match self.verdict(op, path, parent, pid)? {
+            None => Ok(()),
+            Some(_) => Err(Errno::XDEV),
         }
+    }
+
+    /// Rules, then writable roots; `Some(rule)`: allowed only if a person says so.
+    /// A deny or protection is final: it never reaches a person.
+    fn verdict(
+        &self,
+        op: Op,
+        path: &Path,
+        parent: Option<&[Vec<u8>]>,
+        pid: i32,
+    ) -> Result<Option<String>, Errno> {
+        let ask = match self.cfg.rules.check(op, path) {
+            Verdict::Deny { errno, rule } => {
+                self.report(op, path, pid, rule);
+                return Err(Errno::from_raw_os_error(errno));
+            }
+            Verdict::Ask { rule, .. } => Some(rule),
+            Verdict::Allow => None,
+        };
         if let Some(parent) = parent {
             let inside = self.roots.iter().any(|r| parent.starts_with(r));
             if !inside {
@@ -122,7 +217,7 @@ impl Guard {
                 return Err(Errno::ACCESS);
             }
         }
-        Ok(())
+        Ok(ask)
     }
 
     pub fn report(&self, op: Op, path: &Path, pid: i32, rule: String) {
@@ -139,6 +234,14 @@ impl Guard {
 enum WriteOrRead<'a> {
     W(#[allow(dead_code)] std::sync::RwLockWriteGuard<'a, ()>),
     R(#[allow(dead_code)] std::sync::RwLockReadGuard<'a, ()>),
+}
+
+/// The outcome of asking.
+enum Asked {
+    /// Handle the call again; this operation on this path is approved.
+    Approved(Op, PathBuf),
+    /// The answer for the caller.
+    Done(Reply),
 }
 
 /// What a handler produced: a reply, or a FIFO to wait on outside the lock.
@@ -159,6 +262,10 @@ pub(crate) struct Ctx<'a> {
     pub caller: &'a Caller,
     /// `listener.id_valid(id)`, as a closure for the resolver.
     pub valid: Box<dyn Fn() -> bool + 'a>,
+    /// Operations a person approved for this very call.
+    pub approved: &'a [(Op, PathBuf)],
+    /// A question to ask (set with an error return, which then means "ask first").
+    pub pending: RefCell<Option<Pending>>,
 }
 
 fn name(p: &Parent) -> &OsStr {
@@ -172,7 +279,66 @@ impl Ctx<'_> {
 
     fn decide(&self, op: Op, p: &Parent, writable: bool) -> Result<(), Errno> {
         let parent = writable.then_some(p.dir.path.as_slice());
-        self.g.decide(op, &p.full(), parent, self.caller.tid)
+        let path = p.full();
+        match self.g.verdict(op, &path, parent, self.caller.tid)? {
+            None => Ok(()),
+            Some(_) if self.approved.iter().any(|(o, a)| *o == op && *a == path) => Ok(()),
+            Some(rule) => self.raise(op, path, rule, None, false),
+        }
+    }
+
+    /// Records a question; the error return unwinds the handler, the question is asked.
+    fn raise(
+        &self,
+        op: Op,
+        path: PathBuf,
+        rule: String,
+        root: Option<PathBuf>,
+        cloexec: bool,
+    ) -> Result<(), Errno> {
+        let pid = self.caller.status().ok().map(|s| s.ns_tgid);
+        *self.pending.borrow_mut() = Some(Pending {
+            ask: FileAsk {
+                op,
+                path,
+                tid: self.caller.tid,
+                pid,
+                rule,
+            },
+            root,
+            cloexec,
+        });
+        Err(Errno::AGAIN)
+    }
+
+    /// A read-only open: asked about if a rule says so, else it proceeds as it is.
+    fn read_open(&self, base: super::resolve::Base, path: u64, flags: i32) -> Result<Done, Errno> {
+        let go_on = Ok(Done::Reply(Reply::Continue));
+        // Directories are not asked about: the view shows their stand-ins.
+        if flags & libc::O_DIRECTORY != 0 {
+            return go_on;
+        }
+        let Ok(raw) = self.caller.read_cstr(path) else {
+            return go_on;
+        };
+        let follow = flags & libc::O_NOFOLLOW == 0;
+        let full = match self.resolver().lexical(base, &raw, follow) {
+            Ok(Some(p)) => p,
+            // Magic links, unreachable or malformed paths: the kernel answers for itself.
+            Ok(None) | Err(_) => return go_on,
+        };
+        match self.g.cfg.rules.check(Op::Read, &full) {
+            Verdict::Allow => go_on,
+            Verdict::Deny { errno, rule } => {
+                self.g.report(Op::Read, &full, self.caller.tid, rule);
+                Err(Errno::from_raw_os_error(errno))
+            }
+            Verdict::Ask { rule, root } => {
+                let cloexec = flags & libc::O_CLOEXEC != 0;
+                self.raise(Op::Read, full, rule, Some(root), cloexec)?;
+                go_on
+            }
+        }
     }
 
     fn umask(&self) -> Result<u32, Errno> {
@@ -181,6 +347,9 @@ impl Ctx<'_> {
 
     fn run(&self, req: Request) -> Result<Done, Errno> {
         let r = match req {
+            Request::Open {
+                base, path, flags, ..
+            } if ask::is_read(flags) => return self.read_open(base, path, flags),
             Request::Open {
                 base,
                 path,

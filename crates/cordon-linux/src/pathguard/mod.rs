@@ -7,6 +7,7 @@
 //! opens). It never lets the original syscall continue: that would re-read the caller's
 //! memory and re-walk the path after the check (TOCTOU).
 
+mod ask;
 mod caller;
 mod confine;
 mod connect;
@@ -23,8 +24,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use ask::{Asker, FileAsk};
 pub use connect::NetRoute;
-pub use filter::{filter_program, install};
+pub use filter::{filter_program, filter_program_with, install, install_with_reads};
 pub use serve::serve;
 
 /// The kind of name change a sandboxed process asked for.
@@ -54,6 +56,8 @@ pub enum Op {
     Unlink,
     /// rmdir/unlinkat(AT_REMOVEDIR).
     Rmdir,
+    /// A read-only open (routed only when some path is asked about on read).
+    Read,
 }
 
 /// The answer of [`Rules::check`].
@@ -67,6 +71,14 @@ pub enum Verdict {
         errno: i32,
         /// Human-readable name of the deciding rule.
         rule: String,
+    },
+    /// A person decides, through [`GuardConfig::asker`]; without one it is denied.
+    Ask {
+        /// Human-readable name of the rule that asks.
+        rule: String,
+        /// For [`Op::Read`]: the host directory or file the rule names. An approved read is
+        /// opened on the host beneath it without following any symlink.
+        root: PathBuf,
     },
 }
 
@@ -109,6 +121,8 @@ pub struct GuardConfig {
     /// How `connect(2)` calls are routed (see [`NetRoute`]); `None`: only loopback and the
     /// sandbox's own unix sockets are reachable.
     pub net: Option<NetRoute>,
+    /// Decides [`Verdict::Ask`]s; `None`: every ask is denied.
+    pub asker: Option<Arc<dyn Asker>>,
     /// Whether the sandbox has a private layer on `/tmp` (its own unix sockets live there).
     /// Without one (`--isolation landlock`), `/tmp` is the host's and its sockets stay closed.
     pub private_layer: bool,

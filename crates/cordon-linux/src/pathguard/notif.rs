@@ -130,6 +130,22 @@ impl Listener {
         }
     }
 
+    /// Let the caller's syscall go ahead as it is (only for read-only opens of paths nobody
+    /// asks about: what the kernel then opens is limited by the sandbox's view anyway).
+    pub fn respond_continue(&self, id: u64) {
+        let mut resp = libc::seccomp_notif_resp {
+            id,
+            val: 0,
+            error: 0,
+            flags: libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
+        };
+        // SAFETY: NOTIF_SEND reads one `seccomp_notif_resp`; a failure (caller died) needs
+        // nothing from us.
+        unsafe {
+            libc::ioctl(self.raw(), libc::SECCOMP_IOCTL_NOTIF_SEND, &mut resp);
+        }
+    }
+
     /// Inject `fd` into the caller and complete its syscall with the new fd number.
     pub fn send_fd(&self, id: u64, fd: &OwnedFd, cloexec: bool) -> io::Result<i32> {
         let mut add = libc::seccomp_notif_addfd {

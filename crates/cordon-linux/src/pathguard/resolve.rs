@@ -346,8 +346,72 @@ impl<'a> Resolver<'a> {
         Err(Errno::NOENT)
     }
 
+    /// The sandbox-absolute path `path` names, for deciding (not for acting on): resolved as
+    /// far as it exists in the sandbox's view, the rest (beneath a hidden directory, say)
+    /// taken as written. `None`: a procfs magic link, or `.`/`..` as the last component.
+    pub fn lexical(
+        &mut self,
+        base: Base,
+        path: &[u8],
+        follow: bool,
+    ) -> Result<Option<PathBuf>, Errno> {
+        if path.is_empty() {
+            return Err(Errno::NOENT);
+        }
+        let start = if path.first() == Some(&b'/') {
+            self.root.dir()?
+        } else {
+            self.base(base)?
+        };
+        let trailing_slash = path.len() > 1 && path.last() == Some(&b'/');
+        let mut comps = components(path);
+        let name = comps.pop_back().unwrap_or_default();
+        let (dir, rest) = self.walk_upto(start, comps, true)?;
+        if rest.is_empty() {
+            let p = Parent {
+                dir,
+                name,
+                trailing_slash,
+            };
+            if p.is_dot() {
+                return Ok(None);
+            }
+            let target = if follow {
+                self.follow(p)?
+            } else {
+                Target::Plain(p)
+            };
+            return Ok(match target {
+                Target::Plain(p) if !p.is_dot() => Some(p.full()),
+                _ => None,
+            });
+        }
+        // Nothing here exists in the view, so no symlink can either; `..` past a missing
+        // name is ENOENT for the kernel too.
+        let mut v = dir.path;
+        for c in rest.into_iter().chain(std::iter::once(name)) {
+            match c.as_slice() {
+                b"." => {}
+                b".." => return Err(Errno::NOENT),
+                _ => v.push(c),
+            }
+        }
+        Ok(Some(join(&v)))
+    }
+
     /// Walks `comps` (all intermediate: each must end up a directory) from `dir`.
-    fn walk(&mut self, mut dir: Dir, mut comps: VecDeque<Vec<u8>>) -> Result<Dir, Errno> {
+    fn walk(&mut self, dir: Dir, comps: VecDeque<Vec<u8>>) -> Result<Dir, Errno> {
+        self.walk_upto(dir, comps, false).map(|(d, _)| d)
+    }
+
+    /// [`Resolver::walk`]; with `stop_missing`, a missing component ends the walk, which
+    /// returns the directory reached and the components left (the missing one first).
+    fn walk_upto(
+        &mut self,
+        mut dir: Dir,
+        mut comps: VecDeque<Vec<u8>>,
+        stop_missing: bool,
+    ) -> Result<(Dir, VecDeque<Vec<u8>>), Errno> {
         while let Some(comp) = comps.pop_front() {
             if comp.len() > 255 {
                 return Err(Errno::NAMETOOLONG);
@@ -364,6 +428,10 @@ impl<'a> Resolver<'a> {
                     Ok(fd) => {
                         dir.fd = fd;
                         dir.path.push(comp);
+                    }
+                    Err(Errno::NOENT) if stop_missing => {
+                        comps.push_front(comp);
+                        return Ok((dir, comps));
                     }
                     Err(Errno::NOTDIR) => match self.link(&dir, &comp)? {
                         Link::Plain => return Err(Errno::NOTDIR),
@@ -385,7 +453,7 @@ impl<'a> Resolver<'a> {
                 },
             }
         }
-        Ok(dir)
+        Ok((dir, comps))
     }
 
     /// Classifies `name` in `dir` if it is a symlink.

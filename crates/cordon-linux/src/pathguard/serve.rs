@@ -208,6 +208,7 @@ fn send(listener: &Listener, n: &Notif, reply: Reply) {
                 }
             }
         }
+        Reply::Continue => listener.respond_continue(n.id),
         Reply::Skip => {}
     }
 }

@@ -95,7 +95,7 @@ fn unknown_keys_have_file_line_col() {
     assert!(!e.contains('\n'));
     assert_eq!(
         err("[filesystem]\n\nalow_write = [\"/x\"]\n"),
-        "/x/.cordon.toml:3:1: unknown field `alow_write`, expected one of `allow_write`, `allow_read`, `deny_read`, `protect`"
+        "/x/.cordon.toml:3:1: unknown field `alow_write`, expected one of `allow_write`, `allow_read`, `deny_read`, `protect`, `ask_read`, `ask_write`, `mode`"
     );
     let e = err("[filesystem]\nallow_write = []\n[limts]\nmax_tasks = 1\n");
     assert!(

@@ -51,11 +51,11 @@ impl Settings {
 /// What is asked about.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Key {
-    /// `network` (files later: `read`, `write`).
+    /// `network`, `read` or `write`.
     pub kind: &'static str,
-    /// Host name or address (sanitised).
+    /// Host name or address, or for files the path (sanitised).
     pub host: String,
-    /// Port.
+    /// Port (0 for files).
     pub port: u16,
 }
 
@@ -202,10 +202,13 @@ impl Core {
             refuse(&mut st, by::NO_APPROVER);
             return rx;
         }
+        // A file approval admits one open: identical file requests are not shared.
+        let shares = key.kind == "network";
         if let Some(p) = st
             .by_key
             .get(&key)
             .copied()
+            .filter(|_| shares)
             .and_then(|id| st.pending.get_mut(&id))
         {
             // Identical and pending now: decided together with the one shown.
@@ -233,9 +236,14 @@ impl Core {
         let id = st.next_id;
         let p = process();
         let deadline_unix = unix_now() + self.settings.timeout.as_secs_f64();
+        let target = if key.kind == "network" {
+            json!({"host": key.host, "port": key.port})
+        } else {
+            json!({ "path": key.host })
+        };
         let message = json!({
             "type": "request", "id": id, "sandbox": self.settings.sandbox, "kind": key.kind,
-            "target": {"host": key.host, "port": key.port},
+            "target": target,
             "process": {"pid": p.pid, "exe": p.exe, "cmdline": p.cmdline},
             "via": ask.via,
             "rule": clean(&ask.rule, MAX_SHOWN), "fix": clean(&ask.fix, MAX_SHOWN),
@@ -248,7 +256,9 @@ impl Core {
             o.remove("type");
         }
         self.audit.event("approval", audited);
-        st.by_key.insert(key.clone(), id);
+        if shares {
+            st.by_key.insert(key.clone(), id);
+        }
         st.pending.insert(
             id,
             Prompt {
@@ -299,7 +309,9 @@ impl Core {
         let Some(p) = st.pending.remove(&id) else {
             return;
         };
-        st.by_key.remove(&p.key);
+        if st.by_key.get(&p.key) == Some(&id) {
+            st.by_key.remove(&p.key);
+        }
         let allow = decision != "deny";
         let n = p.waiters.len();
         for w in p.waiters {

@@ -76,11 +76,16 @@ pub fn describe(v: &Value) -> String {
         Some(pid) => format!("pid {pid}"),
         None => "a process".into(),
     };
-    format!(
-        "{who} wants {} {host}:{port}  [rule: {}]",
-        s(v, "kind"),
-        s(v, "rule")
-    )
+    let what = match t.get("path") {
+        Some(_) => s(&t, "path"),
+        None => format!("{host}:{port}"),
+    };
+    let kind = match s(v, "kind").as_str() {
+        "read" => "to read".to_string(),
+        "write" => format!("to {}", s(v, "via")),
+        k => k.to_string(),
+    };
+    format!("{who} wants {kind} {what}  [rule: {}]", s(v, "rule"))
 }
 
 fn connect(path: &Path, idx: usize, tx: &mpsc::Sender<Input>) -> Option<UnixStream> {

@@ -4,6 +4,7 @@
 
 mod broker;
 pub mod client;
+pub mod files;
 mod oneshot;
 pub mod procinfo;
 pub mod sanitize;
@@ -64,6 +65,11 @@ impl Broker {
             core: self.core.clone(),
             who: self.who.clone(),
         })
+    }
+
+    /// The path guard's hook (starts its naming thread: call from an unconfined thread).
+    pub fn file_asker(&self) -> Result<Arc<dyn cordon_linux::pathguard::Asker>, String> {
+        Ok(files::FileAsker::start(self.core.clone())?)
     }
 
     /// A cheap, shareable "is an approver connected?" for the connect() precheck.

@@ -54,6 +54,24 @@ impl Drop for Sender {
     }
 }
 
+impl Receiver {
+    /// Blocks until answered; `false` as soon as `waiting()` turns false (the one asking
+    /// is gone). Polls: a person's answer may wait a few milliseconds more.
+    pub fn wait(self, waiting: &dyn Fn() -> bool) -> bool {
+        loop {
+            match self.0.lock() {
+                Ok(s) if s.closed => return s.value.unwrap_or(false),
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+            if !waiting() {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
 impl Future for Receiver {
     type Output = bool;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {

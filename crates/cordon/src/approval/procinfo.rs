@@ -49,6 +49,20 @@ pub fn lookup(init_pid: i32, peer: SocketAddr) -> Process {
     Process::default()
 }
 
+/// The process of host thread `tid` (its thread group's exe and command line), with the
+/// pid inside the sandbox if the caller knows it.
+pub fn of_task(tid: i32, ns_pid: Option<i32>) -> Process {
+    let dir = std::path::PathBuf::from(format!("/proc/{tid}"));
+    let Ok(host) = u32::try_from(tid) else {
+        return Process::default();
+    };
+    let mut p = describe(&dir, host);
+    if let Some(pid) = ns_pid {
+        p.pid = Some(i64::from(pid));
+    }
+    p
+}
+
 fn owns(dir: &Path, want: &str) -> bool {
     let Ok(fds) = std::fs::read_dir(dir.join("fd")) else {
         return false;

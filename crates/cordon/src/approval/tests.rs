@@ -265,3 +265,67 @@ fn closing_denies_and_refuses_new_requests() {
     let mut rx = t.ask("b.test", 443);
     assert_eq!(poll_now(&mut rx), Some(false));
 }
+
+fn ask_file(t: &T, kind: &'static str, path: &str) -> Receiver {
+    t.core.ask(
+        Ask {
+            key: Key {
+                kind,
+                host: path.into(),
+                port: 0,
+            },
+            via: "read",
+            rule: "ask_read /h/other".into(),
+            fix: format!("--allow-read {path}"),
+        },
+        Default::default,
+    )
+}
+
+#[test]
+fn identical_file_requests_are_never_shared() {
+    let mut t = T::new(settings(), true);
+    let mut rx1 = ask_file(&t, "read", "/h/other/f");
+    let mut rx2 = ask_file(&t, "read", "/h/other/f");
+    let r1 = t.next();
+    let r2 = t.next();
+    assert_eq!(r1["kind"], "read");
+    assert_eq!(r1["target"]["path"], "/h/other/f");
+    assert!(r1["target"].get("host").is_none(), "{r1}");
+    assert_ne!(r1["id"], r2["id"], "one prompt per open");
+    t.core
+        .answer(r1["id"].as_u64().expect("id"), "allow_once")
+        .expect("answer");
+    assert_eq!(poll_now(&mut rx1), Some(true));
+    assert_eq!(poll_now(&mut rx2), None, "the other open still waits");
+    t.core
+        .answer(r2["id"].as_u64().expect("id"), "deny")
+        .expect("answer");
+    assert_eq!(poll_now(&mut rx2), Some(false));
+}
+
+#[test]
+fn a_blocking_wait_ends_when_the_caller_is_gone() {
+    let t = T::new(settings(), true);
+    let rx = ask_file(&t, "write", "/ws/.env");
+    let start = std::time::Instant::now();
+    assert!(!rx.wait(&|| start.elapsed() < Duration::from_millis(100)));
+    let rx = ask_file(&t, "write", "/ws/.env");
+    let none = T::new(settings(), false);
+    let rx_none = ask_file(&none, "write", "/ws/.env");
+    assert!(!rx_none.wait(&|| true), "no approver: denied at once");
+    drop(rx);
+}
+
+#[test]
+fn the_terminal_approver_names_files_and_hosts() {
+    let file = serde_json::json!({"kind": "read", "via": "read", "target": {"path": "/h/o/f\u{1b}[2J"},
+        "process": {"pid": 3, "exe": "/usr/bin/cat", "cmdline": "cat /h/o/f"}, "rule": "ask_read /h/o"});
+    let d = super::client::describe(&file);
+    assert!(d.contains("wants to read /h/o/f"), "{d}");
+    assert!(!d.contains('\u{1b}'), "{d}");
+    let write = serde_json::json!({"kind": "write", "via": "create", "target": {"path": "/ws/.env"}, "rule": "ask_write"});
+    assert!(super::client::describe(&write).contains("wants to create /ws/.env"));
+    let net = serde_json::json!({"kind": "network", "target": {"host": "a.test", "port": 443}, "rule": "r"});
+    assert!(super::client::describe(&net).contains("wants network a.test:443"));
+}

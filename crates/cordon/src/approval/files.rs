@@ -1,0 +1,93 @@
+//! The path guard's questions (`ask_read`, `ask_write`, strict mode) put to the broker.
+//!
+//! The guard's workers are confined (Landlock) and cannot read another process's `exe`
+//! link, so one unconfined thread, started here, names the process and files the prompt;
+//! the worker then blocks on the answer (bounded: the broker times every prompt out).
+
+use super::broker::{Ask, Core, Key};
+use super::oneshot::Receiver;
+use super::procinfo;
+use super::sanitize::{clean, MAX_SHOWN};
+use cordon_linux::pathguard::{Asker, FileAsk, Op};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex};
+
+type Job = (FileAsk, Sender<Receiver>);
+
+/// The broker as the path guard's [`Asker`].
+pub struct FileAsker {
+    tx: Mutex<Sender<Job>>,
+}
+
+/// How the audit log and `cordon log` name an operation.
+pub fn op_name(op: Op) -> &'static str {
+    match op {
+        Op::Create => "create",
+        Op::Write => "write",
+        Op::Truncate => "truncate",
+        Op::Mkdir => "mkdir",
+        Op::Mknod => "mknod",
+        Op::Symlink => "symlink",
+        Op::LinkFrom => "link-from",
+        Op::LinkTo => "link",
+        Op::RenameFrom => "rename-from",
+        Op::RenameTo => "rename-to",
+        Op::Unlink => "unlink",
+        Op::Rmdir => "rmdir",
+        Op::Read => "read",
+    }
+}
+
+/// The policy line that would stop the question for good.
+fn fix(op: Op, path: &str) -> String {
+    if op == Op::Read {
+        format!("--allow-read {path}  or  [filesystem] allow_read = [\"{path}\"]")
+    } else {
+        format!("remove the [filesystem] ask_write entry that covers {path}")
+    }
+}
+
+impl FileAsker {
+    /// Starts the naming thread (call from an unconfined thread).
+    pub(crate) fn start(core: Arc<Core>) -> Result<Arc<FileAsker>, String> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("approval-files".into())
+            .spawn(move || {
+                for (req, reply) in rx {
+                    let path = clean(&req.path.to_string_lossy(), MAX_SHOWN);
+                    let ask = Ask {
+                        key: Key {
+                            kind: req.op.ask_kind(),
+                            host: path.clone(),
+                            port: 0,
+                        },
+                        via: op_name(req.op),
+                        rule: req.rule.clone(),
+                        fix: fix(req.op, &path),
+                    };
+                    let rx = core.ask(ask, || procinfo::of_task(req.tid, req.pid));
+                    let _ = reply.send(rx);
+                }
+            })
+            .map_err(|e| format!("cannot start the file approval thread: {e}"))?;
+        Ok(Arc::new(FileAsker { tx: Mutex::new(tx) }))
+    }
+}
+
+impl Asker for FileAsker {
+    fn ask(&self, req: FileAsk, waiting: &dyn Fn() -> bool) -> bool {
+        let (rtx, rrx) = mpsc::channel();
+        let sent = match self.tx.lock() {
+            Ok(tx) => tx.send((req, rtx)).is_ok(),
+            Err(_) => false,
+        };
+        if !sent {
+            return false;
+        }
+        match rrx.recv() {
+            Ok(answer) => answer.wait(waiting),
+            Err(_) => false,
+        }
+    }
+}
