@@ -40,6 +40,7 @@
 // Tests may unwrap: a panic there is a failed test, not hostile input.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod duration;
 mod effective;
 mod env;
 mod error;
@@ -56,6 +57,7 @@ mod resolve;
 mod tier;
 mod trust;
 
+pub use duration::parse_duration;
 pub use effective::{check_workspace, Approval, Effective, Limits, Network};
 pub use env::{looks_secret, scrub_env, scrub_env_refs, BASE_ALLOW};
 pub use error::PolicyError;

@@ -5,15 +5,18 @@ mod audit;
 mod cli;
 mod dirs;
 mod doctor;
+mod exec;
 mod gitprotect;
 mod guard;
 mod log;
 mod mcp;
+mod named;
 mod net;
 mod plan;
 mod policy_cmd;
 mod profiles;
 mod run;
+mod shell;
 
 use clap::{CommandFactory, Parser};
 use cli::{Cli, Command};
@@ -30,6 +33,11 @@ fn main() {
             0
         }
         Command::Mcp(args) => mcp::mcp(args),
+        Command::Exec(args) => exec::exec(&args.name, &args.command),
+        Command::Shell(args) => shell::shell(args),
+        Command::Ls { json } => named::ls(json),
+        Command::Rm { force, names } => named::rm(&names, force),
+        Command::Gc { all } => named::gc(all),
         Command::Profiles => profiles::list(),
         Command::Doctor => doctor::doctor(),
         Command::Approvals { sandbox } => approval::client::approvals(sandbox),

@@ -39,6 +39,8 @@ struct RunHooks {
     error: Option<String>,
     shared_roots: Vec<std::path::PathBuf>,
     since: i128,
+    /// A named sandbox's exec socket (`cordon exec`).
+    exec: Option<crate::exec::Server>,
 }
 
 impl RunHooks {
@@ -130,6 +132,9 @@ impl supervise::Hooks for RunHooks {
                 since: self.since,
                 ..NetRoute::loopback_only()
             }));
+            if let Some(x) = &self.exec {
+                x.set_ready(cfg.net.as_ref());
+            }
             pathguard::serve(fd, init_pid, cfg).map(drop).map_err(|e| format!("cannot start the path guard: {e}"))
         });
         if let Err(e) = started {
@@ -218,6 +223,11 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
+    let session = match crate::named::start(&args.named, lite, &mut plan) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    crate::named::hide_state(&mut plan.spec);
     // Without a private layer, the command gets a private TMPDIR in cordon's runtime directory.
     let lite_tmp = if lite {
         match lite_tmpdir() {
@@ -284,6 +294,9 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
         None => mounts::writable_roots(&plan.spec),
     };
     roots.push("/dev".into());
+    let exec_guard = session
+        .is_some()
+        .then(|| crate::exec::guard_factory(&plan, &roots, &audit));
     let mut hooks = RunHooks {
         guard: Some(guard::config(
             &plan.spec.home,
@@ -304,6 +317,7 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as i128)
             .unwrap_or(0),
+        exec: None,
     };
     if let Some(cfg) = hooks.guard.as_mut() {
         cfg.private_layer = !lite;
@@ -354,6 +368,27 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
             }
         }
     }
+    if let (Some(s), Some(guard)) = (&session, exec_guard) {
+        let idle = args.named.idle_exit.map(std::time::Duration::from_secs);
+        let roots = mounts::writable_roots(&plan.spec);
+        let started = crate::exec::Server::start(
+            &s.entry.name,
+            launched.init_pid,
+            &plan.spec,
+            roots,
+            &plan.workspace,
+            guard,
+            audit.clone(),
+            idle,
+        );
+        match started {
+            Ok(x) => hooks.exec = Some(x),
+            Err(e) => {
+                let _ = sys::kill(launched.init_pid, libc::SIGKILL);
+                return fail(e);
+            }
+        }
+    }
     if let Some(factory) = launched.factory.take() {
         net::serve_published(published, factory, audit.clone());
     }
@@ -365,6 +400,10 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
     if let Some(b) = hooks.broker.take() {
         b.close();
     }
+    if let Some(x) = hooks.exec.take() {
+        x.close();
+    }
+    drop(session);
     if let Some(door) = hooks.door.lock().ok().and_then(|mut d| d.take()) {
         door.shutdown();
     }
