@@ -104,7 +104,11 @@ pub unsafe fn join_and_run(
 ) -> Result<i32, SetupError> {
     // This process gains every capability in the sandbox's user namespace: nothing inside may
     // inspect it (it is outside their pid namespace anyway).
+    // As for the run: under memory pressure the sandbox goes first (inherited by the child;
+    // written here because this process is invisible in the sandbox's /proc).
+    std::fs::write("/proc/self/oom_score_adj", "1000").ctx(|| "set oom_score_adj".into())?;
     sys::set_dumpable(false).ctx(|| "protect the exec process".into())?;
+
     // SAFETY: setns on a pidfd we own; single-threaded per the contract.
     let r = unsafe { libc::setns(init.as_raw_fd(), JOIN_FLAGS) };
     if r != 0 {
@@ -197,7 +201,6 @@ fn child_setup(
             io::Error::last_os_error(),
         ));
     }
-    std::fs::write("/proc/self/oom_score_adj", "1000").ctx(|| "set oom_score_adj".into())?;
     sys::setrlimit(libc::RLIMIT_NPROC, plan.max_tasks, plan.max_tasks)
         .ctx(|| "limit the number of tasks".into())?;
     sys::reset_signals();
