@@ -269,8 +269,48 @@ pub fn start(
     }
     let max_age = plan.effective.limits.max_age.value;
     let session = begin(&plan.spec.home, name, &plan.workspace, max_age)?;
+    scrub_protected(&session.entry.layer(), &plan.spec.home, &plan.protect)?;
     plan.spec.persist = Some(session.entry.layer());
     Ok(Some(session))
+}
+
+/// Protected configuration always comes from the host: whatever a named sandbox's kept
+/// `$HOME` layer holds at a protected path (a file, a directory, a symlink, a whiteout hiding
+/// the host's file) is removed before the run. The path guard stops a run from writing
+/// there, but the rules can change between runs (another profile, a removed `allow`), and
+/// what an earlier, differently-configured run left must not become this run's configuration.
+pub fn scrub_protected(
+    layer: &Path,
+    home: &Path,
+    set: &cordon_policy::ProtectSet,
+) -> Result<(), String> {
+    // Only real directories are descended (never a symlink), so every path handed to
+    // `remove_tree` has real directories as its parents; the sandbox is not running (we hold
+    // its lock), so nothing changes underneath.
+    let mut stack = vec![(layer.join(persist::HOME_UP), home.to_path_buf())];
+    while let Some((upper, inside)) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&upper) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let up = e.path();
+            let at = inside.join(e.file_name());
+            let Ok(meta) = std::fs::symlink_metadata(&up) else {
+                continue;
+            };
+            let hit = set.matches(&at).is_some_and(|rule| {
+                rule.kind != cordon_policy::ProtectKind::Anywhere
+                    || !crate::guard::anywhere_exempt(home, &at)
+            });
+            if hit {
+                persist::remove_tree(&up)
+                    .map_err(|err| format!("cannot clean {}: {err}", up.display()))?;
+            } else if meta.is_dir() {
+                stack.push((up, at));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Hides the named sandboxes' state from a sandbox (the built-in policy hides

@@ -119,7 +119,8 @@ fn connect_or_start(name: &str, ws: &Path) -> Result<std::os::fd::OwnedFd, Strin
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(30) {
         if let Some(c) = crate::exec::connect(name)? {
-            // Reaped by init when this process ends; nothing waits on it here.
+            // The run keeps its (now nameless) log open; nothing waits on it here.
+            let _ = std::fs::remove_file(&log);
             drop(child);
             return Ok(c);
         }

@@ -608,3 +608,37 @@ fn shell_name(sb: &Sandbox) -> String {
             .collect::<String>()
     )
 }
+
+#[test]
+fn protected_paths_never_come_from_kept_state() {
+    let sb = Sandbox::new("named-protect");
+    let name = fresh_name();
+    let _c = Cleanup(&sb, name.clone());
+    // A first run, under rules that do not protect these paths, plants them in the layer:
+    // a new config file, and a whiteout hiding the host's config.
+    let out = named_sh(
+        &sb,
+        &name,
+        &[],
+        "mkdir -p ~/.mytool && echo planted > ~/.mytool/config && rm ~/.config/sometool/config && echo ok",
+    );
+    assert!(out.stdout.contains("ok"), "{}", out.show());
+    // A later run protects them: it sees the host's versions, not the planted ones.
+    let pol = sb.root.join("protect.toml");
+    sb.write_host(
+        &pol,
+        "[filesystem]\nprotect = [\"~/.mytool/config\", \"~/.config/sometool/config\"]\n",
+    );
+    let out = named_sh(
+        &sb,
+        &name,
+        &["-p", &pol.display().to_string()],
+        "cat ~/.mytool/config 2>/dev/null || echo no-config; cat ~/.config/sometool/config",
+    );
+    assert!(!out.stdout.contains("planted"), "{}", out.show());
+    assert!(out.stdout.contains("no-config"), "{}", out.show());
+    assert!(out.stdout.contains("host tool config"), "{}", out.show());
+    // Unprotected state is kept as before.
+    let out = named_sh(&sb, &name, &[], "test -d ~/.mytool && echo dir-kept");
+    assert!(out.stdout.contains("dir-kept"), "{}", out.show());
+}
