@@ -289,9 +289,9 @@ mod tests {
         let locked = up.join("locked");
         std::fs::create_dir_all(locked.join("inner")).expect("mkdir");
         std::fs::write(locked.join("inner/f"), "x").expect("write");
-        std::fs::set_permissions(locked.join("inner"), std::fs::Permissions::from_mode(0))
+        std::fs::set_permissions(locked.join("inner"), std::fs::Permissions::from_mode(0o000))
             .expect("chmod");
-        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0)).expect("chmod");
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).expect("chmod");
 
         assert!(disk_usage(&victim) > 0);
         remove_tree(&victim).expect("remove");
