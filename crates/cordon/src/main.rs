@@ -25,7 +25,17 @@ use cli::{Cli, Command};
 pub const EXIT_CORDON: i32 = 125;
 
 fn main() {
-    let cli = Cli::parse();
+    // Installed as `cordon-shell` (a symlink), cordon is `cordon shell`: agents take $SHELL
+    // as one path.
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|n| n == "cordon-shell")
+    {
+        argv.insert(1, "shell".into());
+    }
+    let cli = Cli::parse_from(argv);
     let code = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Completions { shell } => {

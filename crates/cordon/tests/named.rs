@@ -642,3 +642,27 @@ fn protected_paths_never_come_from_kept_state() {
     let out = named_sh(&sb, &name, &[], "test -d ~/.mytool && echo dir-kept");
     assert!(out.stdout.contains("dir-kept"), "{}", out.show());
 }
+
+#[test]
+fn cordon_shell_symlink_acts_as_a_shell() {
+    let sb = Sandbox::new("named-shell-link");
+    let name = shell_name(&sb);
+    let _c = Cleanup(&sb, name);
+    let link = sb.root.join("bin/cordon-shell");
+    fs::create_dir_all(link.parent().expect("parent")).expect("mkdir");
+    std::os::unix::fs::symlink(cordon_bin(), &link).expect("symlink");
+    chown_tree(&sb.root);
+    let mut cmd = sb.user_command(&link);
+    cmd.args([
+        "-c",
+        "echo via-link; test -e /proc/1 && cat /proc/1/cmdline | tr '\\0' ' '",
+    ]);
+    let out = exec(cmd, RUN_TIMEOUT);
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert!(out.stdout.starts_with("via-link\n"), "{}", out.show());
+    assert!(
+        out.stdout.contains("--idle-exit"),
+        "not inside the background sandbox\n{}",
+        out.show()
+    );
+}
