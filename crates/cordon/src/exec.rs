@@ -217,6 +217,23 @@ fn serve_one(conn: &OwnedFd, s: &Shared) -> Result<(), String> {
     if cred.uid.as_raw() != cordon_linux::sys::getuid() {
         return Err("refused: another user".into());
     }
+    // Every sandbox runs as the same uid: a client must also prove it is in our user
+    // namespace, so a process inside any sandbox (a child namespace) can never join another
+    // one, even if a policy made the runtime directory reachable. SO_PEERCRED cannot tell:
+    // a sandbox's unix connect() is performed by its own supervisor (the path guard). The
+    // client sends a descriptor of its user namespace instead; from inside a sandbox the
+    // parent namespace cannot be opened (NS_GET_PARENT refuses, /proc shows no such process).
+    let timeout = rustix::net::sockopt::Timeout::Recv;
+    let _ = rustix::net::sockopt::set_socket_timeout(conn, timeout, Some(Duration::from_secs(10)));
+    let (hello, fds) = join::recv(conn.as_fd()).map_err(|e| e.to_string())?;
+    let _ = rustix::net::sockopt::set_socket_timeout(conn, timeout, None);
+    let proven = hello.first() == Some(&b'H')
+        && fds.len() == 1
+        && fds.first().is_some_and(same_user_namespace);
+    if !proven {
+        return Err("refused: the client is not in cordon's user namespace".into());
+    }
+    drop(fds);
     // Wait (briefly) for the sandbox to finish starting.
     let mut route = None;
     let mut up = false;
@@ -270,6 +287,15 @@ fn serve_one(conn: &OwnedFd, s: &Shared) -> Result<(), String> {
     // The client keeps the connection until its command ends.
     let _ = join::recv(conn.as_fd());
     Ok(())
+}
+
+fn same_user_namespace(fd: &OwnedFd) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let theirs = rustix::fs::fstat(fd).ok().map(|st| (st.st_dev, st.st_ino));
+    let ours = std::fs::metadata("/proc/self/ns/user")
+        .ok()
+        .map(|m| (m.dev(), m.ino()));
+    theirs.is_some() && theirs == ours
 }
 
 fn idle_loop(s: Arc<Shared>, idle: Duration) {
@@ -338,6 +364,14 @@ pub fn exec_on(conn: OwnedFd, command: &[std::ffi::OsString]) -> i32 {
         Ok(_) => return fail("no command given"),
         Err(_) => return fail("an argument contains a NUL byte"),
     };
+    let userns = match std::fs::File::open("/proc/self/ns/user") {
+        Ok(f) => OwnedFd::from(f),
+        Err(e) => return fail(format!("cannot open /proc/self/ns/user: {e}")),
+    };
+    if let Err(e) = join::send(conn.as_fd(), b"H", &[userns.as_fd()]) {
+        return fail(format!("the sandbox did not answer: {e}"));
+    }
+    drop(userns);
     let (msg, fds) = match join::recv(conn.as_fd()) {
         Ok(m) => m,
         Err(e) => return fail(format!("the sandbox did not answer: {e}")),

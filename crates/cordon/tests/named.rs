@@ -6,11 +6,64 @@ mod common;
 use common::*;
 use std::fs;
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const DAY: u64 = 86400;
+
+/// This build's binary where the test user can run it. The harness's shared copy at
+/// /tmp/cordon-it/cordon can be replaced by another checkout's test run meanwhile (and an
+/// older build has no `--name`), so these tests use their own copy, one per build path.
+fn bin() -> &'static Path {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        use std::hash::{Hash, Hasher};
+        use std::os::unix::fs::PermissionsExt;
+        let built = PathBuf::from(env!("CARGO_BIN_EXE_cordon"));
+        if !test_user().drop_privs {
+            return built;
+        }
+        let dir = Path::new("/tmp/cordon-it");
+        fs::create_dir_all(dir).expect("create /tmp/cordon-it");
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).expect("chmod");
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        built.hash(&mut h);
+        let dst = dir.join(format!("cordon-named-{:x}", h.finish()));
+        let tmp = dir.join(format!("cordon-named.{}", unique()));
+        fs::copy(&built, &tmp).expect("copy cordon");
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).expect("chmod cordon");
+        fs::rename(&tmp, &dst).expect("install cordon copy");
+        dst
+    })
+}
+
+fn cordon_command(sb: &Sandbox) -> Command {
+    sb.user_command(bin())
+}
+
+/// `cordon ARGS...` with this build.
+fn cordon(sb: &Sandbox, args: &[&str]) -> Out {
+    let mut c = cordon_command(sb);
+    c.args(args);
+    exec(c, RUN_TIMEOUT)
+}
+
+/// `cordon run OPTS... -- ARGS...` with this build.
+fn run_opts(sb: &Sandbox, opts: &[&str], args: &[&str]) -> Out {
+    let mut c = cordon_command(sb);
+    c.arg("run").args(opts).arg("--").args(args);
+    exec(c, RUN_TIMEOUT)
+}
+
+/// `cordon run OPTS... -- bash -c SCRIPT`, asserting that the script ran.
+fn sh_opts(sb: &Sandbox, opts: &[&str], script: &str) -> Out {
+    assert_ran(run_opts(
+        sb,
+        opts,
+        &["bash", "-c", &format!("echo {RAN}; {script}")],
+    ))
+}
 
 fn now() -> u64 {
     std::time::SystemTime::now()
@@ -33,7 +86,7 @@ struct Cleanup<'a>(&'a Sandbox, String);
 
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
-        let _ = self.0.cordon(&["rm", "--force", &self.1]);
+        let _ = cordon(self.0, &["rm", "--force", &self.1]);
     }
 }
 
@@ -41,7 +94,7 @@ impl Drop for Cleanup<'_> {
 fn named_sh(sb: &Sandbox, name: &str, opts: &[&str], script: &str) -> Out {
     let mut all = vec!["--name", name];
     all.extend_from_slice(opts);
-    sb.sh_opts(&all, script)
+    sh_opts(sb, &all, script)
 }
 
 /// Sets `created` in NAME's meta.json to `age` seconds ago.
@@ -56,7 +109,7 @@ fn age_state(sb: &Sandbox, name: &str, age: u64) {
 
 /// Starts `cordon run --name NAME -- bash -c SCRIPT` in the background.
 fn start_background(sb: &Sandbox, name: &str, opts: &[&str], script: &str) -> Child {
-    let mut cmd = sb.cordon_command();
+    let mut cmd = cordon_command(sb);
     cmd.args(["run", "--name", name])
         .args(opts)
         .args(["--", "bash", "-c", script])
@@ -68,7 +121,7 @@ fn start_background(sb: &Sandbox, name: &str, opts: &[&str], script: &str) -> Ch
 /// Waits until `cordon exec NAME -- true` works (the sandbox is up).
 fn wait_running(sb: &Sandbox, name: &str) {
     let ok = wait_for(Duration::from_secs(30), || {
-        sb.cordon(&["exec", name, "--", "true"]).code == 0
+        cordon(&sb, &["exec", name, "--", "true"]).code == 0
     });
     assert!(
         ok,
@@ -77,14 +130,17 @@ fn wait_running(sb: &Sandbox, name: &str) {
 }
 
 fn exec_sh(sb: &Sandbox, name: &str, script: &str) -> Out {
-    let out = sb.cordon(&[
-        "exec",
-        name,
-        "--",
-        "bash",
-        "-c",
-        &format!("echo {RAN}; {script}"),
-    ]);
+    let out = cordon(
+        &sb,
+        &[
+            "exec",
+            name,
+            "--",
+            "bash",
+            "-c",
+            &format!("echo {RAN}; {script}"),
+        ],
+    );
     assert_ran(out)
 }
 
@@ -117,12 +173,14 @@ fn state_is_kept_across_runs_but_tmp_is_not() {
     assert_absent(&sb.home.join("kept.txt"), &out);
 
     // An ordinary run does not see the named sandbox's state.
-    let out = sb.sh(
+    let out = sh_opts(
+        &sb,
+        &[],
         "test -e ~/kept.txt && echo LEAKED; test -e /var/tmp/kept.txt && echo LEAKED; echo end",
     );
     assert!(!out.stdout.contains("LEAKED"), "{}", out.show());
 
-    let ls = sb.cordon(&["ls", "--json"]);
+    let ls = cordon(&sb, &["ls", "--json"]);
     assert_eq!(ls.code, 0, "{}", ls.show());
     let v: serde_json::Value = serde_json::from_str(&ls.stdout).expect("ls --json");
     let me = v
@@ -132,7 +190,7 @@ fn state_is_kept_across_runs_but_tmp_is_not() {
     assert_eq!(me["workspace"], sb.ws.display().to_string());
     assert_eq!(me["running"], false);
     assert!(me["size_bytes"].as_u64().unwrap_or(0) > 0, "{}", ls.show());
-    let table = sb.cordon(&["ls"]);
+    let table = cordon(&sb, &["ls"]);
     assert!(
         table.stdout.contains(&name) && table.stdout.contains("stopped"),
         "{}",
@@ -212,7 +270,7 @@ fn max_age_policy_values_are_validated() {
     ] {
         let pol = sb.root.join("p.toml");
         sb.write_host(&pol, &format!("[lifecycle]\n{text}\n"));
-        let out = sb.cordon(&["policy", "check", &pol.display().to_string()]);
+        let out = cordon(&sb, &["policy", "check", &pol.display().to_string()]);
         assert_eq!(out.code == 0, ok, "{text}: {}", out.show());
         if !ok {
             assert!(
@@ -261,13 +319,13 @@ fn rm_and_gc_leave_nothing_and_never_follow_planted_links() {
         );
     }
 
-    let out = sb.cordon(&["rm", &a]);
+    let out = cordon(&sb, &["rm", &a]);
     assert_eq!(out.code, 0, "{}", out.show());
     assert_absent(&state_dir(&sb, &a), &out);
 
     // gc: only the expired one; --all: the rest.
     age_state(&sb, &b, 8 * DAY);
-    let out = sb.cordon(&["gc"]);
+    let out = cordon(&sb, &["gc"]);
     assert_eq!(out.code, 0, "{}", out.show());
     assert_absent(&state_dir(&sb, &b), &out);
     assert!(
@@ -275,7 +333,7 @@ fn rm_and_gc_leave_nothing_and_never_follow_planted_links() {
         "gc removed a fresh sandbox\n{}",
         out.show()
     );
-    let out = sb.cordon(&["gc", "--all"]);
+    let out = cordon(&sb, &["gc", "--all"]);
     assert_eq!(out.code, 0, "{}", out.show());
     assert_absent(&state_dir(&sb, &c), &out);
 
@@ -294,9 +352,9 @@ fn rm_and_gc_leave_nothing_and_never_follow_planted_links() {
         "the whiteout reached the host"
     );
 
-    let out = sb.cordon(&["rm", "no-such-sandbox"]);
+    let out = cordon(&sb, &["rm", "no-such-sandbox"]);
     assert_eq!(out.code, 125, "{}", out.show());
-    let out = sb.cordon(&["rm", "../escape"]);
+    let out = cordon(&sb, &["rm", "../escape"]);
     assert_eq!(out.code, 125, "{}", out.show());
 }
 
@@ -308,7 +366,7 @@ fn one_run_at_a_time_and_bound_to_its_workspace() {
     let mut first = start_background(&sb, &name, &[], "sleep 120");
     wait_running(&sb, &name);
 
-    let out = sb.run_opts(&["--name", &name], &["true"]);
+    let out = run_opts(&sb, &["--name", &name], &["true"]);
     assert_eq!(out.code, 125, "{}", out.show());
     assert!(
         out.stderr.contains("is running") && out.stderr.contains("cordon exec"),
@@ -316,14 +374,14 @@ fn one_run_at_a_time_and_bound_to_its_workspace() {
         out.show()
     );
 
-    let ls = sb.cordon(&["ls"]);
+    let ls = cordon(&sb, &["ls"]);
     assert!(ls.stdout.contains("running"), "{}", ls.show());
 
     // rm refuses a running sandbox; --force stops it.
-    let out = sb.cordon(&["rm", &name]);
+    let out = cordon(&sb, &["rm", &name]);
     assert_eq!(out.code, 125, "{}", out.show());
     assert!(exists_nofollow(&state_dir(&sb, &name)));
-    let out = sb.cordon(&["rm", "--force", &name]);
+    let out = cordon(&sb, &["rm", "--force", &name]);
     assert_eq!(out.code, 0, "{}", out.show());
     assert!(
         wait_timeout(&mut first, Duration::from_secs(20)).is_some(),
@@ -338,7 +396,8 @@ fn one_run_at_a_time_and_bound_to_its_workspace() {
     let other = sb.home.join("other-ws");
     fs::create_dir_all(&other).expect("mkdir");
     chown_tree(&other);
-    let out = sb.run_opts(
+    let out = run_opts(
+        &sb,
         &["--name", &name, "-w", &other.display().to_string()],
         &["true"],
     );
@@ -350,7 +409,7 @@ fn one_run_at_a_time_and_bound_to_its_workspace() {
     );
 
     for bad in [".hidden", "a/b", &"x".repeat(65)] {
-        let out = sb.run_opts(&["--name", bad], &["true"]);
+        let out = run_opts(&sb, &["--name", bad], &["true"]);
         assert_eq!(out.code, 125, "{bad}: {}", out.show());
         assert!(
             out.stderr.contains("invalid sandbox name"),
@@ -381,7 +440,7 @@ fn state_is_invisible_and_untouchable_from_inside() {
     for out in [
         named_sh(&sb, &b, &[], &script),
         named_sh(&sb, &a, &[], &script),
-        sb.sh(&script),
+        sh_opts(&sb, &[], &script),
     ] {
         assert!(!out.stdout.contains("secret-of-a"), "{}", out.show());
         assert!(
@@ -487,18 +546,16 @@ fn exec_joins_the_running_sandbox_with_the_same_confinement() {
 
     // Exit status passes through; a missing command is 127.
     assert_eq!(
-        sb.cordon(&["exec", &name, "--", "bash", "-c", "exit 7"])
-            .code,
+        cordon(&sb, &["exec", &name, "--", "bash", "-c", "exit 7"]).code,
         7
     );
     assert_eq!(
-        sb.cordon(&["exec", &name, "--", "no-such-command-xyz"])
-            .code,
+        cordon(&sb, &["exec", &name, "--", "no-such-command-xyz"]).code,
         127
     );
 
     // Killing `cordon exec` kills its command.
-    let mut cmd = sb.cordon_command();
+    let mut cmd = cordon_command(&sb);
     cmd.args(["exec", &name, "--", "sleep", "172"])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -517,7 +574,7 @@ fn exec_joins_the_running_sandbox_with_the_same_confinement() {
     );
 
     // The sandbox ending kills exec'd commands.
-    let mut cmd = sb.cordon_command();
+    let mut cmd = cordon_command(&sb);
     cmd.args(["exec", &name, "--", "sleep", "173"])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -525,7 +582,7 @@ fn exec_joins_the_running_sandbox_with_the_same_confinement() {
     assert!(wait_for(Duration::from_secs(20), || {
         !host_pids_with_cmdline("sleep 173").is_empty()
     }));
-    let out = sb.cordon(&["rm", "--force", &name]);
+    let out = cordon(&sb, &["rm", "--force", &name]);
     assert_eq!(out.code, 0, "{}", out.show());
     assert!(
         wait_timeout(&mut client, Duration::from_secs(20)).is_some(),
@@ -545,7 +602,7 @@ fn exec_joins_the_running_sandbox_with_the_same_confinement() {
     );
 
     // Not running: a clear error.
-    let out = sb.cordon(&["exec", &name, "--", "true"]);
+    let out = cordon(&sb, &["exec", &name, "--", "true"]);
     assert_eq!(out.code, 125, "{}", out.show());
     assert!(out.stderr.contains("not running"), "{}", out.show());
 }
@@ -555,18 +612,24 @@ fn shell_runs_each_call_in_one_sandbox_per_workspace() {
     let sb = Sandbox::new("named-shell");
     let ws_name = shell_name(&sb);
     let _c = Cleanup(&sb, ws_name.clone());
-    let first = sb.cordon(&[
-        "shell",
-        "-c",
-        "echo hi; echo $$ > /tmp/first-pid; echo x > ~/kept",
-    ]);
+    let first = cordon(
+        &sb,
+        &[
+            "shell",
+            "-c",
+            "echo hi; echo $$ > /tmp/first-pid; echo x > ~/kept",
+        ],
+    );
     assert_eq!(first.code, 0, "{}", first.show());
     assert_eq!(first.stdout, "hi\n", "{}", first.show());
-    let second = sb.cordon(&[
-        "shell",
-        "-c",
-        "echo hi; cat /tmp/first-pid; cat ~/kept; exit 4",
-    ]);
+    let second = cordon(
+        &sb,
+        &[
+            "shell",
+            "-c",
+            "echo hi; cat /tmp/first-pid; cat ~/kept; exit 4",
+        ],
+    );
     assert_eq!(second.code, 4, "{}", second.show());
     assert!(second.stdout.starts_with("hi\n"), "{}", second.show());
     assert!(
@@ -575,17 +638,20 @@ fn shell_runs_each_call_in_one_sandbox_per_workspace() {
         second.show()
     );
     // Positional parameters as with `sh -c CMD NAME ARGS`.
-    let third = sb.cordon(&["shell", "-c", "echo \"$0:$1\"", "zero", "one"]);
+    let third = cordon(&sb, &["shell", "-c", "echo \"$0:$1\"", "zero", "one"]);
     assert_eq!(third.stdout, "zero:one\n", "{}", third.show());
     // Confined like any sandbox.
-    let out = sb.cordon(&[
-        "shell",
-        "-c",
-        "echo x > ~/.bashrc 2>/dev/null || echo DENIED",
-    ]);
+    let out = cordon(
+        &sb,
+        &[
+            "shell",
+            "-c",
+            "echo x > ~/.bashrc 2>/dev/null || echo DENIED",
+        ],
+    );
     assert!(out.stdout.contains("DENIED"), "{}", out.show());
 
-    let ls = sb.cordon(&["ls", "--json"]);
+    let ls = cordon(&sb, &["ls", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&ls.stdout).expect("ls --json");
     let names: Vec<&str> = v
         .as_array()
@@ -650,7 +716,7 @@ fn cordon_shell_symlink_acts_as_a_shell() {
     let _c = Cleanup(&sb, name);
     let link = sb.root.join("bin/cordon-shell");
     fs::create_dir_all(link.parent().expect("parent")).expect("mkdir");
-    std::os::unix::fs::symlink(cordon_bin(), &link).expect("symlink");
+    std::os::unix::fs::symlink(bin(), &link).expect("symlink");
     chown_tree(&sb.root);
     let mut cmd = sb.user_command(&link);
     cmd.args([
@@ -665,4 +731,81 @@ fn cordon_shell_symlink_acts_as_a_shell() {
         "not inside the background sandbox\n{}",
         out.show()
     );
+}
+
+const PEEK_EXEC: &str = r#"
+import socket, os, sys, time
+print("CORDON-IT-RAN", flush=True)
+p = sys.argv[1]
+for i in range(600):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        s.connect(p)
+        break
+    except OSError as e:
+        last = e
+        s.close()
+        time.sleep(0.05)
+else:
+    print("NO-CONNECT", last)
+    sys.exit(0)
+s.settimeout(20)
+# The best a sandboxed process can offer as proof: its own user namespace, or its parent's.
+import array, fcntl
+fd = os.open("/proc/self/ns/user", os.O_RDONLY)
+try:
+    fd = fcntl.ioctl(fd, 0xb702)  # NS_GET_PARENT
+    print("PARENT-OPENED", flush=True)
+except OSError as e:
+    pass
+s.sendmsg([b"H"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))])
+msg, anc, flags, addr = s.recvmsg(300000, socket.CMSG_SPACE(64))
+print("GOT", msg[:1], "FDS", len(anc), flush=True)
+"#;
+
+#[test]
+fn a_sandboxed_process_cannot_use_an_exec_socket_even_when_reachable() {
+    let sb = Sandbox::new("named-exec-peer");
+    let name = fresh_name();
+    let _c = Cleanup(&sb, name.clone());
+    // Make the exec socket directory reachable from an attacker sandbox (a bad policy).
+    let dir = PathBuf::from(format!("/tmp/cordon-{}/exec", sb.user.uid));
+    sb.host_sh_ok(&format!(
+        "mkdir -p {0} && chmod 700 {0} {0}/..",
+        dir.display()
+    ));
+    let sock = dir.join(format!("{name}.sock"));
+    let mut attacker = cordon_command(&sb);
+    attacker
+        .args([
+            "run",
+            "--allow-write",
+            &dir.display().to_string(),
+            "--",
+            "python3",
+            "-c",
+            PEEK_EXEC,
+        ])
+        .arg(&sock)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let attacker = attacker.spawn().expect("spawn attacker");
+    // The target starts after the attacker, so its socket is "new" to the attacker's guard.
+    std::thread::sleep(Duration::from_millis(500));
+    let _target = start_background(&sb, &name, &[], "sleep 120");
+    let out = attacker.wait_with_output().expect("attacker output");
+    let out = Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    let out = assert_ran(out);
+    assert!(
+        (out.stdout.contains("GOT b'E' FDS 0") || out.stdout.contains("NO-CONNECT"))
+            && !out.stdout.contains("PARENT-OPENED"),
+        "a sandboxed process got the sandbox's descriptors\n{}",
+        out.show()
+    );
+    // Twin: the person's own `cordon exec` works.
+    wait_running(&sb, &name);
 }
