@@ -121,7 +121,7 @@ fn start_background(sb: &Sandbox, name: &str, opts: &[&str], script: &str) -> Ch
 /// Waits until `cordon exec NAME -- true` works (the sandbox is up).
 fn wait_running(sb: &Sandbox, name: &str) {
     let ok = wait_for(Duration::from_secs(30), || {
-        cordon(&sb, &["exec", name, "--", "true"]).code == 0
+        cordon(sb, &["exec", name, "--", "true"]).code == 0
     });
     assert!(
         ok,
@@ -131,7 +131,7 @@ fn wait_running(sb: &Sandbox, name: &str) {
 
 fn exec_sh(sb: &Sandbox, name: &str, script: &str) -> Out {
     let out = cordon(
-        &sb,
+        sb,
         &[
             "exec",
             name,
@@ -792,7 +792,7 @@ fn a_sandboxed_process_cannot_use_an_exec_socket_even_when_reachable() {
     let attacker = attacker.spawn().expect("spawn attacker");
     // The target starts after the attacker, so its socket is "new" to the attacker's guard.
     std::thread::sleep(Duration::from_millis(500));
-    let _target = start_background(&sb, &name, &[], "sleep 120");
+    let mut target = start_background(&sb, &name, &[], "sleep 120");
     let out = attacker.wait_with_output().expect("attacker output");
     let out = Out {
         code: out.status.code().unwrap_or(-1),
@@ -808,4 +808,6 @@ fn a_sandboxed_process_cannot_use_an_exec_socket_even_when_reachable() {
     );
     // Twin: the person's own `cordon exec` works.
     wait_running(&sb, &name);
+    assert_eq!(cordon(&sb, &["rm", "--force", &name]).code, 0);
+    assert!(wait_timeout(&mut target, Duration::from_secs(20)).is_some());
 }
