@@ -161,14 +161,21 @@ impl Entry {
         }
     }
 
-    /// Whether a run holds the lock now.
+    /// Whether a run holds the lock now. Read from /proc/locks, so that looking never takes
+    /// the lock itself (which would make a run starting at that moment fail as "running").
     pub fn running(&self) -> bool {
-        let Ok(f) = self.open_lock() else {
+        let Ok(meta) = std::fs::symlink_metadata(self.dir.join("lock")) else {
             return false;
         };
-        match rustix::fs::flock(&f, FlockOperation::NonBlockingLockShared) {
-            Ok(()) => false,
-            Err(e) => e == rustix::io::Errno::WOULDBLOCK,
+        match std::fs::read_to_string("/proc/locks") {
+            Ok(text) => flock_held(&text, meta.dev(), meta.ino()),
+            Err(_) => {
+                let Ok(f) = self.open_lock() else {
+                    return false;
+                };
+                rustix::fs::flock(&f, FlockOperation::NonBlockingLockShared)
+                    == Err(rustix::io::Errno::WOULDBLOCK)
+            }
         }
     }
 
@@ -187,6 +194,19 @@ impl Entry {
         }
         Ok(())
     }
+}
+
+/// Whether /proc/locks lists an flock on the file (dev, ino): lines such as
+/// `1: FLOCK  ADVISORY  WRITE 4242 fe:00:778241 0 EOF` (device as hex major:minor).
+fn flock_held(locks: &str, dev: u64, ino: u64) -> bool {
+    let want = format!("{:02x}:{:02x}:{ino}", libc::major(dev), libc::minor(dev));
+    locks.lines().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        // A blocked waiter's line starts with "->"; only held locks count.
+        f.first().is_some_and(|n| n.ends_with(':'))
+            && f.get(1) == Some(&"FLOCK")
+            && f.get(5) == Some(&want.as_str())
+    })
 }
 
 /// A named sandbox held by a running `cordon run --name`: the lock stays taken while this
@@ -567,6 +587,19 @@ mod tests {
         ] {
             assert!(validate_name(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn proc_locks() {
+        let text = "1: FLOCK  ADVISORY  WRITE 4242 fe:00:778241 0 EOF\n\
+                    1: -> FLOCK  ADVISORY  WRITE 4243 fe:00:5 0 EOF\n\
+                    2: POSIX  ADVISORY  WRITE 17 fe:00:9 0 EOF\n";
+        let dev = libc::makedev(0xfe, 0);
+        assert!(flock_held(text, dev, 778241));
+        assert!(!flock_held(text, dev, 5));
+        assert!(!flock_held(text, dev, 9));
+        assert!(!flock_held(text, dev, 77824));
+        assert!(!flock_held("", dev, 778241));
     }
 
     #[test]
