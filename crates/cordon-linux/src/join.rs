@@ -101,14 +101,74 @@ pub unsafe fn join_and_run(
     plan: &JoinPlan,
     argv: Vec<CString>,
     install_listener: ListenerInstaller,
+    pty: bool,
 ) -> Result<i32, SetupError> {
-    // This process gains every capability in the sandbox's user namespace: nothing inside may
-    // inspect it (it is outside their pid namespace anyway).
+    if !pty {
+        // SAFETY: forwarded from this function's contract.
+        return unsafe { join_inner(init, root, sock, plan, argv, install_listener, None) };
+    }
+    // A terminal: a fresh pty of the sandbox's own devpts (reached through init's root),
+    // relayed through the same output filter as a run's, so nothing the command prints can
+    // make the person's terminal act. The relay needs threads, which a process that joined
+    // a pid namespace cannot create, so this process stays outside and relays while a child
+    // joins.
+    let ptmx = format!("/proc/self/fd/{}/dev/pts/ptmx", root.as_raw_fd());
+    let (master, slave) = crate::pty::open_pair(std::path::Path::new(&ptmx))
+        .ctx(|| "open a pseudo-terminal".into())?;
+    let sigfd = sys::signalfd_for(&[
+        libc::SIGCHLD,
+        libc::SIGWINCH,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGQUIT,
+    ])
+    .ctx(|| "set up signal handling".into())?;
+    // SAFETY: single-threaded per the contract.
+    let joiner = unsafe { sys::fork() }.ctx(|| "start the command".into())?;
+    if joiner == 0 {
+        drop((master, sigfd));
+        sys::reset_signals();
+        let code = match sys::set_parent_death_signal(libc::SIGKILL)
+            .ctx(|| "set the parent-death signal".into())
+            // SAFETY: this forked child is single-threaded.
+            .and_then(|_| unsafe {
+                join_inner(init, root, sock, plan, argv, install_listener, Some(slave))
+            }) {
+            Ok(code) => code,
+            Err(e) => {
+                let _ = std::io::Write::write_all(
+                    &mut io::stderr(),
+                    format!("cordon: {e}\n").as_bytes(),
+                );
+                125
+            }
+        };
+        sys::exit_now(code);
+    }
+    drop((init, root, sock, slave));
+    relay_until_exit(joiner, master, sigfd)
+}
+
+/// Joins, forks the command into the pid namespace and waits for it.
+///
+/// # Safety
+/// As [`join_and_run`].
+unsafe fn join_inner(
+    init: OwnedFd,
+    root: OwnedFd,
+    sock: OwnedFd,
+    plan: &JoinPlan,
+    argv: Vec<CString>,
+    install_listener: ListenerInstaller,
+    terminal: Option<OwnedFd>,
+) -> Result<i32, SetupError> {
     // As for the run: under memory pressure the sandbox goes first (inherited by the child;
     // written here because this process is invisible in the sandbox's /proc).
     std::fs::write("/proc/self/oom_score_adj", "1000").ctx(|| "set oom_score_adj".into())?;
+    // This process gains every capability in the sandbox's user namespace: nothing may
+    // inspect it (it is outside the sandbox's pid namespace anyway).
     sys::set_dumpable(false).ctx(|| "protect the exec process".into())?;
-
     // SAFETY: setns on a pidfd we own; single-threaded per the contract.
     let r = unsafe { libc::setns(init.as_raw_fd(), JOIN_FLAGS) };
     if r != 0 {
@@ -125,7 +185,15 @@ pub unsafe fn join_and_run(
     let pid = unsafe { sys::fork() }.ctx(|| "start the command".into())?;
     if pid == 0 {
         drop(alive_w);
-        if let Err(e) = child_setup(alive_r, &root, &sock, plan, argv.clone(), install_listener) {
+        let setup = match &terminal {
+            Some(t) => attach_terminal(t),
+            None => Ok(()),
+        }
+        .and_then(|_| {
+            drop(terminal);
+            child_setup(alive_r, &root, &sock, plan, argv.clone(), install_listener)
+        });
+        if let Err(e) = setup {
             let _ =
                 std::io::Write::write_all(&mut io::stderr(), format!("cordon: {e}\n").as_bytes());
             sys::exit_now(125);
@@ -133,10 +201,9 @@ pub unsafe fn join_and_run(
         let spec = spec_for(plan, argv);
         exec_command(&spec)
     }
-    drop(root);
+    drop((root, terminal, alive_r));
     // `sock` stays open until the command ends: the supervisor counts it as active.
     let _sock = sock;
-    drop(alive_r);
     let _keep = alive_w;
     loop {
         match sys::waitpid(pid, 0) {
@@ -223,4 +290,71 @@ fn child_setup(
             "the sandbox ended before the command started",
         )),
     }
+}
+
+/// The child's side of a terminal: its own session with the pty as controlling terminal.
+fn attach_terminal(slave: &OwnedFd) -> Result<(), SetupError> {
+    sys::setsid().ctx(|| "start a new session".into())?;
+    sys::set_controlling_tty(slave.as_fd()).ctx(|| "attach the terminal".into())?;
+    crate::sandbox::attach_stdio(slave)
+}
+
+/// Relays the pty until the command exits: raw mode on the person's terminal, window sizes,
+/// signals forwarded to the command; the terminal restored afterwards.
+fn relay_until_exit(pid: libc::pid_t, master: OwnedFd, sigfd: OwnedFd) -> Result<i32, SetupError> {
+    use crate::pty::{copy_winsize, RawTerminal, Relay};
+    let tty = [0, 1, 2].into_iter().find(|fd| sys::isatty(*fd));
+    let borrow = |fd: i32| {
+        // SAFETY: cordon's stdio descriptors stay open for the whole process.
+        unsafe { BorrowedFd::borrow_raw(fd) }
+    };
+    let raw = if sys::isatty(0) {
+        RawTerminal::enter(borrow(0)).ok()
+    } else {
+        None
+    };
+    if let Some(t) = tty {
+        let _ = copy_winsize(borrow(t), master.as_fd());
+    }
+    let relay = Relay::start(master, 0, 1).ctx(|| "relay the terminal".into());
+    let relay = match relay {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = sys::kill(pid, libc::SIGKILL);
+            return Err(e);
+        }
+    };
+    let code = loop {
+        let sig = match sys::read_signal(sigfd.as_fd()) {
+            Ok(sig) => sig as libc::c_int,
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            Err(e) => {
+                let _ = sys::kill(pid, libc::SIGKILL);
+                return Err(SetupError::new("wait for the command", e));
+            }
+        };
+        if sig == libc::SIGCHLD {
+            match sys::waitpid(pid, libc::WNOHANG) {
+                Ok((p, status)) if p == pid => break sys::exit_code_of(status),
+                _ => continue,
+            }
+        } else if sig == libc::SIGWINCH {
+            if let Some(t) = tty {
+                let _ = copy_winsize(borrow(t), relay.master());
+            }
+        } else {
+            let _ = sys::kill(pid, sig);
+        }
+    };
+    let queried = relay.queried();
+    relay.stop_and_join();
+    if let Some(r) = raw {
+        r.restore();
+        if queried {
+            r.discard_replies(std::time::Duration::from_millis(200));
+        } else {
+            r.flush_input();
+        }
+    }
+    Ok(code)
 }

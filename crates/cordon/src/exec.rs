@@ -406,7 +406,8 @@ pub fn exec_on(conn: OwnedFd, command: &[std::ffi::OsString]) -> i32 {
         max_tasks: wire.max_tasks,
     };
     // SAFETY: `cordon exec` has started no thread.
-    match unsafe { join::join_and_run(init, root, conn, &plan, argv, pathguard::install) } {
+    let pty = cordon_linux::sandbox::any_stdio_is_tty();
+    match unsafe { join::join_and_run(init, root, conn, &plan, argv, pathguard::install, pty) } {
         Ok(code) => code,
         Err(e) => fail(e),
     }

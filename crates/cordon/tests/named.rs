@@ -811,3 +811,38 @@ fn a_sandboxed_process_cannot_use_an_exec_socket_even_when_reachable() {
     assert_eq!(cordon(&sb, &["rm", "--force", &name]).code, 0);
     assert!(wait_timeout(&mut target, Duration::from_secs(20)).is_some());
 }
+
+#[test]
+fn exec_on_a_terminal_gets_a_filtered_pty() {
+    let sb = Sandbox::new("named-exec-pty");
+    let name = fresh_name();
+    let _c = Cleanup(&sb, name.clone());
+    let mut run = start_background(&sb, &name, &[], "sleep 120");
+    wait_running(&sb, &name);
+    // python's pty.spawn gives `cordon exec` a terminal and copies what it shows to a pipe.
+    let mut cmd = sb.user_command("python3");
+    cmd.args([
+        "-c",
+        "import pty, sys; sys.exit(pty.spawn(sys.argv[1:]) >> 8)",
+        &bin().display().to_string(),
+        "exec",
+        &name,
+        "--",
+        "bash",
+        "-c",
+        "echo CORDON-IT-RAN; tty; printf 'A\\033]52;c;SGVsbG8=\\007B\\n'; exit 5",
+    ])
+    .env("TERM", "xterm");
+    let out = exec(cmd, RUN_TIMEOUT);
+    assert!(out.stdout.contains(RAN), "{}", out.show());
+    assert_eq!(out.code, 5, "{}", out.show());
+    assert!(out.stdout.contains("/dev/pts/"), "no pty\n{}", out.show());
+    assert!(out.stdout.contains("AB"), "{}", out.show());
+    assert!(
+        !out.stdout.contains("\x1b]52"),
+        "clipboard write reached the terminal\n{}",
+        out.show()
+    );
+    assert_eq!(cordon(&sb, &["rm", "--force", &name]).code, 0);
+    assert!(wait_timeout(&mut run, Duration::from_secs(20)).is_some());
+}
