@@ -61,7 +61,10 @@ pub enum Command {
     },
     /// Run a command inside a running named sandbox (`cordon run --name NAME`)
     #[command(
-        after_help = "Same namespaces, file-system rules, protections, seccomp filter, network door                             and approvals as the run; stdio passed through (no pty). Exit status: the                             command's own; 125 if cordon failed (e.g. NAME is not running)."
+        after_help = "Same namespaces, file-system rules, protections, seccomp filter, network door \
+                            and approvals as the run. On a terminal CMD gets a filtered pty; otherwise \
+                            stdio is passed through. Exit status: the command's own; 125 if cordon \
+                            failed (e.g. NAME is not running)."
     )]
     Exec(ExecArgs),
     /// A drop-in $SHELL for agents: each `-c CMD` runs inside this workspace's named sandbox
