@@ -185,6 +185,13 @@ pub fn build(spec: &Spec) -> Result<(), SetupError> {
         )?;
     }
 
+    // A named sandbox's state, opened before the host's tree is replaced (and before the
+    // state directory is hidden below).
+    let persisted = match &spec.persist {
+        Some(dir) => Some(crate::persist::open(dir)?),
+        None => None,
+    };
+
     let root = clone_tree(Path::new("/"), true)?;
     set_attrs(&root, true, RO, 0)?;
     let scratch = ["/tmp", "/mnt", "/opt"]
@@ -203,7 +210,11 @@ pub fn build(spec: &Spec) -> Result<(), SetupError> {
 
     for (dir, name) in [("/tmp", L_TMP), ("/var/tmp", L_VARTMP), ("/run", L_RUN)] {
         if Path::new(dir).is_dir() {
-            attach(&clone_at(&layer, name)?, Path::new(dir))?;
+            let m = match (&persisted, name) {
+                (Some(p), L_VARTMP) => clone_at(&p.dir, crate::persist::VARTMP)?,
+                _ => clone_at(&layer, name)?,
+            };
+            attach(&m, Path::new(dir))?;
         }
     }
     if let (true, Some(exe)) = (Path::new("/run").is_dir(), &own_exe) {
@@ -212,7 +223,16 @@ pub fn build(spec: &Spec) -> Result<(), SetupError> {
         attach(exe, Path::new(SELF_EXE))?;
     }
     if spec.home.is_dir() {
-        mount_home_overlay(spec, &layer)?;
+        match &persisted {
+            Some(p) => mount_home_overlay(
+                spec,
+                &p.dir,
+                crate::persist::HOME_UP,
+                crate::persist::HOME_WORK,
+                true,
+            )?,
+            None => mount_home_overlay(spec, &layer, L_HOME_UP, L_HOME_WORK, false)?,
+        }
     }
     resolver_files(&layer)?;
 
@@ -433,18 +453,30 @@ fn mount_proc(layer: &OwnedFd) -> Result<(), SetupError> {
 
 /// `$HOME` becomes an overlay: the host's home read-only below, the private layer above, so
 /// tools that write caches and dotfiles work and nothing reaches the host.
-fn mount_home_overlay(spec: &Spec, layer: &OwnedFd) -> Result<(), SetupError> {
+/// On disk (a named sandbox) the overlay keeps its metadata in `user.*` xattrs, the only ones
+/// an unprivileged mount may write there.
+fn mount_home_overlay(
+    spec: &Spec,
+    layer: &OwnedFd,
+    up: &str,
+    work: &str,
+    on_disk: bool,
+) -> Result<(), SetupError> {
     let fd = layer.as_raw_fd();
-    let upper = format!("/proc/self/fd/{fd}/{L_HOME_UP}");
-    let work = format!("/proc/self/fd/{fd}/{L_HOME_WORK}");
+    let upper = format!("/proc/self/fd/{fd}/{up}");
+    let work = format!("/proc/self/fd/{fd}/{work}");
     let home = path_str(&spec.home)?;
+    let mut options = vec![
+        ("lowerdir+", Some(home)),
+        ("upperdir", Some(upper.as_str())),
+        ("workdir", Some(work.as_str())),
+    ];
+    if on_disk {
+        options.push(("userxattr", None));
+    }
     let ovl = new_fs(
         "overlay",
-        &[
-            ("lowerdir+", Some(home)),
-            ("upperdir", Some(&upper)),
-            ("workdir", Some(&work)),
-        ],
+        &options,
         MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV,
     )
     .map_err(|e| {

@@ -48,6 +48,10 @@ pub struct Spec {
     /// Sandbox loopback ports the host may reach (`--publish`): init then makes sockets in
     /// the sandbox's network namespace on request.
     pub publish: Vec<u16>,
+    /// A named sandbox's on-disk state directory (see [`crate::persist`]): the `$HOME`
+    /// overlay's upper layer and `/var/tmp` live there and survive the run; `None`: everything
+    /// private is in the size-limited tmpfs and gone at exit.
+    pub persist: Option<PathBuf>,
 }
 
 /// The sockets init binds inside the sandbox's network namespace for the supervisor.

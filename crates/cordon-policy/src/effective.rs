@@ -18,6 +18,8 @@ pub struct Limits {
     pub memory_mb: Rule<u64>,
     /// Size of the private writable layer, MiB.
     pub layer_mb: Rule<u64>,
+    /// `[lifecycle] max_age`: seconds a named sandbox's state lives (the lowest tier wins).
+    pub max_age: Rule<u64>,
 }
 
 /// Effective network rules (reserved for the egress issue; carried, not enforced).

@@ -25,6 +25,7 @@ struct RawPolicy {
     limits: Option<RawLimits>,
     network: Option<RawNetwork>,
     approval: Option<RawApproval>,
+    lifecycle: Option<RawLifecycle>,
     /// Reserved for a later issue; accepted so files written for it still load, then ignored
     /// with a warning.
     secrets: Option<Spanned<IgnoredAny>>,
@@ -68,6 +69,12 @@ struct RawNetwork {
     allow_cidrs: List,
     unknown: Option<Spanned<String>>,
     hosts: Map,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLifecycle {
+    max_age: Option<Spanned<crate::duration::RawDuration>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -165,6 +172,15 @@ pub fn parse_policy(
     }
     if let Some(v) = limits.layer_mb {
         layer.layer_mb = Some(cx.positive(v, "limits.layer_mb")?);
+    }
+
+    if let Some(v) = raw.lifecycle.and_then(|l| l.max_age) {
+        let at = v.span().start;
+        let secs = v
+            .get_ref()
+            .seconds()
+            .map_err(|e| cx.err(at, format!("lifecycle.max_age: {e}")))?;
+        layer.max_age = Some(Rule::new(secs, cx.origin(at)));
     }
 
     let net = raw.network.unwrap_or_default();

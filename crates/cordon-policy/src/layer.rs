@@ -57,6 +57,8 @@ pub struct Layer {
     pub memory_mb: Option<Rule<u64>>,
     /// `limits.layer_mb`.
     pub layer_mb: Option<Rule<u64>>,
+    /// `lifecycle.max_age` in seconds.
+    pub max_age: Option<Rule<u64>>,
     /// `network.allow`.
     pub net_allow: Vec<Rule<String>>,
     /// `network.deny`.

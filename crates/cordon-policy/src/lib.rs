@@ -41,6 +41,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod ask;
+mod duration;
 mod effective;
 mod env;
 mod error;
@@ -58,6 +59,7 @@ mod tier;
 mod trust;
 
 pub use ask::{strict_data, FsMode, StrictData};
+pub use duration::parse_duration;
 pub use effective::{check_workspace, Approval, Effective, Limits, Network};
 pub use env::{looks_secret, scrub_env, scrub_env_refs, BASE_ALLOW};
 pub use error::PolicyError;

@@ -103,6 +103,11 @@ impl Effective {
             &format!("limits.layer_mb {}", l.layer_mb.value),
             &l.layer_mb.origin,
         );
+        line(
+            &mut s,
+            &format!("lifecycle.max_age {}s", l.max_age.value),
+            &l.max_age.origin,
+        );
         let n = &self.network;
         for r in &n.allow {
             line(&mut s, &format!("network.allow {}", r.value), &r.origin);

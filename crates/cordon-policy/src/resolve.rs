@@ -22,6 +22,8 @@ const BUILTIN_NAME: &str = "data/builtin.toml";
 const DEFAULT_MAX_TASKS: u32 = 4096;
 const DEFAULT_MEMORY_MB: u64 = 8192;
 const DEFAULT_LAYER_MB: u64 = 2048;
+/// A named sandbox's state lives a week unless policy says less (or, below managed, more).
+const DEFAULT_MAX_AGE: u64 = 7 * 24 * 3600;
 const DEFAULT_APPROVAL_TIMEOUT: u64 = 60;
 
 /// Everything [`resolve`] needs. File contents are passed in so this crate stays pure;
@@ -346,6 +348,14 @@ fn merge_limits(
             builtin.layer_mb.as_ref(),
             DEFAULT_LAYER_MB,
             "limits.layer_mb",
+            warnings,
+        ),
+        max_age: merge_one(
+            strong.iter().map(|l| l.max_age.clone()),
+            project.max_age.as_ref(),
+            builtin.max_age.as_ref(),
+            DEFAULT_MAX_AGE,
+            "lifecycle.max_age",
             warnings,
         ),
     }

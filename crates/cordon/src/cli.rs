@@ -59,6 +59,38 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         file: Option<PathBuf>,
     },
+    /// Run a command inside a running named sandbox (`cordon run --name NAME`)
+    #[command(
+        after_help = "Same namespaces, file-system rules, protections, seccomp filter, network door \
+                            and approvals as the run. On a terminal CMD gets a filtered pty; otherwise \
+                            stdio is passed through. Exit status: the command's own; 125 if cordon \
+                            failed (e.g. NAME is not running)."
+    )]
+    Exec(ExecArgs),
+    /// A drop-in $SHELL for agents: each `-c CMD` runs inside this workspace's named sandbox
+    /// (started in the background when needed; it ends after 15 idle minutes)
+    Shell(ShellArgs),
+    /// List named sandboxes: name, workspace, age, size on disk, last use, running or not
+    Ls {
+        /// One JSON array instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove named sandboxes and everything they kept
+    Rm {
+        /// Stop a running sandbox first
+        #[arg(short, long)]
+        force: bool,
+        /// Sandbox names
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+    },
+    /// Remove named sandboxes older than their maximum age (with --all: every stopped one)
+    Gc {
+        /// Remove every stopped named sandbox
+        #[arg(long)]
+        all: bool,
+    },
     /// Run a stdio MCP server in a sandbox: no pty, no network, workspace read-only
     #[command(
         after_help = "Put it in front of every local MCP server in an agent's configuration, e.g. \
@@ -153,6 +185,8 @@ pub struct RunArgs {
     /// Do not pick a profile from the command's name (only --profile ones apply)
     #[arg(long)]
     pub no_auto_profile: bool,
+    #[command(flatten)]
+    pub named: NamedOpts,
     /// The command and its arguments
     #[arg(required = true, value_name = "CMD", allow_hyphen_values = true)]
     pub command: Vec<std::ffi::OsString>,
@@ -181,4 +215,44 @@ pub struct McpArgs {
     /// The server command and its arguments
     #[arg(required = true, value_name = "CMD", allow_hyphen_values = true)]
     pub command: Vec<std::ffi::OsString>,
+}
+
+/// `cordon run --name`: a named sandbox that keeps its state (see `cordon ls`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct NamedOpts {
+    /// Keep this sandbox's $HOME layer and /var/tmp between runs under NAME; other commands
+    /// can join it with `cordon exec NAME`
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// End the sandbox after this many seconds without `cordon exec` activity (used by
+    /// `cordon shell`)
+    #[arg(long, value_name = "SECS", hide = true, requires = "name")]
+    pub idle_exit: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+#[command(trailing_var_arg = true)]
+pub struct ExecArgs {
+    /// The running named sandbox
+    pub name: String,
+    /// The command and its arguments
+    #[arg(required = true, value_name = "CMD", allow_hyphen_values = true)]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Args, Debug)]
+#[command(trailing_var_arg = true)]
+pub struct ShellArgs {
+    /// Run this command string (as `sh -c` would) inside the workspace's sandbox
+    #[arg(short = 'c', value_name = "CMD")]
+    pub command: Option<String>,
+    /// Accepted for compatibility with login shells; ignored
+    #[arg(short = 'l', long = "login")]
+    pub login: bool,
+    /// Accepted for compatibility; ignored
+    #[arg(short = 'i')]
+    pub interactive: bool,
+    /// $0 and positional parameters for the command string
+    #[arg(value_name = "ARG", allow_hyphen_values = true)]
+    pub args: Vec<std::ffi::OsString>,
 }

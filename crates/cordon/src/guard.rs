@@ -33,6 +33,14 @@ const HOME_CACHES: &[&str] = &[
     ".gradle/caches",
 ];
 
+/// Whether only anchored rules apply at `path` (a dependency tree or a package cache), as
+/// the guard decides it.
+pub fn anywhere_exempt(home: &Path, path: &Path) -> bool {
+    path.components()
+        .any(|c| DEPENDENCY_DIRS.iter().any(|d| c.as_os_str() == *d))
+        || HOME_CACHES.iter().any(|c| path.starts_with(home.join(c)))
+}
+
 struct ProtectRules {
     set: ProtectSet,
     /// Only the rules anchored at `$HOME` or `/`: what still applies inside dependency trees
@@ -53,11 +61,7 @@ impl ProtectRules {
     }
 
     fn in_dependencies(&self, path: &Path) -> bool {
-        path.components()
-            .any(|c| DEPENDENCY_DIRS.iter().any(|d| c.as_os_str() == *d))
-            || HOME_CACHES
-                .iter()
-                .any(|c| path.starts_with(self.home.join(c)))
+        anywhere_exempt(&self.home, path)
     }
 }
 

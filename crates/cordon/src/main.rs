@@ -5,16 +5,19 @@ mod audit;
 mod cli;
 mod dirs;
 mod doctor;
+mod exec;
 mod fileask;
 mod gitprotect;
 mod guard;
 mod log;
 mod mcp;
+mod named;
 mod net;
 mod plan;
 mod policy_cmd;
 mod profiles;
 mod run;
+mod shell;
 
 use clap::{CommandFactory, Parser};
 use cli::{Cli, Command};
@@ -23,7 +26,17 @@ use cli::{Cli, Command};
 pub const EXIT_CORDON: i32 = 125;
 
 fn main() {
-    let cli = Cli::parse();
+    // Installed as `cordon-shell` (a symlink), cordon is `cordon shell`: agents take $SHELL
+    // as one path.
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|n| n == "cordon-shell")
+    {
+        argv.insert(1, "shell".into());
+    }
+    let cli = Cli::parse_from(argv);
     let code = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Completions { shell } => {
@@ -31,6 +44,11 @@ fn main() {
             0
         }
         Command::Mcp(args) => mcp::mcp(args),
+        Command::Exec(args) => exec::exec(&args.name, &args.command),
+        Command::Shell(args) => shell::shell(args),
+        Command::Ls { json } => named::ls(json),
+        Command::Rm { force, names } => named::rm(&names, force),
+        Command::Gc { all } => named::gc(all),
         Command::Profiles => profiles::list(),
         Command::Doctor => doctor::doctor(),
         Command::Approvals { sandbox } => approval::client::approvals(sandbox),

@@ -22,6 +22,7 @@ pub fn mcp(args: McpArgs) -> i32 {
         isolation: "namespaces".into(),
         // An agent's profile would give the server the agent's hosts and state.
         no_auto_profile: true,
+        named: Default::default(),
         command: args.command,
     };
     crate::run::run_with(

@@ -213,6 +213,7 @@ pub fn build(
         door: net.is_some(),
         host_ports: net.map(|n| n.host_ports.clone()).unwrap_or_default(),
         publish: publish.to_vec(),
+        persist: None,
     };
     Ok(Plan {
         spec,

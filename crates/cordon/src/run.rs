@@ -41,6 +41,8 @@ struct RunHooks {
     since: i128,
     /// Whether the path guard asks about files (`ask_read`, `ask_write`, strict mode).
     file_asks: bool,
+    /// A named sandbox's exec socket (`cordon exec`).
+    exec: Option<crate::exec::Server>,
 }
 
 impl RunHooks {
@@ -136,6 +138,9 @@ impl supervise::Hooks for RunHooks {
                 // Without it every file question is denied (fail closed).
                 cfg.asker = b.file_asker().map_err(|e| eprintln!("cordon: warning: {e}")).ok();
             }
+            if let Some(x) = &self.exec {
+                x.set_ready(cfg.net.as_ref(), cfg.asker.clone());
+            }
             pathguard::serve(fd, init_pid, cfg).map(drop).map_err(|e| format!("cannot start the path guard: {e}"))
         });
         if let Err(e) = started {
@@ -224,6 +229,11 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
+    let session = match crate::named::start(&args.named, lite, &mut plan) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    crate::named::hide_state(&mut plan.spec);
     // Without a private layer, the command gets a private TMPDIR in cordon's runtime directory.
     let lite_tmp = if lite {
         match lite_tmpdir() {
@@ -290,6 +300,9 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
         None => mounts::writable_roots(&plan.spec),
     };
     roots.push("/dev".into());
+    let exec_guard = session
+        .is_some()
+        .then(|| crate::exec::guard_factory(&plan, &roots, &audit));
     let mut hooks = RunHooks {
         guard: Some(guard::config(
             &plan.spec.home,
@@ -312,6 +325,7 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
             .map(|d| d.as_nanos() as i128)
             .unwrap_or(0),
         file_asks,
+        exec: None,
     };
     if let Some(cfg) = hooks.guard.as_mut() {
         cfg.private_layer = !lite;
@@ -368,6 +382,28 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
             }
         }
     }
+    if let (Some(s), Some(guard)) = (&session, exec_guard) {
+        let idle = args.named.idle_exit.map(std::time::Duration::from_secs);
+        let roots = mounts::writable_roots(&plan.spec);
+        let started = crate::exec::Server::start(
+            &s.entry.name,
+            launched.init_pid,
+            &plan.spec,
+            roots,
+            &plan.workspace,
+            guard,
+            read_asks,
+            audit.clone(),
+            idle,
+        );
+        match started {
+            Ok(x) => hooks.exec = Some(x),
+            Err(e) => {
+                let _ = sys::kill(launched.init_pid, libc::SIGKILL);
+                return fail(e);
+            }
+        }
+    }
     if let Some(factory) = launched.factory.take() {
         net::serve_published(published, factory, audit.clone());
     }
@@ -379,6 +415,10 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
     if let Some(b) = hooks.broker.take() {
         b.close();
     }
+    if let Some(x) = hooks.exec.take() {
+        x.close();
+    }
+    drop(session);
     if let Some(door) = hooks.door.lock().ok().and_then(|mut d| d.take()) {
         door.shutdown();
     }

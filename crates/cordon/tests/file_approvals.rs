@@ -546,3 +546,43 @@ fn a_project_may_add_asks_but_a_deny_is_never_turned_into_one() {
     assert!(out.stdout.contains("other-x-31f"), "{}", out.show());
     assert!(out.stdout.contains("other=0"), "{}", out.show());
 }
+
+#[test]
+fn exec_into_a_named_sandbox_asks_like_the_run() {
+    let t = T::new("fa-exec", &ask_read_policy("other"));
+    t.sb.write_host(&t.sb.home.join("other/notes.txt"), &format!("{NOTES}\n"));
+    let name = format!("fa-exec-{}", std::process::id());
+    // The run idles until the test says stop (bounded).
+    let run = t.spawn(
+        &["--name", &name],
+        "for i in $(seq 600); do [ -e stop ] && break; sleep 0.05; done",
+    );
+    let mut a = Approver::connect(&t.approvals_dir());
+    let exec_cmd = {
+        let mut cmd = t.sb.user_command(bin());
+        cmd.env("XDG_RUNTIME_DIR", &t.runtime)
+            .args(["exec", &name, "--", "bash", "-c"])
+            .arg(format!(
+                "echo {RAN}; cat ~/other/notes.txt; echo \"first=$?\"; cat ~/other/notes.txt; echo \"second=$?\""
+            ));
+        cmd
+    };
+    let exec_thread = std::thread::spawn(move || exec(exec_cmd, RUN_TIMEOUT));
+    let r1 = a.next_of("request");
+    assert_eq!(r1["kind"], "read", "{r1}");
+    a.decide(&r1["id"], "allow_once");
+    let r2 = a.next_of("request");
+    assert_ne!(r1["id"], r2["id"], "the second open asks again");
+    a.decide(&r2["id"], "deny");
+    let out = assert_ran(exec_thread.join().expect("exec thread"));
+    t.sb.write_host(&t.sb.ws.join("stop"), "");
+    let run_out = finish(run);
+    assert!(
+        out.stdout.contains("first=0"),
+        "{}\n{}",
+        out.show(),
+        run_out.show()
+    );
+    assert_eq!(out.stdout.matches(NOTES).count(), 1, "{}", out.show());
+    assert!(out.stdout.contains("second=1"), "{}", out.show());
+}

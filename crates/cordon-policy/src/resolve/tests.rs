@@ -231,6 +231,30 @@ fn limits_are_ceilings_from_stronger_tiers() {
 }
 
 #[test]
+fn max_age_defaults_to_a_week_and_managed_is_a_ceiling() {
+    assert_eq!(resolve(&inputs()).unwrap().limits.max_age.value, 7 * 86400);
+    let mut i = inputs();
+    i.managed = managed("[lifecycle]\nmax_age = \"1d\"\n");
+    i.user = user("[lifecycle]\nmax_age = \"30d\"\n");
+    let eff = resolve(&i).unwrap();
+    assert_eq!(eff.limits.max_age.value, 86400);
+    assert_eq!(eff.limits.max_age.origin.tier, Tier::Managed);
+    // Below the ceiling the user may lower it; a project only lowers.
+    let mut i = inputs();
+    i.user = user("[lifecycle]\nmax_age = \"36h\"\n");
+    i.project = project("[lifecycle]\nmax_age = 999999\n");
+    let eff = resolve(&i).unwrap();
+    assert_eq!(eff.limits.max_age.value, 36 * 3600);
+    assert!(
+        eff.warnings
+            .iter()
+            .any(|w| w.contains("lifecycle.max_age = 999999 ignored")),
+        "{:?}",
+        eff.warnings
+    );
+}
+
+#[test]
 fn env_merging() {
     let mut i = inputs();
     i.managed = managed("[env.set]\nPINNED = \"managed\"\n");
