@@ -70,6 +70,10 @@ pub struct Effective {
     pub network: Network,
     /// Approval settings (not enforced yet).
     pub approval: Approval,
+    /// Secrets, one per name (user, command-line and managed tiers only).
+    pub secrets: Vec<Rule<crate::secrets::SecretDef>>,
+    /// Request rules: every table of every tier; a request must pass each table of its host.
+    pub requests: Vec<Rule<crate::secrets::RequestTable>>,
     /// Human-readable notes about ignored rules, one line each.
     pub warnings: Vec<String>,
 }

@@ -242,7 +242,11 @@ pub(crate) async fn run<C>(
     e.reason = "intercepted: secrets or request rules apply to this host".into();
     ctx.emit(e);
     let deadline = tokio::time::Instant::now() + ctx.opts.first_bytes_timeout;
-    if first.is_empty() && read_some(&mut client, &mut first, MAX_FIRST_BYTES, deadline).await.is_err() {
+    if first.is_empty()
+        && read_some(&mut client, &mut first, MAX_FIRST_BYTES, deadline)
+            .await
+            .is_err()
+    {
         return;
     }
     let tls = first.first() == Some(&0x16);
@@ -272,7 +276,10 @@ pub(crate) async fn run<C>(
             _ => return,
         };
         let sni = start.client_hello().server_name().map(str::to_string);
-        if sni.as_deref().is_some_and(|s| !s.eq_ignore_ascii_case(&host)) {
+        if sni
+            .as_deref()
+            .is_some_and(|s| !s.eq_ignore_ascii_case(&host))
+        {
             let mut e = Event::new("deny", via, host.clone(), port);
             e.rule = "fronting check".into();
             e.reason = format!("TLS server name {sni:?} does not match {host}");

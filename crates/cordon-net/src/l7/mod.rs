@@ -46,10 +46,12 @@ pub struct L7 {
 /// Whether `pattern` (`host` or `*.domain`) names `host` (both lower-case).
 pub fn host_matches(pattern: &str, host: &str) -> bool {
     match pattern.strip_prefix("*.") {
-        Some(dom) => host.len() > dom.len() + 1 && host.ends_with(dom) && {
-            let cut = host.len() - dom.len() - 1;
-            host.as_bytes()[cut] == b'.'
-        },
+        Some(dom) => {
+            host.len() > dom.len() + 1 && host.ends_with(dom) && {
+                let cut = host.len() - dom.len() - 1;
+                host.as_bytes()[cut] == b'.'
+            }
+        }
         None => pattern == host,
     }
 }

@@ -31,9 +31,7 @@ fn prefix(real: &str) -> &str {
         return &real[..p.len()];
     }
     match real.find(['_', '-']) {
-        Some(i) if i <= 8 && real[..i].bytes().all(|b| b.is_ascii_alphanumeric()) => {
-            &real[..=i]
-        }
+        Some(i) if i <= 8 && real[..i].bytes().all(|b| b.is_ascii_alphanumeric()) => &real[..=i],
         _ => "",
     }
 }
@@ -94,7 +92,9 @@ pub fn make(real: &str, rng: &mut impl Rand) -> std::io::Result<String> {
     let keep = prefix(real);
     let body = &real[keep.len()..];
     let random = body.bytes().filter(|b| b.is_ascii_alphanumeric()).count();
-    let hex = body.bytes().all(|b| b.is_ascii_hexdigit() || !b.is_ascii_alphanumeric());
+    let hex = body
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() || !b.is_ascii_alphanumeric());
     for _ in 0..16 {
         let p = if random >= MIN_RANDOM {
             let mut s = String::with_capacity(real.len());
@@ -183,7 +183,9 @@ mod tests {
         let real = "0123456789abcdef0123456789abcdef";
         let a = make(real, &mut r).unwrap();
         let b = make(real, &mut r).unwrap();
-        assert!(a.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_ne!(a, b);
     }
 

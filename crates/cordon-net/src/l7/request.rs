@@ -48,7 +48,11 @@ impl Denied {
 
     /// The plain-text response the sandbox gets.
     pub fn response(&self) -> Response<L7Body> {
-        let fix = if self.fix.is_empty() { "none" } else { &self.fix };
+        let fix = if self.fix.is_empty() {
+            "none"
+        } else {
+            &self.fix
+        };
         text(
             self.status,
             format!(
@@ -300,7 +304,8 @@ where
         }
         parts.headers = out;
         if let (false, Some(pq)) = (query_pats.is_empty(), parts.uri.path_and_query()) {
-            let swapped = replace_all(&query_pats, pq.as_str().as_bytes()).map_err(|_| bad("the URL"))?;
+            let swapped =
+                replace_all(&query_pats, pq.as_str().as_bytes()).map_err(|_| bad("the URL"))?;
             let mut b = Uri::builder().path_and_query(swapped);
             if let Some(s) = parts.uri.scheme() {
                 b = b.scheme(s.clone());
@@ -344,7 +349,9 @@ where
         let mut out = HeaderMap::with_capacity(parts.headers.len());
         for (name, v) in parts.headers.iter() {
             let nv = match replace_all(&pats, v.as_bytes()) {
-                Ok(b) if b != v.as_bytes() => HeaderValue::from_bytes(&b).unwrap_or_else(|_| HeaderValue::from_static("")),
+                Ok(b) if b != v.as_bytes() => {
+                    HeaderValue::from_bytes(&b).unwrap_or_else(|_| HeaderValue::from_static(""))
+                }
                 _ => v.clone(),
             };
             out.append(name.clone(), nv);

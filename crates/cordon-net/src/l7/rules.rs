@@ -180,7 +180,10 @@ mod tests {
         assert!(glob_match("/repos/acme/*/pulls", "/repos/acme/web/pulls"));
         assert!(!glob_match("/repos/acme/*/pulls", "/repos/acme/a/b/pulls"));
         assert!(!glob_match("/repos/acme/*/pulls", "/repos/evil/web/pulls"));
-        assert!(!glob_match("/repos/acme/*/pulls", "/repos/acme/web/pulls/1"));
+        assert!(!glob_match(
+            "/repos/acme/*/pulls",
+            "/repos/acme/web/pulls/1"
+        ));
         assert!(glob_match("/a/**", "/a"));
         assert!(glob_match("/a/**/z", "/a/b/c/z"));
         assert!(glob_match("/a/*.git/info/refs", "/a/r.git/info/refs"));
