@@ -126,6 +126,7 @@ pub fn make(real: &str, rng: &mut impl Rand) -> std::io::Result<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -170,6 +170,7 @@ pub fn glob_match(pat: &str, path: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -114,6 +114,7 @@ pub fn replace_all(pats: &[Pattern], data: &[u8]) -> Result<Vec<u8>, usize> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
