@@ -14,6 +14,7 @@ mod plan;
 mod policy_cmd;
 mod profiles;
 mod run;
+mod secrets;
 
 use clap::{CommandFactory, Parser};
 use cli::{Cli, Command};

@@ -206,6 +206,7 @@ pub fn build(
         door: net.is_some(),
         host_ports: net.map(|n| n.host_ports.clone()).unwrap_or_default(),
         publish: publish.to_vec(),
+        files: Vec::new(),
     };
     Ok(Plan {
         spec,
