@@ -333,8 +333,7 @@ fn spec_files(layer: &OwnedFd, spec: &Spec) -> Result<(), SetupError> {
     for (i, f) in spec.files.iter().enumerate() {
         if f.path.starts_with("/run") {
             if let Some(parent) = f.path.parent() {
-                std::fs::create_dir_all(parent)
-                    .ctx(|| format!("create {}", parent.display()))?;
+                std::fs::create_dir_all(parent).ctx(|| format!("create {}", parent.display()))?;
                 // A private file (a secret) gets a private directory.
                 let dir_mode = if f.mode & 0o044 == 0 { 0o700 } else { 0o755 };
                 std::fs::set_permissions(parent, std::fs::Permissions::from_mode(dir_mode))

@@ -239,8 +239,7 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
         None
     };
     // Secrets are fetched on the host before anything starts: a missing one stops the run.
-    let secrets = match crate::secrets::prepare(&plan.effective, &sandbox_id, net_flags.is_some())
-    {
+    let secrets = match crate::secrets::prepare(&plan.effective, &sandbox_id, net_flags.is_some()) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
@@ -256,7 +255,7 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
     if lite && !secrets.files.is_empty() {
         eprintln!("cordon: warning: --isolation landlock cannot place files: inject = \"file\" secrets and the CA bundle are not available inside");
     }
-    crate::secrets::apply_env(&mut plan.spec.env, &secrets.env);
+    crate::secrets::apply_env(&mut plan.spec.env, &secrets.unset, &secrets.env);
     plan.spec.files.extend(secrets.files.iter().cloned());
     let net = match net_flags {
         None => None,

@@ -48,6 +48,9 @@ pub struct Prepared {
     pub files: Vec<SpecFile>,
     /// Whether any secret is configured (then cordon keeps itself out of core dumps).
     pub any_secret: bool,
+    /// Host variables that hold a real value (`from_env` sources): never passed inside, even
+    /// when `env.pass` names them.
+    pub unset: Vec<OsString>,
 }
 
 /// Fetches a secret's value on the host. Errors name the secret and the source, never a value.
@@ -63,7 +66,11 @@ pub fn fetch(def: &SecretDef) -> Result<Zeroizing<String>, String> {
             }
         },
         SecretSource::File(p) => Zeroizing::new(std::fs::read(p).map_err(|e| {
-            format!("secret {name}: from_file {}: cannot read: {}", p.display(), e.kind())
+            format!(
+                "secret {name}: from_file {}: cannot read: {}",
+                p.display(),
+                e.kind()
+            )
         })?),
         SecretSource::Command(argv) => {
             let out = std::process::Command::new(&argv[0])
@@ -144,6 +151,9 @@ pub fn prepare(eff: &Effective, label: &str, network: bool) -> Result<Prepared, 
     for r in &eff.secrets {
         let def = &r.value;
         let value = fetch(def)?;
+        if let SecretSource::Env(v) = &def.source {
+            p.unset.push(OsString::from(v));
+        }
         match def.inject {
             Inject::Env => p.env.push(var(&def.name, value.as_str())),
             Inject::File => {
@@ -251,8 +261,18 @@ pub fn harden_supervisor() -> Result<(), String> {
         .map_err(|e| format!("cannot make cordon non-dumpable: {e}"))
 }
 
-/// Sets `vars` in a `KEY=VALUE` environment, replacing any earlier value of the same key.
-pub fn apply_env(env: &mut Vec<std::ffi::CString>, vars: &[(OsString, OsString)]) {
+/// Removes `unset`, then sets `vars` in a `KEY=VALUE` environment, replacing any earlier
+/// value of the same key.
+pub fn apply_env(
+    env: &mut Vec<std::ffi::CString>,
+    unset: &[OsString],
+    vars: &[(OsString, OsString)],
+) {
+    for k in unset {
+        let mut prefix = k.as_encoded_bytes().to_vec();
+        prefix.push(b'=');
+        env.retain(|e| !e.as_bytes().starts_with(&prefix));
+    }
     for (k, v) in vars {
         let mut prefix = k.as_encoded_bytes().to_vec();
         prefix.push(b'=');

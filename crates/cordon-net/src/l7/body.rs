@@ -61,7 +61,7 @@ where
     B: Body<Data = Bytes> + Send + Sync + 'static,
     B::Error: Into<BoxError>,
 {
-    if stream.is_empty() {
+    if stream.is_empty() || inner.is_end_stream() {
         return inner.map_err(Into::into).boxed();
     }
     let exact_len = !stream.changes_length();
