@@ -54,8 +54,10 @@ impl RunHooks {
             .listeners
             .take()
             .ok_or("the sandbox did not hand over its network door")?;
-        let mut opts = cordon_net::DoorOptions::default();
-        opts.l7 = net.l7.clone();
+        let mut opts = cordon_net::DoorOptions {
+            l7: net.l7.clone(),
+            ..Default::default()
+        };
         if let Some(b) = self.broker.as_mut() {
             b.set_who(Arc::new(move |peer| {
                 approval::procinfo::lookup(init_pid, peer)
