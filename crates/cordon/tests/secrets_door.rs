@@ -764,3 +764,60 @@ fn missing_source_stops_the_run_naming_the_secret() {
     assert_eq!(out.code, 0, "{}", out.show());
     assert!(out.stdout.contains("ran-") && !out.stdout.contains("value-of-sufficient-length-123"));
 }
+
+// ---------------------------------------------------------------- the usual ports and paths
+
+#[test]
+fn interception_on_port_443_via_proxy_and_transparent_door() {
+    // Port 443 takes the first-bytes (SNI) check before interception; a client that ignores
+    // the proxy variables arrives through the transparent door. Both must get the rules.
+    let extra = format!("[requests.\"{NAME}\"]\nallow = [\"GET /ok-*\"]\n");
+    let Some(t) = setup("sec-443", &extra) else {
+        return;
+    };
+    let pol443 = t.t.std_policy(&[NAME], &[CIDR_ALL], &[]);
+    let pol = t.t.policy(&format!(
+        "{}\n{extra}",
+        std::fs::read_to_string(&pol443).unwrap_or_default()
+    ));
+    let t = T { pol, ..t };
+    let (ok_p, ok_t) = (
+        format!("/ok-proxy-{}", unique()),
+        format!("/ok-transp-{}", unique()),
+    );
+    let (no_p, no_t) = (
+        format!("/no-proxy-{}", unique()),
+        format!("/no-transp-{}", unique()),
+    );
+    let script = format!(
+        "{}{}{}{}",
+        curl("ok-proxy", &format!("https://{NAME}{ok_p}")),
+        curl("no-proxy", &format!("https://{NAME}{no_p}")),
+        curl("ok-transp", &format!("--noproxy '*' https://{NAME}{ok_t}")),
+        curl("no-transp", &format!("--noproxy '*' https://{NAME}{no_t}")),
+    );
+    let out = t.run(&[], &script);
+    for (label, path) in [("ok-proxy", &ok_p), ("ok-transp", &ok_t)] {
+        assert_code(&out, label, "200", "an allowed request on 443");
+        t.t.assert_request("https", path, &out.show());
+    }
+    for (label, path) in [("no-proxy", &no_p), ("no-transp", &no_t)] {
+        assert_code(
+            &out,
+            label,
+            "403",
+            "a request the rules do not list, on 443",
+        );
+        t.t.assert_no_request(path, &out.show());
+    }
+    let audit = t.audit();
+    assert!(
+        audit.iter().any(|l| l["event"] == "net"
+            && l["via"] == "transparent"
+            && l["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("intercepted"))),
+        "the transparent door must have intercepted\n{}",
+        audit.iter().map(|l| format!("  {l}\n")).collect::<String>()
+    );
+}
