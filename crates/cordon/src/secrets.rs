@@ -73,17 +73,20 @@ pub fn fetch(def: &SecretDef) -> Result<Zeroizing<String>, String> {
             )
         })?),
         SecretSource::Command(argv) => {
-            let out = std::process::Command::new(&argv[0])
-                .args(&argv[1..])
+            let Some((prog, args)) = argv.split_first() else {
+                return Err(format!("secret {name}: from_command is empty"));
+            };
+            let out = std::process::Command::new(prog)
+                .args(args)
                 .stdin(std::process::Stdio::null())
                 .stderr(std::process::Stdio::inherit())
                 .output()
-                .map_err(|e| format!("secret {name}: from_command {}: {e}", argv[0]))?;
+                .map_err(|e| format!("secret {name}: from_command {prog}: {e}"))?;
             let stdout = Zeroizing::new(out.stdout);
             if !out.status.success() {
                 return Err(format!(
-                    "secret {name}: from_command {} failed ({})",
-                    argv[0], out.status
+                    "secret {name}: from_command {prog} failed ({})",
+                    out.status
                 ));
             }
             stdout
@@ -280,5 +283,74 @@ pub fn apply_env(
         let mut kv = prefix;
         kv.extend_from_slice(v.as_encoded_bytes());
         env.extend(std::ffi::CString::new(kv).ok());
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn def(source: SecretSource) -> SecretDef {
+        SecretDef {
+            name: "TOK".into(),
+            source,
+            ttl: None,
+            hosts: vec!["api.example.com".into()],
+            allow_plaintext: false,
+            in_query: false,
+            in_body: false,
+            inject: Inject::Door,
+        }
+    }
+
+    #[test]
+    fn sources_are_read_trimmed_and_errors_never_hold_the_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("tok");
+        std::fs::write(&f, "file-secret-value-123\n").unwrap();
+        assert_eq!(
+            fetch(&def(SecretSource::File(f.clone()))).unwrap().as_str(),
+            "file-secret-value-123"
+        );
+        let cmd = SecretSource::Command(vec!["printf".into(), "cmd-secret-456\\r\\n".into()]);
+        assert_eq!(fetch(&def(cmd)).unwrap().as_str(), "cmd-secret-456");
+        let e = fetch(&def(SecretSource::Env("CORDON_UNIT_SURELY_UNSET".into()))).unwrap_err();
+        assert!(
+            e.contains("TOK") && e.contains("CORDON_UNIT_SURELY_UNSET"),
+            "{e}"
+        );
+        let fail = SecretSource::Command(vec![
+            "sh".into(),
+            "-c".into(),
+            "echo leaked-789; exit 3".into(),
+        ]);
+        let e = fetch(&def(fail)).unwrap_err();
+        assert!(e.contains("TOK") && !e.contains("leaked-789"), "{e}");
+        std::fs::write(&f, "\n").unwrap();
+        assert!(fetch(&def(SecretSource::File(f.clone())))
+            .unwrap_err()
+            .contains("empty"));
+        std::fs::write(&f, "two\nlines").unwrap();
+        let e = fetch(&def(SecretSource::File(f))).unwrap_err();
+        assert!(
+            e.contains("control characters") && !e.contains("two"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn env_is_replaced_and_sources_unset() {
+        let mut env: Vec<std::ffi::CString> = ["A=1", "SRC=real", "TOK=old", "TOKEN2=x"]
+            .iter()
+            .map(|s| std::ffi::CString::new(*s).unwrap())
+            .collect();
+        apply_env(
+            &mut env,
+            &[OsString::from("SRC")],
+            &[(OsString::from("TOK"), OsString::from("ph"))],
+        );
+        let got: Vec<&str> = env.iter().map(|c| c.to_str().unwrap()).collect();
+        assert_eq!(got, vec!["A=1", "TOKEN2=x", "TOK=ph"]);
     }
 }
