@@ -821,3 +821,61 @@ fn interception_on_port_443_via_proxy_and_transparent_door() {
         audit.iter().map(|l| format!("  {l}\n")).collect::<String>()
     );
 }
+
+// ---------------------------------------------------------------- hygiene
+
+/// Owner of `/proc/PID/environ` and cordon's core-size limit, observed from the host while a
+/// run is going on. A non-dumpable process's /proc entries belong to root.
+fn observe_supervisor(sb: &Sandbox, opts: &[&str], env: &[(&str, &str)]) -> (Option<u32>, String) {
+    use std::os::unix::fs::MetadataExt;
+    let mut cmd = sb.cordon_command();
+    cmd.arg("run").args(opts).args(["--", "sleep", "4"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = cmd.spawn().expect("spawn cordon");
+    let pid = child.id();
+    // Hardening happens once the sandbox is launched; give it a moment.
+    std::thread::sleep(Duration::from_millis(1500));
+    let owner = std::fs::metadata(format!("/proc/{pid}/environ"))
+        .ok()
+        .map(|m| m.uid());
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap_or_default();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap_or("")
+        .to_string();
+    let _ = child.wait();
+    (owner, core)
+}
+
+#[test]
+fn supervisor_is_not_dumpable_when_secrets_are_configured() {
+    let sb = Sandbox::new("sec-dumpable");
+    let p = sb.root.join("dump.toml");
+    sb.write_host(
+        &p,
+        "[secrets.DUMP_TOK]\nfrom_env = \"CIT_DUMP_SRC\"\nhosts = [\"api.example.com\"]\n",
+    );
+    let p = p.display().to_string();
+    let (owner, core) = observe_supervisor(
+        &sb,
+        &["-p", &p, "--no-network"],
+        &[("CIT_DUMP_SRC", "dump-secret-value-0123456789")],
+    );
+    assert_eq!(
+        owner,
+        Some(0),
+        "cordon holding secrets must be non-dumpable (its /proc entries root-owned)"
+    );
+    let fields: Vec<&str> = core.split_whitespace().collect();
+    assert!(
+        fields.len() >= 6 && fields[4] == "0" && fields[5] == "0",
+        "cordon holding secrets must not dump core: {core:?}"
+    );
+    // Twin: without secrets cordon is left as it was (its /proc entries are its user's).
+    let (owner, _) = observe_supervisor(&sb, &["--no-network"], &[]);
+    assert_eq!(owner, Some(sb.user.uid), "without secrets nothing changes");
+}

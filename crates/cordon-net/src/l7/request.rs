@@ -197,6 +197,25 @@ fn placeholders_in_head(l7: &L7, uri: &Uri, headers: &HeaderMap) -> Vec<usize> {
     found
 }
 
+/// Refuses ambiguous message framing (request smuggling) before anything is forwarded.
+pub fn framing_ok(h: &HeaderMap) -> Result<(), String> {
+    let cl = h.get_all(header::CONTENT_LENGTH).iter().count();
+    let te: Vec<&HeaderValue> = h.get_all(header::TRANSFER_ENCODING).iter().collect();
+    if !te.is_empty() && cl > 0 {
+        return Err("both Transfer-Encoding and Content-Length".into());
+    }
+    if cl > 1 || te.len() > 1 {
+        return Err("repeated Content-Length or Transfer-Encoding".into());
+    }
+    if te
+        .first()
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"chunked"))
+    {
+        return Err("unsupported Transfer-Encoding".into());
+    }
+    Ok(())
+}
+
 /// Hop-by-hop headers are not forwarded.
 pub fn strip_hop_by_hop(h: &mut HeaderMap) {
     let named: Vec<HeaderName> = h
@@ -240,6 +259,14 @@ where
 {
     let (mut parts, body) = req.into_parts();
     check_rules(l7, host, parts.method.as_str(), parts.uri.path())?;
+    framing_ok(&parts.headers).map_err(|why| {
+        Denied::new(
+            StatusCode::BAD_REQUEST,
+            "built-in: malformed request",
+            why,
+            String::new(),
+        )
+    })?;
     let found = placeholders_in_head(l7, &parts.uri, &parts.headers);
     if let Some(&k) = found.iter().find(|&&k| !l7.secrets[k].allowed(host, tls)) {
         return Err(exfil(l7, k, host, tls));
@@ -317,6 +344,16 @@ where
         }
     }
     strip_hop_by_hop(&mut parts.headers);
+    let swaps_body = body_pats
+        .iter()
+        .any(|p| matches!(p.action, Action::Replace(_)));
+    if !head_pats.is_empty() || swaps_body {
+        // A response echoing the real value can only be scrubbed if it is not compressed.
+        parts.headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+    }
     let stream = Stream::new(body_pats);
     if stream.changes_length() {
         parts.headers.remove(header::CONTENT_LENGTH);
@@ -386,5 +423,25 @@ mod tests {
         assert_eq!(out, b"Bearer ghp_REALTOKEN42");
         let out = rewrite_header(&pats, b"basic bm90aGluZw==").unwrap();
         assert_eq!(out, b"basic bm90aGluZw==");
+    }
+
+    #[test]
+    fn ambiguous_framing_is_refused() {
+        let mut h = HeaderMap::new();
+        assert!(framing_ok(&h).is_ok());
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("3"));
+        assert!(framing_ok(&h).is_ok());
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        assert!(framing_ok(&h).is_err());
+        h.remove(header::CONTENT_LENGTH);
+        assert!(framing_ok(&h).is_ok());
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("gzip, chunked"),
+        );
+        assert!(framing_ok(&h).is_err());
     }
 }
