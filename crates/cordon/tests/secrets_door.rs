@@ -722,6 +722,22 @@ fn project_policy_defining_a_secret_is_refused() {
         out.show()
     );
     assert!(!std::path::Path::new("/tmp/cit-ran-from-project").exists());
+    let check = sb.cordon(&[
+        "policy",
+        "check",
+        &sb.ws.join(".cordon.toml").display().to_string(),
+    ]);
+    assert_ne!(
+        check.code,
+        0,
+        "`policy check` must refuse it too\n{}",
+        check.show()
+    );
+    assert!(
+        check.stderr.contains("may not define secrets"),
+        "{}",
+        check.show()
+    );
 }
 
 #[test]
