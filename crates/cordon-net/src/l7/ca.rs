@@ -10,6 +10,9 @@ use rustls::ServerConfig;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+/// Most leaf configurations kept at once.
+const MAX_LEAVES: usize = 256;
+
 /// The CA and its leaf cache.
 pub struct Ca {
     cert: rcgen::Certificate,
@@ -121,6 +124,10 @@ impl Ca {
         cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
         let cfg = Arc::new(cfg);
         if let Ok(mut m) = self.leaves.lock() {
+            // `*.domain` hosts could name endless subdomains: keep the cache bounded.
+            if m.len() >= MAX_LEAVES {
+                m.clear();
+            }
             m.insert(host.to_string(), cfg.clone());
         }
         Ok(cfg)
