@@ -238,6 +238,7 @@ fn spec_for(plan: &JoinPlan, argv: Vec<CString>) -> Spec {
         host_ports: Vec::new(),
         publish: Vec::new(),
         persist: None,
+        files: Vec::new(),
     }
 }
 

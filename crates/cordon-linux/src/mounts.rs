@@ -235,6 +235,7 @@ pub fn build(spec: &Spec) -> Result<(), SetupError> {
         }
     }
     resolver_files(&layer)?;
+    spec_files(&layer, spec)?;
 
     writable.sort_by_key(|(p, _)| depth(p));
     for (p, m) in &writable {
@@ -341,6 +342,39 @@ fn resolver_files(layer: &OwnedFd) -> Result<(), SetupError> {
         )
         .ctx(|| format!("prepare {path}"))?;
         install_file(layer, name, Path::new(path), &content)?;
+    }
+    Ok(())
+}
+
+/// Files cordon makes for the sandbox (see [`Spec::files`]): under `/run` (private here) they
+/// are written in place; elsewhere a layer copy is bound read-only over the existing file.
+fn spec_files(layer: &OwnedFd, spec: &Spec) -> Result<(), SetupError> {
+    use std::os::unix::fs::PermissionsExt;
+    for (i, f) in spec.files.iter().enumerate() {
+        if f.path.starts_with("/run") {
+            if let Some(parent) = f.path.parent() {
+                std::fs::create_dir_all(parent).ctx(|| format!("create {}", parent.display()))?;
+                // A private file (a secret) gets a private directory.
+                let dir_mode = if f.mode & 0o044 == 0 { 0o700 } else { 0o755 };
+                std::fs::set_permissions(parent, std::fs::Permissions::from_mode(dir_mode))
+                    .ctx(|| format!("set the mode of {}", parent.display()))?;
+            }
+            std::fs::write(&f.path, &f.content).ctx(|| format!("write {}", f.path.display()))?;
+            std::fs::set_permissions(&f.path, std::fs::Permissions::from_mode(f.mode))
+                .ctx(|| format!("set the mode of {}", f.path.display()))?;
+            continue;
+        }
+        let Ok(real) = std::fs::canonicalize(&f.path) else {
+            continue;
+        };
+        let name = format!("cordon-file-{i}");
+        let at = format!("/proc/self/fd/{}/{name}", layer.as_raw_fd());
+        std::fs::write(&at, &f.content).ctx(|| format!("prepare {}", f.path.display()))?;
+        std::fs::set_permissions(&at, std::fs::Permissions::from_mode(f.mode))
+            .ctx(|| format!("prepare {}", f.path.display()))?;
+        let m = clone_at(layer, &name)?;
+        set_attrs(&m, false, RO, 0)?;
+        attach(&m, &real)?;
     }
     Ok(())
 }

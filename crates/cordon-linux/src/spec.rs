@@ -52,6 +52,30 @@ pub struct Spec {
     /// overlay's upper layer and `/var/tmp` live there and survive the run; `None`: everything
     /// private is in the size-limited tmpfs and gone at exit.
     pub persist: Option<PathBuf>,
+    /// Files put in place inside: under `/run` they are written to the private layer, elsewhere
+    /// bound read-only over an existing file (the CA bundle with cordon's CA appended).
+    pub files: Vec<SpecFile>,
+}
+
+/// A file the sandbox sees with cordon-made content (may be a secret: never printed).
+#[derive(Clone)]
+pub struct SpecFile {
+    /// Absolute path inside.
+    pub path: PathBuf,
+    /// The content.
+    pub content: Vec<u8>,
+    /// Permission bits.
+    pub mode: u32,
+}
+
+impl std::fmt::Debug for SpecFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpecFile")
+            .field("path", &self.path)
+            .field("len", &self.content.len())
+            .field("mode", &format_args!("{:o}", self.mode))
+            .finish()
+    }
 }
 
 /// The sockets init binds inside the sandbox's network namespace for the supervisor.

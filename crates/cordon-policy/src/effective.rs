@@ -78,6 +78,10 @@ pub struct Effective {
     pub ask_write: Vec<Rule<PathBuf>>,
     /// The file-system mode: `strict` if any tier asks for it.
     pub fs_mode: Rule<crate::ask::FsMode>,
+    /// Secrets, one per name (user, command-line and managed tiers only).
+    pub secrets: Vec<Rule<crate::secrets::SecretDef>>,
+    /// Request rules: every table of every tier; a request must pass each table of its host.
+    pub requests: Vec<Rule<crate::secrets::RequestTable>>,
     /// Human-readable notes about ignored rules, one line each.
     pub warnings: Vec<String>,
 }

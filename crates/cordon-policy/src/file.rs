@@ -6,7 +6,6 @@ use std::ffi::{OsStr, OsString};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use serde::de::IgnoredAny;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -26,9 +25,28 @@ struct RawPolicy {
     network: Option<RawNetwork>,
     approval: Option<RawApproval>,
     lifecycle: Option<RawLifecycle>,
-    /// Reserved for a later issue; accepted so files written for it still load, then ignored
-    /// with a warning.
-    secrets: Option<Spanned<IgnoredAny>>,
+    secrets: Option<BTreeMap<Spanned<String>, Spanned<RawSecret>>>,
+    requests: Option<BTreeMap<Spanned<String>, Spanned<RawRequests>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSecret {
+    from_env: Option<Spanned<String>>,
+    from_file: Option<Spanned<String>>,
+    from_command: Option<Spanned<Vec<String>>>,
+    ttl: Option<Spanned<u64>>,
+    hosts: Option<Spanned<Vec<Spanned<String>>>>,
+    allow_plaintext: Option<bool>,
+    in_query: Option<bool>,
+    in_body: Option<bool>,
+    inject: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequests {
+    allow: Vec<Spanned<String>>,
 }
 
 pub(crate) type List = Option<Vec<Spanned<String>>>;
@@ -236,8 +254,34 @@ pub fn parse_policy(
         let at = v.span().start;
         layer.approval_session_scope = Some(Rule::new(*v.get_ref(), cx.origin(at)));
     }
-    if let Some(s) = raw.secrets {
-        layer.secrets = Some(cx.origin(s.span().start));
+    for (name, table) in raw.secrets.into_iter().flatten() {
+        let def = cx.secret(&name, table, home)?;
+        layer
+            .secrets
+            .push(Rule::new(def, cx.origin(name.span().start)));
+    }
+    for (host, table) in raw.requests.into_iter().flatten() {
+        let at = host.span().start;
+        crate::secrets::check_secret_host(host.get_ref())
+            .map_err(|e| cx.err(at, format!("requests: {e}")))?;
+        let table = table.into_inner();
+        let mut allow = Vec::new();
+        for entry in &table.allow {
+            crate::secrets::check_request_rule(entry.get_ref()).map_err(|e| {
+                cx.err(
+                    entry.span().start,
+                    format!("requests.\"{}\".allow: {e}", host.get_ref()),
+                )
+            })?;
+            allow.push(entry.get_ref().trim().to_string());
+        }
+        layer.requests.push(Rule::new(
+            crate::secrets::RequestTable {
+                host: host.get_ref().to_ascii_lowercase(),
+                allow,
+            },
+            cx.origin(at),
+        ));
     }
     Ok(layer)
 }
@@ -284,6 +328,120 @@ impl Cx<'_> {
             _ => expand_path(OsStr::new(raw), home),
         };
         result.map_err(|e| self.err(entry.span().start, format!("{raw:?}: {e}")))
+    }
+
+    /// Validates one `[secrets.NAME]` table. Only the user, command-line and managed tiers may
+    /// define secrets: a project file lives in the repository, so an attacker could name a real
+    /// token and their own host, or run a command on the host through `from_command`.
+    fn secret(
+        &self,
+        name: &Spanned<String>,
+        table: Spanned<RawSecret>,
+        home: &Path,
+    ) -> Result<crate::secrets::SecretDef, PolicyError> {
+        use crate::secrets::{check_secret_host, Inject, SecretDef, SecretSource};
+        let at = name.span().start;
+        let n = name.get_ref();
+        if matches!(self.tier, Tier::Project | Tier::Builtin) {
+            return Err(self.err(
+                at,
+                format!("secrets.{n}: a project policy may not define secrets (it lives in the repository); define it in your user policy (~/.config/cordon/policy.toml)"),
+            ));
+        }
+        check_env_name(n, false).map_err(|e| self.err(at, format!("secrets: {e}")))?;
+        let table_at = table.span().start;
+        let t = table.into_inner();
+        let mut sources = Vec::new();
+        if let Some(v) = &t.from_env {
+            check_env_name(v.get_ref(), false)
+                .map_err(|e| self.err(v.span().start, format!("secrets.{n}.from_env: {e}")))?;
+            sources.push(SecretSource::Env(v.get_ref().clone()));
+        }
+        if let Some(v) = &t.from_file {
+            sources.push(SecretSource::File(self.path(v, home)?));
+        }
+        if let Some(v) = &t.from_command {
+            if v.get_ref().is_empty() || v.get_ref()[0].is_empty() {
+                return Err(self.err(
+                    v.span().start,
+                    format!("secrets.{n}.from_command: needs a program (an argv array)"),
+                ));
+            }
+            if v.get_ref().iter().any(|a| a.contains('\0')) {
+                return Err(self.err(
+                    v.span().start,
+                    format!("secrets.{n}.from_command: an argument contains a NUL byte"),
+                ));
+            }
+            sources.push(SecretSource::Command(v.get_ref().clone()));
+        }
+        if sources.len() != 1 {
+            return Err(self.err(
+                table_at,
+                format!(
+                    "secrets.{n}: exactly one of from_env, from_file or from_command is needed"
+                ),
+            ));
+        }
+        let source = sources.remove(0);
+        let ttl = match t.ttl {
+            Some(v) if *v.get_ref() == 0 => {
+                return Err(self.err(
+                    v.span().start,
+                    format!("secrets.{n}.ttl must be at least 1"),
+                ))
+            }
+            Some(v) if !matches!(source, SecretSource::Command(_)) => {
+                return Err(self.err(
+                    v.span().start,
+                    format!("secrets.{n}.ttl: only a from_command secret can be fetched again"),
+                ))
+            }
+            Some(v) => Some(*v.get_ref()),
+            None => None,
+        };
+        let Some(hosts) = t.hosts else {
+            return Err(self.err(
+                table_at,
+                format!("secrets.{n}: `hosts` (the hosts that may receive it) is required"),
+            ));
+        };
+        if hosts.get_ref().is_empty() {
+            return Err(self.err(
+                hosts.span().start,
+                format!("secrets.{n}.hosts: name at least one host"),
+            ));
+        }
+        let mut hs = Vec::new();
+        for h in hosts.get_ref() {
+            check_secret_host(h.get_ref())
+                .map_err(|e| self.err(h.span().start, format!("secrets.{n}.hosts: {e}")))?;
+            hs.push(h.get_ref().to_ascii_lowercase());
+        }
+        let inject = match &t.inject {
+            None => Inject::Door,
+            Some(v) => match v.get_ref().as_str() {
+                "door" => Inject::Door,
+                "env" => Inject::Env,
+                "file" => Inject::File,
+                other => {
+                    return Err(self.err(
+                        v.span().start,
+                        format!("secrets.{n}.inject: expected \"door\", \"env\" or \"file\", found {other:?}"),
+                    ))
+                }
+            },
+        };
+        Ok(SecretDef {
+            name: n.clone(),
+            source,
+            ttl,
+            hosts: hs,
+            allow_plaintext: t.allow_plaintext.unwrap_or(false),
+            in_query: t.in_query.unwrap_or(false),
+            in_body: t.in_body.unwrap_or(false),
+            inject,
+        })
     }
 
     fn positive<T>(&self, v: Spanned<T>, key: &str) -> Result<Rule<T>, PolicyError>

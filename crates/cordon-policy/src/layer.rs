@@ -73,8 +73,10 @@ pub struct Layer {
     pub approval_timeout: Option<Rule<u64>>,
     /// `approval.session_scope`.
     pub approval_session_scope: Option<Rule<bool>>,
-    /// Where a `[secrets]` table was found (not supported yet; ignored with a warning).
-    pub secrets: Option<Origin>,
+    /// `[secrets.NAME]` tables (never from a project file: that is an error).
+    pub secrets: Vec<Rule<crate::secrets::SecretDef>>,
+    /// `[requests."HOST"]` tables.
+    pub requests: Vec<Rule<crate::secrets::RequestTable>>,
 }
 
 /// The policy-relevant command-line flags, as given (`~` not yet expanded).

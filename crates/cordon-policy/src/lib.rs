@@ -55,6 +55,7 @@ mod profile;
 mod protect;
 mod render;
 mod resolve;
+mod secrets;
 mod tier;
 mod trust;
 
@@ -76,5 +77,6 @@ pub use protect::{
     ProtectKind, ProtectRule, ProtectSet,
 };
 pub use resolve::{builtin_layer, resolve, Inputs};
+pub use secrets::{Inject, RequestTable, SecretDef, SecretSource};
 pub use tier::{Origin, Rule, Tier};
 pub use trust::{content_hash, TrustStore};

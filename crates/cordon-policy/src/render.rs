@@ -145,10 +145,57 @@ impl Effective {
             &format!("approval.session_scope {}", a.session_scope.value),
             &a.session_scope.origin,
         );
+        for r in &self.secrets {
+            line(&mut s, &secret_line(&r.value), &r.origin);
+        }
+        for r in &self.requests {
+            line(
+                &mut s,
+                &format!(
+                    "requests.\"{}\" allow [{}]",
+                    r.value.host,
+                    r.value
+                        .allow
+                        .iter()
+                        .map(|a| format!("{a:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                &r.origin,
+            );
+        }
         for w in &self.warnings {
             let _ = writeln!(s, "warning: {w}");
         }
+        for w in self.secret_warnings() {
+            let _ = writeln!(s, "warning: {w}");
+        }
         s
+    }
+
+    /// Warnings about secrets: hosts without request rules (a confused deputy: whatever the
+    /// sandbox sends there goes with the person's credentials) and the weaker modes.
+    pub fn secret_warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for r in &self.secrets {
+            let d = &r.value;
+            for h in &d.hosts {
+                if !self.requests.iter().any(|t| &t.value.host == h) {
+                    out.push(format!(
+                        "secret {} is sent to {h}, which has no request rules: anything the sandbox sends there (a push, a gist, an issue) goes with your credentials; consider [requests.\"{h}\"] allow = [...]",
+                        d.name
+                    ));
+                }
+            }
+            if d.inject != crate::secrets::Inject::Door {
+                out.push(format!(
+                    "secret {} has inject = \"{}\": the real value is inside the sandbox, where the command can read and send it anywhere it may connect",
+                    d.name,
+                    d.inject.name()
+                ));
+            }
+        }
+        out
     }
 
     /// SHA-256 (hex) of a canonical serialisation of what is in force: the effective lists
@@ -238,8 +285,41 @@ impl Effective {
                 b"0"
             },
         );
+        for r in &self.secrets {
+            c.field("secret", secret_line(&r.value).as_bytes());
+        }
+        for r in &self.requests {
+            c.field("requests_host", r.value.host.as_bytes());
+            for a in &r.value.allow {
+                c.field("requests_allow", a.as_bytes());
+            }
+        }
         hex(&c.hasher.finalize())
     }
+}
+
+/// One secret for listings: name, source kind, hosts and mode; never a value.
+fn secret_line(d: &crate::secrets::SecretDef) -> String {
+    let mut s = format!(
+        "secrets.{} {} hosts [{}] inject {}",
+        d.name,
+        d.source.kind(),
+        d.hosts.join(", "),
+        d.inject.name()
+    );
+    if let Some(t) = d.ttl {
+        let _ = write!(s, " ttl {t}");
+    }
+    for (on, what) in [
+        (d.allow_plaintext, " allow_plaintext"),
+        (d.in_query, " in_query"),
+        (d.in_body, " in_body"),
+    ] {
+        if on {
+            s.push_str(what);
+        }
+    }
+    s
 }
 
 /// One rule per line, whatever bytes a path holds: control characters become `?`.

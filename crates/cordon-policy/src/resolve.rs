@@ -99,11 +99,6 @@ pub fn resolve(inputs: &Inputs) -> Result<Effective, PolicyError> {
         }
         None => Layer::default(),
     };
-    for layer in &strong {
-        if let Some(origin) = &layer.secrets {
-            warnings.push(format!("{origin}: [secrets] is not supported yet; ignored"));
-        }
-    }
 
     // Strongest first; the project and built-in layers come last.
     let all: Vec<&Layer> = strong.iter().chain([&project, &builtin]).collect();
@@ -148,6 +143,14 @@ pub fn resolve(inputs: &Inputs) -> Result<Effective, PolicyError> {
                     crate::tier::Origin::bare(crate::tier::Tier::Builtin),
                 )
             }),
+        secrets: last_wins_managed_final(
+            strong.iter().flat_map(|l| l.secrets.iter()).collect(),
+            |r| r.value.name.clone(),
+        ),
+        requests: all
+            .iter()
+            .flat_map(|l| l.requests.iter().cloned())
+            .collect(),
         warnings: Vec::new(),
     };
 
@@ -231,8 +234,12 @@ fn restrict_project(mut layer: Layer, trusted: bool, warnings: &mut Vec<String>)
             r.origin
         ));
     }
-    if let Some(origin) = layer.secrets.take() {
-        warnings.push(format!("{origin}: [secrets] ignored: {never}"));
+    // The parser refuses secrets in a project file; this only keeps a future change honest.
+    for r in layer.secrets.drain(..) {
+        warnings.push(format!(
+            "{}: secrets.{} ignored: {never}",
+            r.origin, r.value.name
+        ));
     }
     layer
 }

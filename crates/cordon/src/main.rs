@@ -17,6 +17,7 @@ mod plan;
 mod policy_cmd;
 mod profiles;
 mod run;
+mod secrets;
 mod shell;
 
 use clap::{CommandFactory, Parser};

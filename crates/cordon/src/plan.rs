@@ -214,6 +214,7 @@ pub fn build(
         host_ports: net.map(|n| n.host_ports.clone()).unwrap_or_default(),
         publish: publish.to_vec(),
         persist: None,
+        files: Vec::new(),
     };
     Ok(Plan {
         spec,

@@ -55,7 +55,13 @@ fn check(file: &Path) -> i32 {
             return 1;
         }
     };
-    match parse_policy(file, &text, Tier::User, &home) {
+    // A project file is checked as one: some things (secrets) are errors only there.
+    let tier = if file.file_name().is_some_and(|n| n == PROJECT_POLICY) {
+        Tier::Project
+    } else {
+        Tier::User
+    };
+    match parse_policy(file, &text, tier, &home) {
         Ok(_) => {
             println!("{}: ok", file.display());
             0

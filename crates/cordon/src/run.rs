@@ -25,6 +25,8 @@ struct NetSetup {
     asks: bool,
     policy: Arc<NetPolicy>,
     dst: Arc<OriginalDst>,
+    /// Secrets and request rules at the door.
+    l7: Option<Arc<cordon_net::L7>>,
 }
 
 /// What `supervise::run` hands over while the sandbox starts.
@@ -56,7 +58,10 @@ impl RunHooks {
             .listeners
             .take()
             .ok_or("the sandbox did not hand over its network door")?;
-        let mut opts = cordon_net::DoorOptions::default();
+        let mut opts = cordon_net::DoorOptions {
+            l7: net.l7.clone(),
+            ..Default::default()
+        };
         if let Some(b) = self.broker.as_mut() {
             b.set_who(Arc::new(move |peer| {
                 approval::procinfo::lookup(init_pid, peer)
@@ -251,6 +256,25 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
     } else {
         None
     };
+    // Secrets are fetched on the host before anything starts: a missing one stops the run.
+    let secrets = match crate::secrets::prepare(&plan.effective, &sandbox_id, net_flags.is_some()) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    for r in &plan.effective.secrets {
+        if r.value.inject != cordon_policy::Inject::Door {
+            eprintln!(
+                "cordon: warning: secret {} is inside the sandbox (inject = \"{}\"): the command can read it and send it wherever it may connect",
+                r.value.name,
+                r.value.inject.name()
+            );
+        }
+    }
+    if lite && !secrets.files.is_empty() {
+        eprintln!("cordon: warning: --isolation landlock cannot place files: inject = \"file\" secrets and the CA bundle are not available inside");
+    }
+    crate::secrets::apply_env(&mut plan.spec.env, &secrets.unset, &secrets.env);
+    plan.spec.files.extend(secrets.files.iter().cloned());
     let net = match net_flags {
         None => None,
         Some(f) => match net::config(&plan.effective, f)
@@ -260,6 +284,7 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
                 asks: plan.effective.network.unknown.value == cordon_policy::UnknownAction::Ask,
                 policy: Arc::new(policy),
                 dst: Arc::new(OriginalDst::new()),
+                l7: secrets.l7.clone(),
             }),
             Err(e) => return fail(e),
         },
@@ -288,6 +313,13 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
                 "sandbox": sandbox_id,
                 "approvals": broker_settings.is_some(),
             }),
+        );
+    }
+    for r in &plan.effective.secrets {
+        // Names, hosts and modes only: never a value or a placeholder.
+        audit.event(
+            "secret",
+            json!({"name": r.value.name, "source": r.value.source.kind(), "hosts": r.value.hosts, "inject": r.value.inject.name(), "intercepted": secrets.l7.is_some()}),
         );
     }
 
@@ -365,6 +397,14 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
         Ok(l) => l,
         Err(e) => return fail(e),
     };
+    // After the fork: init must stay dumpable (see sandbox.rs); only the supervisor, which
+    // holds the real values, is closed off.
+    if secrets.any_secret {
+        if let Err(e) = crate::secrets::harden_supervisor() {
+            let _ = sys::kill(launched.init_pid, libc::SIGKILL);
+            return fail(e);
+        }
+    }
     // The broker's threads start only now: launching forks from a single-threaded process,
     // and threads made after the signals were blocked leave SIGCHLD to the supervisor.
     if let Some(settings) = broker_settings {

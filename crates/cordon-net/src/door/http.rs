@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 /// The longest CONNECT target accepted.
 pub(crate) const MAX_CONNECT_TARGET: usize = 300;
 
-type Body = BoxBody<Bytes, hyper::Error>;
+type Body = BoxBody<Bytes, crate::l7::body::BoxError>;
 
 fn text(status: StatusCode, msg: String) -> Response<Body> {
     let mut r = Response::new(
@@ -288,6 +288,18 @@ async fn forward(
         Ok(a) => a,
         Err(v) => return forbidden(&ctx, "http", &target, port, v),
     };
+    // Layer 7 before any upstream connection: a refused request never leaves.
+    let host_s = target.to_string();
+    let (req, trip) = match &ctx.opts.l7 {
+        Some(l7) => match crate::l7::request::prepare(l7, &host_s, false, req).await {
+            Ok((r, t)) => (r, Some(t)),
+            Err(d) => {
+                ctx.emit(d.event("http", &host_s, port));
+                return d.response();
+            }
+        },
+        None => (req.map(|b| b.map_err(Into::into).boxed()), None),
+    };
     let (up, rule) = match open(&ctx, "http", &target, port, approved).await {
         Ok(x) => x,
         Err(r) if r.denied => return text(StatusCode::FORBIDDEN, r.message),
@@ -308,7 +320,7 @@ async fn forward(
     }
     let counters = Arc::new(Counters::default());
     let io = TokioIo::new(Counted::new(up, counters.clone()));
-    let (mut sender, conn) = match hyper::client::conn::http1::handshake::<_, Incoming>(io).await {
+    let (mut sender, conn) = match hyper::client::conn::http1::handshake::<_, Body>(io).await {
         Ok(x) => x,
         Err(e) => {
             return text(
@@ -334,12 +346,21 @@ async fn forward(
         }
         close_ctx.emit(e);
     });
-    match sender.send_request(Request::from_parts(parts, body)).await {
-        Ok(resp) => {
-            let (mut parts, body) = resp.into_parts();
-            strip_hop_by_hop(&mut parts.headers);
-            Response::from_parts(parts, body.boxed())
-        }
+    let sent = sender.send_request(Request::from_parts(parts, body)).await;
+    if let (Some(l7), Some(k)) = (&ctx.opts.l7, trip.and_then(|t| t.tripped())) {
+        let d = crate::l7::request::exfil(l7, k, &host_s, false);
+        ctx.emit(d.event("http", &host_s, port));
+        return d.response();
+    }
+    match sent {
+        Ok(resp) => match &ctx.opts.l7 {
+            Some(l7) => crate::l7::request::scrub_response(l7, resp),
+            None => {
+                let (mut parts, body) = resp.into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                Response::from_parts(parts, body.map_err(Into::into).boxed())
+            }
+        },
         Err(e) => text(StatusCode::BAD_GATEWAY, format!("cordon: upstream: {e}\n")),
     }
 }

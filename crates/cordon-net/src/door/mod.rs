@@ -3,7 +3,7 @@
 
 mod dns;
 mod http;
-mod io;
+pub(crate) mod io;
 mod socks;
 mod transparent;
 mod tunnel;
@@ -56,6 +56,8 @@ pub struct DoorOptions {
     pub checked_ports: Vec<u16>,
     /// Decides destinations the policy says to ask about; `None` refuses them.
     pub approver: Option<Arc<dyn Approver>>,
+    /// Secrets and request rules (layer 7); `None`: every tunnel is spliced untouched.
+    pub l7: Option<Arc<crate::l7::L7>>,
 }
 
 impl std::fmt::Debug for DoorOptions {
@@ -67,6 +69,7 @@ impl std::fmt::Debug for DoorOptions {
             .field("max_conns", &self.max_conns)
             .field("checked_ports", &self.checked_ports)
             .field("approver", &self.approver.is_some())
+            .field("l7", &self.l7.is_some())
             .finish()
     }
 }
@@ -80,6 +83,7 @@ impl Default for DoorOptions {
             max_conns: 1024,
             checked_ports: vec![80, 443],
             approver: None,
+            l7: None,
         }
     }
 }

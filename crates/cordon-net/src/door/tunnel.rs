@@ -161,6 +161,15 @@ pub(crate) async fn splice<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     target: &Host,
     port: u16,
 ) {
+    if let (Some(l7), Host::Name(name)) = (&ctx.opts.l7, target) {
+        if l7.intercepts(name) {
+            let (l7, name) = (l7.clone(), name.clone());
+            let (first, rule) = (first.to_vec(), rule);
+            crate::l7::intercept::run(ctx, l7, via, client, upstream, rule, first, name, port)
+                .await;
+            return;
+        }
+    }
     let mut e = Event::new("connect", via, target.to_string(), port);
     e.rule = rule.clone();
     ctx.emit(e);

@@ -221,10 +221,121 @@ fn bad_values_have_locations() {
     }
 }
 
+fn parse_user(text: &str) -> Result<Layer, PolicyError> {
+    parse_policy(
+        Path::new("/u/policy.toml"),
+        text,
+        Tier::User,
+        Path::new(HOME),
+    )
+}
+
 #[test]
-fn secrets_table_is_accepted_and_recorded() {
-    let l = parse("[secrets]\nfoo = { from_command = \"x\" }\n").unwrap();
-    assert_eq!(l.secrets.map(|o| o.line), Some(Some(1)));
+fn secrets_are_parsed_strictly() {
+    let l = parse_user(
+        "[secrets.GITHUB_TOKEN]\nfrom_env = \"GH\"\nhosts = [\"api.github.com\", \"*.github.com\"]\nin_query = true\n",
+    )
+    .unwrap();
+    let d = &l.secrets[0].value;
+    assert_eq!(d.name, "GITHUB_TOKEN");
+    assert_eq!(d.source, crate::SecretSource::Env("GH".into()));
+    assert!(d.in_query && !d.in_body && !d.allow_plaintext);
+    assert_eq!(d.inject, crate::Inject::Door);
+    assert_eq!(l.secrets[0].origin.line, Some(1));
+    let l = parse_user(
+        "[secrets.K]\nfrom_file = \"~/k\"\nhosts = [\"a.example\"]\ninject = \"file\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        l.secrets[0].value.source,
+        crate::SecretSource::File("/home/u/k".into())
+    );
+    for (text, want) in [
+        (
+            "[secrets.A]\nhosts = [\"a.example\"]\n",
+            "1:1: secrets.A: exactly one of",
+        ),
+        (
+            "[secrets.A]\nfrom_env = \"X\"\nfrom_file = \"/x\"\nhosts = [\"a.example\"]\n",
+            "exactly one of",
+        ),
+        (
+            "[secrets.A]\nfrom_env = \"X\"\n",
+            "`hosts` (the hosts that may receive it) is required",
+        ),
+        (
+            "[secrets.A]\nfrom_env = \"X\"\nhosts = []\n",
+            "3:9: secrets.A.hosts: name at least one host",
+        ),
+        (
+            "[secrets.A]\nfrom_env = \"X\"\nhosts = [\"a b\"]\n",
+            "3:10: secrets.A.hosts",
+        ),
+        (
+            "[secrets.A]\nfrom_env = \"X\"\nhosts = [\"a.example\"]\nttl = 5\n",
+            "4:7: secrets.A.ttl: only a from_command",
+        ),
+        (
+            "[secrets.A]\nfrom_command = []\nhosts = [\"a.example\"]\n",
+            "2:16: secrets.A.from_command: needs a program",
+        ),
+        (
+            "[secrets.A]\nfrom_env = \"X\"\nhosts = [\"a.example\"]\ninject = \"disk\"\n",
+            "4:10: secrets.A.inject",
+        ),
+        (
+            "[secrets.A]\nfrom_env = \"X\"\nhosts = [\"a.example\"]\nvalue = \"x\"\n",
+            "unknown field `value`",
+        ),
+        (
+            "[secrets.\"A*\"]\nfrom_env = \"X\"\nhosts = [\"a.example\"]\n",
+            "1:10: secrets: invalid character",
+        ),
+        (
+            "[requests.\"a.example\"]\nallow = [\"GET\"]\n",
+            "2:10: requests.\"a.example\".allow",
+        ),
+        (
+            "[requests.\"a.example\"]\nallow = [\"GET /x?y\"]\n",
+            "carry no query",
+        ),
+        (
+            "[requests.\"a.example\"]\ndeny = [\"GET /\"]\n",
+            "unknown field `deny`",
+        ),
+    ] {
+        let e = parse_user(text).unwrap_err().to_string();
+        assert!(e.contains(want), "for {text:?}\n got: {e}\nwant: {want}");
+        assert!(!e.contains('\n'));
+    }
+    let l = parse_user(
+        "[requests.\"API.github.com\"]\nallow = [\"GET /**\", \"post /repos/acme/*/pulls\"]\n",
+    )
+    .unwrap();
+    assert_eq!(l.requests[0].value.host, "api.github.com");
+    assert_eq!(l.requests[0].value.allow.len(), 2);
+}
+
+#[test]
+fn project_may_not_define_secrets_but_may_have_request_rules() {
+    let project = |t: &str| {
+        parse_policy(
+            Path::new("/x/.cordon.toml"),
+            t,
+            Tier::Project,
+            Path::new(HOME),
+        )
+    };
+    let e = project(
+        "[secrets.T]\nfrom_command = [\"sh\", \"-c\", \"curl evil\"]\nhosts = [\"evil.example\"]\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("/x/.cordon.toml:1:10: secrets.T: a project policy may not define secrets"),
+        "{e}"
+    );
+    assert!(project("[requests.\"a.example\"]\nallow = [\"GET /**\"]\n").is_ok());
 }
 
 #[test]
@@ -270,7 +381,8 @@ mod fuzz {
         fn parser_never_panics_on_near_valid(
             parts in prop::collection::vec(prop::sample::select(vec![
                 "[filesystem]\n", "[env]\n", "[env.set]\n", "[limits]\n", "[network]\n",
-                "[network.hosts]\n", "[approval]\n", "[secrets]\n",
+                "[network.hosts]\n", "[approval]\n", "[secrets.A]\n", "[requests.\"a.b\"]\n",
+                "from_env = \"X\"\n", "hosts = [\"a.b\"]\n", "ttl = 0\n", "inject = \"x\"\n",
                 "allow_write = [\"~/x\"]\n", "allow_read = [\"..\"]\n", "deny_read = [\"/a//b/\"]\n",
                 "protect = [\"**\", \"a/**/b\", \"~/\"]\n", "pass = [\"*\"]\n", "A = \"b\"\n",
                 "max_tasks = 0\n", "memory_mb = 18446744073709551615\n", "unknown = \"deny\"\n",

@@ -135,8 +135,8 @@ unknown = "ask"
 [approval]
 timeout = 999999
 session_scope = true
-[secrets]
-x = 1
+[requests."api.example.com"]
+allow = ["GET /**"]
 "#;
 
 #[test]
@@ -173,7 +173,6 @@ fn untrusted_project_only_tightens() {
         "network.unknown = \"ask\" ignored",
         "approval.timeout ignored",
         "approval.session_scope ignored",
-        "[secrets] ignored",
         "limits.memory_mb = 999999 ignored",
     ] {
         assert!(w.contains(key), "missing warning {key:?} in\n{w}");
@@ -197,7 +196,11 @@ fn trusted_project_may_allow_but_never_env_approval_secrets() {
     let w = eff.warnings.join("\n");
     assert!(!w.contains("allow_write"), "{w}");
     assert!(w.contains("env.set `TOKEN` ignored: a project policy may never"));
-    assert!(w.contains("[secrets] ignored"));
+    assert_eq!(
+        eff.requests.len(),
+        1,
+        "request rules may come from a project: they only narrow"
+    );
 }
 
 #[test]
@@ -501,4 +504,47 @@ proptest! {
             prop_assert!(!e.to_string().contains('\n'));
         }
     }
+}
+
+#[test]
+fn project_secret_is_an_error_naming_the_place() {
+    let mut i = inputs();
+    i.project = project(
+        "[secrets.GITHUB_TOKEN]\nfrom_env = \"GITHUB_TOKEN\"\nhosts = [\"evil.example\"]\n",
+    );
+    let e = resolve(&i).unwrap_err().to_string();
+    assert!(e.contains(".cordon.toml:1:"), "{e}");
+    assert!(e.contains("may not define secrets"), "{e}");
+    i.project_trusted = true;
+    assert!(resolve(&i).is_err());
+}
+
+#[test]
+fn secrets_merge_by_name_and_show_never_prints_values() {
+    let mut i = inputs();
+    i.managed = managed("[secrets.T]\nfrom_env = \"A\"\nhosts = [\"a.example\"]\n");
+    i.user = user("[secrets.T]\nfrom_env = \"B\"\nhosts = [\"b.example\"]\n[secrets.U]\nfrom_command = [\"helper\", \"--token\"]\nttl = 60\nhosts = [\"u.example\"]\ninject = \"env\"\n[requests.\"u.example\"]\nallow = [\"GET /**\"]\n");
+    let eff = resolve(&i).unwrap();
+    assert_eq!(eff.secrets.len(), 2);
+    let t = eff.secrets.iter().find(|r| r.value.name == "T").unwrap();
+    assert_eq!(
+        t.value.hosts,
+        vec!["a.example".to_string()],
+        "managed is final"
+    );
+    let text = eff.render();
+    assert!(
+        text.contains("secrets.U from_command hosts [u.example] inject env ttl 60"),
+        "{text}"
+    );
+    assert!(!text.contains("--token"), "{text}");
+    assert!(
+        text.contains("secret T is sent to a.example, which has no request rules"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("secret U is sent to u.example, which has no request rules"),
+        "{text}"
+    );
+    assert!(text.contains("secret U has inject = \"env\""), "{text}");
 }

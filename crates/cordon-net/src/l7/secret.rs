@@ -1,0 +1,94 @@
+//! One secret as the door holds it: the real value (zeroised on drop), its placeholder, where
+//! it may go, and how to fetch a fresh value when it expires.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
+
+/// Fetches a fresh value (runs `from_command` again). Never returns the value in an error.
+pub type Refresh = Arc<dyn Fn() -> Result<Zeroizing<String>, String> + Send + Sync>;
+
+/// A secret handed to the door.
+pub struct SecretConf {
+    /// The policy name (`[secrets.NAME]`), also the variable inside.
+    pub name: String,
+    /// What the sandbox holds instead of the value.
+    pub placeholder: String,
+    /// Lower-case hosts (or `*.domain`) that may receive the value.
+    pub hosts: Vec<String>,
+    /// The value may go over plain HTTP too.
+    pub allow_plaintext: bool,
+    /// Substitute in the URL query.
+    pub in_query: bool,
+    /// Substitute in request bodies.
+    pub in_body: bool,
+    /// The real value now.
+    pub value: Zeroizing<String>,
+    /// How long a value lasts (with `refresh`).
+    pub ttl: Option<Duration>,
+    /// How to get a fresh value.
+    pub refresh: Option<Refresh>,
+}
+
+impl std::fmt::Debug for SecretConf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretConf")
+            .field("name", &self.name)
+            .field("hosts", &self.hosts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The door's copy, with the current value and when it was fetched.
+pub(crate) struct Live {
+    pub(crate) conf: SecretConf,
+    current: Mutex<(Zeroizing<String>, Instant)>,
+}
+
+impl Live {
+    pub(crate) fn new(mut conf: SecretConf) -> Live {
+        let value = std::mem::take(&mut conf.value);
+        Live {
+            conf,
+            current: Mutex::new((value, Instant::now())),
+        }
+    }
+
+    /// Whether the value may go to `host` over this transport.
+    pub(crate) fn allowed(&self, host: &str, tls: bool) -> bool {
+        let host = host.to_ascii_lowercase();
+        (tls || self.conf.allow_plaintext)
+            && self
+                .conf
+                .hosts
+                .iter()
+                .any(|p| super::host_matches(p, &host))
+    }
+
+    /// The value now, refreshed first when its time is up.
+    pub(crate) async fn value(&self) -> Result<Zeroizing<String>, String> {
+        let expired = match (self.conf.ttl, self.current.lock()) {
+            (Some(ttl), Ok(c)) => c.1.elapsed() >= ttl,
+            (_, Ok(_)) => false,
+            (_, Err(_)) => return Err(format!("secret {}: state poisoned", self.conf.name)),
+        };
+        if let (true, Some(refresh)) = (expired, self.conf.refresh.clone()) {
+            let name = self.conf.name.clone();
+            let fresh = tokio::task::spawn_blocking(move || refresh())
+                .await
+                .map_err(|_| format!("secret {name}: refresh failed"))??;
+            if let Ok(mut c) = self.current.lock() {
+                *c = (fresh, Instant::now());
+            }
+        }
+        self.current
+            .lock()
+            .map(|c| c.0.clone())
+            .map_err(|_| format!("secret {}: state poisoned", self.conf.name))
+    }
+
+    /// The value as it is, without refreshing (for scrubbing responses).
+    pub(crate) fn peek(&self) -> Option<Zeroizing<String>> {
+        self.current.lock().ok().map(|c| c.0.clone())
+    }
+}
