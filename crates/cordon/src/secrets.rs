@@ -76,20 +76,7 @@ pub fn fetch(def: &SecretDef) -> Result<Zeroizing<String>, String> {
             let Some((prog, args)) = argv.split_first() else {
                 return Err(format!("secret {name}: from_command is empty"));
             };
-            let out = std::process::Command::new(prog)
-                .args(args)
-                .stdin(std::process::Stdio::null())
-                .stderr(std::process::Stdio::inherit())
-                .output()
-                .map_err(|e| format!("secret {name}: from_command {prog}: {e}"))?;
-            let stdout = Zeroizing::new(out.stdout);
-            if !out.status.success() {
-                return Err(format!(
-                    "secret {name}: from_command {prog} failed ({})",
-                    out.status
-                ));
-            }
-            stdout
+            run_bounded(name, prog, args, COMMAND_TIMEOUT)?
         }
     };
     let mut end = raw.len();
@@ -110,6 +97,88 @@ pub fn fetch(def: &SecretDef) -> Result<Zeroizing<String>, String> {
         ));
     }
     Ok(Zeroizing::new(value.to_string()))
+}
+
+/// How long a `from_command` helper may take, and how much it may print.
+const COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+const COMMAND_MAX_OUTPUT: usize = 64 * 1024;
+
+/// Runs a `from_command` helper with a deadline and an output bound, without starting a thread
+/// (fetching happens before the sandbox forks, while the process must be single-threaded).
+fn run_bounded(
+    name: &str,
+    prog: &str,
+    args: &[String],
+    limit: std::time::Duration,
+) -> Result<Zeroizing<Vec<u8>>, String> {
+    use std::io::Read;
+    let mut child = std::process::Command::new(prog)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("secret {name}: from_command {prog}: {e}"))?;
+    let deadline = std::time::Instant::now() + limit;
+    let mut out = Zeroizing::new(Vec::new());
+    let mut failure = None;
+    if let Some(mut stdout) = child.stdout.take() {
+        let mut buf = Zeroizing::new([0u8; 4096]);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                failure = Some(format!(
+                    "secret {name}: from_command {prog} took longer than {}s",
+                    limit.as_secs_f32()
+                ));
+                break;
+            }
+            let timeout = rustix::event::Timespec::try_from(left).ok();
+            let mut fds = [rustix::event::PollFd::new(
+                &stdout,
+                rustix::event::PollFlags::IN,
+            )];
+            match rustix::event::poll(&mut fds, timeout.as_ref()) {
+                Ok(0) | Err(rustix::io::Errno::INTR) => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    failure = Some(format!("secret {name}: from_command {prog}: {e}"));
+                    break;
+                }
+            }
+            match stdout.read(&mut buf[..]) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if out.len() + n > COMMAND_MAX_OUTPUT {
+                        failure = Some(format!(
+                            "secret {name}: from_command {prog} printed more than {COMMAND_MAX_OUTPUT} bytes"
+                        ));
+                        break;
+                    }
+                    out.extend_from_slice(&buf[..n]);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    failure = Some(format!("secret {name}: from_command {prog}: {e}"));
+                    break;
+                }
+            }
+        }
+    }
+    if let Some(f) = failure {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(f);
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("secret {name}: from_command {prog}: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "secret {name}: from_command {prog} failed ({status})"
+        ));
+    }
+    Ok(out)
 }
 
 /// Request rules grouped by host, each policy table kept apart (each must allow).
@@ -352,5 +421,33 @@ mod tests {
         );
         let got: Vec<&str> = env.iter().map(|c| c.to_str().unwrap()).collect();
         assert_eq!(got, vec!["A=1", "TOKEN2=x", "TOK=ph"]);
+    }
+
+    #[test]
+    fn from_command_is_bounded_in_time_and_output() {
+        let started = std::time::Instant::now();
+        let slow = run_bounded(
+            "S",
+            "sleep",
+            &["5".into()],
+            std::time::Duration::from_millis(200),
+        );
+        assert!(
+            slow.as_ref().is_err_and(|e| e.contains("took longer")),
+            "{slow:?}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(4));
+        let chatty = run_bounded("S", "yes", &[], std::time::Duration::from_secs(10));
+        assert!(
+            chatty.as_ref().is_err_and(|e| e.contains("more than")),
+            "{chatty:?}"
+        );
+        let ok = run_bounded(
+            "S",
+            "printf",
+            &["tok".into()],
+            std::time::Duration::from_secs(10),
+        );
+        assert_eq!(ok.as_deref().map(|v| v.as_slice()), Ok(&b"tok"[..]));
     }
 }
