@@ -14,6 +14,7 @@ mod plan;
 mod policy_cmd;
 mod profiles;
 mod run;
+mod vm;
 
 use clap::{CommandFactory, Parser};
 use cli::{Cli, Command};
@@ -22,6 +23,10 @@ use cli::{Cli, Command};
 pub const EXIT_CORDON: i32 = 125;
 
 fn main() {
+    // Inside a VM guest, cordon is /init: no command line to parse.
+    if vm::guest::is_init() {
+        vm::guest::main();
+    }
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Run(args) => run::run(args),
@@ -30,6 +35,7 @@ fn main() {
             0
         }
         Command::Mcp(args) => mcp::mcp(args),
+        Command::VmHost(args) => vm::vm_host(args),
         Command::Profiles => profiles::list(),
         Command::Doctor => doctor::doctor(),
         Command::Approvals { sandbox } => approval::client::approvals(sandbox),

@@ -171,10 +171,11 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
     let lite = match args.isolation.as_str() {
         "namespaces" => false,
         "landlock" => true,
+        "vm" => return crate::vm::run(args, opts),
         other => {
             return fail(format!(
-                "unknown isolation mode {other:?} (use `namespaces`, the default, or `landlock`)"
-            ))
+            "unknown isolation mode {other:?} (use `namespaces`, the default, `vm` or `landlock`)"
+        ))
         }
     };
     if lite {

@@ -1,0 +1,179 @@
+//! `cordon run --isolation vm`: the command runs in a QEMU microVM whose QEMU is itself the
+//! command of an ordinary namespace-tier sandbox. Two walls: the guest kernel (with cordon's
+//! Linux layers inside it), and the namespace tier around QEMU, whose 9p server can only see
+//! and write what the outer sandbox allows. See docs/vm.md.
+
+pub mod config;
+pub mod frame;
+pub mod guest;
+pub mod host;
+pub mod initramfs;
+pub mod kernel;
+pub mod probe;
+pub mod qemu;
+
+use crate::cli::RunArgs;
+use crate::EXIT_CORDON;
+use clap::Args;
+use qemu::Accel;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// Guest memory (MiB): the private layer lives in it.
+pub const GUEST_MEMORY_MB: u64 = 1024;
+
+/// `cordon run`'s options for `--isolation vm`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct VmOpts {
+    /// With --isolation vm: run under software emulation (slow) when KVM is unusable
+    #[arg(long)]
+    pub allow_emulation: bool,
+    /// With --isolation vm: boot this kernel instead of the newest /boot/vmlinuz-*
+    #[arg(long, value_name = "PATH")]
+    pub vm_kernel: Option<PathBuf>,
+    /// Say what the isolation tiers provide (with --isolation vm: the inner wall's Landlock ABI)
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+/// `cordon vm-host` (hidden): the host side of a guest, run inside the outer sandbox.
+#[derive(Args, Debug)]
+#[command(trailing_var_arg = true)]
+pub struct VmHostArgs {
+    #[arg(long)]
+    pub kernel: PathBuf,
+    #[arg(long)]
+    pub initrd: PathBuf,
+    #[arg(long, default_value = "kvm")]
+    pub accel: String,
+    /// Read-write shares (the workspace first).
+    #[arg(long)]
+    pub share: Vec<PathBuf>,
+    /// Forward the door's ports into the guest.
+    #[arg(long)]
+    pub net: bool,
+    #[arg(long)]
+    pub verbose: bool,
+    /// Write the guest's console here (debugging).
+    #[arg(long)]
+    pub serial: Option<PathBuf>,
+    #[arg(required = true, allow_hyphen_values = true)]
+    pub command: Vec<OsString>,
+}
+
+/// Entry of `cordon vm-host`.
+pub fn vm_host(a: VmHostArgs) -> i32 {
+    let Some(accel) = Accel::parse(&a.accel) else {
+        eprintln!("cordon: unknown accelerator {:?}", a.accel);
+        return EXIT_CORDON;
+    };
+    host::run(host::HostArgs {
+        kernel: a.kernel,
+        initrd: a.initrd,
+        accel,
+        memory_mb: GUEST_MEMORY_MB,
+        shares: a.share,
+        net: a.net,
+        verbose: a.verbose,
+        serial: a.serial,
+        command: a.command,
+    })
+}
+
+fn fail(msg: impl std::fmt::Display) -> i32 {
+    eprintln!("cordon: {msg}");
+    EXIT_CORDON
+}
+
+/// The accelerator to use, or the exit-125 message when KVM is unusable and emulation was not
+/// allowed.
+pub fn choose_accel(
+    kernel: &kernel::Kernel,
+    initrd: &std::path::Path,
+    allow_emulation: bool,
+) -> Result<Accel, String> {
+    match probe::kvm(kernel, initrd) {
+        Ok(_) => Ok(Accel::Kvm),
+        Err(why) if allow_emulation => {
+            eprintln!(
+                "cordon: warning: KVM unavailable ({why}); running the VM under software emulation (TCG): it is slow"
+            );
+            Ok(Accel::Tcg)
+        }
+        Err(why) => Err(format!(
+            "KVM unavailable: {why}; pass --allow-emulation to run under TCG (slow)"
+        )),
+    }
+}
+
+/// `cordon run --isolation vm`: prepares the guest's kernel and initramfs on the host, then
+/// runs `cordon vm-host` (which starts QEMU) as the command of a namespace-tier sandbox.
+pub fn run(mut args: RunArgs, opts: crate::plan::BuildOpts) -> i32 {
+    let kernel = match kernel::find(args.vm.vm_kernel.as_deref()) {
+        Ok(k) => k,
+        Err(e) => return fail(e),
+    };
+    let initrd = match initramfs::ensure(&kernel) {
+        Ok(i) => i,
+        Err(e) => return fail(format!("cannot build the VM's initramfs: {e}")),
+    };
+    let accel = match choose_accel(&kernel, &initrd, args.vm.allow_emulation) {
+        Ok(a) => a,
+        Err(e) => return fail(e),
+    };
+    if accel == Accel::Kvm {
+        // The outer sandbox's /dev has no /dev/kvm yet (docs/vm.md, known gaps).
+        return fail("KVM works on this host, but the outer sandbox does not pass /dev/kvm yet; pass --allow-emulation to run under TCG");
+    }
+    // The writable roots are the shares; the outer plan is built again by run_with.
+    let net_flags = crate::net::NetFlags {
+        allow: args.allow_domain.clone(),
+        deny: args.deny_domain.clone(),
+        host_ports: args.host_port.clone(),
+    };
+    let plan = match crate::plan::build(
+        &args.layers,
+        &args.command,
+        (!args.no_network).then_some(&net_flags),
+        &args.publish,
+        opts,
+    ) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let mut cmd: Vec<OsString> = vec![
+        cordon_linux::mounts::SELF_EXE.into(),
+        "vm-host".into(),
+        "--kernel".into(),
+        kernel.image.into(),
+        "--initrd".into(),
+        initrd.into(),
+        "--accel".into(),
+        accel.name().into(),
+    ];
+    for w in &plan.spec.writable {
+        cmd.push("--share".into());
+        cmd.push(w.into());
+    }
+    if !args.no_network {
+        cmd.push("--net".into());
+    }
+    if args.vm.verbose {
+        cmd.push("--verbose".into());
+        eprintln!(
+            "cordon: vm: kernel {}, accelerator {}, initramfs {}",
+            kernel.version,
+            accel.name(),
+            cmd[5].to_string_lossy()
+        );
+    }
+    if let Some(s) = std::env::var_os("CORDON_VM_SERIAL") {
+        cmd.push("--serial".into());
+        cmd.push(s);
+    }
+    cmd.push("--".into());
+    cmd.append(&mut args.command);
+    args.command = cmd;
+    args.isolation = "namespaces".into();
+    crate::run::run_with(args, opts)
+}
