@@ -147,7 +147,7 @@ pub fn ensure(kernel: &Kernel) -> Result<PathBuf, String> {
     let tmp = dir.join(format!(".initramfs-{}.tmp", std::process::id()));
     let built = std::fs::File::create(&tmp)
         .map_err(|e| format!("cannot create {}: {e}", tmp.display()))
-        .and_then(|f| build(std::io::BufWriter::new(f), &kernel.version));
+        .and_then(|f| build(std::io::BufWriter::new(f), &kernel.version, &dir));
     if let Err(e) = built.and_then(|_| {
         std::fs::rename(&tmp, &path).map_err(|e| format!("cannot write {}: {e}", path.display()))
     }) {
@@ -161,7 +161,28 @@ fn read(p: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
 }
 
-fn build(out: impl Write, version: &str) -> Result<(), String> {
+/// cordon without its debug information, when binutils' `strip` is there: a debug build is
+/// mostly DWARF, and every byte of the initramfs is copied and unpacked at each boot.
+fn stripped(dir: &Path) -> Option<Vec<u8>> {
+    // Not /proc/self/exe: in strip's process that names strip.
+    let me = std::fs::read_link("/proc/self/exe").ok()?;
+    let tmp = dir.join(format!(".init-{}.tmp", std::process::id()));
+    let ok = std::process::Command::new("strip")
+        .arg("--strip-debug")
+        .arg("-o")
+        .arg(&tmp)
+        .arg(&me)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let data = if ok { std::fs::read(&tmp).ok() } else { None };
+    let _ = std::fs::remove_file(&tmp);
+    data
+}
+
+fn build(out: impl Write, version: &str, dir: &Path) -> Result<(), String> {
     let io = |e: std::io::Error| format!("cannot write the initramfs: {e}");
     let mut c = Cpio::new(out);
     for d in ["dev", "proc", "sys", "mnt", "tmp"] {
@@ -170,7 +191,8 @@ fn build(out: impl Write, version: &str) -> Result<(), String> {
     // The kernel opens /dev/console for init's stdio before anything is mounted.
     c.chardev("dev/console", 5, 1).map_err(io)?;
     let exe = read(Path::new("/proc/self/exe"))?;
-    c.file("init", 0o755, &exe).map_err(io)?;
+    let init = stripped(dir).unwrap_or_else(|| exe.clone());
+    c.file("init", 0o755, &init).map_err(io)?;
     for lib in shared_libraries(&exe)? {
         let data = read(&lib.source)?;
         c.file(&lib.dest, 0o755, &data).map_err(io)?;

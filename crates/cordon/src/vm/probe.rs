@@ -71,7 +71,7 @@ fn boot_in(
         kernel: kernel.image.clone(),
         initrd: initrd.to_path_buf(),
         accel,
-        memory_mb: 256,
+        memory_mb: super::GUEST_MEMORY_MB,
         control: None,
         shares: Vec::new(),
         root_share: false,

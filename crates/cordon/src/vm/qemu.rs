@@ -87,13 +87,22 @@ impl Machine {
             "-initrd",
             &escape(&self.initrd),
         ]);
-        let mut cmdline = vec!["panic=-1", "rdinit=/init"];
+        // no_timer_check: under emulation on a busy host the IO-APIC timer check can fail.
+        let mut cmdline = vec!["panic=-1", "rdinit=/init", "no_timer_check"];
         if self.serial.is_some() {
             cmdline.push("console=ttyS0");
         } else {
             cmdline.extend(["quiet", "loglevel=1"]);
         }
         let mut line = cmdline.join(" ");
+        if self.accel == Accel::Tcg {
+            // Under emulation on a busy host the guest's TSC calibration against the PIT can
+            // fail, and the boot then hangs waiting for a clock: give it the host's rate (TCG's
+            // TSC runs at the host's).
+            if let Some(khz) = host_tsc_khz() {
+                line.push_str(&format!(" tsc_early_khz={khz}"));
+            }
+        }
         for w in &self.append {
             line.push(' ');
             line.push_str(w);
@@ -139,6 +148,20 @@ impl Machine {
         }
         a.into_iter().map(OsString::from).collect()
     }
+}
+
+/// The host CPU's clock in kHz, from /proc/cpuinfo.
+fn host_tsc_khz() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let mhz: f64 = info
+        .lines()
+        .find(|l| l.starts_with("cpu MHz"))?
+        .split(':')
+        .nth(1)?
+        .trim()
+        .parse()
+        .ok()?;
+    (mhz > 0.0).then_some((mhz * 1000.0) as u64)
 }
 
 #[cfg(test)]

@@ -100,6 +100,8 @@ fn init(port_out: &mut Option<Port>) -> Result<(), String> {
         );
         let _ = send(&port, Kind::Note, 0, note.as_bytes());
     }
+    // Init needs no new capabilities from here on, and nothing it starts may ever get one back.
+    drop_bounding_set();
     let pty = match cfg.tty {
         Some(ws) => Some(open_pty(ws)?),
         None => None,
@@ -173,6 +175,15 @@ fn init(port_out: &mut Option<Port>) -> Result<(), String> {
     };
     send(&port, Kind::Exit, 0, &code.to_le_bytes()).map_err(e)?;
     Ok(())
+}
+
+fn drop_bounding_set() {
+    for cap in 0..64 {
+        // SAFETY: integer-only prctl; EINVAL past the last capability ends the loop.
+        if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) } != 0 {
+            break;
+        }
+    }
 }
 
 fn load_modules(cmdline: &str) -> Result<(), String> {
