@@ -90,7 +90,7 @@ fn vm_ready(test: &str) -> bool {
 /// `cordon run --isolation vm --allow-emulation OPTS -- bash -c SCRIPT` with `input` on stdin;
 /// raw stdout bytes, stderr, exit status.
 fn vm_run(sb: &Sandbox, opts: &[&str], script: &str, input: &[u8]) -> (Vec<u8>, String, i32) {
-    let mut cmd = vm_command(&sb);
+    let mut cmd = vm_command(sb);
     cmd.arg("run")
         .args(VM)
         .args(opts)

@@ -12,8 +12,17 @@ use std::time::{Duration, Instant};
 /// How long a KVM boot to userspace may take before KVM counts as unusable.
 pub const KVM_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// `Ok(elapsed)` when a KVM guest reached userspace; `Err(why)` otherwise.
-pub fn kvm(kernel: &Kernel, initrd: &Path) -> Result<Duration, String> {
+/// A guest that reached userspace.
+#[derive(Debug, Clone, Copy)]
+pub struct Booted {
+    /// From QEMU's start to init's report.
+    pub took: Duration,
+    /// The guest kernel's Landlock ABI (the inner wall's), if init reported it.
+    pub landlock: Option<i64>,
+}
+
+/// A KVM guest that reached userspace, or why KVM is unusable.
+pub fn kvm(kernel: &Kernel, initrd: &Path) -> Result<Booted, String> {
     if let Err(e) = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -24,14 +33,20 @@ pub fn kvm(kernel: &Kernel, initrd: &Path) -> Result<Duration, String> {
     let cache = cache_file(kernel);
     if let Some(c) = cache.as_ref().and_then(|p| std::fs::read_to_string(p).ok()) {
         return match c.strip_prefix("ok ") {
-            Some(ms) => Ok(Duration::from_millis(ms.trim().parse().unwrap_or(0))),
+            Some(rest) => {
+                let mut w = rest.split_whitespace().map(|x| x.parse::<i64>().ok());
+                Ok(Booted {
+                    took: Duration::from_millis(w.next().flatten().unwrap_or(0).max(0) as u64),
+                    landlock: w.next().flatten(),
+                })
+            }
             None => Err(c.trim().to_string()),
         };
     }
     let result = boot(kernel, initrd, Accel::Kvm, KVM_PROBE_TIMEOUT);
     if let Some(p) = cache {
         let line = match &result {
-            Ok(d) => format!("ok {}", d.as_millis()),
+            Ok(b) => format!("ok {} {}", b.took.as_millis(), b.landlock.unwrap_or(-1)),
             Err(e) => e.clone(),
         };
         let _ = std::fs::write(p, line);
@@ -51,7 +66,7 @@ pub fn boot(
     initrd: &Path,
     accel: Accel,
     timeout: Duration,
-) -> Result<Duration, String> {
+) -> Result<Booted, String> {
     let dir = crate::dirs::runtime_dir()?.join(format!("probe-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let r = boot_in(&dir, kernel, initrd, accel, timeout);
@@ -65,7 +80,7 @@ fn boot_in(
     initrd: &Path,
     accel: Accel,
     timeout: Duration,
-) -> Result<Duration, String> {
+) -> Result<Booted, String> {
     let console = dir.join("console");
     let m = Machine {
         kernel: kernel.image.clone(),
@@ -90,17 +105,26 @@ fn boot_in(
         .map_err(|e| {
             format!("cannot start {QEMU}: {e} (fix: `apt-get install qemu-system-x86`)")
         })?;
-    let ok = |p: &Path| std::fs::read_to_string(p).is_ok_and(|s| s.contains(PROBE_OK));
+    let ok = |p: &Path| {
+        let text = std::fs::read_to_string(p).ok()?;
+        let line = text.lines().find(|l| l.contains(PROBE_OK))?;
+        let landlock = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("landlock=")?.parse().ok());
+        Some(Booted {
+            took: start.elapsed(),
+            landlock,
+        })
+    };
     loop {
-        if ok(&console) {
-            let took = start.elapsed();
+        if let Some(b) = ok(&console) {
             let _ = child.kill();
             let _ = child.wait();
-            return Ok(took);
+            return Ok(b);
         }
         if let Ok(Some(st)) = child.try_wait() {
-            if ok(&console) {
-                return Ok(start.elapsed());
+            if let Some(b) = ok(&console) {
+                return Ok(b);
             }
             let err = std::fs::read_to_string(&log).unwrap_or_default();
             let first = err

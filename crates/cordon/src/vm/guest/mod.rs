@@ -66,7 +66,10 @@ fn init(port_out: &mut Option<Port>) -> Result<(), String> {
     sys::mount("sysfs", Path::new("/sys"), "sysfs", 0, "").map_err(e)?;
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
     if cmdline.split_whitespace().any(|w| w == PROBE_WORD) {
-        println!("{PROBE_OK}");
+        println!(
+            "{PROBE_OK} landlock={}",
+            cordon_linux::fsrules::kernel_abi()
+        );
         return Ok(());
     }
     load_modules(&cmdline)?;
