@@ -393,3 +393,77 @@ fn killing_cordon_leaves_no_qemu() {
     );
     assert!(gone, "QEMU outlived a SIGKILLed cordon: {left:?}");
 }
+
+/// Drives a command on a pty of its own (window 33x101), types a line after READY.
+const PTY_DRIVER: &str = r#"
+import os, pty, sys, time, select, struct, fcntl, termios
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+out, sent, start = b"", False, time.time()
+while time.time() - start < 120:
+    r, _, _ = select.select([fd], [], [], 0.5)
+    if r:
+        try:
+            d = os.read(fd, 4096)
+        except OSError:
+            break
+        if not d:
+            break
+        out += d
+        if b"READY" in out and not sent:
+            os.write(fd, b"typed-line\r")
+            sent = True
+sys.stdout.write(out.decode("utf-8", "replace"))
+_, st = os.waitpid(pid, 0)
+print("\nSTATUS=%d" % os.waitstatus_to_exitcode(st))
+"#;
+
+#[test]
+fn interactive_pty_window_size_and_input() {
+    if !vm_ready("interactive_pty_window_size_and_input") {
+        return;
+    }
+    let sb = Sandbox::new("vm-pty");
+    if !sb.has_tool("python3") {
+        skip(
+            "vm::interactive_pty_window_size_and_input",
+            "python3 is not installed",
+        );
+        return;
+    }
+    let mut cmd = sb.user_command("python3");
+    cmd.args(["-c", PTY_DRIVER])
+        .arg(vm_bin())
+        .args(["run"])
+        .args(VM)
+        .args([
+            "--",
+            "bash",
+            "-c",
+            "tty; stty size; echo READY; read x; echo got=$x; exit 5",
+        ]);
+    let out = exec(cmd, VM_TIMEOUT);
+    let text = out.stdout.replace('\r', "");
+    assert!(
+        text.contains("/dev/pts/"),
+        "the guest command has a pty\n{}",
+        out.show()
+    );
+    assert!(
+        text.contains("33 101"),
+        "the window size crosses into the guest\n{}",
+        out.show()
+    );
+    assert!(
+        text.contains("got=typed-line"),
+        "typed input reaches it\n{}",
+        out.show()
+    );
+    assert!(
+        text.contains("STATUS=5"),
+        "and its exit status comes back\n{}",
+        out.show()
+    );
+}

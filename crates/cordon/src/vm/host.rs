@@ -38,9 +38,11 @@ pub struct HostArgs {
     pub command: Vec<std::ffi::OsString>,
 }
 
-type Port = Arc<Mutex<UnixStream>>;
+/// The control port, shared by every writer.
+pub type Port = Arc<Mutex<UnixStream>>;
 
-fn send(port: &Port, kind: Kind, stream: u32, data: &[u8]) -> std::io::Result<()> {
+/// Writes one frame to the guest.
+pub fn send(port: &Port, kind: Kind, stream: u32, data: &[u8]) -> std::io::Result<()> {
     let mut p = port
         .lock()
         .map_err(|_| std::io::Error::other("port lock poisoned"))?;
@@ -59,6 +61,8 @@ pub fn run(args: HostArgs) -> i32 {
 }
 
 fn run_inner(args: HostArgs) -> Result<i32, String> {
+    // Before any thread: the mask is inherited (QEMU gets a clean one from std's spawn).
+    let signals = super::hostsig::block().map_err(|e| format!("cannot block signals: {e}"))?;
     let dir = std::env::temp_dir().join(format!("cordon-vm-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let sock = dir.join("ctl.sock");
@@ -128,6 +132,9 @@ fn run_inner(args: HostArgs) -> Result<i32, String> {
     let cfg = guest_config(&args)?;
     let json = serde_json::to_vec(&cfg).map_err(|e| e.to_string())?;
     send(&port, Kind::Config, 0, &json).map_err(|e| format!("cannot configure the VM: {e}"))?;
+    // An interactive guest has its own pty: this side passes bytes through untouched.
+    let _raw = cfg.tty.and_then(|_| super::hostsig::RawMode::enter());
+    super::hostsig::forward(signals, Arc::clone(&port));
     spawn_stdin(Arc::clone(&port));
     let code = relay(reader, &port, args.verbose);
     match code {
@@ -178,7 +185,8 @@ fn guest_config(args: &HostArgs) -> Result<GuestConfig, String> {
     })
 }
 
-fn winsize(fd: i32) -> Option<(u16, u16)> {
+/// The terminal size of `fd`, if it is a terminal.
+pub fn winsize(fd: i32) -> Option<(u16, u16)> {
     // SAFETY: TIOCGWINSZ writes one winsize into the struct we own.
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
