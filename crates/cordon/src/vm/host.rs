@@ -352,3 +352,64 @@ fn dns_query(id: u32, query: Vec<u8>, port: &Port, inflight: &Arc<AtomicUsize>) 
         inflight.fetch_sub(1, Ordering::SeqCst);
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> (Port, UnixStream, UnixStream) {
+        let (a, b) = UnixStream::pair().unwrap();
+        let reader = a.try_clone().unwrap();
+        (Arc::new(Mutex::new(a)), reader, b)
+    }
+
+    #[test]
+    fn hostile_frames_end_the_run_without_a_panic() {
+        let (port, reader, mut guest) = pair();
+        guest.write_all(&[0xee, 0, 0, 0, 0, 0, 0, 0, 0]).unwrap();
+        assert!(relay(reader, &port, false).is_err());
+
+        let (port, reader, mut guest) = pair();
+        guest
+            .write_all(&[Kind::Data as u8, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f])
+            .unwrap();
+        assert!(relay(reader, &port, false).is_err(), "an oversized frame");
+
+        let (port, reader, mut guest) = pair();
+        frame::write(&mut guest, Kind::Exit, 0, &[1, 2]).unwrap();
+        assert!(relay(reader, &port, false).is_err(), "a malformed status");
+    }
+
+    #[test]
+    fn host_only_frames_are_ignored_and_status_returns() {
+        let (port, reader, mut guest) = pair();
+        frame::write(&mut guest, Kind::Config, 0, b"{}").unwrap();
+        frame::write(&mut guest, Kind::Signal, 0, &9i32.to_le_bytes()).unwrap();
+        frame::write(&mut guest, Kind::Data, 77, b"to no stream").unwrap();
+        frame::write(&mut guest, Kind::Eof, 78, b"").unwrap();
+        frame::write(&mut guest, Kind::Exit, 0, &42i32.to_le_bytes()).unwrap();
+        assert_eq!(relay(reader, &port, false).unwrap(), Some(42));
+        drop(guest);
+        let (port, reader, guest) = pair();
+        drop(guest);
+        assert_eq!(
+            relay(reader, &port, false).unwrap(),
+            None,
+            "a guest gone early"
+        );
+    }
+
+    #[test]
+    fn streams_reach_only_door_ports() {
+        let (port, _reader, mut guest) = pair();
+        let streams: Arc<Mutex<HashMap<u32, TcpStream>>> = Arc::default();
+        // ssh, a bad payload, and a duplicate id are all refused with an immediate EOF.
+        open_stream(5, &22u16.to_le_bytes(), &port, &streams);
+        open_stream(6, &[1, 2, 3], &port, &streams);
+        for id in [5, 6] {
+            let f = frame::read(&mut guest).unwrap().unwrap();
+            assert_eq!((f.kind, f.stream), (Kind::Eof, id));
+        }
+        assert!(streams.lock().unwrap().is_empty());
+    }
+}
