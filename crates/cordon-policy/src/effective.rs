@@ -70,6 +70,8 @@ pub struct Effective {
     pub network: Network,
     /// Approval settings (not enforced yet).
     pub approval: Approval,
+    /// `[vm] kernel` of the strongest tier that sets it (never the project's).
+    pub vm_kernel: Option<Rule<PathBuf>>,
     /// Human-readable notes about ignored rules, one line each.
     pub warnings: Vec<String>,
 }

@@ -25,6 +25,7 @@ struct RawPolicy {
     limits: Option<RawLimits>,
     network: Option<RawNetwork>,
     approval: Option<RawApproval>,
+    vm: Option<RawVm>,
     /// Reserved for a later issue; accepted so files written for it still load, then ignored
     /// with a warning.
     secrets: Option<Spanned<IgnoredAny>>,
@@ -72,6 +73,12 @@ struct RawNetwork {
 struct RawApproval {
     timeout: Option<Spanned<u64>>,
     session_scope: Option<Spanned<bool>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawVm {
+    kernel: Option<Spanned<String>>,
 }
 
 /// Parses and validates one policy file of the given tier. `home` expands `~`.
@@ -215,6 +222,10 @@ pub fn parse_policy(
     if let Some(v) = approval.session_scope {
         let at = v.span().start;
         layer.approval_session_scope = Some(Rule::new(*v.get_ref(), cx.origin(at)));
+    }
+    if let Some(k) = raw.vm.and_then(|v| v.kernel) {
+        let path = cx.path(&k, home)?;
+        layer.vm_kernel = Some(Rule::new(path, cx.origin(k.span().start)));
     }
     if let Some(s) = raw.secrets {
         layer.secrets = Some(cx.origin(s.span().start));

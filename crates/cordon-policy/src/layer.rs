@@ -65,6 +65,8 @@ pub struct Layer {
     pub approval_timeout: Option<Rule<u64>>,
     /// `approval.session_scope`.
     pub approval_session_scope: Option<Rule<bool>>,
+    /// `vm.kernel`: the guest kernel for `--isolation vm`.
+    pub vm_kernel: Option<Rule<PathBuf>>,
     /// Where a `[secrets]` table was found (not supported yet; ignored with a warning).
     pub secrets: Option<Origin>,
 }

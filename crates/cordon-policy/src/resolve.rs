@@ -127,6 +127,7 @@ pub fn resolve(inputs: &Inputs) -> Result<Effective, PolicyError> {
         limits: merge_limits(&strong, &project, &builtin, &mut warnings),
         network: merge_network(&strong, &project, &builtin),
         approval: merge_approval(&strong, &builtin),
+        vm_kernel: strong.iter().find_map(|l| l.vm_kernel.clone()),
         warnings: Vec::new(),
     };
 
@@ -183,6 +184,13 @@ fn restrict_project(mut layer: Layer, trusted: bool, warnings: &mut Vec<String>)
         warnings.push(format!(
             "{}: env.set `{}` ignored: {never}",
             r.origin, r.value.0
+        ));
+    }
+    if let Some(r) = layer.vm_kernel.take() {
+        warnings.push(format!(
+            "{}: vm.kernel `{}` ignored: {never}",
+            r.origin,
+            r.value.display()
         ));
     }
     for r in layer.net_hosts.drain(..) {

@@ -301,8 +301,8 @@ fn network_only_through_the_door() {
     let bad = format!("/vm-bad-{}", unique());
     let script = format!(
         "echo {RAN}\n\
-         curl -sS --max-time 20 -o /dev/null -w 'ALLOWED=%{{http_code}}\\n' http://{NAME}{ok}\n\
-         curl -sS --max-time 20 -o /dev/null -w 'DENIED=%{{http_code}}\\n' http://blocked.test.example{bad}\n\
+         curl -sS --max-time 45 -o /dev/null -w 'ALLOWED=%{{http_code}}\\n' http://{NAME}{ok}\n\
+         curl -sS --max-time 45 -o /dev/null -w 'DENIED=%{{http_code}}\\n' http://blocked.test.example{bad}\n\
          curl -sS --max-time 10 --noproxy '*' -o /dev/null -w 'DIRECT=%{{http_code}}\\n' http://{ip}{bad} 2>/dev/null || echo DIRECT-FAILED\n\
          python3 -c 'import socket; print(\"RESOLVED\", socket.gethostbyname(\"{NAME}\"))' 2>&1\n",
         ip = deny_ip

@@ -192,19 +192,7 @@ pub fn doctor_lines() -> Vec<(&'static str, String)> {
 /// `cordon run --isolation vm`: prepares the guest's kernel and initramfs on the host, then
 /// runs `cordon vm-host` (which starts QEMU) as the command of a namespace-tier sandbox.
 pub fn run(mut args: RunArgs, opts: crate::plan::BuildOpts) -> i32 {
-    let kernel = match kernel::find(args.vm.vm_kernel.as_deref()) {
-        Ok(k) => k,
-        Err(e) => return fail(e),
-    };
-    let initrd = match initramfs::ensure(&kernel) {
-        Ok(i) => i,
-        Err(e) => return fail(format!("cannot build the VM's initramfs: {e}")),
-    };
-    let accel = match choose_accel(&kernel, &initrd, args.vm.allow_emulation) {
-        Ok(a) => a,
-        Err(e) => return fail(e),
-    };
-    // The writable roots are the shares; the outer plan is built again by run_with.
+    // The writable roots become the shares; the outer plan is built again by run_with.
     let net_flags = crate::net::NetFlags {
         allow: args.allow_domain.clone(),
         deny: args.deny_domain.clone(),
@@ -218,6 +206,23 @@ pub fn run(mut args: RunArgs, opts: crate::plan::BuildOpts) -> i32 {
         opts,
     ) {
         Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let named = args
+        .vm
+        .vm_kernel
+        .clone()
+        .or_else(|| plan.effective.vm_kernel.as_ref().map(|r| r.value.clone()));
+    let kernel = match kernel::find(named.as_deref()) {
+        Ok(k) => k,
+        Err(e) => return fail(e),
+    };
+    let initrd = match initramfs::ensure(&kernel) {
+        Ok(i) => i,
+        Err(e) => return fail(format!("cannot build the VM's initramfs: {e}")),
+    };
+    let accel = match choose_accel(&kernel, &initrd, args.vm.allow_emulation) {
+        Ok(a) => a,
         Err(e) => return fail(e),
     };
     let mut cmd: Vec<OsString> = vec![
