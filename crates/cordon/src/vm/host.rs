@@ -136,6 +136,10 @@ fn run_inner(args: HostArgs) -> Result<i32, String> {
     let _raw = cfg.tty.and_then(|_| super::hostsig::RawMode::enter());
     super::hostsig::forward(signals, Arc::clone(&port));
     spawn_stdin(Arc::clone(&port));
+    // A guest kernel that hangs before init speaks must not hang cordon.
+    reader
+        .set_read_timeout(Some(BOOT_TIMEOUT))
+        .map_err(|e| format!("control port: {e}"))?;
     let code = relay(reader, &port, args.verbose);
     match code {
         Ok(Some(c)) => Ok(c),
@@ -220,9 +224,22 @@ fn relay(mut reader: UnixStream, port: &Port, verbose: bool) -> Result<Option<i3
     let dns = Arc::new(AtomicUsize::new(0));
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr();
+    let mut booted = false;
     loop {
         let f = match frame::read(&mut reader) {
             Ok(Some(f)) => f,
+            Err(e)
+                if !booted
+                    && matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+            {
+                return Err(format!(
+                    "the VM did not start within {} s",
+                    BOOT_TIMEOUT.as_secs()
+                ))
+            }
             Ok(None) => return Ok(None),
             Err(e) => {
                 return Err(format!(
@@ -230,6 +247,10 @@ fn relay(mut reader: UnixStream, port: &Port, verbose: bool) -> Result<Option<i3
                 ))
             }
         };
+        if !booted {
+            booted = true;
+            let _ = reader.set_read_timeout(None);
+        }
         match f.kind {
             Kind::Stdout => {
                 // A closed stdout (e.g. `| head`) is the reader's business, not a VM failure.
@@ -254,7 +275,7 @@ fn relay(mut reader: UnixStream, port: &Port, verbose: bool) -> Result<Option<i3
                 ))
             }
             Kind::Note => {
-                if verbose {
+                if verbose && !f.data.is_empty() {
                     let line: String = String::from_utf8_lossy(&f.data)
                         .chars()
                         .filter(|c| !c.is_control())

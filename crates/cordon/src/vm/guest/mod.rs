@@ -88,6 +88,9 @@ fn init(port_out: &mut Option<Port>) -> Result<(), String> {
         }
         _ => return Err("no configuration from the host".into()),
     };
+    // Alive: the host stops its boot timer at the first frame.
+    send(&port, Kind::Note, 0, b"").map_err(e)?;
+    let _ = cordon_linux::sys::sethostname("cordon-vm");
     view::build(&cfg)?;
     let bound = if cfg.net {
         Some(forward::bind()?)
