@@ -48,6 +48,9 @@ pub struct Spec {
     /// Sandbox loopback ports the host may reach (`--publish`): init then makes sockets in
     /// the sandbox's network namespace on request.
     pub publish: Vec<u16>,
+    /// Extra device nodes under /dev bound in (and writable) when present on the host: only
+    /// `kvm`, for the VM tier's QEMU.
+    pub extra_devices: Vec<String>,
 }
 
 /// The sockets init binds inside the sandbox's network namespace for the supervisor.

@@ -155,5 +155,6 @@ pub fn config(
         }),
         net: None,
         private_layer: true,
+        kvm: false,
     }
 }

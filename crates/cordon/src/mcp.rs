@@ -30,6 +30,7 @@ pub fn mcp(args: McpArgs) -> i32 {
         BuildOpts {
             stdio: Some(Stdio::Inherit),
             workspace_writable: false,
+            ..BuildOpts::default()
         },
     )
 }

@@ -94,6 +94,8 @@ pub struct BuildOpts {
     /// Whether the workspace is writable (else it is bound read-only over itself, so writes
     /// fail with EROFS instead of landing in the private layer; cwd stays there).
     pub workspace_writable: bool,
+    /// Extra device nodes under /dev (only `kvm`, for the VM tier's QEMU).
+    pub devices: &'static [&'static str],
 }
 
 impl Default for BuildOpts {
@@ -101,6 +103,7 @@ impl Default for BuildOpts {
         BuildOpts {
             stdio: None,
             workspace_writable: true,
+            devices: &[],
         }
     }
 }
@@ -206,6 +209,7 @@ pub fn build(
         door: net.is_some(),
         host_ports: net.map(|n| n.host_ports.clone()).unwrap_or_default(),
         publish: publish.to_vec(),
+        extra_devices: opts.devices.iter().map(|d| d.to_string()).collect(),
     };
     Ok(Plan {
         spec,

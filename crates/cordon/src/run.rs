@@ -308,6 +308,7 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
     };
     if let Some(cfg) = hooks.guard.as_mut() {
         cfg.private_layer = !lite;
+        cfg.kvm = plan.spec.extra_devices.iter().any(|d| d == "kvm");
     }
     // Sandbox-wide limits where cgroup v2 is delegated; rlimits and tmpfs sizes otherwise.
     let _cgroup = match cordon_linux::cgroup::SandboxCgroup::enter(

@@ -467,3 +467,18 @@ fn interactive_pty_window_size_and_input() {
         out.show()
     );
 }
+
+#[test]
+fn only_the_vm_tiers_qemu_gets_dev_kvm() {
+    // /dev/kvm is bound into the outer sandbox only when the VM tier runs QEMU under KVM; an
+    // ordinary sandbox never has it (a KVM ioctl bug would otherwise be reachable from inside).
+    let sb = Sandbox::new("vm-nokvm-dev");
+    let out = sb.sh("test -e /dev/kvm && echo KVM-PRESENT || echo KVM-ABSENT");
+    assert!(out.stdout.contains("KVM-ABSENT"), "{}", out.show());
+    if !Path::new("/dev/kvm").exists() {
+        note(
+            "vm::only_the_vm_tiers_qemu_gets_dev_kvm",
+            "this host has no /dev/kvm, so its absence inside proves little",
+        );
+    }
+}

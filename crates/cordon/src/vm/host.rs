@@ -241,6 +241,15 @@ fn relay(mut reader: UnixStream, port: &Port, verbose: bool) -> Result<Option<i3
                 ))
             }
             Ok(None) => return Ok(None),
+            // QEMU went away (the guest crashed or powered off early).
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof
+                ) =>
+            {
+                return Ok(None)
+            }
             Err(e) => {
                 return Err(format!(
                     "the VM sent a malformed frame ({e}); it was stopped"
