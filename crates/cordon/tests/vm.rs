@@ -229,12 +229,13 @@ fn files_outer_and_inner_walls() {
         "echo {RAN}\n\
          echo legit > ws-file.txt && echo WS-WRITE-OK\n\
          mkdir -p src/deep && echo x > src/deep/a.rs && mv src/deep/a.rs src/deep/b.rs && echo WS-TREE-OK\n\
-         echo evil > {outside} 2>/dev/null && echo OUTSIDE-WRITTEN\n\
-         echo evil > /etc/cordon-vm-evil 2>/dev/null && echo ETC-WRITTEN\n\
-         echo evil > .git/hooks/pre-commit 2>/dev/null && echo HOOK-WRITTEN\n\
-         echo evil >> .git/config 2>/dev/null && echo GITCONFIG-WRITTEN\n\
-         cat ~/.ssh/id_rsa 2>/dev/null | grep -q PRIVATE && echo SECRET-READ\n\
-         cat ~/.aws/credentials 2>/dev/null | grep -q aws_secret && echo AWS-READ\n\
+         echo x > /dev/null && echo DEVNULL-OK\n\
+         echo evil > {outside} && echo OUTSIDE-WRITTEN\n\
+         echo evil > /etc/cordon-vm-evil && echo ETC-WRITTEN\n\
+         echo evil > .git/hooks/pre-commit && echo HOOK-WRITTEN\n\
+         echo evil >> .git/config && echo GITCONFIG-WRITTEN\n\
+         cat ~/.ssh/id_rsa | grep -q PRIVATE && echo SECRET-READ\n\
+         cat ~/.aws/credentials | grep -q aws_secret && echo AWS-READ\n\
          echo scratch > ~/scratch.txt && cat ~/scratch.txt && echo HOME-LAYER-OK\n\
          echo t > /tmp/t && echo TMP-OK\n",
         outside = outside.display()
@@ -249,7 +250,13 @@ fn files_outer_and_inner_walls() {
     };
     assert!(out.contains(RAN), "nothing ran\n{show}");
     // Legitimate twins.
-    for ok in ["WS-WRITE-OK", "WS-TREE-OK", "HOME-LAYER-OK", "TMP-OK"] {
+    for ok in [
+        "DEVNULL-OK",
+        "WS-WRITE-OK",
+        "WS-TREE-OK",
+        "HOME-LAYER-OK",
+        "TMP-OK",
+    ] {
         assert!(out.contains(ok), "{ok} missing\n{show}");
     }
     assert_eq!(
@@ -271,6 +278,17 @@ fn files_outer_and_inner_walls() {
     ] {
         assert!(!out.contains(bad), "{bad}\n{show}");
     }
+    for why in [
+        "outside.txt: Read-only file system",
+        "/etc/cordon-vm-evil: Read-only file system",
+    ] {
+        assert!(err.contains(why), "the refusal itself: {why}\n{show}");
+    }
+    assert!(
+        err.contains(".git/hooks/pre-commit: Operation not permitted")
+            || err.contains(".git/hooks/pre-commit: Permission denied"),
+        "the outer path guard refuses the hook through QEMU's 9p server\n{show}"
+    );
     assert_absent(&outside, &o);
     assert!(!Path::new("/etc/cordon-vm-evil").exists(), "{show}");
     assert_unchanged(

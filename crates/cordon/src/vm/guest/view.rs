@@ -33,14 +33,11 @@ fn p9(tag: &str, target: &Path, ro: bool) -> Result<(), String> {
 }
 
 fn tmpfs(target: &Path, mode: &str) -> Result<(), String> {
-    mount(
-        "tmpfs",
-        target,
-        "tmpfs",
-        libc::MS_NOSUID | libc::MS_NODEV,
-        &format!("mode={mode}"),
-    )
-    .map_err(|e| e.to_string())
+    tmpfs_flags(target, mode, libc::MS_NOSUID | libc::MS_NODEV)
+}
+
+fn tmpfs_flags(target: &Path, mode: &str, flags: libc::c_ulong) -> Result<(), String> {
+    mount("tmpfs", target, "tmpfs", flags, &format!("mode={mode}")).map_err(|e| e.to_string())
 }
 
 /// Builds the view and switches into it.
@@ -119,7 +116,9 @@ fn home(cfg: &GuestConfig) -> Result<(), String> {
 /// A minimal /dev: the usual character devices, a pty multiplexer and shared memory. Never the
 /// control port: the command cannot speak to the host helper in init's place.
 fn dev(target: &Path) -> Result<(), String> {
-    tmpfs(target, "755")?;
+    // Device nodes must open (no nodev), nothing runs from here (noexec), and the command
+    // cannot add nodes (no CAP_MKNOD).
+    tmpfs_flags(target, "755", libc::MS_NOSUID | libc::MS_NOEXEC)?;
     for (name, major, minor) in [
         ("null", 1, 3),
         ("zero", 1, 5),
