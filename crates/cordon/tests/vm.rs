@@ -172,6 +172,26 @@ fn stdio_and_exit_status_round_trip() {
         !guest_release.is_empty(),
         "uname -r in the guest printed nothing"
     );
+    // The inner wall, as the guest kernel reports it for the command.
+    let (st, err, code) = vm_run(
+        &sb,
+        &[],
+        "grep -E '^(Seccomp|NoNewPrivs|CapEff|CapBnd|CapPrm):' /proc/self/status",
+        b"",
+    );
+    let st = String::from_utf8_lossy(&st).into_owned();
+    for want in [
+        "Seccomp:\t2",
+        "NoNewPrivs:\t1",
+        "CapEff:\t0000000000000000",
+        "CapPrm:\t0000000000000000",
+        "CapBnd:\t0000000000000000",
+    ] {
+        assert!(
+            st.contains(want),
+            "{want} in the guest\n{st}\n{err}\nexit {code}"
+        );
+    }
     let killed = vm_run(&sb, &[], "kill -TERM $$", b"");
     assert_eq!(killed.2, 128 + 15, "death by signal is 128+N\n{}", killed.1);
 }
