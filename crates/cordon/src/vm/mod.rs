@@ -198,6 +198,9 @@ pub fn doctor_lines() -> Vec<(&'static str, String)> {
 /// `cordon run --isolation vm`: prepares the guest's kernel and initramfs on the host, then
 /// runs `cordon vm-host` (which starts QEMU) as the command of a namespace-tier sandbox.
 pub fn run(mut args: RunArgs, opts: crate::plan::BuildOpts) -> i32 {
+    if !args.host_port.is_empty() || !args.publish.is_empty() {
+        return fail("--isolation vm does not support --host-port or --publish yet (docs/vm.md)");
+    }
     // The writable roots become the shares; the outer plan is built again by run_with.
     let net_flags = crate::net::NetFlags {
         allow: args.allow_domain.clone(),
