@@ -372,23 +372,41 @@ fn pump(mut r: impl Read + Send + 'static, port: Port, kind: Kind) -> std::threa
     })
 }
 
+/// How many stdin frames (at most 64 KiB each) wait for a command that does not read.
+const STDIN_QUEUE: usize = 64;
+
+fn stdin_writer(mut sink: Box<dyn Write + Send>) -> std::sync::mpsc::SyncSender<Vec<u8>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(STDIN_QUEUE);
+    std::thread::spawn(move || {
+        for chunk in rx {
+            if sink.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+    });
+    tx
+}
+
 /// Frames from the host: stdin, window size, signals, network replies.
 fn control_loop(
     mut reader: File,
     _port: Port,
     streams: Arc<forward::Streams>,
     udp: Option<std::net::UdpSocket>,
-    mut stdin: Option<Box<dyn Write + Send>>,
+    stdin: Option<Box<dyn Write + Send>>,
     master: Option<i32>,
 ) {
+    // Stdin has a writer of its own, so a command that does not read its input holds up
+    // only its input (up to STDIN_QUEUE frames), not the network streams behind it.
+    let mut stdin = stdin.map(stdin_writer);
     while let Ok(Some(f)) = frame::read(&mut reader) {
         match f.kind {
             // End of input: a pipe closes; a pty gets the EOF character from the host.
             Kind::Stdin if f.data.is_empty() && master.is_none() => stdin = None,
             Kind::Stdin if f.data.is_empty() => {}
             Kind::Stdin => {
-                if let Some(s) = stdin.as_mut() {
-                    if s.write_all(&f.data).is_err() {
+                if let Some(s) = stdin.as_ref() {
+                    if s.send(f.data).is_err() {
                         stdin = None;
                     }
                 }
