@@ -140,12 +140,19 @@ fn stdio_and_exit_status_round_trip() {
     // through, and the command's own status.
     let script =
         "printf 'A\\000\\377B'; cat; echo to-stderr >&2; printf '\\n%s' \"$(uname -r)\"; exit 7";
-    let (out, err, code) = vm_run(&sb, &["--verbose"], script, b"from-stdin\n");
-    let want_head = b"A\x00\xffBfrom-stdin\n";
+    // 1 MiB of every byte value (many frames each way), then a marker line.
+    let mut input: Vec<u8> = (0..(1u32 << 20))
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    input.extend_from_slice(b"from-stdin\n");
+    let (out, err, code) = vm_run(&sb, &["--verbose"], script, &input);
+    let mut want_head = b"A\x00\xffB".to_vec();
+    want_head.extend_from_slice(&input);
     assert!(
-        out.starts_with(want_head),
-        "stdout must be byte-exact: {:?}\nstderr: {err}",
-        String::from_utf8_lossy(&out)
+        out.starts_with(&want_head),
+        "stdout must be byte-exact ({} bytes, want {} first)\nstderr: {err}",
+        out.len(),
+        want_head.len()
     );
     assert_eq!(code, 7, "the guest command's exit status\nstderr: {err}");
     assert!(
