@@ -82,6 +82,10 @@ impl Machine {
             "-display",
             "none",
             "-no-reboot",
+            // QEMU's own seccomp on top of cordon's: a guest that takes over QEMU still cannot
+            // spawn processes, change ids or use obsolete system calls.
+            "-sandbox",
+            "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
             "-kernel",
             &escape(&self.kernel),
             "-initrd",
@@ -189,6 +193,7 @@ mod tests {
         let all = a.join(" ");
         assert!(all.contains("-M microvm,x-option-roms=off,rtc=off"));
         assert!(all.contains("-nodefaults"));
+        assert!(all.contains("-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny"));
         assert!(all.contains("-accel tcg"));
         assert!(all.contains("/c/i,,1.cpio"), "commas escaped: {all}");
         assert!(all.contains("path=/,security_model=none,readonly=on"));
