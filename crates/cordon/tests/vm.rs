@@ -344,13 +344,23 @@ fn network_only_through_the_door() {
     let pol = t.std_policy(&[NAME], &[CIDR_ALL], &[("blocked.test.example", &deny_ip)]);
     let ok = format!("/vm-ok-{}", unique());
     let bad = format!("/vm-bad-{}", unique());
+    let plain = format!("/vm-plain-{}", unique());
+    let plain_bad = format!("/vm-plain-bad-{}", unique());
+    // Programs that ignore the proxy variables: plain sockets, IPv4.
+    let py = format!(
+        "{NET_PY}\n\
+attempt(\"plain\", plain_get, \"{NAME}\", 80, \"{plain}\", None, socket.AF_INET)\n\
+attempt(\"plain_denied\", plain_get, \"blocked.test.example\", 80, \"{plain_bad}\", None, socket.AF_INET)\n\
+attempt(\"plain_odd_port\", plain_get, \"{NAME}\", 8081, \"{plain_bad}\", None, socket.AF_INET)\n"
+    );
+    t.sb.write_host(&t.sb.ws.join("plain.py"), &py);
     let script = format!(
         "echo {RAN}\n\
          curl -sS --max-time 45 -o /dev/null -w 'ALLOWED=%{{http_code}}\\n' http://{NAME}{ok}\n\
          curl -sS --max-time 45 -o /dev/null -w 'DENIED=%{{http_code}}\\n' http://blocked.test.example{bad}\n\
-         curl -sS --max-time 10 --noproxy '*' -o /dev/null -w 'DIRECT=%{{http_code}}\\n' http://{ip}{bad} 2>/dev/null || echo DIRECT-FAILED\n\
-         python3 -c 'import socket; print(\"RESOLVED\", socket.gethostbyname(\"{NAME}\"))' 2>&1\n",
-        ip = deny_ip
+         curl -sS --max-time 10 --noproxy '*' -o /dev/null -w 'DIRECT=%{{http_code}}\\n' http://192.0.2.1{bad} 2>/dev/null || echo DIRECT-FAILED\n\
+         python3 -c 'import socket; print(\"RESOLVED\", socket.gethostbyname(\"{NAME}\"))' 2>&1\n\
+         python3 plain.py\n",
     );
     let (out, err, code) = vm_run(
         &t.sb,
@@ -372,11 +382,30 @@ fn network_only_through_the_door() {
     );
     assert!(
         out.contains("DIRECT-FAILED") || out.contains("DIRECT=000"),
-        "the guest has no NIC: a direct connection fails\n{show}"
+        "a raw address no rule allows: refused by the door, the guest has no other way out\n{show}"
     );
     assert!(
         out.contains("RESOLVED 240."),
         "DNS goes to the door's stub (synthetic address)\n{show}"
+    );
+    let r = Results::parse(Out {
+        code,
+        stdout: out.clone(),
+        stderr: err.clone(),
+    });
+    r.assert_ok(
+        "plain",
+        &format!("cordon-it-ok path={plain}"),
+        "a plain socket to an allowed name goes through the transparent door",
+    );
+    t.assert_request("http", &plain, &show);
+    assert!(
+        r.get("plain_denied").starts_with("err:"),
+        "a plain socket to a denied name fails\n{show}"
+    );
+    assert!(
+        r.get("plain_odd_port").starts_with("err:"),
+        "a port no rule allows is not even listened for\n{show}"
     );
     let seen = t.net.seen_by(&deny_ip);
     assert!(

@@ -19,6 +19,10 @@ pub struct GuestConfig {
     pub net: bool,
     /// Rows and columns of the host terminal when interactive.
     pub tty: Option<(u16, u16)>,
+    /// Ports on which connections to any address are captured and sent to their original
+    /// destination through the outer sandbox (programs that ignore the proxy variables).
+    #[serde(default)]
+    pub transparent_ports: Vec<u16>,
     /// Print guest-side notes (the inner wall's Landlock ABI).
     pub verbose: bool,
 }

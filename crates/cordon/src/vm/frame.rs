@@ -39,6 +39,9 @@ pub enum Kind {
     Error = 12,
     /// guest -> host: one informational line (e.g. the inner wall's Landlock ABI).
     Note = 13,
+    /// guest -> host: open stream `stream` to an original destination (a program that
+    /// ignored the proxy variables): family 4 or 6, the address, port u16 LE.
+    OpenTo = 14,
 }
 
 impl Kind {
@@ -57,6 +60,7 @@ impl Kind {
             11 => Kind::Signal,
             12 => Kind::Error,
             13 => Kind::Note,
+            14 => Kind::OpenTo,
             _ => return None,
         })
     }
@@ -117,6 +121,40 @@ pub fn read(r: &mut impl Read) -> io::Result<Option<Frame>> {
     Ok(Some(Frame { kind, stream, data }))
 }
 
+/// Encodes an original destination for [`Kind::OpenTo`].
+pub fn encode_addr(a: std::net::SocketAddr) -> Vec<u8> {
+    let mut out = Vec::with_capacity(19);
+    match a.ip() {
+        std::net::IpAddr::V4(v4) => {
+            out.push(4);
+            out.extend_from_slice(&v4.octets());
+        }
+        std::net::IpAddr::V6(v6) => {
+            out.push(6);
+            out.extend_from_slice(&v6.octets());
+        }
+    }
+    out.extend_from_slice(&a.port().to_le_bytes());
+    out
+}
+
+/// Decodes a [`Kind::OpenTo`] payload; `None` for anything malformed.
+pub fn decode_addr(d: &[u8]) -> Option<std::net::SocketAddr> {
+    let (ip, rest): (std::net::IpAddr, &[u8]) = match d.first()? {
+        4 => {
+            let o: [u8; 4] = d.get(1..5)?.try_into().ok()?;
+            (o.into(), d.get(5..)?)
+        }
+        6 => {
+            let o: [u8; 16] = d.get(1..17)?.try_into().ok()?;
+            (o.into(), d.get(17..)?)
+        }
+        _ => return None,
+    };
+    let port: [u8; 2] = rest.try_into().ok()?;
+    Some(std::net::SocketAddr::new(ip, u16::from_le_bytes(port)))
+}
+
 /// A little-endian i32 payload, or `None` if the payload is not 4 bytes.
 pub fn i32_of(data: &[u8]) -> Option<i32> {
     Some(i32::from_le_bytes(data.try_into().ok()?))
@@ -154,6 +192,18 @@ mod tests {
         }
         assert!(encode(Kind::Data, 0, &vec![0; MAX_DATA + 1]).is_err());
         assert_eq!(i32_of(&[1, 0]), None);
+        let a: std::net::SocketAddr = "240.0.0.7:443".parse().unwrap();
+        assert_eq!(decode_addr(&encode_addr(a)), Some(a));
+        let b: std::net::SocketAddr = "[fd63::1]:80".parse().unwrap();
+        assert_eq!(decode_addr(&encode_addr(b)), Some(b));
+        for bad in [
+            &[][..],
+            &[5, 1, 2, 3, 4, 0, 0],
+            &[4, 1, 2, 3, 4, 0],
+            &[4, 1, 2, 3, 4, 0, 0, 9],
+        ] {
+            assert_eq!(decode_addr(bad), None, "{bad:?}");
+        }
         assert_eq!(i32_of(&3i32.to_le_bytes()), Some(3));
     }
 }

@@ -33,6 +33,8 @@ pub struct HostArgs {
     pub memory_mb: u64,
     pub shares: Vec<PathBuf>,
     pub net: bool,
+    /// Ports captured for any destination in the guest (see [`GuestConfig`]).
+    pub transparent_ports: Vec<u16>,
     pub verbose: bool,
     pub serial: Option<PathBuf>,
     pub command: Vec<std::ffi::OsString>,
@@ -184,6 +186,11 @@ fn guest_config(args: &HostArgs) -> Result<GuestConfig, String> {
             .map(|p| p.to_string_lossy().into_owned())
             .collect(),
         net: args.net,
+        transparent_ports: if args.net {
+            args.transparent_ports.clone()
+        } else {
+            Vec::new()
+        },
         tty,
         verbose: args.verbose,
     })
@@ -292,7 +299,25 @@ fn relay(mut reader: UnixStream, port: &Port, verbose: bool) -> Result<Option<i3
                     eprintln!("cordon: vm: {line}");
                 }
             }
-            Kind::Open => open_stream(f.stream, &f.data, port, &streams),
+            Kind::Open => {
+                let target = f
+                    .data
+                    .as_slice()
+                    .try_into()
+                    .ok()
+                    .map(u16::from_le_bytes)
+                    .filter(|p| DOOR_PORTS.contains(p))
+                    .map(|p| std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, p)));
+                open_stream(f.stream, target, port, &streams)
+            }
+            Kind::OpenTo => {
+                // Never loopback (only the door listens there, reached with Open); any other
+                // address is connected to from the outer sandbox, whose path guard sends it
+                // to the transparent door: the namespace tier's policy, audit and approvals.
+                let target = frame::decode_addr(&f.data)
+                    .filter(|a| !a.ip().is_loopback() && !a.ip().is_unspecified());
+                open_stream(f.stream, target, port, &streams)
+            }
             Kind::Data => {
                 let s = streams
                     .lock()
@@ -316,22 +341,28 @@ fn relay(mut reader: UnixStream, port: &Port, verbose: bool) -> Result<Option<i3
     }
 }
 
-fn open_stream(id: u32, data: &[u8], port: &Port, streams: &Arc<Mutex<HashMap<u32, TcpStream>>>) {
+fn open_stream(
+    id: u32,
+    target: Option<std::net::SocketAddr>,
+    port: &Port,
+    streams: &Arc<Mutex<HashMap<u32, TcpStream>>>,
+) {
     let refuse = || {
         let _ = send(port, Kind::Eof, id, &[]);
     };
-    let Some(p) = data.try_into().ok().map(u16::from_le_bytes) else {
+    let Some(target) = target else {
         return refuse();
     };
     let Ok(mut map) = streams.lock() else {
         return refuse();
     };
-    if !DOOR_PORTS.contains(&p) || map.len() >= MAX_STREAMS || map.contains_key(&id) {
+    if map.len() >= MAX_STREAMS || map.contains_key(&id) {
         drop(map);
         return refuse();
     }
-    // The door listens on the outer sandbox's loopback; nothing else is reachable from here.
-    let Ok(sock) = TcpStream::connect((std::net::Ipv4Addr::LOCALHOST, p)) else {
+    // Inside the outer sandbox: loopback has only the door; anything else goes through its
+    // path guard to the door as well.
+    let Ok(sock) = TcpStream::connect_timeout(&target, Duration::from_secs(30)) else {
         drop(map);
         return refuse();
     };
@@ -431,15 +462,21 @@ mod tests {
 
     #[test]
     fn streams_reach_only_door_ports() {
-        let (port, _reader, mut guest) = pair();
-        let streams: Arc<Mutex<HashMap<u32, TcpStream>>> = Arc::default();
-        // ssh, a bad payload, and a duplicate id are all refused with an immediate EOF.
-        open_stream(5, &22u16.to_le_bytes(), &port, &streams);
-        open_stream(6, &[1, 2, 3], &port, &streams);
-        for id in [5, 6] {
+        let (port, reader, mut guest) = pair();
+        // ssh on loopback, loopback through OpenTo, unspecified, and malformed payloads: all
+        // refused with an immediate EOF, none connected.
+        frame::write(&mut guest, Kind::Open, 5, &22u16.to_le_bytes()).unwrap();
+        frame::write(&mut guest, Kind::Open, 6, &[1, 2, 3]).unwrap();
+        let lo: std::net::SocketAddr = "127.0.0.1:3128".parse().unwrap();
+        frame::write(&mut guest, Kind::OpenTo, 7, &frame::encode_addr(lo)).unwrap();
+        let any: std::net::SocketAddr = "0.0.0.0:80".parse().unwrap();
+        frame::write(&mut guest, Kind::OpenTo, 8, &frame::encode_addr(any)).unwrap();
+        frame::write(&mut guest, Kind::OpenTo, 9, &[4, 1]).unwrap();
+        frame::write(&mut guest, Kind::Exit, 0, &0i32.to_le_bytes()).unwrap();
+        assert_eq!(relay(reader, &port, false).unwrap(), Some(0));
+        for id in [5, 6, 7, 8, 9] {
             let f = frame::read(&mut guest).unwrap().unwrap();
             assert_eq!((f.kind, f.stream), (Kind::Eof, id));
         }
-        assert!(streams.lock().unwrap().is_empty());
     }
 }

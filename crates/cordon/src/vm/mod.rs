@@ -53,6 +53,9 @@ pub struct VmHostArgs {
     /// Forward the door's ports into the guest.
     #[arg(long)]
     pub net: bool,
+    /// Capture connections to any address on this port (repeatable).
+    #[arg(long = "tport")]
+    pub transparent_ports: Vec<u16>,
     #[arg(long)]
     pub verbose: bool,
     /// Write the guest's console here (debugging).
@@ -75,6 +78,7 @@ pub fn vm_host(a: VmHostArgs) -> i32 {
         memory_mb: GUEST_MEMORY_MB,
         shares: a.share,
         net: a.net,
+        transparent_ports: a.transparent_ports,
         verbose: a.verbose,
         serial: a.serial,
         command: a.command,
@@ -109,6 +113,23 @@ pub fn choose_accel(
             "KVM unavailable: {why}; pass --allow-emulation to run under TCG (slow)"
         )),
     }
+}
+
+/// The ports a program that ignores the proxy variables may reach: 80 and 443, and every
+/// explicit `:PORT` of an allow rule (a `:*` rule cannot be listened for; such programs get
+/// those destinations through the proxies only).
+fn transparent_ports(eff: &cordon_policy::Effective, flags: &[String]) -> Vec<u16> {
+    let mut ports = vec![80u16, 443];
+    let patterns = eff.network.allow.iter().map(|r| r.value.as_str());
+    for p in patterns.chain(flags.iter().map(String::as_str)) {
+        if let Some(port) = p.rsplit_once(':').and_then(|(_, n)| n.parse::<u16>().ok()) {
+            if port != 0 && !ports.contains(&port) {
+                ports.push(port);
+            }
+        }
+    }
+    ports.truncate(64);
+    ports
 }
 
 /// `cordon doctor`'s lines about the VM tier: (layer, detail). The tier is optional, so these
@@ -250,6 +271,10 @@ pub fn run(mut args: RunArgs, opts: crate::plan::BuildOpts) -> i32 {
     }
     if !args.no_network {
         cmd.push("--net".into());
+        for p in transparent_ports(&plan.effective, &args.allow_domain) {
+            cmd.push("--tport".into());
+            cmd.push(p.to_string().into());
+        }
     }
     if args.vm.verbose {
         cmd.push("--verbose".into());

@@ -24,10 +24,15 @@ pub struct Streams {
 pub struct Bound {
     tcp: Vec<(u16, TcpListener)>,
     udp: Option<UdpSocket>,
+    /// Listeners for any address (the local default route sends every connect here).
+    transparent: Vec<TcpListener>,
+    /// Why transparent capture is off, if it is.
+    pub transparent_off: Option<String>,
 }
 
-/// Brings loopback up and binds the door's ports on it.
-pub fn bind() -> Result<Bound, String> {
+/// Brings loopback up and binds the door's ports on it, and, when the local default route can
+/// be added, `transparent` ports for any address.
+pub fn bind(transparent: &[u16]) -> Result<Bound, String> {
     cordon_linux::sys::loopback_up().map_err(|e| format!("bring up loopback: {e}"))?;
     let mut tcp = Vec::new();
     for p in DOOR_PORTS {
@@ -36,7 +41,26 @@ pub fn bind() -> Result<Bound, String> {
         tcp.push((*p, l));
     }
     let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 53)).ok();
-    Ok(Bound { tcp, udp })
+    let mut bound = Bound {
+        tcp,
+        udp,
+        transparent: Vec::new(),
+        transparent_off: None,
+    };
+    if transparent.is_empty() {
+        return Ok(bound);
+    }
+    if let Err(e) = super::route::add_local_default() {
+        bound.transparent_off = Some(format!("no local default route: {e}"));
+        return Ok(bound);
+    }
+    for p in transparent.iter().filter(|p| !DOOR_PORTS.contains(p)) {
+        match TcpListener::bind((Ipv4Addr::UNSPECIFIED, *p)) {
+            Ok(l) => bound.transparent.push(l),
+            Err(e) => bound.transparent_off = Some(format!("port {p}: {e}")),
+        }
+    }
+    Ok(bound)
 }
 
 /// Serves the bound sockets (threads; they live as long as the guest).
@@ -47,6 +71,19 @@ pub fn serve(bound: Bound, port: Port, streams: Arc<Streams>) {
         std::thread::spawn(move || {
             for conn in l.incoming().flatten() {
                 open(p, conn, &port, &streams);
+            }
+        });
+    }
+    for l in bound.transparent {
+        let port = Arc::clone(&port);
+        let streams = Arc::clone(&streams);
+        std::thread::spawn(move || {
+            for conn in l.incoming().flatten() {
+                // With the local default route, the address it was accepted on is the one
+                // the program asked for.
+                if let Ok(dst) = conn.local_addr() {
+                    open_to(dst, conn, &port, &streams);
+                }
             }
         });
     }
@@ -68,6 +105,20 @@ pub fn serve(bound: Bound, port: Port, streams: Arc<Streams>) {
 }
 
 fn open(door_port: u16, conn: TcpStream, port: &Port, streams: &Arc<Streams>) {
+    start(Kind::Open, &door_port.to_le_bytes(), conn, port, streams)
+}
+
+fn open_to(dst: SocketAddr, conn: TcpStream, port: &Port, streams: &Arc<Streams>) {
+    start(
+        Kind::OpenTo,
+        &crate::vm::frame::encode_addr(dst),
+        conn,
+        port,
+        streams,
+    )
+}
+
+fn start(kind: Kind, what: &[u8], conn: TcpStream, port: &Port, streams: &Arc<Streams>) {
     let id = streams.next.fetch_add(1, Ordering::Relaxed);
     let Ok(mut rd) = conn.try_clone() else {
         return;
@@ -75,7 +126,7 @@ fn open(door_port: u16, conn: TcpStream, port: &Port, streams: &Arc<Streams>) {
     if let Ok(mut m) = streams.open.lock() {
         m.insert(id, conn);
     }
-    if super::send(port, Kind::Open, id, &door_port.to_le_bytes()).is_err() {
+    if super::send(port, kind, id, what).is_err() {
         return;
     }
     let port = Arc::clone(port);

@@ -5,6 +5,7 @@
 //! capabilities, no_new_privs. The status goes back to the host, and the guest powers off.
 
 mod forward;
+mod route;
 mod sys;
 mod view;
 
@@ -93,10 +94,14 @@ fn init(port_out: &mut Option<Port>) -> Result<(), String> {
     let _ = cordon_linux::sys::sethostname("cordon-vm");
     view::build(&cfg)?;
     let bound = if cfg.net {
-        Some(forward::bind()?)
+        Some(forward::bind(&cfg.transparent_ports)?)
     } else {
         None
     };
+    if let Some(why) = bound.as_ref().and_then(|b| b.transparent_off.as_ref()) {
+        let note = format!("programs that ignore the proxy variables get no connection ({why})");
+        let _ = send(&port, Kind::Note, 0, note.as_bytes());
+    }
     let abi = cordon_linux::fsrules::kernel_abi();
     if cfg.verbose {
         let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
