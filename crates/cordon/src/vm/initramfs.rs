@@ -139,7 +139,11 @@ pub fn ensure(kernel: &Kernel) -> Result<PathBuf, String> {
     // Older images of other builds are of no more use.
     if let Ok(rd) = std::fs::read_dir(&dir) {
         for e in rd.flatten() {
-            if e.file_name().to_string_lossy().starts_with("initramfs-") {
+            let name = e.file_name();
+            // Never our own name: a concurrent run may be booting from it right now.
+            if name.to_string_lossy().starts_with("initramfs-")
+                && Some(name.as_os_str()) != path.file_name()
+            {
                 let _ = std::fs::remove_file(e.path());
             }
         }
