@@ -183,7 +183,7 @@ fn stdio_and_exit_status_round_trip() {
     let (st, err, code) = vm_run(
         &sb,
         &[],
-        "grep -E '^(Seccomp|NoNewPrivs|CapEff|CapBnd|CapPrm):' /proc/self/status",
+        "grep -E '^(Seccomp|NoNewPrivs|CapEff|CapBnd|CapPrm):' /proc/self/status; echo CLOCK=$(date +%s)",
         b"",
     );
     let st = String::from_utf8_lossy(&st).into_owned();
@@ -199,6 +199,20 @@ fn stdio_and_exit_status_round_trip() {
             "{want} in the guest\n{st}\n{err}\nexit {code}"
         );
     }
+    // The guest keeps the host's time (TLS certificates are checked inside).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let guest: i64 = st
+        .lines()
+        .find_map(|l| l.strip_prefix("CLOCK="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(
+        (guest - now).abs() < 600,
+        "guest clock {guest} vs host {now}\n{st}"
+    );
     let killed = vm_run(&sb, &[], "kill -TERM $$", b"");
     assert_eq!(killed.2, 128 + 15, "death by signal is 128+N\n{}", killed.1);
 }

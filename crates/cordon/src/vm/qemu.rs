@@ -65,7 +65,9 @@ impl Machine {
         let serial = if self.serial.is_some() { "on" } else { "off" };
         push(&[
             "-M",
-            &format!("microvm,x-option-roms=off,rtc=off,isa-serial={serial}"),
+            // rtc=on: without a clock the guest starts in 1970 (TLS certificates are "not yet
+            // valid") and the kernel waits 2 s probing the missing CMOS clock.
+            &format!("microvm,x-option-roms=off,rtc=on,isa-serial={serial}"),
             "-accel",
             self.accel.name(),
             "-cpu",
@@ -191,7 +193,7 @@ mod tests {
             .map(|s| s.to_string_lossy().into())
             .collect();
         let all = a.join(" ");
-        assert!(all.contains("-M microvm,x-option-roms=off,rtc=off"));
+        assert!(all.contains("-M microvm,x-option-roms=off,rtc=on"));
         assert!(all.contains("-nodefaults"));
         assert!(all.contains("-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny"));
         assert!(all.contains("-accel tcg"));
