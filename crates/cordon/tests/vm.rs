@@ -359,6 +359,7 @@ fn network_only_through_the_door() {
     let ok = format!("/vm-ok-{}", unique());
     let bad = format!("/vm-bad-{}", unique());
     let plain = format!("/vm-plain-{}", unique());
+    let tls = format!("/vm-tls-{}", unique());
     let plain_bad = format!("/vm-plain-bad-{}", unique());
     // Programs that ignore the proxy variables: plain sockets, IPv4.
     let py = format!(
@@ -372,6 +373,7 @@ attempt(\"plain_odd_port\", plain_get, \"{NAME}\", 8081, \"{plain_bad}\", None, 
         "echo {RAN}\n\
          curl -sS --max-time 45 -o /dev/null -w 'ALLOWED=%{{http_code}}\\n' http://{NAME}{ok}\n\
          curl -sS --max-time 45 -o /dev/null -w 'DENIED=%{{http_code}}\\n' http://blocked.test.example{bad}\n\
+         curl -sS --max-time 45 --cacert ca.pem -o /dev/null -w 'TLS=%{{http_code}}\\n' https://{NAME}{tls}\n\
          curl -sS --max-time 10 --noproxy '*' -o /dev/null -w 'DIRECT=%{{http_code}}\\n' http://192.0.2.1{bad} 2>/dev/null || echo DIRECT-FAILED\n\
          python3 -c 'import socket; print(\"RESOLVED\", socket.gethostbyname(\"{NAME}\"))' 2>&1\n\
          python3 plain.py\n",
@@ -390,6 +392,10 @@ attempt(\"plain_odd_port\", plain_get, \"{NAME}\", 8081, \"{plain_bad}\", None, 
         "an allowed name through the door\n{show}"
     );
     t.assert_request("http", &ok, &show);
+    // TLS end to end from the guest through CONNECT: certificate checked in the guest.
+    assert!(out.contains("TLS=200"), "HTTPS through the door\n{show}");
+    let h = t.assert_request("https", &tls, &show);
+    assert_eq!(h["sni"], NAME, "{h}");
     assert!(
         out.contains("DENIED=403"),
         "a denied name gets the door's 403\n{show}"
