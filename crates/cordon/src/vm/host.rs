@@ -314,8 +314,11 @@ fn relay(mut reader: UnixStream, port: &Port, verbose: bool) -> Result<Option<i3
                 // Never loopback (only the door listens there, reached with Open); any other
                 // address is connected to from the outer sandbox, whose path guard sends it
                 // to the transparent door: the namespace tier's policy, audit and approvals.
-                let target = frame::decode_addr(&f.data)
-                    .filter(|a| !a.ip().is_loopback() && !a.ip().is_unspecified());
+                // (A v4-mapped ::ffff:127.0.0.1 is loopback too.)
+                let target = frame::decode_addr(&f.data).filter(|a| {
+                    let ip = a.ip().to_canonical();
+                    !ip.is_loopback() && !ip.is_unspecified()
+                });
                 open_stream(f.stream, target, port, &streams)
             }
             Kind::Data => {
@@ -472,9 +475,11 @@ mod tests {
         let any: std::net::SocketAddr = "0.0.0.0:80".parse().unwrap();
         frame::write(&mut guest, Kind::OpenTo, 8, &frame::encode_addr(any)).unwrap();
         frame::write(&mut guest, Kind::OpenTo, 9, &[4, 1]).unwrap();
+        let mapped: std::net::SocketAddr = "[::ffff:127.0.0.1]:3129".parse().unwrap();
+        frame::write(&mut guest, Kind::OpenTo, 10, &frame::encode_addr(mapped)).unwrap();
         frame::write(&mut guest, Kind::Exit, 0, &0i32.to_le_bytes()).unwrap();
         assert_eq!(relay(reader, &port, false).unwrap(), Some(0));
-        for id in [5, 6, 7, 8, 9] {
+        for id in [5, 6, 7, 8, 9, 10] {
             let f = frame::read(&mut guest).unwrap().unwrap();
             assert_eq!((f.kind, f.stream), (Kind::Eof, id));
         }
