@@ -576,3 +576,38 @@ fn only_the_vm_tiers_qemu_gets_dev_kvm() {
         );
     }
 }
+
+#[test]
+fn doctor_reports_the_vm_tier() {
+    if !vm_ready("doctor_reports_the_vm_tier") {
+        return;
+    }
+    let sb = Sandbox::new("vm-doctor");
+    let mut cmd = vm_command(&sb);
+    cmd.arg("doctor");
+    let out = exec(cmd, VM_TIMEOUT);
+    let kvm = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("VM tier: KVM"))
+        .unwrap_or_else(|| panic!("no KVM line\n{}", out.show()))
+        .to_string();
+    assert!(
+        kvm.contains("works: a guest reached userspace") || kvm.contains("unavailable: "),
+        "the KVM line says whether and why\n{}",
+        out.show()
+    );
+    if kvm.contains("unavailable") {
+        assert!(
+            out.stdout.contains("VM tier: emulation")
+                && out.stdout.contains("reached userspace in"),
+            "without KVM, doctor boots under emulation and says so\n{}",
+            out.show()
+        );
+    }
+    assert!(
+        out.stdout.contains("VM inner wall") && out.stdout.contains("guest Landlock ABI"),
+        "doctor reports the inner wall's Landlock ABI\n{}",
+        out.show()
+    );
+}
