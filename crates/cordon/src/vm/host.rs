@@ -7,20 +7,15 @@
 use super::config::{GuestConfig, DOOR_PORTS};
 use super::frame::{self, Kind};
 use super::qemu::{Accel, Machine, QEMU};
-use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream, UdpSocket};
+use std::net::Shutdown;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// At most this many network streams open at once (more are refused at once).
-const MAX_STREAMS: usize = 256;
-/// At most this many DNS queries in flight.
-const MAX_DNS: usize = 64;
 /// How long the guest may take to connect its control port.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -227,7 +222,7 @@ fn spawn_stdin(port: Port) {
 
 /// Relays frames until the guest reports the exit status (`Some`) or the port closes (`None`).
 fn relay(mut reader: UnixStream, port: &Port, verbose: bool) -> Result<Option<i32>, String> {
-    let streams: Arc<Mutex<HashMap<u32, TcpStream>>> = Arc::default();
+    let streams: super::hostnet::Streams = Arc::default();
     let dns = Arc::new(AtomicUsize::new(0));
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr();
@@ -308,7 +303,7 @@ fn relay(mut reader: UnixStream, port: &Port, verbose: bool) -> Result<Option<i3
                     .map(u16::from_le_bytes)
                     .filter(|p| DOOR_PORTS.contains(p))
                     .map(|p| std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, p)));
-                open_stream(f.stream, target, port, &streams)
+                super::hostnet::open_stream(f.stream, target, port, &streams)
             }
             Kind::OpenTo => {
                 // Never loopback (only the door listens there, reached with Open); any other
@@ -319,7 +314,7 @@ fn relay(mut reader: UnixStream, port: &Port, verbose: bool) -> Result<Option<i3
                     let ip = a.ip().to_canonical();
                     !ip.is_loopback() && !ip.is_unspecified()
                 });
-                open_stream(f.stream, target, port, &streams)
+                super::hostnet::open_stream(f.stream, target, port, &streams)
             }
             Kind::Data => {
                 let s = streams
@@ -337,84 +332,11 @@ fn relay(mut reader: UnixStream, port: &Port, verbose: bool) -> Result<Option<i3
                     let _ = s.shutdown(Shutdown::Write);
                 }
             }
-            Kind::Dns => dns_query(f.stream, f.data, port, &dns),
+            Kind::Dns => super::hostnet::dns_query(f.stream, f.data, port, &dns),
             // Frames only the host sends: a guest sending them is ignored.
             Kind::Config | Kind::Stdin | Kind::Winsize | Kind::Signal => {}
         }
     }
-}
-
-fn open_stream(
-    id: u32,
-    target: Option<std::net::SocketAddr>,
-    port: &Port,
-    streams: &Arc<Mutex<HashMap<u32, TcpStream>>>,
-) {
-    let refuse = || {
-        let _ = send(port, Kind::Eof, id, &[]);
-    };
-    let Some(target) = target else {
-        return refuse();
-    };
-    let Ok(mut map) = streams.lock() else {
-        return refuse();
-    };
-    if map.len() >= MAX_STREAMS || map.contains_key(&id) {
-        drop(map);
-        return refuse();
-    }
-    // Inside the outer sandbox: loopback has only the door; anything else goes through its
-    // path guard to the door as well.
-    let Ok(sock) = TcpStream::connect_timeout(&target, Duration::from_secs(30)) else {
-        drop(map);
-        return refuse();
-    };
-    let Ok(mut rd) = sock.try_clone() else {
-        drop(map);
-        return refuse();
-    };
-    map.insert(id, sock);
-    drop(map);
-    let port = Arc::clone(port);
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 32 * 1024];
-        loop {
-            match rd.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if send(&port, Kind::Data, id, &buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-        let _ = send(&port, Kind::Eof, id, &[]);
-    });
-}
-
-fn dns_query(id: u32, query: Vec<u8>, port: &Port, inflight: &Arc<AtomicUsize>) {
-    if inflight.fetch_add(1, Ordering::SeqCst) >= MAX_DNS {
-        inflight.fetch_sub(1, Ordering::SeqCst);
-        return;
-    }
-    let port = Arc::clone(port);
-    let inflight = Arc::clone(inflight);
-    std::thread::spawn(move || {
-        let answer = (|| {
-            let s = UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0)).ok()?;
-            s.connect((std::net::Ipv4Addr::LOCALHOST, 53)).ok()?;
-            s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-            s.send(&query).ok()?;
-            let mut buf = vec![0u8; 4096];
-            let n = s.recv(&mut buf).ok()?;
-            buf.truncate(n);
-            Some(buf)
-        })();
-        if let Some(a) = answer {
-            let _ = send(&port, Kind::Dns, id, &a);
-        }
-        inflight.fetch_sub(1, Ordering::SeqCst);
-    });
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod config;
 pub mod frame;
 pub mod guest;
 pub mod host;
+pub mod hostnet;
 pub mod hostsig;
 pub mod initramfs;
 pub mod kernel;
