@@ -239,6 +239,7 @@ fn spec_for(plan: &JoinPlan, argv: Vec<CString>) -> Spec {
         publish: Vec::new(),
         persist: None,
         files: Vec::new(),
+        extra_devices: Vec::new(),
     }
 }
 

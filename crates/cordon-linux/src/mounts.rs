@@ -168,6 +168,19 @@ pub fn build(spec: &Spec) -> Result<(), SetupError> {
         )?;
         devices.push((*name, m));
     }
+    for name in &spec.extra_devices {
+        let host = Path::new("/dev").join(name);
+        if host.exists() {
+            let m = clone_tree(&host, false)?;
+            set_attrs(
+                &m,
+                false,
+                sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NOEXEC,
+                sys::MOUNT_ATTR_RDONLY,
+            )?;
+            devices.push((name.as_str(), m));
+        }
+    }
 
     // cordon itself, for in-sandbox helpers such as `cordon connect` (the ssh ProxyCommand),
     // wherever the binary lives on the host (its directory may be hidden or private inside).
@@ -531,5 +544,6 @@ pub fn writable_roots(spec: &Spec) -> Vec<PathBuf> {
     for p in ["/tmp", "/var/tmp", "/dev/shm", "/run"] {
         roots.push(PathBuf::from(p));
     }
+    roots.extend(spec.extra_devices.iter().map(|d| Path::new("/dev").join(d)));
     roots
 }

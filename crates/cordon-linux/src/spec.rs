@@ -55,6 +55,9 @@ pub struct Spec {
     /// Files put in place inside: under `/run` they are written to the private layer, elsewhere
     /// bound read-only over an existing file (the CA bundle with cordon's CA appended).
     pub files: Vec<SpecFile>,
+    /// Extra device nodes under /dev bound in (and writable) when present on the host: only
+    /// `kvm`, for the VM tier's QEMU.
+    pub extra_devices: Vec<String>,
 }
 
 /// A file the sandbox sees with cordon-made content (may be a secret: never printed).

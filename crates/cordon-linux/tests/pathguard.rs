@@ -188,6 +188,7 @@ fn run(setup: Setup) -> Outcome {
         net: None,
         asker: None,
         private_layer: true,
+        kvm: false,
     };
     let handle = pathguard::serve(fd, pid, cfg).expect("serve");
     sock.write_all(b"g").expect("go");

@@ -82,6 +82,8 @@ pub struct Effective {
     pub secrets: Vec<Rule<crate::secrets::SecretDef>>,
     /// Request rules: every table of every tier; a request must pass each table of its host.
     pub requests: Vec<Rule<crate::secrets::RequestTable>>,
+    /// `[vm] kernel` of the strongest tier that sets it (never the project's).
+    pub vm_kernel: Option<Rule<PathBuf>>,
     /// Human-readable notes about ignored rules, one line each.
     pub warnings: Vec<String>,
 }

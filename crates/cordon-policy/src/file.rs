@@ -27,6 +27,7 @@ struct RawPolicy {
     lifecycle: Option<RawLifecycle>,
     secrets: Option<BTreeMap<Spanned<String>, Spanned<RawSecret>>>,
     requests: Option<BTreeMap<Spanned<String>, Spanned<RawRequests>>>,
+    vm: Option<RawVm>,
 }
 
 #[derive(Deserialize)]
@@ -100,6 +101,12 @@ struct RawLifecycle {
 struct RawApproval {
     timeout: Option<Spanned<u64>>,
     session_scope: Option<Spanned<bool>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawVm {
+    kernel: Option<Spanned<String>>,
 }
 
 /// Parses and validates one policy file of the given tier. `home` expands `~`.
@@ -282,6 +289,10 @@ pub fn parse_policy(
             },
             cx.origin(at),
         ));
+    }
+    if let Some(k) = raw.vm.and_then(|v| v.kernel) {
+        let path = cx.path(&k, home)?;
+        layer.vm_kernel = Some(Rule::new(path, cx.origin(k.span().start)));
     }
     Ok(layer)
 }

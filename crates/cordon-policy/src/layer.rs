@@ -77,6 +77,8 @@ pub struct Layer {
     pub secrets: Vec<Rule<crate::secrets::SecretDef>>,
     /// `[requests."HOST"]` tables.
     pub requests: Vec<Rule<crate::secrets::RequestTable>>,
+    /// `vm.kernel`: the guest kernel for `--isolation vm`.
+    pub vm_kernel: Option<Rule<PathBuf>>,
 }
 
 /// The policy-relevant command-line flags, as given (`~` not yet expanded).

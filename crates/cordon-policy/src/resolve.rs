@@ -151,6 +151,7 @@ pub fn resolve(inputs: &Inputs) -> Result<Effective, PolicyError> {
             .iter()
             .flat_map(|l| l.requests.iter().cloned())
             .collect(),
+        vm_kernel: strong.iter().find_map(|l| l.vm_kernel.clone()),
         warnings: Vec::new(),
     };
 
@@ -207,6 +208,13 @@ fn restrict_project(mut layer: Layer, trusted: bool, warnings: &mut Vec<String>)
         warnings.push(format!(
             "{}: env.set `{}` ignored: {never}",
             r.origin, r.value.0
+        ));
+    }
+    if let Some(r) = layer.vm_kernel.take() {
+        warnings.push(format!(
+            "{}: vm.kernel `{}` ignored: {never}",
+            r.origin,
+            r.value.display()
         ));
     }
     for r in layer.net_hosts.drain(..) {

@@ -105,6 +105,9 @@ pub enum Command {
     /// Connect stdin/stdout to HOST:PORT through the sandbox's network door (ssh ProxyCommand)
     #[command(hide = true)]
     Connect { host: String, port: u16 },
+    /// The host side of `--isolation vm` (runs QEMU inside the outer sandbox)
+    #[command(hide = true, name = "vm-host")]
+    VmHost(crate::vm::VmHostArgs),
     /// Print shell completions
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -179,9 +182,12 @@ pub struct RunArgs {
     /// Let the host reach a server listening inside the sandbox on PORT (repeatable)
     #[arg(long, value_name = "PORT")]
     pub publish: Vec<u16>,
-    /// Isolation: `namespaces` (default, full) or `landlock` (weaker: no namespaces; see --help)
+    /// Isolation: `namespaces` (default, full), `vm` (a microVM inside the namespace tier:
+    /// a second kernel) or `landlock` (weaker: no namespaces; see --help)
     #[arg(long, value_name = "MODE", default_value = "namespaces")]
     pub isolation: String,
+    #[command(flatten)]
+    pub vm: crate::vm::VmOpts,
     /// Do not pick a profile from the command's name (only --profile ones apply)
     #[arg(long)]
     pub no_auto_profile: bool,

@@ -101,6 +101,9 @@ pub fn doctor() -> i32 {
 
     let cg = cgroup_report();
     r.note("resource limits", &cg);
+    for (layer, detail) in crate::vm::doctor_lines() {
+        r.note(layer, &detail);
+    }
     if r.failures == 0 {
         println!("\ncordon can run here with full isolation.");
         0

@@ -198,5 +198,6 @@ pub fn config(
         net: None,
         asker: None,
         private_layer: true,
+        kvm: false,
     }
 }

@@ -19,6 +19,7 @@ mod profiles;
 mod run;
 mod secrets;
 mod shell;
+mod vm;
 
 use clap::{CommandFactory, Parser};
 use cli::{Cli, Command};
@@ -27,6 +28,10 @@ use cli::{Cli, Command};
 pub const EXIT_CORDON: i32 = 125;
 
 fn main() {
+    // Inside a VM guest, cordon is /init: no command line to parse.
+    if vm::guest::is_init() {
+        vm::guest::main();
+    }
     // Installed as `cordon-shell` (a symlink), cordon is `cordon shell`: agents take $SHELL
     // as one path.
     let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -50,6 +55,7 @@ fn main() {
         Command::Ls { json } => named::ls(json),
         Command::Rm { force, names } => named::rm(&names, force),
         Command::Gc { all } => named::gc(all),
+        Command::VmHost(args) => vm::vm_host(args),
         Command::Profiles => profiles::list(),
         Command::Doctor => doctor::doctor(),
         Command::Approvals { sandbox } => approval::client::approvals(sandbox),

@@ -20,6 +20,7 @@ pub fn mcp(args: McpArgs) -> i32 {
         host_port: args.host_port,
         publish: Vec::new(),
         isolation: "namespaces".into(),
+        vm: Default::default(),
         // An agent's profile would give the server the agent's hosts and state.
         no_auto_profile: true,
         named: Default::default(),
@@ -30,6 +31,7 @@ pub fn mcp(args: McpArgs) -> i32 {
         BuildOpts {
             stdio: Some(Stdio::Inherit),
             workspace_writable: false,
+            ..BuildOpts::default()
         },
     )
 }

@@ -97,6 +97,8 @@ pub struct BuildOpts {
     /// Whether the workspace is writable (else it is bound read-only over itself, so writes
     /// fail with EROFS instead of landing in the private layer; cwd stays there).
     pub workspace_writable: bool,
+    /// Extra device nodes under /dev (only `kvm`, for the VM tier's QEMU).
+    pub devices: &'static [&'static str],
 }
 
 impl Default for BuildOpts {
@@ -104,6 +106,7 @@ impl Default for BuildOpts {
         BuildOpts {
             stdio: None,
             workspace_writable: true,
+            devices: &[],
         }
     }
 }
@@ -215,6 +218,7 @@ pub fn build(
         publish: publish.to_vec(),
         persist: None,
         files: Vec::new(),
+        extra_devices: opts.devices.iter().map(|d| d.to_string()).collect(),
     };
     Ok(Plan {
         spec,

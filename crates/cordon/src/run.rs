@@ -187,10 +187,11 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
     let lite = match args.isolation.as_str() {
         "namespaces" => false,
         "landlock" => true,
+        "vm" => return crate::vm::run(args, opts),
         other => {
             return fail(format!(
-                "unknown isolation mode {other:?} (use `namespaces`, the default, or `landlock`)"
-            ))
+            "unknown isolation mode {other:?} (use `namespaces`, the default, `vm` or `landlock`)"
+        ))
         }
     };
     if lite {
@@ -361,6 +362,7 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
     };
     if let Some(cfg) = hooks.guard.as_mut() {
         cfg.private_layer = !lite;
+        cfg.kvm = plan.spec.extra_devices.iter().any(|d| d == "kvm");
     }
     // Sandbox-wide limits where cgroup v2 is delegated; rlimits and tmpfs sizes otherwise.
     let _cgroup = match cordon_linux::cgroup::SandboxCgroup::enter(

@@ -126,4 +126,6 @@ pub struct GuardConfig {
     /// Whether the sandbox has a private layer on `/tmp` (its own unix sockets live there).
     /// Without one (`--isolation landlock`), `/tmp` is the host's and its sockets stay closed.
     pub private_layer: bool,
+    /// Whether /dev/kvm may be opened (bound into /dev only for the VM tier's QEMU).
+    pub kvm: bool,
 }

@@ -144,6 +144,9 @@ fn allowed_device(major: u32, minor: u32) -> bool {
     matches!((major, minor), (1, 3 | 5 | 7 | 8 | 9) | (5, 2)) || PTS_MAJORS.contains(&major)
 }
 
+/// /dev/kvm, for the VM tier's QEMU only ([`GuardConfig::kvm`](super::GuardConfig::kvm)).
+const KVM: (u32, u32) = (10, 232);
+
 /// Character devices: the few a shell needs, only under the sandbox's /dev; `/dev/tty` is the
 /// caller's controlling terminal, never ours.
 fn device(
@@ -160,7 +163,8 @@ fn device(
     if (major, minor) == (5, 0) {
         return controlling_tty(ctx, req);
     }
-    if !allowed_device(major, minor) {
+    let kvm = ctx.g.cfg.kvm && (major, minor) == KVM;
+    if !(allowed_device(major, minor) || kvm) {
         return Err(Errno::ACCESS);
     }
     reopen(opath, req.passed())

@@ -547,4 +547,25 @@ fn secrets_merge_by_name_and_show_never_prints_values() {
         "{text}"
     );
     assert!(text.contains("secret U has inject = \"env\""), "{text}");
+fn vm_kernel_comes_from_the_strongest_tier_and_never_the_project() {
+    let mut i = inputs();
+    i.managed = managed("[vm]\nkernel = \"/boot/vmlinuz-managed\"\n");
+    i.user = user("[vm]\nkernel = \"~/kernels/vmlinuz-mine\"\n");
+    i.project = project("[vm]\nkernel = \"/tmp/evil-kernel\"\n");
+    i.project_trusted = true;
+    let eff = resolve(&i).unwrap();
+    let k = eff.vm_kernel.as_ref().map(|r| r.value.clone());
+    assert_eq!(k, Some(p("/boot/vmlinuz-managed")));
+    assert!(eff
+        .warnings
+        .join("\n")
+        .contains("vm.kernel `/tmp/evil-kernel` ignored"));
+    let mut i = inputs();
+    i.user = user("[vm]\nkernel = \"~/kernels/vmlinuz-mine\"\n");
+    let eff = resolve(&i).unwrap();
+    let k = eff.vm_kernel.as_ref().map(|r| r.value.clone());
+    assert_eq!(k, Some(p("/home/u/kernels/vmlinuz-mine")));
+    let mut i = inputs();
+    i.user = user("[vm]\nkernal = \"x\"\n");
+    assert!(resolve(&i).is_err(), "unknown keys are errors");
 }

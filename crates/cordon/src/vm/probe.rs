@@ -1,0 +1,147 @@
+//! Whether KVM really works: a /dev/kvm that opens is not proof (this kind of host may offer a
+//! hypervisor that boots no stock kernel), so the probe boots the guest kernel with cordon's
+//! initramfs and the probe word, and waits a bounded time for init to report on the console.
+//! The result is cached for the host's boot, per guest kernel.
+
+use super::guest::{PROBE_OK, PROBE_WORD};
+use super::kernel::Kernel;
+use super::qemu::{Accel, Machine, QEMU};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How long a KVM boot to userspace may take before KVM counts as unusable.
+pub const KVM_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A guest that reached userspace.
+#[derive(Debug, Clone, Copy)]
+pub struct Booted {
+    /// From QEMU's start to init's report.
+    pub took: Duration,
+    /// The guest kernel's Landlock ABI (the inner wall's), if init reported it.
+    pub landlock: Option<i64>,
+}
+
+/// A KVM guest that reached userspace, or why KVM is unusable.
+pub fn kvm(kernel: &Kernel, initrd: &Path) -> Result<Booted, String> {
+    if let Err(e) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+    {
+        return Err(format!("/dev/kvm: {e}"));
+    }
+    let cache = cache_file(kernel);
+    if let Some(c) = cache.as_ref().and_then(|p| std::fs::read_to_string(p).ok()) {
+        return match c.strip_prefix("ok ") {
+            Some(rest) => {
+                let mut w = rest.split_whitespace().map(|x| x.parse::<i64>().ok());
+                Ok(Booted {
+                    took: Duration::from_millis(w.next().flatten().unwrap_or(0).max(0) as u64),
+                    landlock: w.next().flatten(),
+                })
+            }
+            None => Err(c.trim().to_string()),
+        };
+    }
+    let result = boot(kernel, initrd, Accel::Kvm, KVM_PROBE_TIMEOUT);
+    if let Some(p) = cache {
+        let line = match &result {
+            Ok(b) => format!("ok {} {}", b.took.as_millis(), b.landlock.unwrap_or(-1)),
+            Err(e) => e.clone(),
+        };
+        let _ = std::fs::write(p, line);
+    }
+    result
+}
+
+fn cache_file(kernel: &Kernel) -> Option<std::path::PathBuf> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let dir = crate::dirs::runtime_dir().ok()?;
+    Some(dir.join(format!("kvm-probe-{}-{}", boot.trim(), kernel.version)))
+}
+
+/// Boots to userspace and back under `accel`; the time it took, or why it did not.
+pub fn boot(
+    kernel: &Kernel,
+    initrd: &Path,
+    accel: Accel,
+    timeout: Duration,
+) -> Result<Booted, String> {
+    let dir = crate::dirs::runtime_dir()?.join(format!("probe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let r = boot_in(&dir, kernel, initrd, accel, timeout);
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
+
+fn boot_in(
+    dir: &Path,
+    kernel: &Kernel,
+    initrd: &Path,
+    accel: Accel,
+    timeout: Duration,
+) -> Result<Booted, String> {
+    let console = dir.join("console");
+    let m = Machine {
+        kernel: kernel.image.clone(),
+        initrd: initrd.to_path_buf(),
+        accel,
+        memory_mb: super::GUEST_MEMORY_MB,
+        control: None,
+        shares: Vec::new(),
+        root_share: false,
+        append: vec![PROBE_WORD.to_string()],
+        serial: Some(console.clone()),
+    };
+    let log = dir.join("qemu.log");
+    let log_file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let start = Instant::now();
+    let mut child = std::process::Command::new(QEMU)
+        .args(m.args())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .map_err(|e| {
+            format!("cannot start {QEMU}: {e} (fix: `apt-get install qemu-system-x86`)")
+        })?;
+    let ok = |p: &Path| {
+        let text = std::fs::read_to_string(p).ok()?;
+        let line = text.lines().find(|l| l.contains(PROBE_OK))?;
+        let landlock = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("landlock=")?.parse().ok());
+        Some(Booted {
+            took: start.elapsed(),
+            landlock,
+        })
+    };
+    loop {
+        if let Some(b) = ok(&console) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(b);
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            if let Some(b) = ok(&console) {
+                return Ok(b);
+            }
+            let err = std::fs::read_to_string(&log).unwrap_or_default();
+            let first = err
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("no output");
+            return Err(format!("a {} boot failed ({st}): {first}", accel.name()));
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "a {} boot did not reach userspace within {} s",
+                accel.name(),
+                timeout.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
