@@ -547,6 +547,9 @@ fn secrets_merge_by_name_and_show_never_prints_values() {
         "{text}"
     );
     assert!(text.contains("secret U has inject = \"env\""), "{text}");
+}
+
+#[test]
 fn vm_kernel_comes_from_the_strongest_tier_and_never_the_project() {
     let mut i = inputs();
     i.managed = managed("[vm]\nkernel = \"/boot/vmlinuz-managed\"\n");
