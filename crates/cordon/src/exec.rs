@@ -355,6 +355,13 @@ pub fn connect(name: &str) -> Result<Option<OwnedFd>, String> {
 
 /// `cordon exec NAME -- CMD...`.
 pub fn exec(name: &str, command: &[std::ffi::OsString]) -> i32 {
+    // Joining a VM sandbox's outer namespaces would run the command beside QEMU, outside the
+    // guest: weaker isolation than the sandbox was created with.
+    if crate::named::tier(name).as_deref() == Some(crate::named::TIER_VM) {
+        return fail(format!(
+            "{name} runs in a VM; cordon exec into VM sandboxes is not supported"
+        ));
+    }
     let conn = match connect(name) {
         Ok(Some(c)) => c,
         Ok(None) => {

@@ -30,6 +30,19 @@ pub struct Meta {
     pub max_age: u64,
     /// The cordon version that last used it.
     pub version: String,
+    /// The isolation tier it runs in (`namespaces` or `vm`); a sandbox keeps the tier it was
+    /// created with. Absent in metadata written before the VM tier had named sandboxes.
+    #[serde(default = "default_tier")]
+    pub isolation: String,
+}
+
+/// The tier of a named sandbox whose metadata does not say.
+pub const TIER_NAMESPACES: &str = "namespaces";
+/// The VM tier (`--isolation vm`).
+pub const TIER_VM: &str = "vm";
+
+fn default_tier() -> String {
+    TIER_NAMESPACES.to_string()
 }
 
 /// Checks a sandbox name: `[A-Za-z0-9._-]{1,64}`, not starting with a dot.
@@ -196,6 +209,13 @@ impl Entry {
     }
 }
 
+/// The isolation tier recorded for `name` (`None`: no such sandbox, or unreadable metadata).
+pub fn tier(name: &str) -> Option<String> {
+    let home = dirs::home().ok()?;
+    let entry = Entry::new(&home, name).ok()?;
+    entry.meta().ok().flatten().map(|m| m.isolation)
+}
+
 /// Whether /proc/locks lists an flock on the file (dev, ino): lines such as
 /// `1: FLOCK  ADVISORY  WRITE 4242 fe:00:778241 0 EOF` (device as hex major:minor).
 fn flock_held(locks: &str, dev: u64, ino: u64) -> bool {
@@ -216,9 +236,16 @@ pub struct Session {
     _lock: File,
 }
 
-/// Prepares the state of `name` for a run in `workspace`: takes the lock, checks the
-/// workspace, wipes state older than `max_age`, creates the layer, records the use.
-pub fn begin(home: &Path, name: &str, workspace: &Path, max_age: u64) -> Result<Session, String> {
+/// Prepares the state of `name` for a run in `workspace` with the isolation tier `tier`:
+/// takes the lock, checks the workspace and the tier, wipes state older than `max_age`,
+/// creates the layer, records the use.
+pub fn begin(
+    home: &Path,
+    name: &str,
+    workspace: &Path,
+    tier: &str,
+    max_age: u64,
+) -> Result<Session, String> {
     let entry = Entry::new(home, name)?;
     private_dir(&root(home))?;
     private_dir(&entry.dir)?;
@@ -236,6 +263,14 @@ pub fn begin(home: &Path, name: &str, workspace: &Path, max_age: u64) -> Result<
                 workspace.display()
             ))
         }
+        // A VM-tier sandbox's layer was written by a guest; the two tiers also differ in what
+        // `cordon exec` may do. A name stays with one tier.
+        Some(m) if m.isolation != tier => {
+            return Err(format!(
+                "sandbox {name} was created with --isolation {}; it cannot run with --isolation {tier} (use another name, or `cordon rm {name}` first)",
+                m.isolation
+            ))
+        }
         Some(m) if now.saturating_sub(m.created) > max_age => {
             persist::remove_tree(&entry.layer())
                 .map_err(|e| format!("cannot wipe {}: {e}", entry.layer().display()))?;
@@ -243,14 +278,14 @@ pub fn begin(home: &Path, name: &str, workspace: &Path, max_age: u64) -> Result<
                 "cordon: sandbox {name} was older than its maximum age ({}); starting from clean state",
                 human_age(max_age)
             );
-            fresh_meta(workspace, now)
+            fresh_meta(workspace, tier, now)
         }
         Some(m) => m,
         None => {
             // A directory without metadata holds nothing trustworthy: start clean.
             persist::remove_tree(&entry.layer())
                 .map_err(|e| format!("cannot wipe {}: {e}", entry.layer().display()))?;
-            fresh_meta(workspace, now)
+            fresh_meta(workspace, tier, now)
         }
     };
     meta.last_used = now;
@@ -264,21 +299,24 @@ pub fn begin(home: &Path, name: &str, workspace: &Path, max_age: u64) -> Result<
     Ok(Session { entry, _lock: lock })
 }
 
-fn fresh_meta(workspace: &Path, now: u64) -> Meta {
+fn fresh_meta(workspace: &Path, tier: &str, now: u64) -> Meta {
     Meta {
         workspace: workspace.to_path_buf(),
         created: now,
         last_used: now,
         max_age: 0,
         version: String::new(),
+        isolation: tier.to_string(),
     }
 }
 
 /// `cordon run --name`: takes the named sandbox for this run and points the plan's private
-/// layer at its state. `Ok(None)` for an ordinary run.
+/// layer at its state. `tier` is the isolation the person asked for ([`TIER_VM`] when this
+/// run is the VM tier's outer sandbox). `Ok(None)` for an ordinary run.
 pub fn start(
     opts: &crate::cli::NamedOpts,
     lite: bool,
+    tier: &str,
     plan: &mut crate::plan::Plan,
 ) -> Result<Option<Session>, String> {
     let Some(name) = &opts.name else {
@@ -288,7 +326,7 @@ pub fn start(
         return Err("--name needs the default isolation (a named sandbox keeps a private layer, which --isolation landlock does not have)".into());
     }
     let max_age = plan.effective.limits.max_age.value;
-    let session = begin(&plan.spec.home, name, &plan.workspace, max_age)?;
+    let session = begin(&plan.spec.home, name, &plan.workspace, tier, max_age)?;
     scrub_protected(&session.entry.layer(), &plan.spec.home, &plan.protect)?;
     plan.spec.persist = Some(session.entry.layer());
     Ok(Some(session))
@@ -421,6 +459,7 @@ pub fn ls(json: bool) -> i32 {
             "created": meta.as_ref().map(|m| m.created),
             "last_used": meta.as_ref().map(|m| m.last_used),
             "max_age_secs": meta.as_ref().map(|m| m.max_age),
+            "isolation": meta.as_ref().map(|m| m.isolation.clone()),
             "size_bytes": size,
             "running": running,
         }));
@@ -430,8 +469,8 @@ pub fn ls(json: bool) -> i32 {
         return 0;
     }
     println!(
-        "{:<24} {:<40} {:>8} {:>8} {:>10} STATE",
-        "NAME", "WORKSPACE", "AGE", "SIZE", "LAST USED"
+        "{:<24} {:<40} {:<10} {:>8} {:>8} {:>10} STATE",
+        "NAME", "WORKSPACE", "ISOLATION", "AGE", "SIZE", "LAST USED"
     );
     for r in rows {
         let s = |k: &str| r[k].as_str().unwrap_or("?").to_string();
@@ -441,9 +480,10 @@ pub fn ls(json: bool) -> i32 {
             .map(|t| format!("{} ago", human_age(now.saturating_sub(t))))
             .unwrap_or_else(|| "?".into());
         println!(
-            "{:<24} {:<40} {:>8} {:>8} {:>10} {}",
+            "{:<24} {:<40} {:<10} {:>8} {:>8} {:>10} {}",
             s("name"),
             s("workspace"),
+            s("isolation"),
             secs("age_secs"),
             human_size(r["size_bytes"].as_u64().unwrap_or(0)),
             last,

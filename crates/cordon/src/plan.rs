@@ -99,6 +99,9 @@ pub struct BuildOpts {
     pub workspace_writable: bool,
     /// Extra device nodes under /dev (only `kvm`, for the VM tier's QEMU).
     pub devices: &'static [&'static str],
+    /// The command is the VM tier's `cordon vm-host`: a named sandbox records the tier `vm`
+    /// and offers no `cordon exec` (that would run outside the guest).
+    pub vm: bool,
 }
 
 impl Default for BuildOpts {
@@ -107,6 +110,7 @@ impl Default for BuildOpts {
             stdio: None,
             workspace_writable: true,
             devices: &[],
+            vm: false,
         }
     }
 }

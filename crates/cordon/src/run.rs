@@ -235,7 +235,12 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
-    let session = match crate::named::start(&args.named, lite, &mut plan) {
+    let tier = if opts.vm {
+        crate::named::TIER_VM
+    } else {
+        crate::named::TIER_NAMESPACES
+    };
+    let session = match crate::named::start(&args.named, lite, tier, &mut plan) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
@@ -333,9 +338,8 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
         None => mounts::writable_roots(&plan.spec),
     };
     roots.push("/dev".into());
-    let exec_guard = session
-        .is_some()
-        .then(|| crate::exec::guard_factory(&plan, &roots, &audit));
+    let exec_guard =
+        (session.is_some() && !opts.vm).then(|| crate::exec::guard_factory(&plan, &roots, &audit));
     let mut hooks = RunHooks {
         guard: Some(guard::config(
             &plan.spec.home,

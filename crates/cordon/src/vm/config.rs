@@ -23,6 +23,10 @@ pub struct GuestConfig {
     /// destination through the outer sandbox (programs that ignore the proxy variables).
     #[serde(default)]
     pub transparent_ports: Vec<u16>,
+    /// Whether tags [`HOME_TAG`] and [`VARTMP_TAG`] share the outer `$HOME` and `/var/tmp`
+    /// (a named sandbox's kept layer), mounted instead of the in-memory private layer.
+    #[serde(default)]
+    pub kept: bool,
     /// Print guest-side notes (the inner wall's Landlock ABI).
     pub verbose: bool,
 }
@@ -34,6 +38,10 @@ pub fn share_tag(i: usize) -> String {
 
 /// The mount tag of the read-only root share.
 pub const ROOT_TAG: &str = "root";
+/// The mount tag of the kept `$HOME` (named sandboxes).
+pub const HOME_TAG: &str = "home";
+/// The mount tag of the kept `/var/tmp` (named sandboxes).
+pub const VARTMP_TAG: &str = "vartmp";
 /// The virtio-serial port's name.
 pub const PORT_NAME: &str = "cordon.ctl";
 /// Door ports the guest may open streams to (TCP).

@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,6 +28,8 @@ pub struct HostArgs {
     pub memory_mb: u64,
     pub shares: Vec<PathBuf>,
     pub net: bool,
+    /// Share `$HOME` and `/var/tmp` read-write (a named sandbox's kept layer).
+    pub kept: bool,
     /// Ports captured for any destination in the guest (see [`GuestConfig`]).
     pub transparent_ports: Vec<u16>,
     pub verbose: bool,
@@ -73,6 +75,11 @@ fn run_inner(args: HostArgs) -> Result<i32, String> {
         memory_mb: args.memory_mb,
         control: Some(sock.clone()),
         shares: args.shares.clone(),
+        // Never the whole root read-write, whatever $HOME says.
+        kept_home: args
+            .kept
+            .then(home_dir)
+            .filter(|h| h.is_absolute() && h != Path::new("/")),
         root_share: true,
         append: Vec::new(),
         serial: args.serial.clone(),
@@ -174,7 +181,7 @@ fn guest_config(args: &HostArgs) -> Result<GuestConfig, String> {
         cwd: cwd.to_string_lossy().into_owned(),
         uid: cordon_linux::sys::getuid(),
         gid: cordon_linux::sys::getgid(),
-        home: std::env::var("HOME").unwrap_or_else(|_| "/".into()),
+        home: home_dir().to_string_lossy().into_owned(),
         shares: args
             .shares
             .iter()
@@ -187,8 +194,16 @@ fn guest_config(args: &HostArgs) -> Result<GuestConfig, String> {
             Vec::new()
         },
         tty,
+        kept: args.kept,
         verbose: args.verbose,
     })
+}
+
+/// `$HOME` as the outer sandbox sets it (`/` when unset).
+fn home_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 /// The terminal size of `fd`, if it is a terminal.

@@ -54,6 +54,9 @@ pub struct VmHostArgs {
     /// Forward the door's ports into the guest.
     #[arg(long)]
     pub net: bool,
+    /// Share $HOME and /var/tmp read-write (a named sandbox: the outer ones are its kept layer).
+    #[arg(long)]
+    pub kept: bool,
     /// Capture connections to any address on this port (repeatable).
     #[arg(long = "tport")]
     pub transparent_ports: Vec<u16>,
@@ -79,6 +82,7 @@ pub fn vm_host(a: VmHostArgs) -> i32 {
         memory_mb: GUEST_MEMORY_MB,
         shares: a.share,
         net: a.net,
+        kept: a.kept,
         transparent_ports: a.transparent_ports,
         verbose: a.verbose,
         serial: a.serial,
@@ -223,10 +227,6 @@ pub fn run(mut args: RunArgs, opts: crate::plan::BuildOpts) -> i32 {
     if !args.host_port.is_empty() || !args.publish.is_empty() {
         return fail("--isolation vm does not support --host-port or --publish yet (docs/vm.md)");
     }
-    if args.named.name.is_some() {
-        // `cordon exec` would join the outer namespace sandbox, not the guest: weaker than asked.
-        return fail("--isolation vm does not support --name yet: run it without --name, or use the namespace tier for a named sandbox");
-    }
     // The writable roots become the shares; the outer plan is built again by run_with.
     let net_flags = crate::net::NetFlags {
         allow: args.allow_domain.clone(),
@@ -274,6 +274,12 @@ pub fn run(mut args: RunArgs, opts: crate::plan::BuildOpts) -> i32 {
         cmd.push("--share".into());
         cmd.push(w.into());
     }
+    if args.named.name.is_some() {
+        // The outer sandbox's $HOME and /var/tmp are the kept layer; the guest mounts them
+        // instead of its in-memory ones, so what it writes there goes through QEMU's 9p
+        // server, i.e. through the outer path guard.
+        cmd.push("--kept".into());
+    }
     if !args.no_network {
         cmd.push("--net".into());
         for p in transparent_ports(&plan.effective, &args.allow_domain) {
@@ -301,6 +307,7 @@ pub fn run(mut args: RunArgs, opts: crate::plan::BuildOpts) -> i32 {
     let opts = crate::plan::BuildOpts {
         // QEMU needs /dev/kvm inside the outer sandbox; nothing else ever gets it.
         devices: if accel == Accel::Kvm { &["kvm"] } else { &[] },
+        vm: true,
         ..opts
     };
     crate::run::run_with(args, opts)

@@ -89,6 +89,7 @@ fn boot_in(
         memory_mb: super::GUEST_MEMORY_MB,
         control: None,
         shares: Vec::new(),
+        kept_home: None,
         root_share: false,
         append: vec![PROBE_WORD.to_string()],
         serial: Some(console.clone()),

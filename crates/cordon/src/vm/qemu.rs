@@ -2,7 +2,7 @@
 //! straight to the kernel, one virtio-serial port for control, stdio and network, and 9p shares
 //! served by QEMU from the outer sandbox's view.
 
-use super::config::{share_tag, PORT_NAME, ROOT_TAG};
+use super::config::{share_tag, HOME_TAG, PORT_NAME, ROOT_TAG, VARTMP_TAG};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -44,6 +44,8 @@ pub struct Machine {
     pub control: Option<PathBuf>,
     /// Read-write shares, in tag order.
     pub shares: Vec<PathBuf>,
+    /// A named sandbox's `$HOME`: it and `/var/tmp` are shared read-write as well.
+    pub kept_home: Option<PathBuf>,
     /// Whether the root share exists (the probe boots without one).
     pub root_share: bool,
     /// Extra kernel command-line words.
@@ -140,13 +142,19 @@ impl Machine {
                 &format!("virtio-9p-device,fsdev=root,mount_tag={ROOT_TAG}"),
             ]);
         }
-        for (i, s) in self.shares.iter().enumerate() {
-            let tag = share_tag(i);
+        let kept = self.kept_home.iter().flat_map(|h| {
+            [
+                (HOME_TAG.to_string(), h.clone()),
+                (VARTMP_TAG.to_string(), PathBuf::from("/var/tmp")),
+            ]
+        });
+        let shares = self.shares.iter().enumerate();
+        for (tag, s) in kept.chain(shares.map(|(i, s)| (share_tag(i), s.clone()))) {
             push(&[
                 "-fsdev",
                 &format!(
                     "local,id={tag},path={},security_model=none,multidevs=remap",
-                    escape(s)
+                    escape(&s)
                 ),
                 "-device",
                 &format!("virtio-9p-device,fsdev={tag},mount_tag={tag}"),
@@ -183,6 +191,7 @@ mod tests {
             memory_mb: 512,
             control: Some("/tmp/c.sock".into()),
             shares: vec!["/w".into()],
+            kept_home: None,
             root_share: true,
             append: vec![],
             serial: None,

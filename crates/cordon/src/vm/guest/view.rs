@@ -1,10 +1,11 @@
 //! The guest's file-system view, built under /mnt and then made the root: the host's root (the
 //! outer sandbox's view, with secrets already replaced) read-only over 9p; a private layer in
-//! guest RAM for /tmp, /var/tmp, /run, /dev/shm and an overlay on $HOME; a minimal /dev; the
-//! read-write shares (workspace first) over 9p on top.
+//! guest RAM for /tmp, /var/tmp, /run, /dev/shm and an overlay on $HOME (for a named sandbox,
+//! $HOME and /var/tmp are instead the outer ones, its kept layer, over 9p); a minimal /dev;
+//! the read-write shares (workspace first) over 9p on top.
 
 use super::sys::{chardev, mount, switch_root};
-use crate::vm::config::{share_tag, GuestConfig, ROOT_TAG};
+use crate::vm::config::{share_tag, GuestConfig, HOME_TAG, ROOT_TAG, VARTMP_TAG};
 use std::path::{Path, PathBuf};
 
 const NEW: &str = "/mnt";
@@ -46,7 +47,13 @@ pub fn build(cfg: &GuestConfig) -> Result<(), String> {
     p9(ROOT_TAG, root, true)?;
     for (p, mode) in [("tmp", "1777"), ("var/tmp", "1777"), ("run", "755")] {
         let t = under(NEW, p);
-        if t.is_dir() {
+        if !t.is_dir() {
+            continue;
+        }
+        if cfg.kept && p == "var/tmp" {
+            // A named sandbox: the outer /var/tmp, which is its kept layer.
+            p9(VARTMP_TAG, &t, false)?;
+        } else {
             tmpfs(&t, mode)?;
         }
     }
@@ -83,6 +90,11 @@ fn home(cfg: &GuestConfig) -> Result<(), String> {
     let target = under(NEW, &cfg.home);
     if cfg.home == "/" || !target.is_dir() {
         return Ok(());
+    }
+    if cfg.kept {
+        // A named sandbox: the outer $HOME, an overlay whose upper is the kept layer. Writes
+        // go through QEMU's 9p server, so the outer path guard judges them (protected paths).
+        return p9(HOME_TAG, &target, false);
     }
     let layer = Path::new(LAYER);
     std::fs::create_dir_all(layer).map_err(|e| format!("create {LAYER}: {e}"))?;
