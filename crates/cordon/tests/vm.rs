@@ -611,3 +611,159 @@ fn doctor_reports_the_vm_tier() {
         out.show()
     );
 }
+
+/// `cordon ARGS` with the VM tests' copy of the binary.
+fn vm_cordon(sb: &Sandbox, args: &[&str]) -> Out {
+    let mut cmd = vm_command(sb);
+    cmd.args(args);
+    exec(cmd, Duration::from_secs(60))
+}
+
+#[test]
+fn named_vm_sandbox_keeps_home_and_var_tmp() {
+    if !vm_ready("named_vm_sandbox_keeps_home_and_var_tmp") {
+        return;
+    }
+    let sb = Sandbox::new("vm-named");
+    let name = format!("vm{}", unique());
+    let state = sb.home.join(".local/state/cordon/sandboxes").join(&name);
+    let bashrc_before = std::fs::read(sb.home.join(".bashrc")).ok();
+    // Run 1 writes the kept layer; the protected ~/.bashrc is attacked through the guest's
+    // 9p home (the outer path guard must refuse it, nothing in the guest can).
+    let script = format!(
+        "echo {RAN}\n\
+         echo kept-home > ~/kept.txt && mkdir -p ~/.cache/tool && echo c > ~/.cache/tool/c && echo HOME-OK\n\
+         echo kept-vt > /var/tmp/kept-vt.txt && echo VARTMP-OK\n\
+         echo gone > /tmp/not-kept.txt && echo TMP-OK\n\
+         echo 'echo PWNED' >> ~/.bashrc && echo BASHRC-WRITTEN\n"
+    );
+    let (out, err, code) = vm_run(&sb, &["--name", &name], &script, b"");
+    let out = String::from_utf8_lossy(&out).into_owned();
+    let show = format!("run 1 stdout:\n{out}\nstderr:\n{err}\nexit {code}");
+    assert!(out.contains(RAN), "nothing ran\n{show}");
+    for ok in ["HOME-OK", "VARTMP-OK", "TMP-OK"] {
+        assert!(out.contains(ok), "{ok} missing\n{show}");
+    }
+    assert!(!out.contains("BASHRC-WRITTEN"), "{show}");
+    assert!(
+        err.contains(".bashrc: Operation not permitted")
+            || err.contains(".bashrc: Permission denied"),
+        "the outer path guard refuses ~/.bashrc through QEMU's 9p server\n{show}"
+    );
+    // The host's real home has none of it.
+    assert!(!sb.home.join("kept.txt").exists(), "{show}");
+    assert!(!sb.home.join(".cache/tool").exists(), "{show}");
+    assert_eq!(
+        std::fs::read(sb.home.join(".bashrc")).ok(),
+        bashrc_before,
+        "{show}"
+    );
+    let meta = std::fs::read_to_string(state.join("meta.json")).unwrap_or_default();
+    assert!(
+        meta.contains("\"isolation\": \"vm\""),
+        "meta.json records the tier: {meta}\n{show}"
+    );
+
+    // Run 2 (same name) sees the kept files, not /tmp's or the refused .bashrc line; while it
+    // runs, exec is refused (joining the outer sandbox would run outside the guest).
+    let mut cmd = vm_command(&sb);
+    cmd.arg("run")
+        .args(VM)
+        .args(["--name", &name, "--", "bash", "-c"])
+        .arg(
+            "cat ~/kept.txt ~/.cache/tool/c /var/tmp/kept-vt.txt; \
+         test -e /tmp/not-kept.txt && echo TMP-KEPT; \
+         grep -q PWNED ~/.bashrc 2>/dev/null && echo BASHRC-KEPT; \
+         echo VM2-UP; while [ ! -e go ]; do sleep 0.2; done; echo VM2-DONE",
+        );
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn cordon");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let ereader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line == "VM2-UP" {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let up = rx.recv_timeout(VM_TIMEOUT).is_ok();
+    let exec_out = vm_cordon(&sb, &["exec", &name, "--", "touch", "joined"]);
+    let ls = vm_cordon(&sb, &["ls", "--json"]);
+    let table = vm_cordon(&sb, &["ls"]);
+    std::fs::write(sb.ws.join("go"), b"").expect("write go");
+    let status = match wait_timeout(&mut child, VM_TIMEOUT) {
+        Some(s) => status_code(s),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the second VM run did not finish");
+        }
+    };
+    let out2 = reader.join().unwrap_or_default();
+    let err2 = ereader.join().unwrap_or_default();
+    let show = format!("run 2 stdout:\n{out2}\nstderr:\n{err2}\nexit {status}");
+    assert!(up, "run 2 never came up\n{show}");
+    assert_eq!(status, 0, "{show}");
+    for kept in ["kept-home", "kept-vt", "VM2-DONE"] {
+        assert!(out2.lines().any(|l| l == kept), "{kept} missing\n{show}");
+    }
+    assert!(out2.lines().any(|l| l == "c"), "~/.cache kept\n{show}");
+    assert!(!out2.contains("TMP-KEPT"), "/tmp is not kept\n{show}");
+    assert!(!out2.contains("BASHRC-KEPT"), "{show}");
+    assert_eq!(exec_out.code, 125, "exec refused\n{}", exec_out.show());
+    assert!(
+        exec_out.stderr.contains(&format!(
+            "{name} runs in a VM; cordon exec into VM sandboxes is not supported"
+        )),
+        "{}",
+        exec_out.show()
+    );
+    assert!(
+        !sb.ws.join("joined").exists(),
+        "exec ran a command\n{}",
+        exec_out.show()
+    );
+    let v: serde_json::Value = serde_json::from_str(&ls.stdout).expect("ls --json");
+    let me = v
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["name"] == name.as_str()))
+        .unwrap_or_else(|| panic!("{name} missing from ls: {}", ls.show()));
+    assert_eq!(me["isolation"], "vm", "{}", ls.show());
+    assert_eq!(me["running"], true, "{}", ls.show());
+    assert!(
+        table
+            .stdout
+            .lines()
+            .any(|l| l.starts_with(&name) && l.contains(" vm ") && l.contains("running")),
+        "{}",
+        table.show()
+    );
+
+    // A name stays with its tier; rm removes the state.
+    let other = vm_cordon(&sb, &["run", "--name", &name, "--", "true"]);
+    assert_eq!(other.code, 125, "{}", other.show());
+    assert!(
+        other.stderr.contains("was created with --isolation vm"),
+        "{}",
+        other.show()
+    );
+    let rm = vm_cordon(&sb, &["rm", &name]);
+    assert_eq!(rm.code, 0, "{}", rm.show());
+    assert!(!state.exists(), "rm removes the kept layer\n{}", rm.show());
+}
