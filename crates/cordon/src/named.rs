@@ -643,6 +643,30 @@ mod tests {
     }
 
     #[test]
+    fn a_name_keeps_its_tier() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let ws = home.path().join("ws");
+        let s = begin(home.path(), "n", &ws, TIER_VM, 3600).expect("first run");
+        let meta = s.entry.meta().expect("meta").expect("written");
+        assert_eq!(meta.isolation, TIER_VM);
+        drop(s);
+        let err = begin(home.path(), "n", &ws, TIER_NAMESPACES, 3600)
+            .err()
+            .expect("the other tier is refused");
+        assert!(err.contains("created with --isolation vm"), "{err}");
+        assert!(begin(home.path(), "n", &ws, TIER_VM, 3600).is_ok());
+    }
+
+    #[test]
+    fn metadata_without_a_tier_is_the_namespace_tier() {
+        let m: Meta = serde_json::from_str(
+            r#"{"workspace":"/w","created":1,"last_used":1,"max_age":60,"version":"0.1.0"}"#,
+        )
+        .expect("old meta.json");
+        assert_eq!(m.isolation, TIER_NAMESPACES);
+    }
+
+    #[test]
     fn ages() {
         assert_eq!(human_age(7 * 86400), "7d");
         assert_eq!(human_age(36 * 3600), "1d 12h");

@@ -210,5 +210,34 @@ mod tests {
         assert!(all.contains("path=/,security_model=none,readonly=on"));
         assert!(all.contains("path=/w,security_model=none,multidevs=remap"));
         assert!(!all.contains("-netdev") && !all.contains("-nic"));
+        assert!(!all.contains("mount_tag=home") && !all.contains("mount_tag=vartmp"));
+    }
+
+    #[test]
+    fn a_named_sandbox_shares_home_and_var_tmp_read_write() {
+        let m = Machine {
+            kernel: "/boot/vmlinuz-x".into(),
+            initrd: "/c/i.cpio".into(),
+            accel: Accel::Tcg,
+            memory_mb: 512,
+            control: None,
+            shares: vec!["/h/ws".into()],
+            kept_home: Some("/h".into()),
+            root_share: true,
+            append: vec![],
+            serial: None,
+        };
+        let all = m
+            .args()
+            .iter()
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let at = |what: &str| all.find(what).unwrap_or_else(|| panic!("{what}: {all}"));
+        at("local,id=home,path=/h,security_model=none,multidevs=remap");
+        at("local,id=vartmp,path=/var/tmp,security_model=none,multidevs=remap");
+        // The workspace under $HOME keeps its tag w0 (the guest mounts it over the home).
+        assert!(at("mount_tag=home") < at("mount_tag=w0"));
+        at("local,id=w0,path=/h/ws,");
     }
 }
