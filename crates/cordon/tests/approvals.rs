@@ -3,13 +3,14 @@
 
 mod common;
 
+use common::approver::*;
 use common::*;
-use serde_json::Value;
+
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixStream;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,24 +19,8 @@ use std::time::{Duration, Instant};
 
 const HELLO: &str = "hello-from-upstream";
 
-/// This build's binary where the test user can run it. The harness's shared copy at
-/// /tmp/cordon-it/cordon can be replaced by another checkout's test run meanwhile, so
-/// these tests use their own copy.
 fn bin() -> &'static Path {
-    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| {
-        let built = PathBuf::from(env!("CARGO_BIN_EXE_cordon"));
-        if !test_user().drop_privs {
-            return built;
-        }
-        let dir = Path::new("/tmp/cordon-it");
-        fs::create_dir_all(dir).expect("create /tmp/cordon-it");
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).expect("chmod");
-        let dst = dir.join(format!("cordon-approvals-{}", std::process::id()));
-        fs::copy(&built, &dst).expect("copy cordon");
-        fs::set_permissions(&dst, fs::Permissions::from_mode(0o755)).expect("chmod cordon");
-        dst
-    })
+    cordon_bin()
 }
 
 /// A loopback server that greets and counts connections.
@@ -148,79 +133,6 @@ fn finish(mut child: Child) -> Out {
 }
 
 /// The test as an approver on a sandbox's socket.
-struct Approver {
-    r: BufReader<UnixStream>,
-    w: UnixStream,
-    sandbox: String,
-}
-
-fn find_socket(dir: &Path) -> PathBuf {
-    let mut found = None;
-    let ok = wait_for(Duration::from_secs(30), || {
-        found = fs::read_dir(dir).ok().and_then(|rd| {
-            rd.flatten()
-                .map(|e| e.path())
-                .find(|p| p.extension().is_some_and(|e| e == "sock"))
-        });
-        found.is_some()
-    });
-    assert!(ok, "no approval socket appeared in {}", dir.display());
-    found.expect("socket")
-}
-
-impl Approver {
-    fn connect(dir: &Path) -> Approver {
-        let path = find_socket(dir);
-        let meta = fs::metadata(&path).expect("socket metadata");
-        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "socket mode");
-        // The file appears at bind(), a moment before listen(): retry briefly.
-        let mut conn = None;
-        wait_for(Duration::from_secs(10), || {
-            conn = UnixStream::connect(&path).ok();
-            conn.is_some()
-        });
-        let s = conn.expect("connect to the approval socket");
-        s.set_read_timeout(Some(Duration::from_secs(30)))
-            .expect("timeout");
-        let w = s.try_clone().expect("clone");
-        let mut a = Approver {
-            r: BufReader::new(s),
-            w,
-            sandbox: String::new(),
-        };
-        let hello = a.next();
-        assert_eq!(hello["type"], "hello", "{hello}");
-        a.sandbox = hello["sandbox"].as_str().unwrap_or("").to_string();
-        a
-    }
-
-    fn next(&mut self) -> Value {
-        let mut line = String::new();
-        match self.r.read_line(&mut line) {
-            Ok(n) if n > 0 => serde_json::from_str(&line).expect("broker sends JSON"),
-            other => panic!("no message from the broker: {other:?}"),
-        }
-    }
-
-    /// The next message of type `t`, skipping others (bounded).
-    fn next_of(&mut self, t: &str) -> Value {
-        for _ in 0..100 {
-            let m = self.next();
-            if m["type"] == t {
-                return m;
-            }
-        }
-        panic!("no {t} message in 100 messages");
-    }
-
-    fn decide(&mut self, id: &Value, decision: &str) {
-        let m = serde_json::json!({"type": "decision", "id": id, "decision": decision});
-        self.w
-            .write_all(format!("{m}\n").as_bytes())
-            .expect("send decision");
-    }
-}
-
 #[test]
 fn allow_once_admits_one_connection_and_the_next_asks_again() {
     let t = Ask::new("appr-once", "");
@@ -384,16 +296,9 @@ fn a_flood_is_rate_limited_and_summarised() {
     let mut requests = 0;
     let mut summarised = 0u64;
     let deadline = Instant::now() + Duration::from_secs(50);
-    a.r.get_ref()
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
+    a.set_timeout(Duration::from_secs(5));
     while Instant::now() < deadline && summarised < 900 {
-        let mut line = String::new();
-        match a.r.read_line(&mut line) {
-            Ok(n) if n > 0 => {}
-            _ => break,
-        }
-        let m: Value = serde_json::from_str(&line).expect("json");
+        let Some(m) = a.try_next() else { break };
         match m["type"].as_str() {
             Some("request") => requests += 1,
             Some("summary") => {

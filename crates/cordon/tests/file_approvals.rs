@@ -3,33 +3,19 @@
 
 mod common;
 
+use common::approver::*;
 use common::*;
-use serde_json::Value;
+
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixStream;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-/// This build's binary where the test user can run it (a private copy: the harness's shared
-/// one can be replaced by another checkout's run meanwhile).
 fn bin() -> &'static Path {
-    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| {
-        let built = PathBuf::from(env!("CARGO_BIN_EXE_cordon"));
-        if !test_user().drop_privs {
-            return built;
-        }
-        let dir = Path::new("/tmp/cordon-it");
-        fs::create_dir_all(dir).expect("create /tmp/cordon-it");
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).expect("chmod");
-        let dst = dir.join(format!("cordon-fileask-{}", std::process::id()));
-        fs::copy(&built, &dst).expect("copy cordon");
-        fs::set_permissions(&dst, fs::Permissions::from_mode(0o755)).expect("chmod cordon");
-        dst
-    })
+    cordon_bin()
 }
 
 /// Shell prelude: wait (bounded) for the test to create `go` in the workspace.
@@ -107,72 +93,6 @@ fn finish(mut child: Child) -> Out {
         stdout,
         stderr,
     })
-}
-
-/// The test as an approver on a sandbox's socket.
-struct Approver {
-    r: BufReader<UnixStream>,
-    w: UnixStream,
-    sandbox: String,
-}
-
-impl Approver {
-    fn connect(dir: &Path) -> Approver {
-        let mut path = None;
-        let found = wait_for(Duration::from_secs(30), || {
-            path = fs::read_dir(dir).ok().and_then(|rd| {
-                rd.flatten()
-                    .map(|e| e.path())
-                    .find(|p| p.extension().is_some_and(|e| e == "sock"))
-            });
-            path.is_some()
-        });
-        assert!(found, "no approval socket appeared in {}", dir.display());
-        let path = path.expect("socket");
-        let mut conn = None;
-        wait_for(Duration::from_secs(10), || {
-            conn = UnixStream::connect(&path).ok();
-            conn.is_some()
-        });
-        let s = conn.expect("connect to the approval socket");
-        s.set_read_timeout(Some(Duration::from_secs(30)))
-            .expect("timeout");
-        let w = s.try_clone().expect("clone");
-        let mut a = Approver {
-            r: BufReader::new(s),
-            w,
-            sandbox: String::new(),
-        };
-        let hello = a.next();
-        assert_eq!(hello["type"], "hello", "{hello}");
-        a.sandbox = hello["sandbox"].as_str().unwrap_or("").to_string();
-        a
-    }
-
-    fn next(&mut self) -> Value {
-        let mut line = String::new();
-        match self.r.read_line(&mut line) {
-            Ok(n) if n > 0 => serde_json::from_str(&line).expect("broker sends JSON"),
-            other => panic!("no message from the broker: {other:?}"),
-        }
-    }
-
-    fn next_of(&mut self, t: &str) -> Value {
-        for _ in 0..100 {
-            let m = self.next();
-            if m["type"] == t {
-                return m;
-            }
-        }
-        panic!("no {t} message in 100 messages");
-    }
-
-    fn decide(&mut self, id: &Value, decision: &str) {
-        let m = serde_json::json!({"type": "decision", "id": id, "decision": decision});
-        self.w
-            .write_all(format!("{m}\n").as_bytes())
-            .expect("send decision");
-    }
 }
 
 const NOTES: &str = "real-notes-4a7c1e";

@@ -12,30 +12,8 @@ use std::time::Duration;
 
 const DAY: u64 = 86400;
 
-/// This build's binary where the test user can run it. The harness's shared copy at
-/// /tmp/cordon-it/cordon can be replaced by another checkout's test run meanwhile (and an
-/// older build has no `--name`), so these tests use their own copy, one per build path.
 fn bin() -> &'static Path {
-    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| {
-        use std::hash::{Hash, Hasher};
-        use std::os::unix::fs::PermissionsExt;
-        let built = PathBuf::from(env!("CARGO_BIN_EXE_cordon"));
-        if !test_user().drop_privs {
-            return built;
-        }
-        let dir = Path::new("/tmp/cordon-it");
-        fs::create_dir_all(dir).expect("create /tmp/cordon-it");
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).expect("chmod");
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        built.hash(&mut h);
-        let dst = dir.join(format!("cordon-named-{:x}", h.finish()));
-        let tmp = dir.join(format!("cordon-named.{}", unique()));
-        fs::copy(&built, &tmp).expect("copy cordon");
-        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).expect("chmod cordon");
-        fs::rename(&tmp, &dst).expect("install cordon copy");
-        dst
-    })
+    cordon_bin()
 }
 
 fn cordon_command(sb: &Sandbox) -> Command {

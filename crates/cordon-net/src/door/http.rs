@@ -7,12 +7,13 @@ use super::Ctx;
 use crate::event::Event;
 use crate::host::{parse_host, split_host_port, Host};
 use crate::httphead::{parse_authority, MAX_HEAD, MAX_HEADERS};
+use crate::l7::request::strip_hop_by_hop;
 use crate::policy::Verdict;
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
@@ -180,34 +181,6 @@ async fn connect(
             b"Connection established",
         ));
     resp
-}
-
-/// Hop-by-hop headers, which are not forwarded.
-fn strip_hop_by_hop(h: &mut HeaderMap) {
-    let named: Vec<HeaderName> = h
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for n in named {
-        if n != header::TRANSFER_ENCODING && n != header::CONTENT_LENGTH && n != header::HOST {
-            h.remove(n);
-        }
-    }
-    for n in [
-        "connection",
-        "proxy-connection",
-        "keep-alive",
-        "proxy-authorization",
-        "proxy-authenticate",
-        "te",
-        "trailer",
-        "upgrade",
-    ] {
-        h.remove(n);
-    }
 }
 
 /// Refuses ambiguous message framing (request smuggling).

@@ -23,6 +23,7 @@ use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub mod approver;
 pub mod net;
 
 /// Name of the unprivileged account used when the tests run as root.
@@ -222,14 +223,20 @@ pub fn cordon_bin() -> &'static Path {
         }
         // The cargo target dir may sit under /root (mode 0700): copy the binary to a
         // world-readable place. Copy then rename so a concurrently running test binary never
-        // executes a half-written file.
+        // executes a half-written file; one copy per build path, so test runs of other
+        // checkouts on the same machine never replace this build's binary mid-run.
         let dir = Path::new("/tmp/cordon-it");
         fs::create_dir_all(dir).expect("create /tmp/cordon-it");
         fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).expect("chmod /tmp/cordon-it");
         let tmp = dir.join(format!("cordon.{}", unique()));
         fs::copy(&built, &tmp).expect("copy cordon binary to /tmp/cordon-it");
         fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).expect("chmod cordon copy");
-        let dst = dir.join("cordon");
+        let dst = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            built.hash(&mut h);
+            dir.join(format!("cordon-{:x}", h.finish()))
+        };
         fs::rename(&tmp, &dst).expect("install cordon copy");
         dst
     })
