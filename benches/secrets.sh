@@ -26,18 +26,9 @@ fi
 for tool in ip openssl python3; do
     command -v "$tool" >/dev/null 2>&1 || { echo "benches/secrets.sh: $tool is not installed" >&2; exit 2; }
 done
-if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
-    export PATH="$HOME/.cargo/bin:$PATH"
-fi
-cargo build --release --locked -q -p cordon
-target_dir="$(cargo metadata --format-version 1 --no-deps \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-
-id cordon-test >/dev/null 2>&1 || useradd -m -s /bin/bash cordon-test
-mkdir -p /tmp/cordon-it
-chmod 0755 /tmp/cordon-it
-install -m 0755 "$target_dir/release/cordon" /tmp/cordon-it/cordon-secbench
-bin=/tmp/cordon-it/cordon-secbench
+. benches/lib.sh
+bench_build release
+bench_as_user /tmp/cordon-it cordon-secbench
 home="$(getent passwd cordon-test | cut -d: -f6)"
 ws="$home/cordon-secbench-ws"
 work="$(mktemp -d /tmp/cordon-secbench.XXXXXX)"

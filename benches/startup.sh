@@ -7,24 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-200}"
 
-if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
-    export PATH="$HOME/.cargo/bin:$PATH"
-fi
-cargo build --release --locked -q -p cordon
-target_dir="$(cargo metadata --format-version 1 --no-deps \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-bin="$target_dir/release/cordon"
-
-run_user=""
-if [ "$(id -u)" -eq 0 ]; then
-    # cordon is for unprivileged users: measure it (and the baselines) as one.
-    id cordon-test >/dev/null 2>&1 || useradd -m -s /bin/bash cordon-test
-    run_user=cordon-test
-    mkdir -p /tmp/cordon-it
-    chmod 0755 /tmp/cordon-it
-    install -m 0755 "$bin" /tmp/cordon-it/cordon-bench
-    bin=/tmp/cordon-it/cordon-bench
-fi
+. benches/lib.sh
+bench_build release
+bench_as_user /tmp/cordon-it cordon-bench
 
 exec python3 - "$N" "$bin" "$run_user" <<'PY'
 import os, pwd, shutil, statistics, subprocess, sys, time

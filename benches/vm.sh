@@ -14,19 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-5}"
 
-if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
-    export PATH="$HOME/.cargo/bin:$PATH"
-fi
-profile=debug
-if [ "${BENCH_RELEASE:-0}" = 1 ]; then
-    cargo build --release --locked -q -p cordon
-    profile=release
-else
-    cargo build --locked -q -p cordon
-fi
-target_dir="$(cargo metadata --format-version 1 --no-deps \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-bin="$target_dir/$profile/cordon"
+. benches/lib.sh
+if [ "${BENCH_RELEASE:-0}" = 1 ]; then bench_build release; else bench_build debug; fi
 command -v qemu-system-x86_64 >/dev/null || { echo "vm.sh: qemu-system-x86_64 missing (apt-get install qemu-system-x86)" >&2; exit 2; }
 command -v gcc >/dev/null || { echo "vm.sh: gcc missing (for the minimal /init)" >&2; exit 2; }
 kernel="$(ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1)"
@@ -42,13 +31,7 @@ int main(void) { reboot(RB_AUTOBOOT); return 0; }
 C
 gcc -static -Os -o "$work/init" "$work/init.c"
 
-run_user=""
-if [ "$(id -u)" -eq 0 ]; then
-    id cordon-test >/dev/null 2>&1 || useradd -m -s /bin/bash cordon-test
-    run_user=cordon-test
-    install -m 0755 "$bin" "$work/cordon"
-    bin="$work/cordon"
-fi
+bench_as_user "$work" cordon
 
 exec python3 - "$N" "$bin" "$run_user" "$kernel" "$work" <<'PY'
 import os, pwd, statistics, subprocess, sys, time
