@@ -79,14 +79,6 @@ pub fn recv(sock: BorrowedFd<'_>) -> io::Result<(Vec<u8>, Vec<OwnedFd>)> {
     Ok((buf, fds))
 }
 
-const JOIN_FLAGS: libc::c_int = libc::CLONE_NEWUSER
-    | libc::CLONE_NEWNS
-    | libc::CLONE_NEWPID
-    | libc::CLONE_NEWNET
-    | libc::CLONE_NEWIPC
-    | libc::CLONE_NEWUTS
-    | libc::CLONE_NEWCGROUP;
-
 /// Joins init's namespaces, runs `argv` confined in them, and returns its exit status
 /// (128+N for signal N). `sock` is the exec connection (the child sends its guard listener
 /// there and waits for the supervisor's answer).
@@ -170,7 +162,7 @@ unsafe fn join_inner(
     // inspect it (it is outside the sandbox's pid namespace anyway).
     sys::set_dumpable(false).ctx(|| "protect the exec process".into())?;
     // SAFETY: setns on a pidfd we own; single-threaded per the contract.
-    let r = unsafe { libc::setns(init.as_raw_fd(), JOIN_FLAGS) };
+    let r = unsafe { libc::setns(init.as_raw_fd(), sys::SANDBOX_NAMESPACES) };
     if r != 0 {
         return Err(SetupError::new(
             "join the sandbox's namespaces",
@@ -351,12 +343,7 @@ fn relay_until_exit(pid: libc::pid_t, master: OwnedFd, sigfd: OwnedFd) -> Result
     let queried = relay.queried();
     relay.stop_and_join();
     if let Some(r) = raw {
-        r.restore();
-        if queried {
-            r.discard_replies(std::time::Duration::from_millis(200));
-        } else {
-            r.flush_input();
-        }
+        r.finish(queried);
     }
     Ok(code)
 }

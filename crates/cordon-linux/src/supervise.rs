@@ -165,13 +165,7 @@ pub fn run(sandbox: Launched, signals: Signals, hooks: &mut dyn Hooks) -> Result
         r.stop_and_join();
     }
     if let Some(r) = raw {
-        r.restore();
-        // Late answers to the program's terminal queries must not land in the person's shell.
-        if queried {
-            r.discard_replies(std::time::Duration::from_millis(200));
-        } else {
-            r.flush_input();
-        }
+        r.finish(queried);
     }
     if let Some(text) = setup_error {
         return Err(SetupError::msg(

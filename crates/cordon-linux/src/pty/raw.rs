@@ -41,6 +41,18 @@ impl RawTerminal {
         let _ = tcsetattr(&self.fd, OptionalActions::Now, &self.saved);
     }
 
+    /// Leaves raw mode for good at the end of a run: restores the settings and makes sure no
+    /// late reply to the program's terminal queries (`queried`: `Relay::queried()`) lands in
+    /// the person's shell. Call it after the relay stopped.
+    pub fn finish(&self, queried: bool) {
+        self.restore();
+        if queried {
+            self.discard_replies(Duration::from_millis(200));
+        } else {
+            self.flush_input();
+        }
+    }
+
     /// Switches back to raw mode (e.g. after SIGCONT), with the settings computed by `enter`.
     pub fn reenter(&self) -> io::Result<()> {
         tcsetattr(&self.fd, OptionalActions::Now, &self.raw)?;
