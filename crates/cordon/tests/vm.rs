@@ -278,6 +278,8 @@ fn files_outer_and_inner_walls() {
          cat ~/.ssh/id_rsa | grep -q PRIVATE && echo SECRET-READ\n\
          cat ~/.aws/credentials | grep -q aws_secret && echo AWS-READ\n\
          echo scratch > ~/scratch.txt && cat ~/scratch.txt && echo HOME-LAYER-OK\n\
+         echo evil >> ~/.bashrc && echo BASHRC-WRITTEN\n\
+         mkdir -p ~/.claude && echo '{{\"hooks\":1}}' > ~/.claude/settings.json && echo AGENT-SETTINGS-WRITTEN\n\
          echo t > /tmp/t && echo TMP-OK\n",
         outside = outside.display()
     );
@@ -316,6 +318,8 @@ fn files_outer_and_inner_walls() {
         "GITCONFIG-WRITTEN",
         "SECRET-READ",
         "AWS-READ",
+        "BASHRC-WRITTEN",
+        "AGENT-SETTINGS-WRITTEN",
     ] {
         assert!(!out.contains(bad), "{bad}\n{show}");
     }

@@ -23,8 +23,9 @@ pub struct GuestConfig {
     /// destination through the outer sandbox (programs that ignore the proxy variables).
     #[serde(default)]
     pub transparent_ports: Vec<u16>,
-    /// Whether tags [`HOME_TAG`] and [`VARTMP_TAG`] share the outer `$HOME` and `/var/tmp`
-    /// (a named sandbox's kept layer), mounted instead of the in-memory private layer.
+    /// Whether tags [`HOME_TAG`] and [`VARTMP_TAG`] share the outer `$HOME` and `/var/tmp` (the
+    /// outer private layer, or a named sandbox's kept layer). Every `cordon run` sets it; only
+    /// the KVM probe's boot does not (its `$HOME` stays read-only).
     #[serde(default)]
     pub kept: bool,
     /// Print guest-side notes (the inner wall's Landlock ABI).

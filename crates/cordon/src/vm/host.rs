@@ -28,7 +28,7 @@ pub struct HostArgs {
     pub memory_mb: u64,
     pub shares: Vec<PathBuf>,
     pub net: bool,
-    /// Share `$HOME` and `/var/tmp` read-write (a named sandbox's kept layer).
+    /// Share the outer `$HOME` and `/var/tmp` read-write (every run; a named sandbox keeps them).
     pub kept: bool,
     /// Ports captured for any destination in the guest (see [`GuestConfig`]).
     pub transparent_ports: Vec<u16>,

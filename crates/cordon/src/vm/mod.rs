@@ -54,7 +54,7 @@ pub struct VmHostArgs {
     /// Forward the door's ports into the guest.
     #[arg(long)]
     pub net: bool,
-    /// Share $HOME and /var/tmp read-write (a named sandbox: the outer ones are its kept layer).
+    /// Share $HOME and /var/tmp read-write (the outer private layer, or a named sandbox's kept layer).
     #[arg(long)]
     pub kept: bool,
     /// Capture connections to any address on this port (repeatable).
@@ -274,12 +274,12 @@ pub fn run(mut args: RunArgs, opts: crate::plan::BuildOpts) -> i32 {
         cmd.push("--share".into());
         cmd.push(w.into());
     }
-    if args.named.name.is_some() {
-        // The outer sandbox's $HOME and /var/tmp are the kept layer; the guest mounts them
-        // instead of its in-memory ones, so what it writes there goes through QEMU's 9p
-        // server, i.e. through the outer path guard.
-        cmd.push("--kept".into());
-    }
+    // The guest's $HOME and /var/tmp are the outer sandbox's (its size-limited private layer,
+    // or a named sandbox's kept layer), shared over 9p: what the guest writes there goes
+    // through QEMU's 9p server, i.e. through the outer path guard, so configuration in $HOME
+    // (shell rc files, agent hooks and settings) is protected as in the namespace tier. An
+    // in-memory layer inside the guest would be guarded by nothing but the guest kernel.
+    cmd.push("--kept".into());
     if !args.no_network {
         cmd.push("--net".into());
         for p in transparent_ports(&plan.effective, &args.allow_domain) {

@@ -44,7 +44,8 @@ pub struct Machine {
     pub control: Option<PathBuf>,
     /// Read-write shares, in tag order.
     pub shares: Vec<PathBuf>,
-    /// A named sandbox's `$HOME`: it and `/var/tmp` are shared read-write as well.
+    /// The outer `$HOME` (private layer, or a named sandbox's kept layer): it and `/var/tmp` are
+    /// shared read-write as well.
     pub kept_home: Option<PathBuf>,
     /// Whether the root share exists (the probe boots without one).
     pub root_share: bool,

@@ -1,16 +1,14 @@
 //! The guest's file-system view, built under /mnt and then made the root: the host's root (the
-//! outer sandbox's view, with secrets already replaced) read-only over 9p; a private layer in
-//! guest RAM for /tmp, /var/tmp, /run, /dev/shm and an overlay on $HOME (for a named sandbox,
-//! $HOME and /var/tmp are instead the outer ones, its kept layer, over 9p); a minimal /dev;
-//! the read-write shares (workspace first) over 9p on top.
+//! outer sandbox's view, with secrets already replaced) read-only over 9p; /tmp, /run and
+//! /dev/shm in guest RAM; $HOME and /var/tmp are the outer sandbox's (its private layer, or a
+//! named sandbox's kept layer) over 9p, so the outer path guard protects configuration there;
+//! a minimal /dev; the read-write shares (workspace first) over 9p on top.
 
 use super::sys::{chardev, mount, switch_root};
 use crate::vm::config::{share_tag, GuestConfig, HOME_TAG, ROOT_TAG, VARTMP_TAG};
 use std::path::{Path, PathBuf};
 
 const NEW: &str = "/mnt";
-/// The private layer for $HOME's overlay: outside the new root, so unreachable after the switch.
-const LAYER: &str = "/layer";
 
 fn under(root: &str, p: &str) -> PathBuf {
     Path::new(root).join(p.trim_start_matches('/'))
@@ -51,7 +49,7 @@ pub fn build(cfg: &GuestConfig) -> Result<(), String> {
             continue;
         }
         if cfg.kept && p == "var/tmp" {
-            // A named sandbox: the outer /var/tmp, which is its kept layer.
+            // The outer /var/tmp (kept for a named sandbox).
             p9(VARTMP_TAG, &t, false)?;
         } else {
             tmpfs(&t, mode)?;
@@ -91,38 +89,13 @@ fn home(cfg: &GuestConfig) -> Result<(), String> {
     if cfg.home == "/" || !target.is_dir() {
         return Ok(());
     }
-    if cfg.kept {
-        // A named sandbox: the outer $HOME, an overlay whose upper is the kept layer. Writes
-        // go through QEMU's 9p server, so the outer path guard judges them (protected paths).
-        return p9(HOME_TAG, &target, false);
+    if !cfg.kept {
+        // No outer $HOME share (the KVM probe's boot): $HOME stays read-only.
+        return Ok(());
     }
-    let layer = Path::new(LAYER);
-    std::fs::create_dir_all(layer).map_err(|e| format!("create {LAYER}: {e}"))?;
-    tmpfs(layer, "755")?;
-    let (upper, work) = (layer.join("upper"), layer.join("work"));
-    for d in [&upper, &work] {
-        std::fs::create_dir(d).map_err(|e| format!("create {}: {e}", d.display()))?;
-    }
-    // The upper directory's owner becomes the home's owner inside.
-    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).ok();
-    if let Some(u) = c(&upper) {
-        // SAFETY: a valid NUL-terminated path.
-        unsafe { libc::chown(u.as_ptr(), cfg.uid, cfg.gid) };
-    }
-    let opts = format!(
-        "lowerdir={},upperdir={},workdir={},xino=off,index=off,metacopy=off,redirect_dir=off",
-        target.display(),
-        upper.display(),
-        work.display()
-    );
-    mount(
-        "overlay",
-        &target,
-        "overlay",
-        libc::MS_NOSUID | libc::MS_NODEV,
-        &opts,
-    )
-    .map_err(|e| e.to_string())
+    // The outer $HOME: the outer sandbox's private layer (or a named sandbox's kept layer).
+    // Writes go through QEMU's 9p server, so the outer path guard judges them.
+    p9(HOME_TAG, &target, false)
 }
 
 /// A minimal /dev: the usual character devices, a pty multiplexer and shared memory. Never the
