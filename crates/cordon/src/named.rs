@@ -360,7 +360,11 @@ pub fn scrub_protected(
                 rule.kind != cordon_policy::ProtectKind::Anywhere
                     || !crate::guard::anywhere_exempt(home, &at)
             });
-            if hit {
+            // Anything but a real directory where a protected path could lie below (a
+            // symlink or whiteout at `~/.config`) would make the next run find that
+            // configuration elsewhere (through the link) or hide the host's: remove it too.
+            let above = !meta.is_dir() && set.is_ancestor(&at);
+            if hit || above {
                 persist::remove_tree(&up)
                     .map_err(|err| format!("cannot clean {}: {err}", up.display()))?;
             } else if meta.is_dir() {

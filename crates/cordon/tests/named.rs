@@ -692,6 +692,42 @@ fn protected_paths_never_come_from_kept_state() {
 }
 
 #[test]
+fn a_kept_symlink_above_protected_paths_is_not_followed_next_run() {
+    let sb = Sandbox::new("named-protect-ancestor");
+    let name = fresh_name();
+    let _c = Cleanup(&sb, name.clone());
+    // Attack: ~/.config itself is not protected, only paths below it are; replacing it with
+    // a link into the kept /var/tmp would make the next run read git config from there.
+    let out = named_sh(
+        &sb,
+        &name,
+        &[],
+        "mkdir -p /var/tmp/c/git && printf '[core]\\n\\tfsmonitor = echo PLANTED\\n' > /var/tmp/c/git/config; \
+         rm -rf ~/.config 2>/dev/null; ln -s /var/tmp/c ~/.config && echo linked",
+    );
+    assert!(out.stdout.contains("linked"), "{}", out.show());
+    let out = named_sh(
+        &sb,
+        &name,
+        &[],
+        "cat ~/.config/git/config 2>/dev/null; cat ~/.config/sometool/config; test -L ~/.config || echo not-a-link",
+    );
+    assert!(!out.stdout.contains("PLANTED"), "{}", out.show());
+    assert!(out.stdout.contains("not-a-link"), "{}", out.show());
+    // Legitimate twin: the host's ~/.config is back, and the kept /var/tmp is untouched.
+    assert!(out.stdout.contains("host tool config"), "{}", out.show());
+    let out = named_sh(
+        &sb,
+        &name,
+        &[],
+        "test -f /var/tmp/c/git/config && echo vartmp-kept",
+    );
+    assert!(out.stdout.contains("vartmp-kept"), "{}", out.show());
+    // The host's own ~/.config was never touched.
+    assert!(sb.home.join(".config/sometool/config").is_file());
+}
+
+#[test]
 fn cordon_shell_symlink_acts_as_a_shell() {
     let sb = Sandbox::new("named-shell-link");
     let name = shell_name(&sb);
