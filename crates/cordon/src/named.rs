@@ -13,7 +13,7 @@ use rustix::fs::FlockOperation;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -347,8 +347,27 @@ pub fn scrub_protected(
     // its lock), so nothing changes underneath.
     let mut stack = vec![(layer.join(persist::HOME_UP), home.to_path_buf())];
     while let Some((upper, inside)) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&upper) else {
-            continue;
+        let rd = match std::fs::read_dir(&upper) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            // A run may leave its own directories unreadable (mode 000) so that protected
+            // paths below survive; their owner can open them again, and must. Anything still
+            // unreadable (a tree deeper than PATH_MAX) fails the run rather than go unchecked.
+            Err(_) => {
+                let unreadable = |e: std::io::Error| {
+                    format!(
+                        "cannot check {} for protected paths ({e}); remove the sandbox with `cordon rm`",
+                        upper.display()
+                    )
+                };
+                let mode = std::fs::symlink_metadata(&upper)
+                    .map_err(unreadable)?
+                    .permissions()
+                    .mode();
+                std::fs::set_permissions(&upper, std::fs::Permissions::from_mode(mode | 0o700))
+                    .map_err(unreadable)?;
+                std::fs::read_dir(&upper).map_err(unreadable)?
+            }
         };
         for e in rd.flatten() {
             let up = e.path();

@@ -728,6 +728,34 @@ fn a_kept_symlink_above_protected_paths_is_not_followed_next_run() {
 }
 
 #[test]
+fn a_locked_kept_directory_does_not_hide_protected_paths_from_the_scrub() {
+    let sb = Sandbox::new("named-protect-locked");
+    let name = fresh_name();
+    let _c = Cleanup(&sb, name.clone());
+    // Attack: a run under rules that do not protect ~/.mytool/config plants it, then makes
+    // its directory unreadable so the host-side scrub of a later, stricter run cannot look in.
+    let out = named_sh(
+        &sb,
+        &name,
+        &[],
+        "mkdir -p ~/.mytool/sub && echo planted > ~/.mytool/config && echo data > ~/.mytool/sub/keep && chmod 000 ~/.mytool && echo ok",
+    );
+    assert!(out.stdout.contains("ok"), "{}", out.show());
+    let pol = sb.root.join("protect.toml");
+    sb.write_host(&pol, "[filesystem]\nprotect = [\"~/.mytool/config\"]\n");
+    let out = named_sh(
+        &sb,
+        &name,
+        &["-p", &pol.display().to_string()],
+        "chmod 700 ~/.mytool; cat ~/.mytool/config 2>/dev/null || echo no-config; cat ~/.mytool/sub/keep",
+    );
+    assert!(!out.stdout.contains("planted"), "{}", out.show());
+    assert!(out.stdout.contains("no-config"), "{}", out.show());
+    // Legitimate twin: the unprotected content of that directory is kept.
+    assert!(out.stdout.contains("data"), "{}", out.show());
+}
+
+#[test]
 fn cordon_shell_symlink_acts_as_a_shell() {
     let sb = Sandbox::new("named-shell-link");
     let name = shell_name(&sb);
