@@ -387,9 +387,32 @@ pub fn scrub_protected(
                 persist::remove_tree(&up)
                     .map_err(|err| format!("cannot clean {}: {err}", up.display()))?;
             } else if meta.is_dir() {
+                if set.is_ancestor(&at) {
+                    reveal_host_below(&up)?;
+                }
                 stack.push((up, at));
             }
         }
+    }
+    Ok(())
+}
+
+/// Clears the overlay's opaque mark on a kept directory (left when a run removed and
+/// recreated it), which would hide the host's files below it, protected ones included. What
+/// the sandbox keeps in the directory still shows over the host's.
+fn reveal_host_below(dir: &Path) -> Result<(), String> {
+    const OPAQUE: &str = "user.overlay.opaque";
+    let mut value = [0u8; 8];
+    let opaque = match rustix::fs::lgetxattr(dir, OPAQUE, &mut value) {
+        // "y" marks an opaque directory; "x" only says it holds xattr whiteouts.
+        Ok(n) => value.get(..n) != Some(b"x".as_slice()),
+        // Longer than any value overlayfs writes: not "x", so clear it.
+        Err(rustix::io::Errno::RANGE) => true,
+        Err(_) => false,
+    };
+    if opaque {
+        rustix::fs::lremovexattr(dir, OPAQUE)
+            .map_err(|e| format!("cannot clean {}: {e}", dir.display()))?;
     }
     Ok(())
 }

@@ -756,6 +756,36 @@ fn a_locked_kept_directory_does_not_hide_protected_paths_from_the_scrub() {
 }
 
 #[test]
+fn a_kept_opaque_directory_does_not_hide_protected_host_config() {
+    let sb = Sandbox::new("named-protect-opaque");
+    let name = fresh_name();
+    let _c = Cleanup(&sb, name.clone());
+    // Attack: removing and recreating ~/.config leaves an opaque directory in the layer, which
+    // hides every host file below it in later runs, including ones those runs protect.
+    let out = named_sh(
+        &sb,
+        &name,
+        &[],
+        "rm -rf ~/.config && mkdir ~/.config && echo mine > ~/.config/own && echo ok",
+    );
+    assert!(out.stdout.contains("ok"), "{}", out.show());
+    let pol = sb.root.join("protect.toml");
+    sb.write_host(
+        &pol,
+        "[filesystem]\nprotect = [\"~/.config/sometool/config\"]\n",
+    );
+    let out = named_sh(
+        &sb,
+        &name,
+        &["-p", &pol.display().to_string()],
+        "cat ~/.config/sometool/config; cat ~/.config/own",
+    );
+    assert!(out.stdout.contains("host tool config"), "{}", out.show());
+    // Legitimate twin: what the sandbox keeps there is still there.
+    assert!(out.stdout.contains("mine"), "{}", out.show());
+}
+
+#[test]
 fn cordon_shell_symlink_acts_as_a_shell() {
     let sb = Sandbox::new("named-shell-link");
     let name = shell_name(&sb);
