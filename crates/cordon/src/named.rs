@@ -249,7 +249,17 @@ pub fn begin(
     let entry = Entry::new(home, name)?;
     private_dir(&root(home))?;
     private_dir(&entry.dir)?;
-    let Some(mut lock) = entry.try_lock()? else {
+    // A lock still held for a moment by a run that just ended (or by a child forked while
+    // its descriptor was open, before exec closed it) is not a running sandbox: retry briefly.
+    let mut lock = None;
+    for _ in 0..10 {
+        lock = entry.try_lock()?;
+        if lock.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let Some(mut lock) = lock else {
         return Err(format!(
             "sandbox {name} is running; use `cordon exec {name} -- CMD` to run a command in it"
         ));
