@@ -368,6 +368,57 @@ fn query_parameter_swapped_only_when_in_query() {
     assert!(!r["path"].as_str().unwrap_or("").contains(&real_n));
 }
 
+/// Red team: `curl -u x:$TOKEN` makes cordon put base64("x:REAL") in the Basic header; an
+/// endpoint that reflects that header hands the sandbox the real value in base64, which
+/// the plain scrub (looking for REAL itself) misses. Every base64 alignment is scrubbed.
+#[test]
+fn reflected_basic_credentials_do_not_return_the_real_value() {
+    let real = real_token("BasicEcho");
+    let Some(t) = setup(
+        "sec-basic-echo",
+        &secret_toml("GITHUB_TOKEN", "CIT_SRC_BECHO", &[NAME], ""),
+    ) else {
+        return;
+    };
+    // Three user names shift the token through the three base64 alignments.
+    let mut script = String::new();
+    for u in ["x", "xy", "xyz"] {
+        script.push_str(&curl(
+            u,
+            &format!("-i -u \"{u}:$GITHUB_TOKEN\" https://{NAME}:{HTTPS}/echo-basic-{u}"),
+        ));
+    }
+    let out = t.run(&[("CIT_SRC_BECHO", &real)], &script);
+    let reqs = t.requests();
+    for u in ["x", "xy", "xyz"] {
+        assert_code(&out, u, "200", "Basic credentials to the secret's host");
+        // Legitimate twin: the server got the real value.
+        let r = t.request(&format!("/echo-basic-{u}"), &out);
+        let got = r["headers"]["authorization"]
+            .as_str()
+            .and_then(|a| a.strip_prefix("Basic "))
+            .map(decode_b64)
+            .unwrap_or_default();
+        assert_eq!(
+            got,
+            format!("{u}:{real}").as_bytes(),
+            "the server must receive Basic {u}:REAL\n{}",
+            show_records(&reqs)
+        );
+        // Attack: whatever came back, decoded, must not hold the real value.
+        for line in section(&out, u).lines() {
+            for word in line.split_whitespace() {
+                let dec = String::from_utf8_lossy(&decode_b64(word)).to_string();
+                assert!(
+                    !dec.contains(&real),
+                    "the reflected Basic header gave the sandbox the real value ({u})\n{}",
+                    out.show()
+                );
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------- exfiltration
 
 #[test]

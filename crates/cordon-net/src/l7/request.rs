@@ -370,17 +370,29 @@ where
     B::Error: Into<super::body::BoxError>,
 {
     let (mut parts, body) = resp.into_parts();
-    let pats: Vec<Pattern> = l7
-        .secrets
-        .iter()
-        .filter_map(|s| {
-            let v = s.peek()?;
-            (!v.is_empty()).then(|| Pattern {
-                from: v.as_bytes().to_vec(),
-                action: Action::Replace(s.conf.placeholder.as_bytes().to_vec()),
-            })
-        })
-        .collect();
+    let mut pats: Vec<Pattern> = Vec::new();
+    for s in &l7.secrets {
+        let Some(v) = s.peek().filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let ph = s.conf.placeholder.as_bytes();
+        pats.push(Pattern {
+            from: v.as_bytes().to_vec(),
+            action: Action::Replace(ph.to_vec()),
+        });
+        // cordon itself base64-encodes the value into Basic credentials; a server that
+        // reflects them must not hand the sandbox the value in that form either.
+        for (real, fake) in b64::aligned(v.as_bytes())
+            .into_iter()
+            .zip(b64::aligned(ph))
+            .filter(|(r, _)| !r.is_empty())
+        {
+            pats.push(Pattern {
+                from: real.into_bytes(),
+                action: Action::Replace(fake.into_bytes()),
+            });
+        }
+    }
     strip_hop_by_hop(&mut parts.headers);
     if !pats.is_empty() {
         let mut out = HeaderMap::with_capacity(parts.headers.len());
