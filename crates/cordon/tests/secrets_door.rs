@@ -419,6 +419,37 @@ fn reflected_basic_credentials_do_not_return_the_real_value() {
     }
 }
 
+/// Red team: a server that reflects the header into the status line's reason phrase; the
+/// phrase is passed on as it came, so it must not carry the real value.
+#[test]
+fn reflected_in_the_reason_phrase_does_not_return_the_real_value() {
+    let real = real_token("Reason");
+    let Some(t) = setup(
+        "sec-reason",
+        &secret_toml("GITHUB_TOKEN", "CIT_SRC_REASON", &[NAME], ""),
+    ) else {
+        return;
+    };
+    let script = curl(
+        "reason",
+        &format!("-i -H \"Authorization: Bearer $GITHUB_TOKEN\" https://{NAME}:{HTTPS}/reason-1"),
+    );
+    let out = t.run(&[("CIT_SRC_REASON", &real)], &script);
+    assert_code(&out, "reason", "200", "a request to the secret's host");
+    let r = t.request("/reason-1", &out);
+    assert_eq!(
+        r["headers"]["authorization"],
+        format!("Bearer {real}").as_str(),
+        "the server must receive the real value\n{}",
+        out.show()
+    );
+    assert!(
+        !out.all().contains(&real),
+        "the real value came back in the status line\n{}",
+        out.show()
+    );
+}
+
 // ---------------------------------------------------------------- exfiltration
 
 #[test]

@@ -394,6 +394,9 @@ where
         }
     }
     strip_hop_by_hop(&mut parts.headers);
+    // A non-standard reason phrase would be passed on as the server wrote it (a server that
+    // reflects a header there would hand back the real value): the standard one is sent.
+    parts.extensions.remove::<hyper::ext::ReasonPhrase>();
     if !pats.is_empty() {
         let mut out = HeaderMap::with_capacity(parts.headers.len());
         for (name, v) in parts.headers.iter() {
