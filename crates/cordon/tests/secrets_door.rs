@@ -784,6 +784,61 @@ fn from_command_with_ttl_is_fetched_again() {
     );
 }
 
+/// Red team: a response scrubbed after the value was refreshed (ttl) was scrubbed of the new
+/// value only, so a slow response reflecting the old one handed it back. Earlier values are
+/// scrubbed too.
+#[test]
+fn a_refreshed_secret_is_still_scrubbed_from_slow_responses() {
+    let Some(t) = setup_with("sec-ttl-slow", |t| {
+        let counter = t.sb.root.join("counter");
+        t.sb.write_host(&counter, "0");
+        let cmd = format!(
+            "n=$(cat {c}); n=$((n+1)); echo $n > {c}; printf 'ttltoken-%012d\\n' $n",
+            c = counter.display()
+        );
+        format!(
+            "[secrets.TTL_TOKEN]\nfrom_command = [\"sh\", \"-c\", {cmd:?}]\nttl = 1\nhosts = [\"{NAME}\"]\n"
+        )
+    }) else {
+        return;
+    };
+    let script = format!(
+        "( {} ) > slow.out 2>&1 &\nsleep 1.8\n{}wait\ncat slow.out\n",
+        curl(
+            "slow",
+            &format!(
+                "-i -H \"Authorization: Bearer $TTL_TOKEN\" https://{NAME}:{HTTPS}/echo-slow-1"
+            )
+        ),
+        curl(
+            "fresh",
+            &format!("-H \"X-Token: $TTL_TOKEN\" https://{NAME}:{HTTPS}/ttl-fresh")
+        ),
+    );
+    let out = t.run(&[], &script);
+    assert_code(&out, "slow", "200", "the slow request");
+    assert_code(&out, "fresh", "200", "the request that refreshes the value");
+    let v1 = t.request("/echo-slow-1", &out)["headers"]["authorization"]
+        .as_str()
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .unwrap_or("")
+        .to_string();
+    let v2 = t.request("/ttl-fresh", &out)["headers"]["x-token"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        v1.starts_with("ttltoken-") && v2.starts_with("ttltoken-") && v1 != v2,
+        "the value must have been refreshed in between: {v1:?} then {v2:?}\n{}",
+        out.show()
+    );
+    assert!(
+        !out.all().contains(&v1),
+        "the old real value came back to the sandbox\n{}",
+        out.show()
+    );
+}
+
 #[test]
 fn project_policy_defining_a_secret_is_refused() {
     let sb = Sandbox::new("sec-project");

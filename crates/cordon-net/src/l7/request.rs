@@ -363,6 +363,26 @@ where
     Ok((Request::from_parts(parts, body), trip))
 }
 
+/// The patterns that turn `real` back into `ph` in a response.
+fn scrub_patterns(pats: &mut Vec<Pattern>, real: &[u8], ph: &[u8]) {
+    pats.push(Pattern {
+        from: real.to_vec(),
+        action: Action::Replace(ph.to_vec()),
+    });
+    // cordon itself base64-encodes the value into Basic credentials; a server that
+    // reflects them must not hand the sandbox the value in that form either.
+    for (real, fake) in b64::aligned(real)
+        .into_iter()
+        .zip(b64::aligned(ph))
+        .filter(|(r, _)| !r.is_empty())
+    {
+        pats.push(Pattern {
+            from: real.into_bytes(),
+            action: Action::Replace(fake.into_bytes()),
+        });
+    }
+}
+
 /// A response with every real value replaced by its placeholder (headers and body).
 pub(crate) fn scrub_response<B>(l7: &L7, resp: Response<B>) -> Response<L7Body>
 where
@@ -372,27 +392,11 @@ where
     let (mut parts, body) = resp.into_parts();
     let mut pats: Vec<Pattern> = Vec::new();
     for s in &l7.secrets {
-        let Some(v) = s.peek().filter(|v| !v.is_empty()) else {
-            continue;
-        };
-        let ph = s.conf.placeholder.as_bytes();
-        pats.push(Pattern {
-            from: v.as_bytes().to_vec(),
-            action: Action::Replace(ph.to_vec()),
-        });
-        // cordon itself base64-encodes the value into Basic credentials; a server that
-        // reflects them must not hand the sandbox the value in that form either.
-        for (real, fake) in b64::aligned(v.as_bytes())
-            .into_iter()
-            .zip(b64::aligned(ph))
-            .filter(|(r, _)| !r.is_empty())
-        {
-            pats.push(Pattern {
-                from: real.into_bytes(),
-                action: Action::Replace(fake.into_bytes()),
-            });
+        for v in s.peek().iter().filter(|v| !v.is_empty()) {
+            scrub_patterns(&mut pats, v.as_bytes(), s.conf.placeholder.as_bytes());
         }
     }
+
     strip_hop_by_hop(&mut parts.headers);
     // A non-standard reason phrase would be passed on as the server wrote it (a server that
     // reflects a header there would hand back the real value): the standard one is sent.

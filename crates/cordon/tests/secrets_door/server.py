@@ -2,7 +2,7 @@
 # test network namespace. Logs every request (method, path, headers, body) as a JSON line.
 # /git/... answers 401 with a Basic challenge until credentials come, then a ref advertisement;
 # /echo sends the Authorization header back (in a header and the body), /reason in the
-# status line. Exits with its parent.
+# status line; /echo-slow answers after 3 s. Exits with its parent.
 import json, os, socket, ssl, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -63,6 +63,8 @@ class H(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "3")
             self.end_headers()
             return self.wfile.write(b"ok\n")
+        if self.path.startswith("/echo-slow"):
+            time.sleep(3)
         if self.path.startswith("/echo"):
             return self.reply(200, ("echo-auth=%s\n" % auth).encode(), [("X-Echo", auth)])
         self.reply(200, ("srv-ok %s\n" % self.path).encode(), [("Content-Type", "text/plain")])
