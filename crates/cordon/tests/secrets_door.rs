@@ -734,6 +734,49 @@ fn request_rules_refuse_what_is_not_listed() {
     t.assert_never_received("/evil", &out);
 }
 
+/// Red team: `..;` is a dot segment to servers that strip path parameters before
+/// normalising (Tomcat, Jetty, Spring), so `/public/..;/admin` passed a `GET /public/**`
+/// rule and reached `/admin` there. Segments are judged without their parameters.
+#[test]
+fn dot_segments_with_path_parameters_are_refused_on_hosts_with_rules() {
+    let extra = format!("[requests.\"{NAME}\"]\nallow = [\"GET /public/**\"]\n");
+    let Some(t) = setup("sec-rules-semi", &extra) else {
+        return;
+    };
+    let script = format!(
+        "{}{}{}",
+        curl(
+            "semi",
+            &format!("--path-as-is \"https://{NAME}:{HTTPS}/public/..;/admin-semi\"")
+        ),
+        curl(
+            "semi2",
+            &format!("--path-as-is \"https://{NAME}:{HTTPS}/public/.;x=1/..;y=2/admin-semi2\"")
+        ),
+        curl(
+            "twin",
+            &format!("--path-as-is \"https://{NAME}:{HTTPS}/public/a;v=1/twin\"")
+        ),
+    );
+    let out = t.run(&[], &script);
+    assert_code(&out, "semi", "403", "`..;` on a host with rules");
+    assert_code(
+        &out,
+        "semi2",
+        "403",
+        "`.;x` and `..;y` on a host with rules",
+    );
+    t.assert_never_received("/public/..;/admin-semi", &out);
+    t.assert_never_received("/public/.;x=1/..;y=2/admin-semi2", &out);
+    assert_code(
+        &out,
+        "twin",
+        "200",
+        "a path parameter on an ordinary segment",
+    );
+    t.request("/public/a;v=1/twin", &out);
+}
+
 // ---------------------------------------------------------------- sources
 
 #[test]
