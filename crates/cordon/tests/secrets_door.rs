@@ -777,6 +777,42 @@ fn dot_segments_with_path_parameters_are_refused_on_hosts_with_rules() {
     t.request("/public/a;v=1/twin", &out);
 }
 
+/// Red team: `X-HTTP-Method-Override` makes many frameworks (and Google's APIs) treat an
+/// allowed `POST` as a `DELETE` or `PUT`; the rules judged only the request line. On a host
+/// with rules, method-override headers are refused.
+#[test]
+fn method_override_headers_are_refused_on_hosts_with_rules() {
+    let extra =
+        format!("[requests.\"{NAME}\"]\nallow = [\"GET /**\", \"POST /repos/acme/*/pulls\"]\n");
+    let Some(t) = setup("sec-rules-override", &extra) else {
+        return;
+    };
+    let mut script = String::new();
+    for (label, h) in [
+        ("o1", "X-HTTP-Method-Override: DELETE"),
+        ("o2", "X-HTTP-Method: DELETE"),
+        ("o3", "x-method-override: PUT"),
+    ] {
+        script.push_str(&curl(
+            label,
+            &format!(
+                "-X POST -d x=1 -H \"{h}\" https://{NAME}:{HTTPS}/repos/acme/web/pulls?{label}"
+            ),
+        ));
+    }
+    script.push_str(&curl(
+        "twin",
+        &format!("-X POST -d x=1 https://{NAME}:{HTTPS}/repos/acme/web/pulls?twin"),
+    ));
+    let out = t.run(&[], &script);
+    for label in ["o1", "o2", "o3"] {
+        assert_code(&out, label, "403", "a method override on a host with rules");
+        t.assert_never_received(&format!("/repos/acme/web/pulls?{label}"), &out);
+    }
+    assert_code(&out, "twin", "200", "the same POST without an override");
+    t.request("/repos/acme/web/pulls?twin", &out);
+}
+
 // ---------------------------------------------------------------- sources
 
 #[test]

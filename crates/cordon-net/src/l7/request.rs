@@ -153,6 +153,40 @@ pub(crate) fn check_rules(l7: &L7, host: &str, method: &str, path: &str) -> Resu
     })
 }
 
+/// Headers that many frameworks read as the real method (a `POST` that acts as a `DELETE`).
+const METHOD_OVERRIDES: &[&str] = &[
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// On a host with rules the method judged must be the method acted on: overrides are refused.
+fn check_override(
+    l7: &L7,
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<(), Denied> {
+    let Some(rules) = l7.rules_for(host) else {
+        return Ok(());
+    };
+    let Some(name) = METHOD_OVERRIDES.iter().find(|h| headers.contains_key(**h)) else {
+        return Ok(());
+    };
+    let origin = rules
+        .tables
+        .first()
+        .map(|t| t.origin.as_str())
+        .unwrap_or("");
+    Err(Denied::new(
+        StatusCode::FORBIDDEN,
+        &format!("request rules [requests.\"{host}\"] ({origin})"),
+        format!("{method} {path} on {host}: a method override header ({name}) is refused on hosts with request rules"),
+        format!("send the method itself (e.g. \"DELETE {path}\") and allow it in [requests.\"{host}\"]"),
+    ))
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -259,6 +293,13 @@ where
 {
     let (mut parts, body) = req.into_parts();
     check_rules(l7, host, parts.method.as_str(), parts.uri.path())?;
+    check_override(
+        l7,
+        host,
+        parts.method.as_str(),
+        parts.uri.path(),
+        &parts.headers,
+    )?;
     framing_ok(&parts.headers).map_err(|why| {
         Denied::new(
             StatusCode::BAD_REQUEST,
