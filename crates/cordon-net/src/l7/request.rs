@@ -404,6 +404,10 @@ where
     Ok((Request::from_parts(parts, body), trip))
 }
 
+/// Shorter base64 runs are left alone: they would match unrelated base64 (file contents in
+/// an API's JSON) too often, and a value that short leaves little to recover.
+const MIN_B64_SCRUB: usize = 16;
+
 /// The patterns that turn `real` back into `ph` in a response.
 fn scrub_patterns(pats: &mut Vec<Pattern>, real: &[u8], ph: &[u8]) {
     pats.push(Pattern {
@@ -415,7 +419,7 @@ fn scrub_patterns(pats: &mut Vec<Pattern>, real: &[u8], ph: &[u8]) {
     for (real, fake) in b64::aligned(real)
         .into_iter()
         .zip(b64::aligned(ph))
-        .filter(|(r, _)| !r.is_empty())
+        .filter(|(r, _)| r.len() >= MIN_B64_SCRUB)
     {
         pats.push(Pattern {
             from: real.into_bytes(),
