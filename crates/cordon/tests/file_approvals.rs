@@ -181,6 +181,60 @@ fn ask_read_without_an_approver_is_denied_logged_and_summarised() {
     );
 }
 
+/// Red team: the broker keyed session allowances by the path as shown (sanitised and cut to
+/// 160 characters), so allowing one deep file for the session silently allowed its
+/// neighbours whose names differ only past the cut. A session allowance is for one path.
+#[test]
+fn allow_session_for_a_long_path_does_not_cover_its_neighbours() {
+    let deep = format!("other/{}/{}", "d".repeat(100), "e".repeat(60));
+    let t = T::new(
+        "fa-session-long",
+        &format!(
+            "{}\n[approval]\nsession_scope = true\n",
+            ask_read_policy("other")
+        ),
+    );
+    t.sb.write_host(&t.sb.home.join(&deep).join("readme.txt"), "readme-ok\n");
+    t.sb.write_host(
+        &t.sb.home.join(&deep).join("secret.txt"),
+        &format!("{NOTES}\n"),
+    );
+    chown_tree(&t.sb.home);
+    let child = t.spawn(
+        &[],
+        &format!(
+            "{WAIT_GO}cat ~/{deep}/readme.txt; cat ~/{deep}/readme.txt; cat ~/{deep}/secret.txt; echo \"rc=$?\""
+        ),
+    );
+    let mut a = Approver::connect(&t.approvals_dir());
+    t.go();
+    let r1 = a.next_of("request");
+    assert!(
+        r1["target"]["path"]
+            .as_str()
+            .is_some_and(|p| p.contains('…')),
+        "the long path is shown shortened: {r1}"
+    );
+    a.decide(&r1["id"], "allow_session");
+    assert_eq!(a.next_of("resolved")["decision"], "allow_session");
+    // The second read of readme.txt is covered by the session (legitimate twin); the
+    // secret next to it must be asked about.
+    a.set_timeout(Duration::from_secs(20));
+    let mut asked = false;
+    while let Some(m) = a.try_next() {
+        if m["type"] == "request" {
+            asked = true;
+            a.decide(&m["id"], "deny");
+            break;
+        }
+    }
+    let out = finish(child);
+    assert!(asked, "secret.txt was never asked about\n{}", out.show());
+    assert_eq!(out.stdout.matches("readme-ok").count(), 2, "{}", out.show());
+    assert!(!out.stdout.contains(NOTES), "{}", out.show());
+    assert!(out.stdout.contains("rc=1"), "{}", out.show());
+}
+
 #[test]
 fn ask_write_allow_once_writes_and_deny_does_not() {
     let t = T::new("fa-write", "[filesystem]\nask_write = [\"~/ws/asked\"]\n");

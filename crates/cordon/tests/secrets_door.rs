@@ -368,6 +368,88 @@ fn query_parameter_swapped_only_when_in_query() {
     assert!(!r["path"].as_str().unwrap_or("").contains(&real_n));
 }
 
+/// Red team: `curl -u x:$TOKEN` makes cordon put base64("x:REAL") in the Basic header; an
+/// endpoint that reflects that header hands the sandbox the real value in base64, which
+/// the plain scrub (looking for REAL itself) misses. Every base64 alignment is scrubbed.
+#[test]
+fn reflected_basic_credentials_do_not_return_the_real_value() {
+    let real = real_token("BasicEcho");
+    let Some(t) = setup(
+        "sec-basic-echo",
+        &secret_toml("GITHUB_TOKEN", "CIT_SRC_BECHO", &[NAME], ""),
+    ) else {
+        return;
+    };
+    // Three user names shift the token through the three base64 alignments.
+    let mut script = String::new();
+    for u in ["x", "xy", "xyz"] {
+        script.push_str(&curl(
+            u,
+            &format!("-i -u \"{u}:$GITHUB_TOKEN\" https://{NAME}:{HTTPS}/echo-basic-{u}"),
+        ));
+    }
+    let out = t.run(&[("CIT_SRC_BECHO", &real)], &script);
+    let reqs = t.requests();
+    for u in ["x", "xy", "xyz"] {
+        assert_code(&out, u, "200", "Basic credentials to the secret's host");
+        // Legitimate twin: the server got the real value.
+        let r = t.request(&format!("/echo-basic-{u}"), &out);
+        let got = r["headers"]["authorization"]
+            .as_str()
+            .and_then(|a| a.strip_prefix("Basic "))
+            .map(decode_b64)
+            .unwrap_or_default();
+        assert_eq!(
+            got,
+            format!("{u}:{real}").as_bytes(),
+            "the server must receive Basic {u}:REAL\n{}",
+            show_records(&reqs)
+        );
+        // Attack: whatever came back, decoded, must not hold the real value.
+        for line in section(&out, u).lines() {
+            for word in line.split_whitespace() {
+                let dec = String::from_utf8_lossy(&decode_b64(word)).to_string();
+                assert!(
+                    !dec.contains(&real),
+                    "the reflected Basic header gave the sandbox the real value ({u})\n{}",
+                    out.show()
+                );
+            }
+        }
+    }
+}
+
+/// Red team: a server that reflects the header into the status line's reason phrase; the
+/// phrase is passed on as it came, so it must not carry the real value.
+#[test]
+fn reflected_in_the_reason_phrase_does_not_return_the_real_value() {
+    let real = real_token("Reason");
+    let Some(t) = setup(
+        "sec-reason",
+        &secret_toml("GITHUB_TOKEN", "CIT_SRC_REASON", &[NAME], ""),
+    ) else {
+        return;
+    };
+    let script = curl(
+        "reason",
+        &format!("-i -H \"Authorization: Bearer $GITHUB_TOKEN\" https://{NAME}:{HTTPS}/reason-1"),
+    );
+    let out = t.run(&[("CIT_SRC_REASON", &real)], &script);
+    assert_code(&out, "reason", "200", "a request to the secret's host");
+    let r = t.request("/reason-1", &out);
+    assert_eq!(
+        r["headers"]["authorization"],
+        format!("Bearer {real}").as_str(),
+        "the server must receive the real value\n{}",
+        out.show()
+    );
+    assert!(
+        !out.all().contains(&real),
+        "the real value came back in the status line\n{}",
+        out.show()
+    );
+}
+
 // ---------------------------------------------------------------- exfiltration
 
 #[test]
@@ -652,6 +734,85 @@ fn request_rules_refuse_what_is_not_listed() {
     t.assert_never_received("/evil", &out);
 }
 
+/// Red team: `..;` is a dot segment to servers that strip path parameters before
+/// normalising (Tomcat, Jetty, Spring), so `/public/..;/admin` passed a `GET /public/**`
+/// rule and reached `/admin` there. Segments are judged without their parameters.
+#[test]
+fn dot_segments_with_path_parameters_are_refused_on_hosts_with_rules() {
+    let extra = format!("[requests.\"{NAME}\"]\nallow = [\"GET /public/**\"]\n");
+    let Some(t) = setup("sec-rules-semi", &extra) else {
+        return;
+    };
+    let script = format!(
+        "{}{}{}",
+        curl(
+            "semi",
+            &format!("--path-as-is \"https://{NAME}:{HTTPS}/public/..;/admin-semi\"")
+        ),
+        curl(
+            "semi2",
+            &format!("--path-as-is \"https://{NAME}:{HTTPS}/public/.;x=1/..;y=2/admin-semi2\"")
+        ),
+        curl(
+            "twin",
+            &format!("--path-as-is \"https://{NAME}:{HTTPS}/public/a;v=1/twin\"")
+        ),
+    );
+    let out = t.run(&[], &script);
+    assert_code(&out, "semi", "403", "`..;` on a host with rules");
+    assert_code(
+        &out,
+        "semi2",
+        "403",
+        "`.;x` and `..;y` on a host with rules",
+    );
+    t.assert_never_received("/public/..;/admin-semi", &out);
+    t.assert_never_received("/public/.;x=1/..;y=2/admin-semi2", &out);
+    assert_code(
+        &out,
+        "twin",
+        "200",
+        "a path parameter on an ordinary segment",
+    );
+    t.request("/public/a;v=1/twin", &out);
+}
+
+/// Red team: `X-HTTP-Method-Override` makes many frameworks (and Google's APIs) treat an
+/// allowed `POST` as a `DELETE` or `PUT`; the rules judged only the request line. On a host
+/// with rules, method-override headers are refused.
+#[test]
+fn method_override_headers_are_refused_on_hosts_with_rules() {
+    let extra =
+        format!("[requests.\"{NAME}\"]\nallow = [\"GET /**\", \"POST /repos/acme/*/pulls\"]\n");
+    let Some(t) = setup("sec-rules-override", &extra) else {
+        return;
+    };
+    let mut script = String::new();
+    for (label, h) in [
+        ("o1", "X-HTTP-Method-Override: DELETE"),
+        ("o2", "X-HTTP-Method: DELETE"),
+        ("o3", "x-method-override: PUT"),
+    ] {
+        script.push_str(&curl(
+            label,
+            &format!(
+                "-X POST -d x=1 -H \"{h}\" https://{NAME}:{HTTPS}/repos/acme/web/pulls?{label}"
+            ),
+        ));
+    }
+    script.push_str(&curl(
+        "twin",
+        &format!("-X POST -d x=1 https://{NAME}:{HTTPS}/repos/acme/web/pulls?twin"),
+    ));
+    let out = t.run(&[], &script);
+    for label in ["o1", "o2", "o3"] {
+        assert_code(&out, label, "403", "a method override on a host with rules");
+        t.assert_never_received(&format!("/repos/acme/web/pulls?{label}"), &out);
+    }
+    assert_code(&out, "twin", "200", "the same POST without an override");
+    t.request("/repos/acme/web/pulls?twin", &out);
+}
+
 // ---------------------------------------------------------------- sources
 
 #[test]
@@ -698,6 +859,61 @@ fn from_command_with_ttl_is_fetched_again() {
     assert!(
         matches!((n(&v1), n(&v2)), (Some(a), Some(b)) if b > a),
         "the second request must carry a fresher value: {v1:?} then {v2:?}\n{}",
+        out.show()
+    );
+}
+
+/// Red team: a response scrubbed after the value was refreshed (ttl) was scrubbed of the new
+/// value only, so a slow response reflecting the old one handed it back. Earlier values are
+/// scrubbed too.
+#[test]
+fn a_refreshed_secret_is_still_scrubbed_from_slow_responses() {
+    let Some(t) = setup_with("sec-ttl-slow", |t| {
+        let counter = t.sb.root.join("counter");
+        t.sb.write_host(&counter, "0");
+        let cmd = format!(
+            "n=$(cat {c}); n=$((n+1)); echo $n > {c}; printf 'ttltoken-%012d\\n' $n",
+            c = counter.display()
+        );
+        format!(
+            "[secrets.TTL_TOKEN]\nfrom_command = [\"sh\", \"-c\", {cmd:?}]\nttl = 1\nhosts = [\"{NAME}\"]\n"
+        )
+    }) else {
+        return;
+    };
+    let script = format!(
+        "( {} ) > slow.out 2>&1 &\nsleep 1.8\n{}wait\ncat slow.out\n",
+        curl(
+            "slow",
+            &format!(
+                "-i -H \"Authorization: Bearer $TTL_TOKEN\" https://{NAME}:{HTTPS}/echo-slow-1"
+            )
+        ),
+        curl(
+            "fresh",
+            &format!("-H \"X-Token: $TTL_TOKEN\" https://{NAME}:{HTTPS}/ttl-fresh")
+        ),
+    );
+    let out = t.run(&[], &script);
+    assert_code(&out, "slow", "200", "the slow request");
+    assert_code(&out, "fresh", "200", "the request that refreshes the value");
+    let v1 = t.request("/echo-slow-1", &out)["headers"]["authorization"]
+        .as_str()
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .unwrap_or("")
+        .to_string();
+    let v2 = t.request("/ttl-fresh", &out)["headers"]["x-token"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        v1.starts_with("ttltoken-") && v2.starts_with("ttltoken-") && v1 != v2,
+        "the value must have been refreshed in between: {v1:?} then {v2:?}\n{}",
+        out.show()
+    );
+    assert!(
+        !out.all().contains(&v1),
+        "the old real value came back to the sandbox\n{}",
         out.show()
     );
 }

@@ -23,6 +23,21 @@ pub fn encode(data: &[u8]) -> String {
     out
 }
 
+/// The base64 text that `data` becomes wherever it sits in an encoded stream, one per
+/// alignment (0, 1 or 2 bytes before it in its 3-byte group): only the characters that
+/// `data` alone decides, so they occur in any encoding that holds `data` at that alignment.
+pub fn aligned(data: &[u8]) -> [String; 3] {
+    [0usize, 1, 2].map(|shift| {
+        let mut buf = vec![0u8; shift];
+        buf.extend_from_slice(data);
+        let enc = encode(&buf);
+        // The first group mixes in the bytes before `data`; a last partial group, those after.
+        let from = if shift > 0 { 4 } else { 0 };
+        let to = 4 * (buf.len() / 3);
+        enc.get(from..to).unwrap_or("").to_string()
+    })
+}
+
 fn value(c: u8) -> Option<u32> {
     Some(match c {
         b'A'..=b'Z' => c - b'A',
@@ -73,5 +88,25 @@ mod tests {
         assert_eq!(decode("Zm9vYg").as_deref(), Some(&b"foob"[..]));
         assert_eq!(decode("Zm9v!"), None);
         assert_eq!(decode("Z"), None);
+    }
+
+    #[test]
+    fn aligned_cores_occur_in_every_encoding_of_the_value() {
+        let v = b"ghp_RealTokenValue0123456789";
+        let cores = aligned(v);
+        for pre in 0..7 {
+            for post in 0..4 {
+                let mut buf = vec![b'u'; pre];
+                buf.extend_from_slice(v);
+                buf.extend(std::iter::repeat_n(b'!', post));
+                let enc = encode(&buf);
+                assert!(
+                    cores
+                        .iter()
+                        .any(|c| !c.is_empty() && enc.contains(c.as_str())),
+                    "{pre} {post}: {enc} {cores:?}"
+                );
+            }
+        }
     }
 }

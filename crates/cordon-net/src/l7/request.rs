@@ -153,6 +153,40 @@ pub(crate) fn check_rules(l7: &L7, host: &str, method: &str, path: &str) -> Resu
     })
 }
 
+/// Headers that many frameworks read as the real method (a `POST` that acts as a `DELETE`).
+const METHOD_OVERRIDES: &[&str] = &[
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// On a host with rules the method judged must be the method acted on: overrides are refused.
+fn check_override(
+    l7: &L7,
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<(), Denied> {
+    let Some(rules) = l7.rules_for(host) else {
+        return Ok(());
+    };
+    let Some(name) = METHOD_OVERRIDES.iter().find(|h| headers.contains_key(**h)) else {
+        return Ok(());
+    };
+    let origin = rules
+        .tables
+        .first()
+        .map(|t| t.origin.as_str())
+        .unwrap_or("");
+    Err(Denied::new(
+        StatusCode::FORBIDDEN,
+        &format!("request rules [requests.\"{host}\"] ({origin})"),
+        format!("{method} {path} on {host}: a method override header ({name}) is refused on hosts with request rules"),
+        format!("send the method itself (e.g. \"DELETE {path}\") and allow it in [requests.\"{host}\"]"),
+    ))
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -259,6 +293,13 @@ where
 {
     let (mut parts, body) = req.into_parts();
     check_rules(l7, host, parts.method.as_str(), parts.uri.path())?;
+    check_override(
+        l7,
+        host,
+        parts.method.as_str(),
+        parts.uri.path(),
+        &parts.headers,
+    )?;
     framing_ok(&parts.headers).map_err(|why| {
         Denied::new(
             StatusCode::BAD_REQUEST,
@@ -363,6 +404,30 @@ where
     Ok((Request::from_parts(parts, body), trip))
 }
 
+/// Shorter base64 runs are left alone: they would match unrelated base64 (file contents in
+/// an API's JSON) too often, and a value that short leaves little to recover.
+const MIN_B64_SCRUB: usize = 16;
+
+/// The patterns that turn `real` back into `ph` in a response.
+fn scrub_patterns(pats: &mut Vec<Pattern>, real: &[u8], ph: &[u8]) {
+    pats.push(Pattern {
+        from: real.to_vec(),
+        action: Action::Replace(ph.to_vec()),
+    });
+    // cordon itself base64-encodes the value into Basic credentials; a server that
+    // reflects them must not hand the sandbox the value in that form either.
+    for (real, fake) in b64::aligned(real)
+        .into_iter()
+        .zip(b64::aligned(ph))
+        .filter(|(r, _)| r.len() >= MIN_B64_SCRUB)
+    {
+        pats.push(Pattern {
+            from: real.into_bytes(),
+            action: Action::Replace(fake.into_bytes()),
+        });
+    }
+}
+
 /// A response with every real value replaced by its placeholder (headers and body).
 pub(crate) fn scrub_response<B>(l7: &L7, resp: Response<B>) -> Response<L7Body>
 where
@@ -370,18 +435,17 @@ where
     B::Error: Into<super::body::BoxError>,
 {
     let (mut parts, body) = resp.into_parts();
-    let pats: Vec<Pattern> = l7
-        .secrets
-        .iter()
-        .filter_map(|s| {
-            let v = s.peek()?;
-            (!v.is_empty()).then(|| Pattern {
-                from: v.as_bytes().to_vec(),
-                action: Action::Replace(s.conf.placeholder.as_bytes().to_vec()),
-            })
-        })
-        .collect();
+    let mut pats: Vec<Pattern> = Vec::new();
+    for s in &l7.secrets {
+        for v in s.peek().iter().filter(|v| !v.is_empty()) {
+            scrub_patterns(&mut pats, v.as_bytes(), s.conf.placeholder.as_bytes());
+        }
+    }
+
     strip_hop_by_hop(&mut parts.headers);
+    // A non-standard reason phrase would be passed on as the server wrote it (a server that
+    // reflects a header there would hand back the real value): the standard one is sent.
+    parts.extensions.remove::<hyper::ext::ReasonPhrase>();
     if !pats.is_empty() {
         let mut out = HeaderMap::with_capacity(parts.headers.len());
         for (name, v) in parts.headers.iter() {

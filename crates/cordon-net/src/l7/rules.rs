@@ -78,7 +78,12 @@ pub fn ambiguous_path(path: &str) -> Option<&'static str> {
     if path.contains('\\') {
         return Some("a `\\` in the path");
     }
-    if path.split('/').any(|s| s == "." || s == "..") {
+    // Servers that drop path parameters before normalising (Tomcat, Jetty) read `..;x` as `..`.
+    let dot = |s: &str| {
+        let s = s.split(';').next().unwrap_or(s);
+        s == "." || s == ".."
+    };
+    if path.split('/').any(dot) {
         return Some("a `.` or `..` segment in the path");
     }
     None
@@ -227,5 +232,8 @@ mod tests {
         assert!(ambiguous_path("/repos/acme/x/../../y").is_some());
         assert!(ambiguous_path("/repos/%2E%2e/y").is_some());
         assert!(ambiguous_path("/repos/acme/x/pulls").is_none());
+        assert!(ambiguous_path("/public/..;/admin").is_some());
+        assert!(ambiguous_path("/public/.;x=1/y").is_some());
+        assert!(ambiguous_path("/public/a;v=1/..x").is_none());
     }
 }

@@ -43,7 +43,13 @@ impl std::fmt::Debug for SecretConf {
 pub(crate) struct Live {
     pub(crate) conf: SecretConf,
     current: Mutex<(Zeroizing<String>, Instant)>,
+    /// Values replaced by a refresh, newest last: a response to a request sent with one of
+    /// them may still arrive (and reflect it), and the upstream may still honour it.
+    earlier: Mutex<Vec<Zeroizing<String>>>,
 }
+
+/// How many replaced values are still scrubbed from responses.
+const KEEP_EARLIER: usize = 16;
 
 impl Live {
     pub(crate) fn new(mut conf: SecretConf) -> Live {
@@ -51,6 +57,7 @@ impl Live {
         Live {
             conf,
             current: Mutex::new((value, Instant::now())),
+            earlier: Mutex::new(Vec::new()),
         }
     }
 
@@ -78,7 +85,15 @@ impl Live {
                 .await
                 .map_err(|_| format!("secret {name}: refresh failed"))??;
             if let Ok(mut c) = self.current.lock() {
-                *c = (fresh, Instant::now());
+                let old = std::mem::replace(&mut *c, (fresh, Instant::now())).0;
+                if let Ok(mut e) = self.earlier.lock() {
+                    if *old != *c.0 && !e.contains(&old) {
+                        e.push(old);
+                    }
+                    if e.len() > KEEP_EARLIER {
+                        e.remove(0);
+                    }
+                }
             }
         }
         self.current
@@ -87,8 +102,14 @@ impl Live {
             .map_err(|_| format!("secret {}: state poisoned", self.conf.name))
     }
 
-    /// The value as it is, without refreshing (for scrubbing responses).
-    pub(crate) fn peek(&self) -> Option<Zeroizing<String>> {
-        self.current.lock().ok().map(|c| c.0.clone())
+    /// Every value to scrub from responses, without refreshing: the current one and the
+    /// ones refreshes replaced.
+    pub(crate) fn peek(&self) -> Vec<Zeroizing<String>> {
+        let mut all: Vec<Zeroizing<String>> =
+            self.earlier.lock().map(|e| e.clone()).unwrap_or_default();
+        if let Ok(c) = self.current.lock() {
+            all.push(c.0.clone());
+        }
+        all
     }
 }

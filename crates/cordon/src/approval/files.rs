@@ -47,6 +47,21 @@ fn fix(op: Op, path: &str) -> String {
     }
 }
 
+/// The path as the key of a prompt and of a session allowance: as shown, plus a digest of
+/// the real name when showing it lost something (a cut, a hidden character), so two paths
+/// that look alike never share an answer.
+fn distinct(real: &std::path::Path, shown: &str) -> String {
+    use sha2::{Digest, Sha256};
+    use std::os::unix::ffi::OsStrExt;
+    let raw = real.as_os_str().as_bytes();
+    if raw == shown.as_bytes() {
+        return shown.to_string();
+    }
+    let d = Sha256::digest(raw);
+    let hex: String = d.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("{shown} [name shortened or cleaned; id {hex}]")
+}
+
 impl FileAsker {
     /// Starts the naming thread (call from an unconfined thread).
     pub(crate) fn start(core: Arc<Core>) -> Result<Arc<FileAsker>, String> {
@@ -59,7 +74,7 @@ impl FileAsker {
                     let ask = Ask {
                         key: Key {
                             kind: req.op.ask_kind(),
-                            host: path.clone(),
+                            host: distinct(&req.path, &path),
                             port: 0,
                         },
                         via: op_name(req.op),

@@ -1,7 +1,8 @@
 # Recording HTTPS (:8443) and HTTP (:8080) server for secrets_door.rs, run as root inside the
 # test network namespace. Logs every request (method, path, headers, body) as a JSON line.
 # /git/... answers 401 with a Basic challenge until credentials come, then a ref advertisement;
-# /echo sends the Authorization header back (in a header and the body). Exits with its parent.
+# /echo sends the Authorization header back (in a header and the body), /reason in the
+# status line; /echo-slow answers after 3 s. Exits with its parent.
 import json, os, socket, ssl, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -56,6 +57,14 @@ class H(BaseHTTPRequestHandler):
                        pkt(sha + b" HEAD\0agent=cit\n") + pkt(sha + b" refs/heads/main\n") + b"0000")
                 return self.reply(200, adv, [("Content-Type", "application/x-git-upload-pack-advertisement"),
                                              ("Cache-Control", "no-cache")])
+        if self.path.startswith("/reason"):
+            # The Authorization header in the status line's reason phrase.
+            self.send_response(200, "echo " + auth)
+            self.send_header("Content-Length", "3")
+            self.end_headers()
+            return self.wfile.write(b"ok\n")
+        if self.path.startswith("/echo-slow"):
+            time.sleep(3)
         if self.path.startswith("/echo"):
             return self.reply(200, ("echo-auth=%s\n" % auth).encode(), [("X-Echo", auth)])
         self.reply(200, ("srv-ok %s\n" % self.path).encode(), [("Content-Type", "text/plain")])
