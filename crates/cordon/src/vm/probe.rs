@@ -108,7 +108,12 @@ fn boot_in(
         })?;
     let ok = |p: &Path| {
         let text = std::fs::read_to_string(p).ok()?;
-        let line = text.lines().find(|l| l.contains(PROBE_OK))?;
+        // Only a whole line: the console file is read while the guest is still writing it,
+        // and a line cut after the marker would lose the Landlock ABI.
+        let line = text
+            .split_inclusive('\n')
+            .filter(|l| l.ends_with('\n'))
+            .find(|l| l.contains(PROBE_OK))?;
         let landlock = line
             .split_whitespace()
             .find_map(|w| w.strip_prefix("landlock=")?.parse().ok());
