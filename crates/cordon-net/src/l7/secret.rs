@@ -46,6 +46,8 @@ pub(crate) struct Live {
     /// Values replaced by a refresh, newest last: a response to a request sent with one of
     /// them may still arrive (and reflect it), and the upstream may still honour it.
     earlier: Mutex<Vec<Zeroizing<String>>>,
+    /// Held while a refresh runs, so requests arriving together at expiry run the helper once.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 /// How many replaced values are still scrubbed from responses.
@@ -58,6 +60,15 @@ impl Live {
             conf,
             current: Mutex::new((value, Instant::now())),
             earlier: Mutex::new(Vec::new()),
+            refreshing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn expired(&self) -> Result<bool, String> {
+        match (self.conf.ttl, self.current.lock()) {
+            (Some(ttl), Ok(c)) => Ok(c.1.elapsed() >= ttl),
+            (_, Ok(_)) => Ok(false),
+            (_, Err(_)) => Err(format!("secret {}: state poisoned", self.conf.name)),
         }
     }
 
@@ -74,12 +85,12 @@ impl Live {
 
     /// The value now, refreshed first when its time is up.
     pub(crate) async fn value(&self) -> Result<Zeroizing<String>, String> {
-        let expired = match (self.conf.ttl, self.current.lock()) {
-            (Some(ttl), Ok(c)) => c.1.elapsed() >= ttl,
-            (_, Ok(_)) => false,
-            (_, Err(_)) => return Err(format!("secret {}: state poisoned", self.conf.name)),
-        };
-        if let (true, Some(refresh)) = (expired, self.conf.refresh.clone()) {
+        if let (true, Some(refresh)) = (self.expired()?, self.conf.refresh.clone()) {
+            let _gate = self.refreshing.lock().await;
+            // Another request may have refreshed the value while this one waited.
+            if !self.expired()? {
+                return self.now();
+            }
             let name = self.conf.name.clone();
             let fresh = tokio::task::spawn_blocking(move || refresh())
                 .await
@@ -96,6 +107,10 @@ impl Live {
                 }
             }
         }
+        self.now()
+    }
+
+    fn now(&self) -> Result<Zeroizing<String>, String> {
         self.current
             .lock()
             .map(|c| c.0.clone())
@@ -111,5 +126,59 @@ impl Live {
             all.push(c.0.clone());
         }
         all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn requests_arriving_together_at_expiry_refresh_once() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&runs);
+        let refresh: Refresh = Arc::new(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(Zeroizing::new(format!("value-{n}")))
+        });
+        let live = Arc::new(Live::new(SecretConf {
+            name: "T".into(),
+            placeholder: "p".into(),
+            hosts: vec!["h".into()],
+            allow_plaintext: false,
+            in_query: false,
+            in_body: false,
+            value: Zeroizing::new("value-0".into()),
+            ttl: Some(Duration::from_millis(50)),
+            refresh: Some(refresh),
+        }));
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_time()
+            .build()
+            .expect("runtime");
+        let values: Vec<String> = rt.block_on(async {
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            let tasks: Vec<_> = (0..8)
+                .map(|_| {
+                    let l = Arc::clone(&live);
+                    tokio::spawn(async move { l.value().await })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.expect("task").expect("value").to_string());
+            }
+            out
+        });
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            1,
+            "one helper run for one expiry"
+        );
+        assert!(values.iter().all(|v| v == "value-1"), "{values:?}");
+        assert_eq!(live.peek().len(), 2, "the replaced value is still scrubbed");
     }
 }
