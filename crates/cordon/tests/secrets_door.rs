@@ -571,6 +571,25 @@ fn plaintext_to_the_secret_host_is_refused_without_allow_plaintext() {
     );
 }
 
+#[test]
+fn query_parameter_swapped_over_plain_http_when_allowed() {
+    let real = real_token("PlainQuery");
+    let extra = secret_toml(
+        "TOK_PQ",
+        "CIT_SRC_PQ",
+        &[NAME],
+        "allow_plaintext = true\nin_query = true",
+    );
+    let Some(t) = setup("sec-plain-query", &extra) else {
+        return;
+    };
+    let script = curl("pq", &format!("\"http://{NAME}:{HTTP}/pq?token=$TOK_PQ\""));
+    let out = t.run(&[("CIT_SRC_PQ", &real)], &script);
+    assert_code(&out, "pq", "200", "plain HTTP query with in_query");
+    let r = t.request("/pq", &out);
+    assert_eq!(r["path"], format!("/pq?token={real}").as_str());
+}
+
 // ---------------------------------------------------------------- the sandbox's view
 
 #[test]

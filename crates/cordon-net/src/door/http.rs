@@ -279,7 +279,12 @@ async fn forward(
         Err(r) => return text(StatusCode::BAD_GATEWAY, r.message),
     };
     let (mut parts, body) = req.into_parts();
-    let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    // The prepared request's target: layer 7 may have swapped a placeholder in the query.
+    let pq = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
     parts.uri = match pq.parse::<Uri>() {
         Ok(u) => u,
         Err(_) => return bad_request(&ctx, "http", &raw, "bad path".into()),
