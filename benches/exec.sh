@@ -12,23 +12,12 @@ bench_build release
 bench_as_user /tmp/cordon-it cordon-bench
 
 exec python3 - "$N" "$bin" "$run_user" <<'PY'
-import os, pwd, statistics, subprocess, sys, time
+import os, statistics, subprocess, sys, time
 
 n, cordon, run_user = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-kw = {}
-if run_user:
-    pw = pwd.getpwnam(run_user)
-    home = pw.pw_dir
-    kw = dict(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
-else:
-    home = os.environ.get("HOME", "/tmp")
-ws = os.path.join(home, "cordon-bench-ws")
-os.makedirs(ws, exist_ok=True)
-if run_user:
-    os.chown(ws, pw.pw_uid, pw.pw_gid)
-env = {"HOME": home, "PATH": "/usr/local/bin:/usr/bin:/bin"}
-if run_user:
-    env.update(USER=run_user, LOGNAME=run_user)
+sys.path.insert(0, "benches")
+from benchenv import as_user
+ws, env, kw = as_user(run_user)
 name = "bench-exec-%d" % os.getpid()
 
 def cordon_cmd(*args, **extra):

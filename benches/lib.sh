@@ -31,3 +31,39 @@ bench_as_user() {
         bin="$1/$2"
     fi
 }
+
+# bench_need_root ME TOOL...: the network benchmarks create a network namespace.
+bench_need_root() {
+    local me="$1"
+    shift
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "$me: must run as root (it creates a network namespace)" >&2
+        exit 2
+    fi
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null 2>&1 || { echo "$me: $tool is not installed" >&2; exit 2; }
+    done
+}
+
+bench_netns_cleanup() {
+    for p in $(ip netns pids "$NS" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
+    ip netns del "$NS" 2>/dev/null || true
+    ip link del "$HIF" 2>/dev/null || true
+    rm -rf "$work" "$ws"
+}
+
+# bench_netns: the test "internet": namespace $NS with $SRV_IP on $NIF, reached from the host's
+# $HOST_IP on $HIF (addresses in 198.18.0.0/15); removed at exit with $work and $ws.
+bench_netns() {
+    trap bench_netns_cleanup EXIT
+    bench_netns_cleanup
+    sleep 0.5
+    mkdir -p "$work" "$ws"
+    ip netns add "$NS"
+    ip link add "$HIF" type veth peer name "$NIF" netns "$NS"
+    ip addr add "$HOST_IP/24" dev "$HIF"
+    ip link set "$HIF" up
+    ip -n "$NS" link set lo up
+    ip -n "$NS" addr add "$SRV_IP/24" dev "$NIF"
+    ip -n "$NS" link set "$NIF" up
+}

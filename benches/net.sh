@@ -22,38 +22,15 @@ HOST_IP=198.18.1.1
 SRV_IP=198.18.1.2
 NAME=bench.test.example
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "benches/net.sh: must run as root (it creates a network namespace)" >&2
-    exit 2
-fi
-for tool in ip curl python3; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "benches/net.sh: $tool is not installed" >&2; exit 2; }
-done
 . benches/lib.sh
+bench_need_root benches/net.sh ip curl python3
 bench_build release
 bench_as_user /tmp/cordon-it cordon-netbench
 home="$(getent passwd cordon-test | cut -d: -f6)"
 ws="$home/cordon-netbench-ws"
 work="$(mktemp -d /tmp/cordon-netbench.XXXXXX)"
 
-cleanup() {
-    for p in $(ip netns pids "$NS" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
-    ip netns del "$NS" 2>/dev/null || true
-    ip link del "$HIF" 2>/dev/null || true
-    rm -rf "$work" "$ws"
-}
-trap cleanup EXIT
-cleanup
-sleep 0.5
-mkdir -p "$work" "$ws"
-
-ip netns add "$NS"
-ip link add "$HIF" type veth peer name "$NIF" netns "$NS"
-ip addr add "$HOST_IP/24" dev "$HIF"
-ip link set "$HIF" up
-ip -n "$NS" link set lo up
-ip -n "$NS" addr add "$SRV_IP/24" dev "$NIF"
-ip -n "$NS" link set "$NIF" up
+bench_netns
 
 # Servers: HTTP on :80 (GET /bytes/N streams N zero bytes) and a "greeter" on :9000 that
 # sends one byte and closes (connection latency: connect until the first byte arrives).

@@ -19,38 +19,15 @@ SRV_IP=198.18.2.2
 SEC=sec.bench.example
 TUN=tun.bench.example
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "benches/secrets.sh: must run as root (it creates a network namespace)" >&2
-    exit 2
-fi
-for tool in ip openssl python3; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "benches/secrets.sh: $tool is not installed" >&2; exit 2; }
-done
 . benches/lib.sh
+bench_need_root benches/secrets.sh ip openssl python3
 bench_build release
 bench_as_user /tmp/cordon-it cordon-secbench
 home="$(getent passwd cordon-test | cut -d: -f6)"
 ws="$home/cordon-secbench-ws"
 work="$(mktemp -d /tmp/cordon-secbench.XXXXXX)"
 
-cleanup() {
-    for p in $(ip netns pids "$NS" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
-    ip netns del "$NS" 2>/dev/null || true
-    ip link del "$HIF" 2>/dev/null || true
-    rm -rf "$work" "$ws"
-}
-trap cleanup EXIT
-cleanup
-sleep 0.5
-mkdir -p "$work" "$ws"
-
-ip netns add "$NS"
-ip link add "$HIF" type veth peer name "$NIF" netns "$NS"
-ip addr add "$HOST_IP/24" dev "$HIF"
-ip link set "$HIF" up
-ip -n "$NS" link set lo up
-ip -n "$NS" addr add "$SRV_IP/24" dev "$NIF"
-ip -n "$NS" link set "$NIF" up
+bench_netns
 
 # A CA and a server certificate for both names.
 ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)

@@ -34,7 +34,7 @@ gcc -static -Os -o "$work/init" "$work/init.c"
 bench_as_user "$work" cordon
 
 exec python3 - "$N" "$bin" "$run_user" "$kernel" "$work" <<'PY'
-import os, pwd, statistics, subprocess, sys, time
+import os, statistics, subprocess, sys, time
 
 n, cordon, run_user, kernel, work = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 
@@ -54,20 +54,9 @@ with open(initrd, "wb") as f:
     f.write(newc([("dev", 0o40755, b""), ("init", 0o100755, init)]))
 os.chmod(initrd, 0o644)
 
-kw = {}
-if run_user:
-    pw = pwd.getpwnam(run_user)
-    home = pw.pw_dir
-    kw = dict(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
-else:
-    home = os.environ.get("HOME", "/tmp")
-ws = os.path.join(home, "cordon-bench-ws")
-os.makedirs(ws, exist_ok=True)
-if run_user:
-    os.chown(ws, pw.pw_uid, pw.pw_gid)
-env = {"HOME": home, "PATH": "/usr/local/bin:/usr/bin:/bin"}
-if run_user:
-    env.update(USER=run_user, LOGNAME=run_user)
+sys.path.insert(0, "benches")
+from benchenv import as_user
+ws, env, kw = as_user(run_user)
 
 mhz = 0.0
 for line in open("/proc/cpuinfo"):
