@@ -275,9 +275,7 @@ pub fn build(spec: &Spec) -> Result<(), SetupError> {
         } else {
             L_EMPTY_FILE
         };
-        let m = clone_at(&layer, stand_in)?;
-        set_attrs(&m, false, RO, 0)?;
-        attach(&m, p)?;
+        bind_from_layer(&layer, stand_in, p)?;
     }
     reopened.sort_by_key(|(p, _)| depth(p));
     for (p, m) in &reopened {
@@ -385,22 +383,23 @@ fn spec_files(layer: &OwnedFd, spec: &Spec) -> Result<(), SetupError> {
         std::fs::write(&at, &f.content).ctx(|| format!("prepare {}", f.path.display()))?;
         std::fs::set_permissions(&at, std::fs::Permissions::from_mode(f.mode))
             .ctx(|| format!("prepare {}", f.path.display()))?;
-        let m = clone_at(layer, &name)?;
-        set_attrs(&m, false, RO, 0)?;
-        attach(&m, &real)?;
+        bind_from_layer(layer, &name, &real)?;
     }
     Ok(())
+}
+
+/// Binds the layer's entry `name` (a stand-in or a made file), read-only, over `real`.
+fn bind_from_layer(layer: &OwnedFd, name: &str, real: &Path) -> Result<(), SetupError> {
+    let m = clone_at(layer, name)?;
+    set_attrs(&m, false, RO, 0)?;
+    attach(&m, real)
 }
 
 /// Puts the layer file `name` in place of `path` (following a symlink: /etc/resolv.conf often
 /// points into /run, which is private and writable here, so the file is simply written there).
 fn install_file(layer: &OwnedFd, name: &str, path: &Path, content: &str) -> Result<(), SetupError> {
     match std::fs::canonicalize(path) {
-        Ok(real) => {
-            let m = clone_at(layer, name)?;
-            set_attrs(&m, false, RO, 0)?;
-            attach(&m, &real)
-        }
+        Ok(real) => bind_from_layer(layer, name, &real),
         Err(_) => {
             let Ok(target) = std::fs::read_link(path) else {
                 return Ok(());
@@ -490,9 +489,7 @@ fn mount_proc(layer: &OwnedFd) -> Result<(), SetupError> {
     for name in PROC_MASKED {
         let p = Path::new("/proc").join(name);
         if exists(&p) {
-            let m = clone_at(layer, L_EMPTY_FILE)?;
-            set_attrs(&m, false, RO, 0)?;
-            attach(&m, &p)?;
+            bind_from_layer(layer, L_EMPTY_FILE, &p)?;
         }
     }
     Ok(())
