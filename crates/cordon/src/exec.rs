@@ -41,27 +41,16 @@ struct WirePlan {
 /// Makes a fresh path-guard configuration with the run's rules (one per exec'd command).
 pub type GuardFactory = Box<dyn Fn() -> Result<GuardConfig, String> + Send + Sync>;
 
-/// The run's path-guard rules, rebuildable for each exec'd command.
-pub fn guard_factory(plan: &crate::plan::Plan, roots: &[PathBuf], audit: &Audit) -> GuardFactory {
-    let home = plan.spec.home.clone();
-    let rules = plan.protect.rules().to_vec();
-    let shared = plan.spec.writable.clone();
-    let roots = roots.to_vec();
-    let existing = plan.spec.protect_existing.clone();
-    let asks = plan.asks.clone();
-    let audit = audit.clone();
+/// The run's path-guard configuration, made again for each exec'd command (`rules`: the run's
+/// protected-path rules, compiled afresh each time).
+pub fn guard_factory(
+    inputs: crate::guard::GuardInputs,
+    rules: Vec<cordon_policy::ProtectRule>,
+) -> GuardFactory {
     Box::new(move || {
-        let set = cordon_policy::ProtectSet::from_rules(&home, rules.clone())
+        let set = cordon_policy::ProtectSet::from_rules(&inputs.home, rules.clone())
             .map_err(|e| e.to_string())?;
-        Ok(crate::guard::config(
-            &home,
-            set,
-            shared.clone(),
-            roots.clone(),
-            &existing,
-            asks.clone(),
-            audit.clone(),
-        ))
+        Ok(inputs.config(set))
     })
 }
 

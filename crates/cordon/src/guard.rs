@@ -158,46 +158,57 @@ fn anchored_only(set: &ProtectSet, home: &Path) -> Option<ProtectSet> {
     ProtectSet::from_rules(home, rules).ok()
 }
 
-pub fn config(
-    home: &Path,
-    set: ProtectSet,
-    shared: Vec<PathBuf>,
-    writable_roots: Vec<PathBuf>,
-    protected_existing: &[PathBuf],
-    asks: crate::fileask::AskPaths,
-    audit: Audit,
-) -> GuardConfig {
-    let protected_inodes: HashSet<(u64, u64)> = protected_existing
-        .iter()
-        .filter_map(|p| std::fs::symlink_metadata(p).ok())
-        .filter(|m| m.is_file())
-        .map(|m| (m.dev(), m.ino()))
-        .collect();
-    GuardConfig {
-        rules: Arc::new(ProtectRules {
-            anchored: std::sync::OnceLock::new(),
-            set,
-            home: home.to_path_buf(),
-            shared,
-            asks,
-        }),
-        writable_roots,
-        protected_inodes,
-        on_event: Box::new(move |e: Event| {
-            audit.event(
-                "file",
-                json!({
-                    "op": op_name(e.op),
-                    "path": e.path,
-                    "sandbox_pid": e.pid,
-                    "decision": if e.allowed { "allow" } else { "deny" },
-                    "rule": e.rule,
-                }),
-            );
-        }),
-        net: None,
-        asker: None,
-        private_layer: true,
-        kvm: false,
+/// What every path-guard configuration of a run is made from: the run command's, and one for
+/// each command `cordon exec` adds, so both always get the same rules and asks.
+#[derive(Clone)]
+pub struct GuardInputs {
+    pub home: PathBuf,
+    /// Host-shared writable paths (protected even under a scratch directory).
+    pub shared: Vec<PathBuf>,
+    pub writable_roots: Vec<PathBuf>,
+    /// Protected paths that exist: their inodes are refused under any name.
+    pub protected_existing: Vec<PathBuf>,
+    pub asks: crate::fileask::AskPaths,
+    pub audit: Audit,
+}
+
+impl GuardInputs {
+    /// A path-guard configuration with protected paths `set` (compiled from the run's rules).
+    pub fn config(&self, set: ProtectSet) -> GuardConfig {
+        let protected_inodes: HashSet<(u64, u64)> = self
+            .protected_existing
+            .iter()
+            .filter_map(|p| std::fs::symlink_metadata(p).ok())
+            .filter(|m| m.is_file())
+            .map(|m| (m.dev(), m.ino()))
+            .collect();
+        let audit = self.audit.clone();
+        GuardConfig {
+            rules: Arc::new(ProtectRules {
+                anchored: std::sync::OnceLock::new(),
+                set,
+                home: self.home.clone(),
+                shared: self.shared.clone(),
+                asks: self.asks.clone(),
+            }),
+            writable_roots: self.writable_roots.clone(),
+            protected_inodes,
+            on_event: Box::new(move |e: Event| {
+                audit.event(
+                    "file",
+                    json!({
+                        "op": op_name(e.op),
+                        "path": e.path,
+                        "sandbox_pid": e.pid,
+                        "decision": if e.allowed { "allow" } else { "deny" },
+                        "rule": e.rule,
+                    }),
+                );
+            }),
+            net: None,
+            asker: None,
+            private_layer: true,
+            kvm: false,
+        }
     }
 }

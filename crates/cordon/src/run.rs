@@ -338,18 +338,18 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
         None => mounts::writable_roots(&plan.spec),
     };
     roots.push("/dev".into());
-    let exec_guard =
-        (session.is_some() && !opts.vm).then(|| crate::exec::guard_factory(&plan, &roots, &audit));
+    let guard_inputs = guard::GuardInputs {
+        home: plan.spec.home.clone(),
+        shared: plan.spec.writable.clone(),
+        writable_roots: roots,
+        protected_existing: plan.spec.protect_existing.clone(),
+        asks: std::mem::take(&mut plan.asks),
+        audit: audit.clone(),
+    };
+    let exec_guard = (session.is_some() && !opts.vm)
+        .then(|| crate::exec::guard_factory(guard_inputs.clone(), plan.protect.rules().to_vec()));
     let mut hooks = RunHooks {
-        guard: Some(guard::config(
-            &plan.spec.home,
-            plan.protect,
-            plan.spec.writable.clone(),
-            roots,
-            &plan.spec.protect_existing,
-            std::mem::take(&mut plan.asks),
-            audit.clone(),
-        )),
+        guard: Some(guard_inputs.config(plan.protect)),
         parts: DoorParts::default(),
         net,
         door: Arc::new(std::sync::Mutex::new(None)),
