@@ -19,10 +19,11 @@
 //! the policy says to "ask" about is held while an [`Approver`] decides.
 
 pub mod approve;
+/// Host parsing lives with the policy vocabulary; re-exported for the door's modules.
+pub use cordon_policy::host;
 pub mod dns;
 pub mod door;
 pub mod event;
-pub mod host;
 pub mod httphead;
 pub mod inspect;
 pub mod l7;
@@ -40,5 +41,5 @@ pub use event::Event;
 pub use host::{parse_host, Host};
 pub use l7::{L7Config, L7};
 pub use origdst::OriginalDst;
-pub use policy::{NetConfig, NetPolicy, RuleSrc, Unknown, Verdict, APPROVED_RULE, ASK_RULE};
+pub use policy::{NetConfig, NetPolicy, Unknown, Verdict, APPROVED_RULE, ASK_RULE};
 pub use synth::Synth;

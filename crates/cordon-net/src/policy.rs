@@ -1,30 +1,11 @@
 //! The network policy: domain patterns, CIDR allowances, special ranges,
 //! and the verdict (with the rule, reason and fix) for every destination.
 
-use crate::host::{canonical_ip, parse_host, validate_name, Host};
+use crate::host::{canonical_ip, parse_host, Host};
 use crate::ranges::{embedded_v4, host_net, is_metadata, special_range};
-use ipnet::IpNet;
+use cordon_policy::{CidrPattern, DomainPattern, Ports, Rule};
 use std::collections::HashMap;
 use std::net::IpAddr;
-
-/// A rule as written, with where it came from (for messages).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RuleSrc {
-    /// The pattern text, e.g. `*.example.com:8443` or `10.0.0.0/8`.
-    pub pattern: String,
-    /// Where it came from, e.g. `--allow-domain` or `policy.toml:12`.
-    pub origin: String,
-}
-
-impl RuleSrc {
-    /// Convenience constructor.
-    pub fn new(pattern: impl Into<String>, origin: impl Into<String>) -> Self {
-        RuleSrc {
-            pattern: pattern.into(),
-            origin: origin.into(),
-        }
-    }
-}
 
 /// The rule of a destination that no rule names, under `unknown = "ask"`.
 pub const ASK_RULE: &str = "no rule: unknown = ask";
@@ -45,17 +26,17 @@ pub enum Unknown {
 #[derive(Clone, Debug, Default)]
 pub struct NetConfig {
     /// Domain patterns that are allowed.
-    pub allow: Vec<RuleSrc>,
+    pub allow: Vec<Rule<DomainPattern>>,
     /// Domain patterns that are denied (beat `allow`).
-    pub deny: Vec<RuleSrc>,
+    pub deny: Vec<Rule<DomainPattern>>,
     /// CIDR ranges (with optional port) admitted as destinations.
-    pub allow_cidrs: Vec<RuleSrc>,
+    pub allow_cidrs: Vec<Rule<CidrPattern>>,
     /// `[network.hosts]`: name, address, origin.
     pub hosts: Vec<(String, IpAddr, String)>,
     /// What to do with destinations no rule names.
     pub unknown: Unknown,
     /// Managed (administrator) denies: beat everything.
-    pub managed_deny: Vec<RuleSrc>,
+    pub managed_deny: Vec<Rule<DomainPattern>>,
 }
 
 /// The decision for one destination.
@@ -95,170 +76,21 @@ impl Verdict {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Ports {
-    /// No port given: 80 and 443.
-    Default,
-    One(u16),
-    Any,
+fn describe_domain(r: &Rule<DomainPattern>, kind: &str) -> String {
+    format!("{kind} {} ({})", r.value, r.origin)
 }
 
-impl Ports {
-    fn contains(self, port: u16) -> bool {
-        match self {
-            Ports::Default => port == 80 || port == 443,
-            Ports::One(p) => p == port,
-            Ports::Any => true,
-        }
-    }
-
-    fn parse(s: Option<&str>) -> Result<Ports, String> {
-        match s {
-            None => Ok(Ports::Default),
-            Some("*") => Ok(Ports::Any),
-            Some(p) if !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => {
-                match p.parse::<u16>() {
-                    Ok(0) | Err(_) => Err(format!("bad port {p:?}")),
-                    Ok(n) => Ok(Ports::One(n)),
-                }
-            }
-            Some(p) => Err(format!("bad port {p:?}")),
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-struct DomainRule {
-    wildcard: bool,
-    base: String,
-    ports: Ports,
-    src: RuleSrc,
-}
-
-impl DomainRule {
-    fn parse(src: &RuleSrc) -> Result<DomainRule, String> {
-        let err = |m: String| format!("{}: bad domain pattern {:?}: {m}", src.origin, src.pattern);
-        let lower = src.pattern.trim().to_ascii_lowercase();
-        let (name, port) = match lower.rsplit_once(':') {
-            Some((n, p)) => (n, Some(p)),
-            None => (lower.as_str(), None),
-        };
-        let ports = Ports::parse(port).map_err(err)?;
-        let name = name.strip_suffix('.').unwrap_or(name);
-        let (wildcard, base) = match name.strip_prefix("*.") {
-            Some(rest) => (true, rest),
-            None => (false, name),
-        };
-        if base.contains('*') {
-            return Err(err("`*` is only allowed as a leading `*.` label".into()));
-        }
-        validate_name(base).map_err(err)?;
-        match parse_host(base) {
-            Ok(Host::Name(_)) => {}
-            Ok(Host::Ip(_)) => {
-                return Err(err("an IP address is not a domain; use allow_cidrs".into()))
-            }
-            Err(e) => return Err(err(e)),
-        }
-        Ok(DomainRule {
-            wildcard,
-            base: base.to_string(),
-            ports,
-            src: src.clone(),
-        })
-    }
-
-    fn matches_name(&self, name: &str) -> bool {
-        if self.wildcard {
-            name.len() > self.base.len() + 1
-                && name.ends_with(&self.base)
-                && name.as_bytes()[name.len() - self.base.len() - 1] == b'.'
-        } else {
-            name == self.base
-        }
-    }
-
-    fn matches(&self, name: &str, port: u16) -> bool {
-        self.ports.contains(port) && self.matches_name(name)
-    }
-
-    fn describe(&self, kind: &str) -> String {
-        format!("{kind} {} ({})", self.src.pattern, self.src.origin)
-    }
-}
-
-#[derive(Clone, Debug)]
-struct CidrRule {
-    net: IpNet,
-    ports: Ports,
-    src: RuleSrc,
-}
-
-impl CidrRule {
-    /// Forms: `10.0.0.0/8`, `10.0.0.0/8:8080`, `fd00::/8:*`, `[fd00::/8]:443`,
-    /// or a bare address (a single host).
-    fn parse(src: &RuleSrc) -> Result<CidrRule, String> {
-        let err = |m: String| format!("{}: bad CIDR {:?}: {m}", src.origin, src.pattern);
-        let s = src.pattern.trim();
-        let (addr, port) = if let Some(rest) = s.strip_prefix('[') {
-            let (inner, after) = rest
-                .split_once(']')
-                .ok_or_else(|| err("unbalanced [".into()))?;
-            let port = match after {
-                "" => None,
-                a => Some(
-                    a.strip_prefix(':')
-                        .ok_or_else(|| err("garbage after ]".into()))?,
-                ),
-            };
-            (inner, port)
-        } else if let Some((a, tail)) = s.rsplit_once('/') {
-            match tail.split_once(':') {
-                Some((len, p)) => (&s[..a.len() + 1 + len.len()], Some(p)),
-                None => (s, None),
-            }
-        } else if s.matches(':').count() == 1 {
-            let (a, p) = s.split_once(':').ok_or_else(|| err("bad".into()))?;
-            (a, Some(p))
-        } else {
-            (s, None)
-        };
-        let ports = Ports::parse(port).map_err(err)?;
-        let net = if addr.contains('/') {
-            addr.parse::<IpNet>().map_err(|e| err(e.to_string()))?
-        } else {
-            host_net(addr.parse::<IpAddr>().map_err(|e| err(e.to_string()))?)
-        };
-        let net = match net {
-            IpNet::V6(v6) => match v6.addr().to_ipv4_mapped() {
-                // An entry written as ::ffff:a.b.c.d/n means the IPv4 range.
-                Some(v4) if v6.prefix_len() >= 96 => IpNet::V4(
-                    ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
-                        .map_err(|e| err(e.to_string()))?,
-                ),
-                _ => net,
-            },
-            n => n,
-        };
-        Ok(CidrRule {
-            net: net.trunc(),
-            ports,
-            src: src.clone(),
-        })
-    }
-
-    fn describe(&self) -> String {
-        format!("allow_cidrs {} ({})", self.src.pattern, self.src.origin)
-    }
+fn describe_cidr(r: &Rule<CidrPattern>) -> String {
+    format!("allow_cidrs {} ({})", r.value, r.origin)
 }
 
 /// The compiled network policy.
 #[derive(Debug)]
 pub struct NetPolicy {
-    allow: Vec<DomainRule>,
-    deny: Vec<DomainRule>,
-    managed_deny: Vec<DomainRule>,
-    cidrs: Vec<CidrRule>,
+    allow: Vec<Rule<DomainPattern>>,
+    deny: Vec<Rule<DomainPattern>>,
+    managed_deny: Vec<Rule<DomainPattern>>,
+    cidrs: Vec<Rule<CidrPattern>>,
     hosts: HashMap<String, Vec<IpAddr>>,
     unknown: Unknown,
 }
@@ -273,13 +105,9 @@ fn port_suffix(port: u16) -> String {
 }
 
 impl NetPolicy {
-    /// Compiles the configuration; a bad pattern is an error naming its origin.
+    /// Compiles the configuration (the patterns were checked when the policy was parsed);
+    /// a bad `[network.hosts]` name is an error naming its origin.
     pub fn new(cfg: NetConfig) -> Result<Self, String> {
-        let domains = |v: &[RuleSrc]| {
-            v.iter()
-                .map(DomainRule::parse)
-                .collect::<Result<Vec<_>, _>>()
-        };
         let mut hosts: HashMap<String, Vec<IpAddr>> = HashMap::new();
         for (name, ip, origin) in &cfg.hosts {
             match parse_host(name) {
@@ -292,14 +120,10 @@ impl NetPolicy {
             }
         }
         Ok(NetPolicy {
-            allow: domains(&cfg.allow)?,
-            deny: domains(&cfg.deny)?,
-            managed_deny: domains(&cfg.managed_deny)?,
-            cidrs: cfg
-                .allow_cidrs
-                .iter()
-                .map(CidrRule::parse)
-                .collect::<Result<_, _>>()?,
+            allow: cfg.allow,
+            deny: cfg.deny,
+            managed_deny: cfg.managed_deny,
+            cidrs: cfg.allow_cidrs,
             hosts,
             unknown: cfg.unknown,
         })
@@ -370,15 +194,15 @@ impl NetPolicy {
             self.deny
                 .iter()
                 .chain(&self.managed_deny)
-                .any(|d| d.ports == Ports::Any && d.matches_name(&n))
+                .any(|d| d.value.ports() == Ports::Any && d.value.matches_name(&n))
         };
         if self.unknown == Unknown::Ask && !denied_everywhere() {
             return true;
         }
         self.allow
             .iter()
-            .filter(|r| r.matches_name(&n))
-            .any(|r| match r.ports {
+            .filter(|r| r.value.matches_name(&n))
+            .any(|r| match r.value.ports() {
                 Ports::Default => [80, 443]
                     .iter()
                     .any(|p| self.name_verdict(&n, *p).is_allow()),
@@ -389,26 +213,27 @@ impl NetPolicy {
     }
 
     fn name_verdict(&self, name: &str, port: u16) -> Verdict {
-        if let Some(r) = self.managed_deny.iter().find(|r| r.matches(name, port)) {
+        if let Some(r) = self
+            .managed_deny
+            .iter()
+            .find(|r| r.value.matches(name, port))
+        {
             return Verdict::Deny {
-                rule: r.describe("managed deny"),
+                rule: describe_domain(r, "managed deny"),
                 reason: format!("{name}:{port} is forbidden by a managed policy"),
                 fix: "none: a managed policy forbids it (ask your administrator)".into(),
             };
         }
-        if let Some(r) = self.deny.iter().find(|r| r.matches(name, port)) {
+        if let Some(r) = self.deny.iter().find(|r| r.value.matches(name, port)) {
             return Verdict::Deny {
-                rule: r.describe("deny"),
+                rule: describe_domain(r, "deny"),
                 reason: format!("{name}:{port} matches a deny rule"),
-                fix: format!(
-                    "remove the deny rule {:?} ({})",
-                    r.src.pattern, r.src.origin
-                ),
+                fix: format!("remove the deny rule {:?} ({})", r.value.as_str(), r.origin),
             };
         }
-        if let Some(r) = self.allow.iter().find(|r| r.matches(name, port)) {
+        if let Some(r) = self.allow.iter().find(|r| r.value.matches(name, port)) {
             return Verdict::Allow {
-                rule: r.describe("allow"),
+                rule: describe_domain(r, "allow"),
             };
         }
         let pat = format!("{name}{}", port_suffix(port));
@@ -426,10 +251,15 @@ impl NetPolicy {
         }
     }
 
-    fn covering(&self, ip: IpAddr, port: u16) -> Option<&CidrRule> {
-        self.cidrs
-            .iter()
-            .find(|c| c.ports.contains(port) && c.net.contains(&ip))
+    /// The `allow_cidrs` entry admitting `ip` on `port`. For a name that a rule allowed
+    /// (`named`), an entry written without a port only lifts the special-range refusal: the
+    /// name rule already chose the ports. An entry that names ports still limits them.
+    fn covering(&self, ip: IpAddr, port: u16, named: bool) -> Option<&Rule<CidrPattern>> {
+        self.cidrs.iter().find(|c| {
+            let ports = c.value.ports();
+            (ports.contains(port) || (named && ports == Ports::Default))
+                && c.value.net().contains(&ip)
+        })
     }
 
     fn cidr_fix(ip: IpAddr, port: u16) -> String {
@@ -449,10 +279,12 @@ impl NetPolicy {
             let exact = |a: IpAddr| {
                 self.cidrs
                     .iter()
-                    .find(|c| c.ports.contains(port) && c.net == host_net(a))
+                    .find(|c| c.value.ports().contains(port) && c.value.net() == host_net(a))
             };
             return match exact(ip).or_else(|| exact(m)) {
-                Some(c) => Verdict::Allow { rule: c.describe() },
+                Some(c) => Verdict::Allow {
+                    rule: describe_cidr(c),
+                },
                 None => Verdict::Deny {
                     rule: "built-in: cloud metadata addresses are refused".into(),
                     reason: format!("{what} is a cloud metadata address"),
@@ -468,13 +300,15 @@ impl NetPolicy {
                 rule: String::new(),
             };
         }
-        let cover = self.covering(ip, port);
+        let cover = self.covering(ip, port, name.is_some());
         let cover_embedded = match embedded_special {
-            Some((e, _)) => self.covering(e, port),
+            Some((e, _)) => self.covering(e, port, name.is_some()),
             None => cover,
         };
         match (cover, cover_embedded) {
-            (Some(c), Some(_)) => Verdict::Allow { rule: c.describe() },
+            (Some(c), Some(_)) => Verdict::Allow {
+                rule: describe_cidr(c),
+            },
             _ => {
                 let (rule, reason) = match (special, embedded_special) {
                     (_, Some((e, r))) => (
@@ -496,14 +330,25 @@ impl NetPolicy {
                     (Some(_), Some((e, _))) => e,
                     _ => ip,
                 };
+                // A name's rule already chose the port: the address alone lifts the refusal.
+                let fix_port = if name.is_some() { 443 } else { port };
                 Verdict::Deny {
                     rule,
                     reason,
-                    fix: Self::cidr_fix(fix_ip, port),
+                    fix: Self::cidr_fix(fix_ip, fix_port),
                 }
             }
         }
     }
+}
+
+/// A domain rule for unit tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn test_domain(p: &str) -> Rule<DomainPattern> {
+    Rule::new(
+        DomainPattern::parse(p).expect("valid test pattern"),
+        cordon_policy::Origin::bare(cordon_policy::Tier::User),
+    )
 }
 
 #[cfg(test)]

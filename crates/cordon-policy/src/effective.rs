@@ -26,15 +26,15 @@ pub struct Limits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Network {
     /// Destinations allowed.
-    pub allow: Vec<Rule<String>>,
+    pub allow: Vec<Rule<crate::DomainPattern>>,
     /// Destinations denied (beat `allow`).
-    pub deny: Vec<Rule<String>>,
+    pub deny: Vec<Rule<crate::DomainPattern>>,
     /// Address blocks allowed.
-    pub allow_cidrs: Vec<Rule<String>>,
+    pub allow_cidrs: Vec<Rule<crate::CidrPattern>>,
     /// What happens to anything else.
     pub unknown: Rule<UnknownAction>,
     /// Pinned name -> address entries, sorted by name.
-    pub hosts: Vec<Rule<(String, String)>>,
+    pub hosts: Vec<Rule<(String, std::net::IpAddr)>>,
 }
 
 /// Effective approval settings (reserved for the approval issue).

@@ -219,10 +219,9 @@ pub fn parse_policy(
     }
     for entry in net.allow_cidrs.iter().flatten() {
         let at = entry.span().start;
-        check_cidr(entry.get_ref()).map_err(|e| cx.err(at, format!("network.allow_cidrs: {e}")))?;
-        layer
-            .net_allow_cidrs
-            .push(Rule::new(entry.get_ref().clone(), cx.origin(at)));
+        let cidr = crate::CidrPattern::parse(entry.get_ref())
+            .map_err(|e| cx.err(at, format!("network.allow_cidrs: {e}")))?;
+        layer.net_allow_cidrs.push(Rule::new(cidr, cx.origin(at)));
     }
     if let Some(unknown) = net.unknown {
         let at = unknown.span().start;
@@ -240,17 +239,25 @@ pub fn parse_policy(
     }
     for (name, addr) in net.hosts.iter().flatten() {
         let at = name.span().start;
-        check_host_name(name.get_ref()).map_err(|e| cx.err(at, format!("network.hosts: {e}")))?;
-        if addr.get_ref().parse::<IpAddr>().is_err() {
+        // The door's own parser: a name it would refuse must fail here, not at `cordon run`.
+        let canonical = match crate::host::parse_host(name.get_ref()) {
+            Ok(crate::host::Host::Name(n)) => n,
+            _ => {
+                return Err(cx.err(
+                    at,
+                    format!("network.hosts: {:?} is not a host name", name.get_ref()),
+                ))
+            }
+        };
+        let Ok(ip) = addr.get_ref().parse::<IpAddr>() else {
             return Err(cx.err(
                 addr.span().start,
                 format!("network.hosts: {:?} is not an IP address", addr.get_ref()),
             ));
-        }
-        layer.net_hosts.push(Rule::new(
-            (name.get_ref().clone(), addr.get_ref().clone()),
-            cx.origin(at),
-        ));
+        };
+        layer
+            .net_hosts
+            .push(Rule::new((canonical, ip), cx.origin(at)));
     }
 
     let approval = raw.approval.unwrap_or_default();
@@ -311,6 +318,7 @@ impl Cx<'_> {
             tier: self.tier,
             file: Some(self.file.to_path_buf()),
             line: Some(self.lines.line(offset)),
+            flag: None,
         }
     }
 
@@ -470,13 +478,11 @@ impl Cx<'_> {
         &self,
         entry: &Spanned<String>,
         key: &str,
-    ) -> Result<Rule<String>, PolicyError> {
+    ) -> Result<Rule<crate::DomainPattern>, PolicyError> {
         let at = entry.span().start;
-        let v = entry.get_ref();
-        if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(self.err(at, format!("{key}: {v:?} is not a host name or pattern")));
-        }
-        Ok(Rule::new(v.clone(), self.origin(at)))
+        let pattern = crate::DomainPattern::parse(entry.get_ref())
+            .map_err(|e| self.err(at, format!("{key}: {e}")))?;
+        Ok(Rule::new(pattern, self.origin(at)))
     }
 }
 
@@ -492,72 +498,6 @@ pub(crate) fn check_env_name(name: &str, glob_ok: bool) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-fn check_host_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("{name:?} is not a host name"))
-    }
-}
-
-/// An address or CIDR block with an optional `:PORT` or `:*` (`10.0.0.0/8:5432`,
-/// `[fd00::]/8:443`, `[fd00::/8]:*`, `1.2.3.4:22`); without one, ports 80 and 443.
-fn check_cidr(s: &str) -> Result<(), String> {
-    let (body, port) = split_cidr_port(s);
-    if let Some(p) = port {
-        if p != "*" && p.parse::<u16>().map_or(true, |n| n == 0) {
-            return Err(format!("{s:?}: port must be 1..=65535 or `*`"));
-        }
-    }
-    let body = body.trim_start_matches('[').replace(']', "");
-    let (addr, len) = match body.split_once('/') {
-        Some((a, l)) => (a, Some(l)),
-        None => (body.as_str(), None),
-    };
-    let ip: IpAddr = addr
-        .parse()
-        .map_err(|_| format!("{s:?} is not an address or CIDR block"))?;
-    if let Some(len) = len {
-        let max = if ip.is_ipv4() { 32 } else { 128 };
-        match len.parse::<u8>() {
-            Ok(n) if n <= max && !len.starts_with('+') => {}
-            _ => return Err(format!("{s:?}: prefix length must be 0..={max}")),
-        }
-    }
-    Ok(())
-}
-
-/// Splits a trailing `:PORT`/`:*` off an address or block (IPv6 needs a `/len` or brackets
-/// before the port so its own colons are not mistaken for one).
-fn split_cidr_port(s: &str) -> (&str, Option<&str>) {
-    if let Some(rest) = s.strip_prefix('[') {
-        if let Some(close) = rest.find(']') {
-            let after = &rest[close + 1..];
-            // `[addr]/len:port` or `[addr/len]:port`
-            let (tail_body, port) = match after.rsplit_once(':') {
-                Some((b, p)) => (b, Some(p)),
-                None => (after, None),
-            };
-            return (&s[..1 + close + 1 + tail_body.len()], port);
-        }
-        return (s, None);
-    }
-    if let Some((before, len_port)) = s.split_once('/') {
-        if let Some((len, port)) = len_port.split_once(':') {
-            return (&s[..before.len() + 1 + len.len()], Some(port));
-        }
-        return (s, None);
-    }
-    match s.rsplit_once(':') {
-        Some((addr, port)) if addr.contains('.') && !addr.contains(':') => (addr, Some(port)),
-        _ => (s, None),
-    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::paths::{expand_path, normalize, writable_root_problem};
 use crate::protect::ProtectRule;
 use crate::tier::{Origin, Rule, Tier};
 
-/// What to do with a network destination no rule mentions (reserved; not enforced yet).
+/// What to do with a network destination no rule mentions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum UnknownAction {
     /// Ask the person.
@@ -60,15 +60,15 @@ pub struct Layer {
     /// `lifecycle.max_age` in seconds.
     pub max_age: Option<Rule<u64>>,
     /// `network.allow`.
-    pub net_allow: Vec<Rule<String>>,
+    pub net_allow: Vec<Rule<crate::DomainPattern>>,
     /// `network.deny`.
-    pub net_deny: Vec<Rule<String>>,
+    pub net_deny: Vec<Rule<crate::DomainPattern>>,
     /// `network.allow_cidrs`.
-    pub net_allow_cidrs: Vec<Rule<String>>,
+    pub net_allow_cidrs: Vec<Rule<crate::CidrPattern>>,
     /// `network.unknown`.
     pub net_unknown: Option<Rule<UnknownAction>>,
     /// `network.hosts`: name and address.
-    pub net_hosts: Vec<Rule<(String, String)>>,
+    pub net_hosts: Vec<Rule<(String, std::net::IpAddr)>>,
     /// `approval.timeout` in seconds.
     pub approval_timeout: Option<Rule<u64>>,
     /// `approval.session_scope`.
@@ -94,6 +94,10 @@ pub struct CliLayer {
     pub env: Vec<OsString>,
     /// `--fs MODE`.
     pub fs_mode: Option<crate::ask::FsMode>,
+    /// `--allow-domain PATTERN`.
+    pub allow_domain: Vec<String>,
+    /// `--deny-domain PATTERN`.
+    pub deny_domain: Vec<String>,
     /// Directory against which relative flag paths are resolved (the binary passes the
     /// current directory). `None`: relative flag paths are errors, as in files.
     pub cwd: Option<PathBuf>,
@@ -164,6 +168,16 @@ impl CliLayer {
                 None => layer.env_pass.push(Rule::new(name.to_string(), origin())),
             }
         }
+        for (flag, list, into) in [
+            ("--allow-domain", &self.allow_domain, &mut layer.net_allow),
+            ("--deny-domain", &self.deny_domain, &mut layer.net_deny),
+        ] {
+            for p in list {
+                let pattern = crate::DomainPattern::parse(p)
+                    .map_err(|e| PolicyError::plain(format!("{flag} {p}: {e}")))?;
+                into.push(Rule::new(pattern, Origin::flag(flag)));
+            }
+        }
         Ok(layer)
     }
 }
@@ -191,6 +205,28 @@ mod tests {
             ("BAR".to_string(), OsString::from("1=2"))
         );
         assert_eq!(l.allow_write[0].origin.tier, Tier::Cli);
+    }
+
+    #[test]
+    fn domain_flags_are_typed_rules_of_the_cli_tier() {
+        let cli = CliLayer {
+            allow_domain: vec!["*.example.com:8443".into()],
+            deny_domain: vec!["bad.example.com".into()],
+            ..Default::default()
+        };
+        let l = cli.to_layer(Path::new("/home/u")).unwrap();
+        assert!(l.net_allow[0].value.matches("a.example.com", 8443));
+        assert_eq!(l.net_allow[0].origin.to_string(), "cli --allow-domain");
+        assert_eq!(l.net_deny[0].origin.to_string(), "cli --deny-domain");
+        let bad = CliLayer {
+            allow_domain: vec!["foo*.com".into()],
+            ..Default::default()
+        };
+        let e = bad.to_layer(Path::new("/home/u")).unwrap_err().to_string();
+        assert!(
+            e.contains("--allow-domain foo*.com: bad domain pattern"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -47,9 +47,11 @@ mod env;
 mod error;
 mod file;
 mod glob;
+pub mod host;
 mod layer;
 mod load;
 mod location;
+mod net;
 mod paths;
 mod profile;
 mod protect;
@@ -67,6 +69,7 @@ pub use error::PolicyError;
 pub use file::parse_policy;
 pub use layer::{CliLayer, Layer, UnknownAction};
 pub use load::{load_inputs, Locations, MANAGED_POLICY, PROJECT_POLICY};
+pub use net::{CidrPattern, DomainPattern, Ports};
 pub use paths::expand_path;
 pub use profile::{
     builtin_profile, check_profile_name, parse_profile, profile_for_command, Profile,

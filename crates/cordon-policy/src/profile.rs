@@ -178,14 +178,9 @@ pub fn parse_profile(
     let mut layer = Layer::default();
     for entry in raw.network.and_then(|n| n.allow).iter().flatten() {
         let at = entry.span().start;
-        let v = entry.get_ref();
-        if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(cx.err(
-                at,
-                format!("network.allow: {v:?} is not a host name or pattern"),
-            ));
-        }
-        layer.net_allow.push(Rule::new(v.clone(), cx.origin(at)));
+        let pattern = crate::DomainPattern::parse(entry.get_ref())
+            .map_err(|e| cx.err(at, format!("network.allow: {e}")))?;
+        layer.net_allow.push(Rule::new(pattern, cx.origin(at)));
     }
     for entry in raw.state.and_then(|s| s.persist).iter().flatten() {
         let at = entry.span().start;
@@ -232,6 +227,7 @@ impl Cx<'_> {
             tier: Tier::Builtin,
             file: Some(self.label.clone()),
             line: Some(self.lines.line(offset)),
+            flag: None,
         }
     }
 

@@ -254,12 +254,25 @@ impl Effective {
             "layer_mb",
             self.limits.layer_mb.value.to_string().as_bytes(),
         );
-        for (key, list) in [
-            ("net_allow", &self.network.allow),
-            ("net_deny", &self.network.deny),
-            ("net_allow_cidrs", &self.network.allow_cidrs),
+        let n = &self.network;
+        for (key, v) in [
+            (
+                "net_allow",
+                n.allow.iter().map(|r| r.value.as_str()).collect(),
+            ),
+            (
+                "net_deny",
+                n.deny.iter().map(|r| r.value.as_str()).collect(),
+            ),
+            (
+                "net_allow_cidrs",
+                n.allow_cidrs
+                    .iter()
+                    .map(|r| r.value.as_str())
+                    .collect::<Vec<_>>(),
+            ),
         ] {
-            let mut v: Vec<&str> = list.iter().map(|r| r.value.as_str()).collect();
+            let mut v = v;
             v.sort_unstable();
             v.dedup();
             for x in v {

@@ -193,16 +193,26 @@ fn restrict_project(mut layer: Layer, trusted: bool, warnings: &mut Vec<String>)
         drop_paths(&mut layer.allow_write, "allow_write", untrusted);
         drop_paths(&mut layer.allow_read, "allow_read", untrusted);
     }
-    let mut drop_strings = |rules: &mut Vec<Rule<String>>, key: &str, why: &str| {
+    fn drop_shown<T: std::fmt::Display>(
+        warnings: &mut Vec<String>,
+        rules: &mut Vec<Rule<T>>,
+        key: &str,
+        why: &str,
+    ) {
         for r in rules.drain(..) {
             warnings.push(format!("{}: {key} `{}` ignored: {why}", r.origin, r.value));
         }
-    };
-    if !trusted {
-        drop_strings(&mut layer.net_allow, "network.allow", untrusted);
     }
-    drop_strings(&mut layer.env_pass, "env.pass", never);
-    drop_strings(&mut layer.net_allow_cidrs, "network.allow_cidrs", never);
+    if !trusted {
+        drop_shown(warnings, &mut layer.net_allow, "network.allow", untrusted);
+    }
+    drop_shown(warnings, &mut layer.env_pass, "env.pass", never);
+    drop_shown(
+        warnings,
+        &mut layer.net_allow_cidrs,
+        "network.allow_cidrs",
+        never,
+    );
     for r in layer.env_set.drain(..) {
         // Name only: the value may be a secret.
         warnings.push(format!(

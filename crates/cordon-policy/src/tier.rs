@@ -57,6 +57,8 @@ pub struct Origin {
     pub file: Option<PathBuf>,
     /// 1-based line in that file.
     pub line: Option<usize>,
+    /// The command-line flag that set it (`--allow-domain`), for flags.
+    pub flag: Option<&'static str>,
 }
 
 impl Origin {
@@ -66,14 +68,26 @@ impl Origin {
             tier,
             file: None,
             line: None,
+            flag: None,
+        }
+    }
+
+    /// The origin of a command-line flag.
+    pub fn flag(flag: &'static str) -> Self {
+        Origin {
+            flag: Some(flag),
+            ..Origin::bare(Tier::Cli)
         }
     }
 }
 
 impl fmt::Display for Origin {
-    /// `tier file:line`, `tier file` or `tier`.
+    /// `tier file:line`, `tier file`, `tier --flag` or `tier`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.tier.name())?;
+        if let Some(flag) = self.flag {
+            write!(f, " {flag}")?;
+        }
         if let Some(file) = &self.file {
             write!(f, " {}", file.display())?;
             if let Some(line) = self.line {

@@ -120,7 +120,7 @@ pub enum PolicyCommand {
     /// Print the merged effective policy, each rule with the file and tier it came from
     Show {
         #[command(flatten)]
-        layers: PolicyLayers,
+        layers: Box<PolicyLayers>,
     },
     /// Validate a policy file (errors name file:line:col)
     Check {
@@ -157,6 +157,13 @@ pub struct PolicyLayers {
     /// paths; opening anything else asks an approver
     #[arg(long = "fs", value_name = "MODE", value_parser = ["normal", "strict"])]
     pub fs: Option<String>,
+    /// Allow network access to PATTERN (`name`, `*.name`, optional `:PORT` or `:*`; default
+    /// ports 80 and 443; repeatable; for `cordon mcp` it turns the network door on)
+    #[arg(long, value_name = "PATTERN")]
+    pub allow_domain: Vec<String>,
+    /// Deny network access to PATTERN (beats any allow; repeatable)
+    #[arg(long, value_name = "PATTERN")]
+    pub deny_domain: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -167,12 +174,6 @@ pub struct RunArgs {
     /// Append audit events (JSON lines) to FILE
     #[arg(long, value_name = "FILE")]
     pub audit: Option<PathBuf>,
-    /// Allow network access to PATTERN (`name`, `*.name`, optional `:PORT` or `:*`; default ports 80 and 443)
-    #[arg(long, value_name = "PATTERN")]
-    pub allow_domain: Vec<String>,
-    /// Deny network access to PATTERN (beats any allow)
-    #[arg(long, value_name = "PATTERN")]
-    pub deny_domain: Vec<String>,
     /// Loopback only: no proxy, no DNS, nothing leaves the sandbox
     #[arg(long)]
     pub no_network: bool,
@@ -206,12 +207,6 @@ pub struct McpArgs {
     /// Append audit events (JSON lines) to FILE
     #[arg(long, value_name = "FILE")]
     pub audit: Option<PathBuf>,
-    /// Allow network access to PATTERN (turns the network door on; repeatable)
-    #[arg(long, value_name = "PATTERN")]
-    pub allow_domain: Vec<String>,
-    /// Deny network access to PATTERN (beats any allow)
-    #[arg(long, value_name = "PATTERN")]
-    pub deny_domain: Vec<String>,
     /// Turn the network door on with only the policy's allowed hosts
     #[arg(long)]
     pub network: bool,

@@ -8,14 +8,12 @@ use cordon_linux::Stdio;
 
 pub fn mcp(args: McpArgs) -> i32 {
     let wants_net = args.network
-        || !args.allow_domain.is_empty()
+        || !args.layers.allow_domain.is_empty()
         || !args.host_port.is_empty()
         || !args.layers.profile.is_empty();
     let run = RunArgs {
         layers: args.layers,
         audit: args.audit,
-        allow_domain: args.allow_domain,
-        deny_domain: args.deny_domain,
         no_network: !wants_net,
         host_port: args.host_port,
         publish: Vec::new(),

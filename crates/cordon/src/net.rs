@@ -4,10 +4,8 @@
 
 use crate::audit::Audit;
 use cordon_linux::spec::{DoorSocket, HTTP_PROXY_PORT, SOCKS_PORT};
-use cordon_net::{
-    Door, DoorOptions, Event, Listeners, NetConfig, NetPolicy, OriginalDst, RuleSrc, Unknown,
-};
-use cordon_policy::{Effective, Rule, Tier, UnknownAction};
+use cordon_net::{Door, DoorOptions, Event, Listeners, NetConfig, NetPolicy, OriginalDst, Unknown};
+use cordon_policy::{Effective, Tier, UnknownAction};
 use serde_json::json;
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -16,58 +14,37 @@ use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Network flags of `cordon run`.
+/// Network flags of `cordon run` that are not policy (`--allow-domain`/`--deny-domain` are:
+/// they enter the merge as the command-line tier).
 #[derive(Debug, Clone, Default)]
 pub struct NetFlags {
-    pub allow: Vec<String>,
-    pub deny: Vec<String>,
     pub host_ports: Vec<u16>,
 }
 
-fn src<T: std::fmt::Display>(r: &Rule<T>) -> RuleSrc {
-    RuleSrc {
-        pattern: r.value.to_string(),
-        origin: r.origin.to_string(),
-    }
-}
-
-/// The door's configuration: policy tiers plus flags. Managed denies beat everything.
-pub fn config(eff: &Effective, flags: &NetFlags) -> Result<NetConfig, String> {
+/// The door's configuration, from the merged policy. Managed denies beat everything, so they
+/// are handed over on their own.
+pub fn config(eff: &Effective) -> NetConfig {
     let n = &eff.network;
-    let managed = |r: &&Rule<String>| r.origin.tier == Tier::Managed;
-    let mut allow: Vec<RuleSrc> = n.allow.iter().map(src).collect();
-    allow.extend(flags.allow.iter().map(|p| RuleSrc {
-        pattern: p.clone(),
-        origin: "--allow-domain".into(),
-    }));
-    let mut deny: Vec<RuleSrc> = n.deny.iter().filter(|r| !managed(r)).map(src).collect();
-    deny.extend(flags.deny.iter().map(|p| RuleSrc {
-        pattern: p.clone(),
-        origin: "--deny-domain".into(),
-    }));
-    let managed_deny = n.deny.iter().filter(managed).map(src).collect();
-    let mut hosts = Vec::new();
-    for r in &n.hosts {
-        let (name, addr) = &r.value;
-        let ip = addr.parse().map_err(|_| {
-            format!(
-                "{}: [network.hosts] {name} = {addr:?} is not an IP address",
-                r.origin
-            )
-        })?;
-        hosts.push((name.clone(), ip, r.origin.to_string()));
-    }
-    Ok(NetConfig {
-        allow,
+    let (managed_deny, deny) = n
+        .deny
+        .iter()
+        .cloned()
+        .partition(|r| r.origin.tier == Tier::Managed);
+    NetConfig {
+        allow: n.allow.clone(),
         deny,
-        allow_cidrs: n.allow_cidrs.iter().map(src).collect(),
-        hosts,
+        allow_cidrs: n.allow_cidrs.clone(),
+        hosts: n
+            .hosts
+            .iter()
+            .map(|r| (r.value.0.clone(), r.value.1, r.origin.to_string()))
+            .collect(),
         unknown: match n.unknown.value {
             UnknownAction::Ask => Unknown::Ask,
             UnknownAction::Deny => Unknown::Deny,
         },
         managed_deny,
-    })
+    }
 }
 
 /// Variables that point proxy-aware programs at the door.

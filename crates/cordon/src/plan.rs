@@ -61,6 +61,8 @@ pub fn effective(
         env: layers.env.iter().map(OsString::from).collect(),
         cwd: std::env::current_dir().ok(),
         fs_mode: layers.fs.as_deref().and_then(cordon_policy::FsMode::parse),
+        allow_domain: layers.allow_domain.clone(),
+        deny_domain: layers.deny_domain.clone(),
     };
     let xdg = std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from);
     let locations = Locations::standard(home, xdg.as_deref(), workspace);

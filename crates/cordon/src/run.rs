@@ -195,8 +195,9 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
         }
     };
     if lite {
-        let netflags =
-            !args.allow_domain.is_empty() || !args.host_port.is_empty() || !args.publish.is_empty();
+        let netflags = !args.layers.allow_domain.is_empty()
+            || !args.host_port.is_empty()
+            || !args.publish.is_empty();
         if netflags {
             return fail("--isolation landlock has no network at all; --allow-domain, --host-port and --publish need the default isolation");
         }
@@ -222,8 +223,6 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
     let flags = NetFlags {
-        allow: args.allow_domain.clone(),
-        deny: args.deny_domain.clone(),
         host_ports: args.host_port.clone(),
     };
     let net_flags = (!args.no_network && !lite).then_some(&flags);
@@ -283,9 +282,7 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
     plan.spec.files.extend(secrets.files.iter().cloned());
     let net = match net_flags {
         None => None,
-        Some(f) => match net::config(&plan.effective, f)
-            .and_then(|c| NetPolicy::new(c).map_err(|e| e.to_string()))
-        {
+        Some(_) => match NetPolicy::new(net::config(&plan.effective)) {
             Ok(policy) => Some(NetSetup {
                 asks: plan.effective.network.unknown.value == cordon_policy::UnknownAction::Ask,
                 policy: Arc::new(policy),

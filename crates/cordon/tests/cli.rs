@@ -88,6 +88,58 @@ fn policy_check_reports_unknown_key_with_location() {
     );
 }
 
+/// `policy check` and `run` read network rules with one parser: every pattern `run` refuses,
+/// `check` refuses too, at its line and column; and the accepted twin runs.
+#[test]
+fn policy_check_refuses_what_run_refuses() {
+    let sb = Sandbox::new("policy-check-net");
+    for (i, (key, value)) in [
+        ("allow", "foo*.com"),
+        ("allow", "127.1"),
+        ("deny", "a.*.example"),
+        ("allow", "x.example:0"),
+        ("allow_cidrs", "10.0.0.0/33"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let f = sb.ws.join(format!("net{i}.toml"));
+        sb.write_host(&f, &format!("[network]\n{key} = [{value:?}]\n"));
+        let path = f.display().to_string();
+        let check = sb.cordon(&["policy", "check", &path]);
+        assert_ne!(
+            check.code,
+            0,
+            "policy check accepted {key} = {value}\n{}",
+            check.show()
+        );
+        assert!(
+            check.all().contains(&format!("net{i}.toml:2:")),
+            "the error must name file:line:col\n{}",
+            check.show()
+        );
+        let run = sb.run_opts(&["-p", &path], &["true"]);
+        assert_eq!(run.code, 125, "run must refuse it too\n{}", run.show());
+    }
+    let good = sb.ws.join("net-ok.toml");
+    sb.write_host(
+        &good,
+        "[network]\nallow = [\"*.example.com:8443\"]\nallow_cidrs = [\"[fd00::]/8:443\"]\n",
+    );
+    let path = good.display().to_string();
+    assert_eq!(sb.cordon(&["policy", "check", &path]).code, 0);
+    let run = sb.sh_opts(&["-p", &path], "true");
+    assert_eq!(run.code, 0, "{}", run.show());
+    let flag = sb.run_opts(&["--allow-domain", "foo*.com"], &["true"]);
+    assert_eq!(flag.code, 125, "{}", flag.show());
+    assert!(
+        flag.all()
+            .contains("--allow-domain foo*.com: bad domain pattern"),
+        "{}",
+        flag.show()
+    );
+}
+
 #[test]
 fn policy_check_accepts_valid_file_twin() {
     let sb = Sandbox::new("policy-ok");

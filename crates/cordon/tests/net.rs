@@ -344,6 +344,49 @@ attempt("plain_name", plain_get, "{NAME}", 80, "/plain-name")
     );
 }
 
+/// An `allow_cidrs` entry without a port only lifts the special-range refusal: a name its
+/// rule allows on port 7 that resolves into the range is admitted on 7, while the same address
+/// as an IP literal keeps the default ports.
+#[test]
+fn allow_cidrs_without_port_admits_an_allowed_name_on_its_rule_port() {
+    let Some(t) = NetTest::new("cidr-name-port") else {
+        return;
+    };
+    let pol = t.std_policy(&[&format!("{NAME}:7")], &["198.18.0.0/15"], &[]);
+    let ip = t.ip.clone();
+    let script = format!(
+        r#"
+attempt("connect", lambda: echo(proxy_connect("{NAME}", 7), b"cidr-name-connect"))
+attempt("plain", lambda: echo(socket.create_connection(("{NAME}", 7), timeout=10), b"cidr-name-plain"))
+attempt("rawip", lambda: echo(tcp("{ip}", 7), b"cidr-raw-ip-7"))
+attempt("other", lambda: echo(socket.create_connection(("{OTHER_NAME}", 7), timeout=10), b"cidr-other-7"))
+"#
+    );
+    let r = t.py(&["-p", &pol], &script);
+    for (k, w) in [
+        ("connect", "cidr-name-connect"),
+        ("plain", "cidr-name-plain"),
+    ] {
+        r.assert_ok(k, w, "a name allowed on :7 resolving into a listed range");
+        assert!(
+            t.wait_seen(|x| x["srv"] == "echo" && x["data"] == w),
+            "the echo server never received {w}\n{}",
+            r.show()
+        );
+    }
+    r.assert_fails_fast("rawip", "an IP literal in the range keeps ports 80 and 443");
+    r.assert_fails_fast("other", "a name with no rule for :7 is refused");
+    let seen = t.seen();
+    let leaked: Vec<_> = seen
+        .iter()
+        .filter(|x| x["data"] == "cidr-raw-ip-7" || x["data"] == "cidr-other-7")
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "refused attempts reached the server: {leaked:?}"
+    );
+}
+
 #[test]
 fn raw_ip_allowed_with_allow_cidrs_twin() {
     let Some(t) = NetTest::new("raw-ip-allowed") else {

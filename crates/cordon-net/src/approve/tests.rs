@@ -2,7 +2,8 @@
 //! rule names, under `unknown = "ask"`.
 
 use super::*;
-use crate::{Door, DoorOptions, Listeners, NetConfig, NetPolicy, OriginalDst, RuleSrc, Unknown};
+use crate::{Door, DoorOptions, Listeners, NetConfig, NetPolicy, OriginalDst, Unknown};
+use cordon_policy::{CidrPattern, Origin, Rule, Tier};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -67,7 +68,10 @@ fn config(cidrs: bool) -> NetConfig {
             "test".into(),
         )],
         allow_cidrs: if cidrs {
-            vec![RuleSrc::new("127.0.0.0/8:*", "test")]
+            vec![Rule::new(
+                CidrPattern::parse("127.0.0.0/8:*").expect("valid"),
+                Origin::bare(Tier::User),
+            )]
         } else {
             vec![]
         },
@@ -151,7 +155,7 @@ fn approval_does_not_lift_special_ranges() {
 #[test]
 fn policy_ask_verdicts() {
     let p = NetPolicy::new(NetConfig {
-        deny: vec![RuleSrc::new("bad.test:*", "test")],
+        deny: vec![crate::policy::test_domain("bad.test:*")],
         ..config(true)
     })
     .expect("policy");

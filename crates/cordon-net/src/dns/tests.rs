@@ -1,15 +1,15 @@
 use super::*;
-use crate::policy::{NetConfig, RuleSrc};
+use crate::policy::NetConfig;
 use hickory_proto::rr::Name;
 use std::net::IpAddr;
 
 fn policy() -> NetPolicy {
     NetPolicy::new(NetConfig {
         allow: vec![
-            RuleSrc::new("api.test", "t"),
-            RuleSrc::new("*.wild.test", "t"),
+            crate::policy::test_domain("api.test"),
+            crate::policy::test_domain("*.wild.test"),
         ],
-        deny: vec![RuleSrc::new("no.wild.test", "t")],
+        deny: vec![crate::policy::test_domain("no.wild.test")],
         ..NetConfig::default()
     })
     .expect("policy")

@@ -2,7 +2,8 @@
 //! servers, and blocking clients with timeouts.
 #![allow(dead_code)]
 
-use cordon_net::{Door, DoorOptions, Event, Listeners, NetConfig, NetPolicy, OriginalDst, RuleSrc};
+use cordon_net::{Door, DoorOptions, Event, Listeners, NetConfig, NetPolicy, OriginalDst};
+use cordon_policy::{CidrPattern, DomainPattern, Origin, Rule, Tier};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -123,8 +124,26 @@ impl Drop for Rig {
     }
 }
 
-pub fn rules(v: &[&str]) -> Vec<RuleSrc> {
-    v.iter().map(|p| RuleSrc::new(*p, "test")).collect()
+pub fn rules(v: &[&str]) -> Vec<Rule<DomainPattern>> {
+    v.iter()
+        .map(|p| {
+            Rule::new(
+                DomainPattern::parse(p).expect("valid test pattern"),
+                Origin::bare(Tier::User),
+            )
+        })
+        .collect()
+}
+
+pub fn cidrs(v: &[&str]) -> Vec<Rule<CidrPattern>> {
+    v.iter()
+        .map(|p| {
+            Rule::new(
+                CidrPattern::parse(p).expect("valid test CIDR"),
+                Origin::bare(Tier::User),
+            )
+        })
+        .collect()
 }
 
 /// Names in `.test` map to 127.0.0.1; 127.0.0.0/8 is allowed on every port
@@ -135,7 +154,7 @@ pub fn config(allow: &[&str], deny: &[&str], loopback_cidr: bool) -> NetConfig {
         allow: rules(allow),
         deny: rules(deny),
         allow_cidrs: if loopback_cidr {
-            rules(&["127.0.0.0/8:*"])
+            cidrs(&["127.0.0.0/8:*"])
         } else {
             vec![]
         },

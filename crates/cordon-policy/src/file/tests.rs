@@ -71,7 +71,7 @@ session_scope = false
     );
     assert_eq!(
         l.net_hosts[0].value,
-        ("example".into(), "198.18.0.1".into())
+        ("example".into(), "198.18.0.1".parse().unwrap())
     );
     assert_eq!(
         l.approval_session_scope.as_ref().map(|r| r.value),
@@ -418,6 +418,21 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
 }
 
 #[test]
+fn domain_patterns_are_checked_as_the_door_reads_them() {
+    for bad in ["foo*.com", "a.*.b", "127.0.0.1", "x.test:0", "x..test", "*"] {
+        let e = err(&format!("[network]\nallow = [{bad:?}]\n"));
+        assert!(
+            e.contains("2:10: network.allow: bad domain pattern"),
+            "{bad}: {e}"
+        );
+        let e = err(&format!("[network]\ndeny = [{bad:?}]\n"));
+        assert!(e.contains("2:9: network.deny"), "{bad}: {e}");
+    }
+    let l = parse("[network]\nallow = [\"*.Example.com:8443\"]\n").unwrap();
+    assert!(l.net_allow[0].value.matches("a.example.com", 8443));
+}
+
+#[test]
 fn allow_cidrs_take_an_optional_port() {
     for ok in [
         "10.0.0.0/8",
@@ -431,7 +446,9 @@ fn allow_cidrs_take_an_optional_port() {
         "fd00::/8:*",
         "::1",
     ] {
-        assert!(super::check_cidr(ok).is_ok(), "{ok} should be accepted");
+        let l = parse(&format!("[network]\nallow_cidrs = [{ok:?}]\n"))
+            .unwrap_or_else(|e| panic!("{ok} should be accepted: {e}"));
+        assert_eq!(l.net_allow_cidrs[0].value.as_str(), ok);
     }
     for bad in [
         "10.0.0.0/33",
@@ -441,6 +458,7 @@ fn allow_cidrs_take_an_optional_port() {
         "nope",
         "[fd00::/8]:http",
     ] {
-        assert!(super::check_cidr(bad).is_err(), "{bad} should be refused");
+        let e = err(&format!("[network]\nallow_cidrs = [{bad:?}]\n"));
+        assert!(e.contains("2:16: network.allow_cidrs"), "{bad}: {e}");
     }
 }

@@ -133,7 +133,7 @@ fn profiles_merge_at_the_builtin_tier() {
         .network
         .allow
         .iter()
-        .find(|r| r.value == "api.anthropic.com")
+        .find(|r| r.value.as_str() == "api.anthropic.com")
         .unwrap();
     assert_eq!(allow.origin.tier, Tier::Builtin);
     assert!(allow

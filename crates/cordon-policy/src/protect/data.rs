@@ -57,6 +57,7 @@ pub fn builtin_protect_rules() -> Result<Vec<ProtectRule>, PolicyError> {
                 tier: Tier::Builtin,
                 file: Some(PathBuf::from(file)),
                 line: Some(*line),
+                flag: None,
             };
             ProtectRule::new_builtin(kind, pattern, Some((*group).to_string()), origin)
                 .map_err(|e| PolicyError::at(file, *line, 1, e))
@@ -89,6 +90,7 @@ pub(crate) fn parse_protect_data(file: &Path, text: &str) -> Result<Vec<ProtectR
                     tier: Tier::Builtin,
                     file: Some(PathBuf::from(file)),
                     line: Some(line),
+                    flag: None,
                 };
                 let rule =
                     ProtectRule::new(kind, entry.get_ref(), Some(group.name.clone()), origin)

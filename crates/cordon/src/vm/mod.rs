@@ -123,12 +123,11 @@ pub fn choose_accel(
 /// The ports a program that ignores the proxy variables may reach: 80 and 443, and every
 /// explicit `:PORT` of an allow rule (a `:*` rule cannot be listened for; such programs get
 /// those destinations through the proxies only).
-fn transparent_ports(eff: &cordon_policy::Effective, flags: &[String]) -> Vec<u16> {
+fn transparent_ports(eff: &cordon_policy::Effective) -> Vec<u16> {
     let mut ports = vec![80u16, 443];
-    let patterns = eff.network.allow.iter().map(|r| r.value.as_str());
-    for p in patterns.chain(flags.iter().map(String::as_str)) {
-        if let Some(port) = p.rsplit_once(':').and_then(|(_, n)| n.parse::<u16>().ok()) {
-            if port != 0 && !ports.contains(&port) {
+    for r in &eff.network.allow {
+        if let cordon_policy::Ports::One(port) = r.value.ports() {
+            if !ports.contains(&port) {
                 ports.push(port);
             }
         }
@@ -229,8 +228,6 @@ pub fn run(mut args: RunArgs, opts: crate::plan::BuildOpts) -> i32 {
     }
     // The writable roots become the shares; the outer plan is built again by run_with.
     let net_flags = crate::net::NetFlags {
-        allow: args.allow_domain.clone(),
-        deny: args.deny_domain.clone(),
         host_ports: args.host_port.clone(),
     };
     let plan = match crate::plan::build(
@@ -282,7 +279,7 @@ pub fn run(mut args: RunArgs, opts: crate::plan::BuildOpts) -> i32 {
     cmd.push("--kept".into());
     if !args.no_network {
         cmd.push("--net".into());
-        for p in transparent_ports(&plan.effective, &args.allow_domain) {
+        for p in transparent_ports(&plan.effective) {
             cmd.push("--tport".into());
             cmd.push(p.to_string().into());
         }
