@@ -2,6 +2,9 @@
 //! namespaces, mounts, Landlock and seccomp, runs the command in it, and knows nothing of
 //! policy files or HTTP.
 
+// Tests may unwrap: a panic there is a failed test, not hostile input.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod cgroup;
 pub mod control;
 pub mod door;

@@ -1,5 +1,7 @@
 //! Thin wrappers over the syscalls that neither `rustix` nor `landlock` expose in the form we need.
-//! Every `unsafe` block in cordon-linux outside the seccomp and pty modules lives here.
+//! Most of cordon-linux's `unsafe` lives here; the rest sits next to the one syscall it
+//! wraps (seccomp and path-guard filters and notifications, pty descriptors, Landlock-only
+//! and join set-up), each block with its `SAFETY:` comment.
 
 use std::ffi::{CStr, CString};
 use std::io;

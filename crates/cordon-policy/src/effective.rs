@@ -22,7 +22,7 @@ pub struct Limits {
     pub max_age: Rule<u64>,
 }
 
-/// Effective network rules (reserved for the egress issue; carried, not enforced).
+/// Effective network rules: what the door enforces, each rule with its origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Network {
     /// Destinations allowed.
@@ -37,7 +37,8 @@ pub struct Network {
     pub hosts: Vec<Rule<(String, std::net::IpAddr)>>,
 }
 
-/// Effective approval settings (reserved for the approval issue).
+/// Effective approval settings: how long a person has to answer, and whether an answer may
+/// cover the rest of the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Approval {
     /// Seconds to wait for an answer before denying.

@@ -37,6 +37,8 @@
 //! # }
 //! ```
 
+// Pure policy code: nothing here needs the syscall boundary.
+#![forbid(unsafe_code)]
 // Tests may unwrap: a panic there is a failed test, not hostile input.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
