@@ -242,9 +242,8 @@ pub fn build(spec: &Spec) -> Result<(), SetupError> {
                 &p.dir,
                 crate::persist::HOME_UP,
                 crate::persist::HOME_WORK,
-                true,
             )?,
-            None => mount_home_overlay(spec, &layer, L_HOME_UP, L_HOME_WORK, false)?,
+            None => mount_home_overlay(spec, &layer, L_HOME_UP, L_HOME_WORK)?,
         }
     }
     resolver_files(&layer)?;
@@ -497,27 +496,26 @@ fn mount_proc(layer: &OwnedFd) -> Result<(), SetupError> {
 
 /// `$HOME` becomes an overlay: the host's home read-only below, the private layer above, so
 /// tools that write caches and dotfiles work and nothing reaches the host.
-/// On disk (a named sandbox) the overlay keeps its metadata in `user.*` xattrs, the only ones
-/// an unprivileged mount may write there.
+/// The overlay keeps its metadata (opaque directories, whiteouts of removed lower
+/// directories) in `user.*` xattrs, the only ones an unprivileged mount may write, on disk (a
+/// named sandbox) and on the tmpfs alike: without them removing or replacing a directory the
+/// host's home already has fails with EIO (codex's start-up clean-up of `~/.codex/tmp`).
 fn mount_home_overlay(
     spec: &Spec,
     layer: &OwnedFd,
     up: &str,
     work: &str,
-    on_disk: bool,
 ) -> Result<(), SetupError> {
     let fd = layer.as_raw_fd();
     let upper = format!("/proc/self/fd/{fd}/{up}");
     let work = format!("/proc/self/fd/{fd}/{work}");
     let home = path_str(&spec.home)?;
-    let mut options = vec![
+    let options = vec![
         ("lowerdir+", Some(home)),
         ("upperdir", Some(upper.as_str())),
         ("workdir", Some(work.as_str())),
+        ("userxattr", None),
     ];
-    if on_disk {
-        options.push(("userxattr", None));
-    }
     let ovl = new_fs(
         "overlay",
         &options,
