@@ -45,6 +45,11 @@ struct RunHooks {
     file_asks: bool,
     /// A named sandbox's exec socket (`cordon exec`).
     exec: Option<crate::exec::Server>,
+    /// `$HOME` to open inside once the sandbox is built (`None` without a private layer).
+    home: Option<std::path::PathBuf>,
+    /// The sandbox's `$HOME` overlay, kept open so the agent's saved settings can be read
+    /// after the command ends.
+    sandbox_home: Option<OwnedFd>,
 }
 
 impl RunHooks {
@@ -126,6 +131,12 @@ impl RunHooks {
 
 impl supervise::Hooks for RunHooks {
     fn listener(&mut self, fd: OwnedFd, init_pid: libc::pid_t) {
+        // The command has not run yet: its $HOME is still cordon's own overlay.
+        if let Some(home) = self.home.take() {
+            self.sandbox_home = crate::agentconfig::open_sandbox_home(init_pid, &home)
+                .map_err(|e| eprintln!("cordon: warning: settings saved inside will not be kept: {e}"))
+                .ok();
+        }
         let Some(mut cfg) = self.guard.take() else {
             return;
         };
@@ -345,6 +356,7 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
         protected_existing: plan.spec.protect_existing.clone(),
         asks: std::mem::take(&mut plan.asks),
         audit: audit.clone(),
+        own: (!lite).then(|| Arc::clone(&plan.own)),
     };
     let exec_guard = (session.is_some() && !opts.vm)
         .then(|| crate::exec::guard_factory(guard_inputs.clone(), plan.protect.rules().to_vec()));
@@ -363,6 +375,9 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
             .unwrap_or(0),
         file_asks,
         exec: None,
+        home: (!lite && !(plan.own.is_empty() && plan.new_state.is_empty()))
+            .then(|| plan.spec.home.clone()),
+        sandbox_home: None,
     };
     if let Some(cfg) = hooks.guard.as_mut() {
         cfg.private_layer = !lite;
@@ -474,6 +489,22 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
             None => format!("cordon log --sandbox {sandbox_id}"),
         };
         if let Some(line) = crate::log::exit_summary(p, started_at, std::process::id(), &see) {
+            eprintln!("{line}");
+        }
+    }
+    if let Some(fd) = hooks.sandbox_home.take() {
+        let home = &plan.spec.home;
+        let c = crate::agentconfig::collect(&fd, &plan.own, &plan.new_state, &plan.spec.writable);
+        for p in &c.kept {
+            audit.event("state", json!({"kept": p}));
+        }
+        for (profile, p) in &c.saved {
+            audit.event("config", json!({"saved": p, "profile": profile}));
+        }
+        for e in &c.errors {
+            eprintln!("cordon: warning: {e}");
+        }
+        if let Some(line) = crate::agentconfig::exit_line(home, &c) {
             eprintln!("{line}");
         }
     }
