@@ -45,12 +45,13 @@ impl RawTerminal {
     /// late reply to the program's terminal queries (`queried`: `Relay::queried()`) lands in
     /// the person's shell. Call it after the relay stopped.
     pub fn finish(&self, queried: bool) {
-        self.restore();
+        // Replies are awaited in raw mode: back in the saved (echoing) mode, the terminal
+        // would echo each one onto the screen as it arrives (`^[[?1;2c` after the prompt).
         if queried {
             self.discard_replies(Duration::from_millis(200));
-        } else {
-            self.flush_input();
         }
+        self.restore();
+        self.flush_input();
     }
 
     /// Switches back to raw mode (e.g. after SIGCONT), with the settings computed by `enter`.
