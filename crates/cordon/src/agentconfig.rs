@@ -187,28 +187,66 @@ fn write_beneath(
     }
 }
 
-/// The sandbox's `$HOME` (its overlay), opened through init's root before the command runs.
-pub fn open_sandbox_home(init_pid: libc::pid_t, home: &Path) -> io::Result<OwnedFd> {
-    let mut p = format!("/proc/{init_pid}/root").into_bytes();
-    p.extend_from_slice(home.as_os_str().as_bytes());
-    Ok(rustix::fs::open(
-        std::ffi::OsStr::from_bytes(&p),
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?)
+/// Directories of the sandbox's `$HOME`, opened through init's root before the command runs
+/// and kept open: the mounts they are on outlive the sandbox while they are, so what the
+/// agent saved can still be read after it ends.
+pub struct SandboxView {
+    /// (path inside, descriptor): `$HOME` and the directories holding the agent's own files
+    /// (on a `$HOME` built around mounts below it, each may be a mount of its own).
+    dirs: Vec<(PathBuf, OwnedFd)>,
 }
 
-/// Opens `rel` below the sandbox's `$HOME` without following any symlink or leaving the
-/// overlay (a path bound from the host is the host's file, not the layer's).
-fn open_inside(home: BorrowedFd<'_>, rel: &Path, dir: bool) -> Result<OwnedFd, Errno> {
-    let mut flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    if dir {
-        flags |= OFlags::DIRECTORY;
+impl SandboxView {
+    /// Opens `$HOME` and the parent directory of each of `paths` that exists inside.
+    pub fn open(init_pid: libc::pid_t, home: &Path, paths: &[PathBuf]) -> io::Result<Self> {
+        let at = |p: &Path| -> io::Result<OwnedFd> {
+            let mut full = format!("/proc/{init_pid}/root").into_bytes();
+            full.extend_from_slice(p.as_os_str().as_bytes());
+            Ok(rustix::fs::open(
+                std::ffi::OsStr::from_bytes(&full),
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?)
+        };
+        let mut dirs = vec![(home.to_path_buf(), at(home)?)];
+        for p in paths {
+            let Some(parent) = p.parent().filter(|d| d.starts_with(home)) else {
+                continue;
+            };
+            if dirs.iter().any(|(d, _)| d == parent) {
+                continue;
+            }
+            if let Ok(fd) = at(parent) {
+                dirs.push((parent.to_path_buf(), fd));
+            }
+        }
+        Ok(SandboxView { dirs })
     }
+
+    /// Opens `path` (absolute, under `$HOME`) inside without following any symlink or leaving
+    /// the mount of the nearest opened directory (a path bound from the host is the host's
+    /// file, not the layer's).
+    fn open_path(&self, path: &Path) -> Option<OwnedFd> {
+        let (dir, fd) = self
+            .dirs
+            .iter()
+            .filter(|(d, _)| path.starts_with(d))
+            .max_by_key(|(d, _)| d.components().count())?;
+        let rel = path.strip_prefix(dir).ok()?;
+        let rel = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
+        open_beneath(fd.as_fd(), rel).ok()
+    }
+}
+
+fn open_beneath(dir: BorrowedFd<'_>, rel: &Path) -> Result<OwnedFd, Errno> {
     rustix::fs::openat2(
-        home,
+        dir,
         rel,
-        flags,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
         Mode::empty(),
         ResolveFlags::BENEATH
             | ResolveFlags::NO_SYMLINKS
@@ -233,14 +271,18 @@ fn read_regular(fd: OwnedFd) -> Option<Vec<u8>> {
     (out.len() as u64 <= MAX_FILE).then_some(out)
 }
 
-/// Regular files at or below `rel` in the sandbox's home (bounded in count and depth).
-fn files_below(home: BorrowedFd<'_>, rel: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
-    let mut stack = vec![(rel.to_path_buf(), 0usize)];
-    while let Some((rel, depth)) = stack.pop() {
+/// Regular files at or below `top` (opened by `open`), bounded in count and depth.
+fn files_below(
+    top: &Path,
+    open: &dyn Fn(&Path) -> Option<OwnedFd>,
+    out: &mut Vec<(PathBuf, Vec<u8>)>,
+) {
+    let mut stack = vec![(top.to_path_buf(), 0usize)];
+    while let Some((path, depth)) = stack.pop() {
         if out.len() >= MAX_FILES {
             return;
         }
-        let Ok(fd) = open_inside(home, &rel, false) else {
+        let Some(fd) = open(&path) else {
             continue;
         };
         let Ok(st) = rustix::fs::fstat(&fd) else {
@@ -249,7 +291,7 @@ fn files_below(home: BorrowedFd<'_>, rel: &Path, out: &mut Vec<(PathBuf, Vec<u8>
         match FileType::from_raw_mode(st.st_mode) {
             FileType::RegularFile => {
                 if let Some(bytes) = read_regular(fd) {
-                    out.push((rel, bytes));
+                    out.push((path, bytes));
                 }
             }
             FileType::Directory if depth < MAX_DEPTH => {
@@ -258,10 +300,10 @@ fn files_below(home: BorrowedFd<'_>, rel: &Path, out: &mut Vec<(PathBuf, Vec<u8>
                 };
                 while let Some(Ok(e)) = d.read() {
                     let n = e.file_name().to_bytes();
-                    if n == b"." || n == b".." {
+                    if n == b"." || n == b".." || is_half_written(n) {
                         continue;
                     }
-                    stack.push((rel.join(std::ffi::OsStr::from_bytes(n)), depth + 1));
+                    stack.push((path.join(std::ffi::OsStr::from_bytes(n)), depth + 1));
                 }
             }
             _ => {}
@@ -291,9 +333,16 @@ pub struct Collected {
     pub errors: Vec<String>,
 }
 
+/// Where the view must reach: every own-configuration root and every new state file.
+pub fn watched(own: &OwnConfig, new_state: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = own.roots().into_iter().map(|(_, p)| p).collect();
+    out.extend(new_state.iter().cloned());
+    out
+}
+
 /// After the run: stores the agent's changed own configuration and keeps new state files.
 pub fn collect(
-    sandbox_home: &OwnedFd,
+    view: &SandboxView,
     own: &OwnConfig,
     new_state: &[PathBuf],
     shared: &[PathBuf],
@@ -301,17 +350,18 @@ pub fn collect(
     let home = own.home();
     let mut done = Collected::default();
     let mut found = Vec::new();
+    let open = |p: &Path| view.open_path(p);
     for (_, root) in own.roots() {
-        if let Ok(rel) = root.strip_prefix(home) {
-            files_below(sandbox_home.as_fd(), rel, &mut found);
-        }
+        files_below(&root, &open, &mut found);
     }
     found.sort_by(|a, b| a.0.cmp(&b.0));
     found.dedup_by(|a, b| a.0 == b.0);
-    for (rel, bytes) in found {
-        let path = home.join(&rel);
+    for (path, bytes) in found {
         // Exactly what the guard let the sandbox write to its layer, nothing else.
         let Some(m) = own.owner(&path) else { continue };
+        let Ok(rel) = path.strip_prefix(home) else {
+            continue;
+        };
         if shared.iter().any(|s| path.starts_with(s)) {
             continue;
         }
@@ -320,7 +370,7 @@ pub fn collect(
         }
         let dir = store(home).join(m.profile);
         let stored = std::fs::create_dir_all(&dir)
-            .and_then(|()| write_beneath(&dir, &rel, &bytes, 0o600, Existing::Replace));
+            .and_then(|()| write_beneath(&dir, rel, &bytes, 0o600, Existing::Replace));
         match stored {
             Ok(_) => done.saved.push((m.profile.to_string(), path)),
             Err(e) => done
@@ -332,10 +382,7 @@ pub fn collect(
         let Ok(rel) = path.strip_prefix(home) else {
             continue;
         };
-        let Ok(fd) = open_inside(sandbox_home.as_fd(), rel, false) else {
-            continue;
-        };
-        let Some(bytes) = read_regular(fd) else {
+        let Some(bytes) = view.open_path(path).and_then(read_regular) else {
             continue;
         };
         match write_beneath(home, rel, &bytes, 0o600, Existing::Keep) {
@@ -376,7 +423,7 @@ pub fn exit_line(home: &Path, c: &Collected) -> Option<String> {
 }
 
 /// Regular files stored for profile `name`: (path relative to `$HOME`, bytes). No symlink in
-/// the store is followed.
+/// the store is followed: what is in it came from a sandbox.
 fn stored(home: &Path, name: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = store(home).join(name);
     let Ok(fd) = rustix::fs::open(
@@ -386,45 +433,21 @@ fn stored(home: &Path, name: &str) -> Vec<(PathBuf, Vec<u8>)> {
     ) else {
         return Vec::new();
     };
-    let mut out = Vec::new();
-    // The store is the host's own, but what is in it came from a sandbox: same rules.
-    let mut stack = vec![(PathBuf::new(), 0usize)];
-    while let Some((rel, depth)) = stack.pop() {
-        let opened = if rel.as_os_str().is_empty() {
-            rustix::fs::openat(
-                &fd,
-                ".",
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
+    let open = |p: &Path| {
+        let rel = p.strip_prefix(&dir).ok()?;
+        let rel = if rel.as_os_str().is_empty() {
+            Path::new(".")
         } else {
-            open_inside(fd.as_fd(), &rel, false)
+            rel
         };
-        let Ok(f) = opened else { continue };
-        let Ok(st) = rustix::fs::fstat(&f) else {
-            continue;
-        };
-        match FileType::from_raw_mode(st.st_mode) {
-            FileType::RegularFile => {
-                if let Some(b) = read_regular(f) {
-                    out.push((rel, b));
-                }
-            }
-            FileType::Directory if depth <= MAX_DEPTH && out.len() < MAX_FILES => {
-                let Ok(mut d) = rustix::fs::Dir::read_from(&f) else {
-                    continue;
-                };
-                while let Some(Ok(e)) = d.read() {
-                    let n = e.file_name().to_bytes();
-                    if n == b"." || n == b".." || is_half_written(n) {
-                        continue;
-                    }
-                    stack.push((rel.join(std::ffi::OsStr::from_bytes(n)), depth + 1));
-                }
-            }
-            _ => {}
-        }
-    }
+        open_beneath(fd.as_fd(), rel).ok()
+    };
+    let mut out = Vec::new();
+    files_below(&dir, &open, &mut out);
+    let mut out: Vec<(PathBuf, Vec<u8>)> = out
+        .into_iter()
+        .filter_map(|(p, b)| Some((p.strip_prefix(&dir).ok()?.to_path_buf(), b)))
+        .collect();
     out.sort();
     out
 }

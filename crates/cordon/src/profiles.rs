@@ -261,13 +261,14 @@ fn notice_text(home: &Path, p: &Profile, user_policy: &Path) -> String {
         "cordon: profile {name} ({desc}): the workspace is writable; the rest of the host is read-only and secrets (~/.ssh, ~/.aws, tokens) are hidden. \
          Protected: shell, git and editor configuration and {name}'s own ({config}{more}). \
          Kept between runs: {state}. \
+         Settings {name} saves in its own files stay inside the sandbox for that run; afterwards `cordon config diff` shows them and `cordon config apply {name}` keeps them. \
          Network: {hosts}; anything else is refused until you allow it. \
          Change it in {policy} or {override_file}; `cordon policy show --profile {name}` lists every rule. (Shown once.)",
         name = p.name,
         desc = p.description,
         config = if config.is_empty() { "none".into() } else { config.join(", ") },
         more = if more > 0 { format!(" and {more} more") } else { String::new() },
-        state = if state.is_empty() { "nothing outside the workspace".into() } else { state.join(", ") },
+        state = if state.is_empty() { "nothing outside the workspace (none of its state directories exists yet)".into() } else { state.join(", ") },
         hosts = if hosts.is_empty() { "no extra hosts".into() } else { hosts.join(", ") },
         policy = tilde(user_policy),
         override_file = tilde(&user_dir(home).join(format!("{}.toml", p.name))),

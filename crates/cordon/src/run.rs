@@ -45,11 +45,12 @@ struct RunHooks {
     file_asks: bool,
     /// A named sandbox's exec socket (`cordon exec`).
     exec: Option<crate::exec::Server>,
-    /// `$HOME` to open inside once the sandbox is built (`None` without a private layer).
-    home: Option<std::path::PathBuf>,
-    /// The sandbox's `$HOME` overlay, kept open so the agent's saved settings can be read
-    /// after the command ends.
-    sandbox_home: Option<OwnedFd>,
+    /// `$HOME` and the paths below it to reach inside once the sandbox is built (`None`
+    /// without a private layer).
+    home: Option<(std::path::PathBuf, Vec<std::path::PathBuf>)>,
+    /// The sandbox's `$HOME`, kept open so the agent's saved settings can be read after the
+    /// command ends.
+    sandbox_home: Option<crate::agentconfig::SandboxView>,
 }
 
 impl RunHooks {
@@ -132,8 +133,8 @@ impl RunHooks {
 impl supervise::Hooks for RunHooks {
     fn listener(&mut self, fd: OwnedFd, init_pid: libc::pid_t) {
         // The command has not run yet: its $HOME is still cordon's own overlay.
-        if let Some(home) = self.home.take() {
-            self.sandbox_home = crate::agentconfig::open_sandbox_home(init_pid, &home)
+        if let Some((home, watched)) = self.home.take() {
+            self.sandbox_home = crate::agentconfig::SandboxView::open(init_pid, &home, &watched)
                 .map_err(|e| eprintln!("cordon: warning: settings saved inside will not be kept: {e}"))
                 .ok();
         }
@@ -376,7 +377,10 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
         file_asks,
         exec: None,
         home: (!lite && !(plan.own.is_empty() && plan.new_state.is_empty()))
-            .then(|| plan.spec.home.clone()),
+            .then(|| {
+                let watched = crate::agentconfig::watched(&plan.own, &plan.new_state);
+                (plan.spec.home.clone(), watched)
+            }),
         sandbox_home: None,
     };
     if let Some(cfg) = hooks.guard.as_mut() {
@@ -492,9 +496,9 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
             eprintln!("{line}");
         }
     }
-    if let Some(fd) = hooks.sandbox_home.take() {
+    if let Some(view) = hooks.sandbox_home.take() {
         let home = &plan.spec.home;
-        let c = crate::agentconfig::collect(&fd, &plan.own, &plan.new_state, &plan.spec.writable);
+        let c = crate::agentconfig::collect(&view, &plan.own, &plan.new_state, &plan.spec.writable);
         for p in &c.kept {
             audit.event("state", json!({"kept": p}));
         }
