@@ -214,11 +214,20 @@ fn codex_first_run() {
     assert!(auth.contains("sk-cordon-test-dummy-0000"), "auth.json: {auth}\n{pane}");
 
     apply(&sb, "codex");
+    // What an earlier codex on the host leaves: a stale helper directory its start-up
+    // clean-up removes (through the overlay: it failed inside before).
+    let stale = codex.join("tmp/path2/codex-arg0stale");
+    sb.host_sh_ok(&format!(
+        "mkdir -p '{s}' && touch '{s}/.lock' && ln -s /usr/bin/true '{s}/apply_patch'",
+        s = stale.display()
+    ));
     t.start("codex");
     t.expect("Ask Codex to do anything");
     let pane = t.pane();
     assert!(!pane.contains("Trust this folder?"), "{pane}");
     assert!(!pane.contains("Sign in another way"), "{pane}");
+    assert!(!pane.contains("stale arg0"), "{pane}");
+    assert!(stale.exists(), "the host's directory is untouched");
 }
 
 #[test]
