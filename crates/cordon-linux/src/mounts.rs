@@ -570,12 +570,15 @@ fn unescape_mountinfo(field: &[u8]) -> PathBuf {
     let mut out = Vec::with_capacity(field.len());
     let mut i = 0;
     while i < field.len() {
-        let oct = field.get(i + 1..i + 4).filter(|d| {
-            field[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c))
-        });
+        let oct = field
+            .get(i + 1..i + 4)
+            .filter(|d| field[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
         match oct {
             Some(d) => {
-                out.push(d.iter().fold(0u8, |a, c| a.wrapping_mul(8).wrapping_add(c - b'0')));
+                out.push(
+                    d.iter()
+                        .fold(0u8, |a, c| a.wrapping_mul(8).wrapping_add(c - b'0')),
+                );
                 i += 4;
             }
             None => {
@@ -650,7 +653,7 @@ fn split_dir(
             continue;
         };
         let mode = std::fs::Permissions::from_mode(meta.mode() & 0o7777);
-        let mountpoint = subs.iter().any(|s| *s == path);
+        let mountpoint = subs.contains(&path);
         let holds_mount = subs.iter().any(|s| s.starts_with(&path) && *s != path);
         if mountpoint {
             // Another file system (sshfs, tmpfs, ...): visible as it is, read-only.
@@ -689,15 +692,17 @@ fn split_dir(
                 SetupError::msg(format!(
                     "layer {} of $HOME (built around the mounts below it: {}): {e}",
                     path.display(),
-                    subs.iter().map(|s| s.display().to_string()).collect::<Vec<_>>().join(", ")
+                    subs.iter()
+                        .map(|s| s.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
             })?;
             pieces.push((path, ovl));
         } else if meta.file_type().is_symlink() {
             let target =
                 std::fs::read_link(&path).ctx(|| format!("read the link {}", path.display()))?;
-            std::os::unix::fs::symlink(&target, &skel)
-                .ctx(|| format!("create {}", r.display()))?;
+            std::os::unix::fs::symlink(&target, &skel).ctx(|| format!("create {}", r.display()))?;
         } else if meta.is_file() && meta.len() <= MAX_COPIED_FILE {
             std::fs::copy(&path, &skel).ctx(|| format!("copy {}", path.display()))?;
             std::fs::set_permissions(&skel, mode).ctx(|| format!("chmod {}", r.display()))?;

@@ -203,10 +203,7 @@ pub fn parse_profile(
         // Only the agent's own corner of $HOME: made by cordon on the host, so never a
         // directory a person keeps other things in.
         let Some(rest) = raw_path.strip_prefix("~/") else {
-            return Err(cx.err(
-                at,
-                format!("state.dirs: {raw_path:?} must start with `~/`"),
-            ));
+            return Err(cx.err(at, format!("state.dirs: {raw_path:?} must start with `~/`")));
         };
         let path = expand_path(std::ffi::OsStr::new(raw_path), home)
             .map_err(|e| cx.err(at, format!("state.dirs: {raw_path:?}: {e}")))?;

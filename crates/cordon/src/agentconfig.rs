@@ -499,8 +499,10 @@ pub fn diff(name: Option<&str>) -> Result<i32, String> {
             let _ = write!(
                 out,
                 "{}",
-                d.unified_diff()
-                    .header(&format!("{shown} (host)"), &format!("{shown} (saved by {n})"))
+                d.unified_diff().header(
+                    &format!("{shown} (host)"),
+                    &format!("{shown} (saved by {n})")
+                )
             );
         }
     }

@@ -85,7 +85,10 @@ impl ProtectRules {
             return Verdict::Allow;
         }
         if let Some(own) = &self.own {
-            if own.writable_in_layer(path, &self.set, &self.shared).is_some() {
+            if own
+                .writable_in_layer(path, &self.set, &self.shared)
+                .is_some()
+            {
                 return Verdict::Allow;
             }
         }

@@ -135,7 +135,9 @@ impl supervise::Hooks for RunHooks {
         // The command has not run yet: its $HOME is still cordon's own overlay.
         if let Some((home, watched)) = self.home.take() {
             self.sandbox_home = crate::agentconfig::SandboxView::open(init_pid, &home, &watched)
-                .map_err(|e| eprintln!("cordon: warning: settings saved inside will not be kept: {e}"))
+                .map_err(|e| {
+                    eprintln!("cordon: warning: settings saved inside will not be kept: {e}")
+                })
                 .ok();
         }
         let Some(mut cfg) = self.guard.take() else {
@@ -376,11 +378,10 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
             .unwrap_or(0),
         file_asks,
         exec: None,
-        home: (!lite && !(plan.own.is_empty() && plan.new_state.is_empty()))
-            .then(|| {
-                let watched = crate::agentconfig::watched(&plan.own, &plan.new_state);
-                (plan.spec.home.clone(), watched)
-            }),
+        home: (!lite && (!plan.own.is_empty() || !plan.new_state.is_empty())).then(|| {
+            let watched = crate::agentconfig::watched(&plan.own, &plan.new_state);
+            (plan.spec.home.clone(), watched)
+        }),
         sandbox_home: None,
     };
     if let Some(cfg) = hooks.guard.as_mut() {

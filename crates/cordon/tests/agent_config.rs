@@ -54,15 +54,30 @@ fn own_settings_land_in_the_private_layer_and_apply_copies_them_out() {
         .collect();
     assert_eq!(lines.len(), 1, "{}", out.show());
     assert!(lines[0].contains("~/.gemini/settings.json"), "{}", lines[0]);
-    assert!(lines[0].contains("cordon config apply gemini"), "{}", lines[0]);
+    assert!(
+        lines[0].contains("cordon config apply gemini"),
+        "{}",
+        lines[0]
+    );
 
     let diff = sb.cordon(&["config", "diff"]);
     assert_eq!(diff.code, 0, "{}", diff.show());
-    assert!(diff.stdout.contains("-{\"host\": \"settings\"}"), "{}", diff.show());
+    assert!(
+        diff.stdout.contains("-{\"host\": \"settings\"}"),
+        "{}",
+        diff.show()
+    );
     assert!(diff.stdout.contains("+{\"new\": 1}"), "{}", diff.show());
-    assert!(diff.stdout.contains("~/.gemini/trustedFolders.json"), "{}", diff.show());
+    assert!(
+        diff.stdout.contains("~/.gemini/trustedFolders.json"),
+        "{}",
+        diff.show()
+    );
     // Diffing changes nothing on the host.
-    assert_eq!(fs::read_to_string(&settings).ok().as_deref(), Some(HOST_SETTINGS));
+    assert_eq!(
+        fs::read_to_string(&settings).ok().as_deref(),
+        Some(HOST_SETTINGS)
+    );
 
     let apply = sb.cordon(&["config", "apply", "gemini"]);
     assert_eq!(apply.code, 0, "{}", apply.show());
@@ -79,7 +94,10 @@ fn own_settings_land_in_the_private_layer_and_apply_copies_them_out() {
     assert!(again.stdout.contains("nothing saved"), "{}", again.show());
 
     // The next session starts from what was applied.
-    let out = sb.sh_opts(&["--profile", "gemini"], &format!("cat '{}'", settings.display()));
+    let out = sb.sh_opts(
+        &["--profile", "gemini"],
+        &format!("cat '{}'", settings.display()),
+    );
     assert!(out.stdout.contains("{\"new\": 1}"), "{}", out.show());
     assert!(
         !out.stderr.contains("saved its settings"),
@@ -165,7 +183,10 @@ fn config_apply_copies_only_what_the_profile_names_and_follows_no_symlink() {
     std::os::unix::fs::symlink(&note, sb.home.join(".gemini/GEMINI.md")).expect("symlink");
     sb.write_host(&store.join(".gemini/GEMINI.md"), "new memory\n");
     // Twin: a file the profile names, with a regular file (or none) on the host, is applied.
-    sb.write_host(&store.join(".gemini/commands/fix.toml"), "prompt = \"fix\"\n");
+    sb.write_host(
+        &store.join(".gemini/commands/fix.toml"),
+        "prompt = \"fix\"\n",
+    );
     // A symlink inside the store is not followed either.
     fs::create_dir_all(store.join(".gemini")).expect("mkdir");
     std::os::unix::fs::symlink(sb.home.join(".ssh/id_rsa"), store.join(".gemini/.env"))
@@ -175,12 +196,17 @@ fn config_apply_copies_only_what_the_profile_names_and_follows_no_symlink() {
     let out = sb.cordon(&["config", "apply", "gemini"]);
     assert_ne!(out.code, 0, "{}", out.show());
     assert!(
-        out.stderr.contains("~/.bashrc is not gemini's own configuration"),
+        out.stderr
+            .contains("~/.bashrc is not gemini's own configuration"),
         "{}",
         out.show()
     );
     assert_eq!(fs::read(sb.home.join(".bashrc")).ok(), Some(bashrc_before));
-    assert_eq!(fs::read(&note).ok(), Some(note_before), "written through a symlink");
+    assert_eq!(
+        fs::read(&note).ok(),
+        Some(note_before),
+        "written through a symlink"
+    );
     let md = sb.home.join(".gemini/GEMINI.md");
     assert!(
         fs::symlink_metadata(&md).is_ok_and(|m| m.file_type().is_symlink()),
@@ -193,7 +219,9 @@ fn config_apply_copies_only_what_the_profile_names_and_follows_no_symlink() {
         out.show()
     );
     assert_eq!(
-        fs::read_to_string(sb.home.join(".gemini/commands/fix.toml")).ok().as_deref(),
+        fs::read_to_string(sb.home.join(".gemini/commands/fix.toml"))
+            .ok()
+            .as_deref(),
         Some("prompt = \"fix\"\n"),
         "{}",
         out.show()
@@ -232,7 +260,9 @@ fn agent_home_is_created_and_a_first_login_is_kept() {
         out.show()
     );
     assert_eq!(
-        fs::metadata(&auth).map(|m| m.permissions().mode() & 0o777).ok(),
+        fs::metadata(&auth)
+            .map(|m| m.permissions().mode() & 0o777)
+            .ok(),
         Some(0o600)
     );
     assert_absent(&other, &out);
@@ -315,7 +345,10 @@ fn a_mount_below_home_is_kept_read_only_with_every_protection() {
         &["sh", "-c", "echo w > kept.txt"],
     );
     assert_eq!(out.code, 0, "{}", out.show());
-    assert_eq!(fs::read_to_string(ws.join("kept.txt")).ok().as_deref(), Some("w\n"));
+    assert_eq!(
+        fs::read_to_string(ws.join("kept.txt")).ok().as_deref(),
+        Some("w\n")
+    );
 }
 
 /// Kills a test's tmux server even when an assertion fails first.
@@ -380,7 +413,10 @@ fn no_terminal_reply_reaches_the_outer_shell() {
         t.pane()
     );
     let pane = t.pane();
-    assert!(pane.contains("GOT[]"), "a reply reached the shell's input:\n{pane}");
+    assert!(
+        pane.contains("GOT[]"),
+        "a reply reached the shell's input:\n{pane}"
+    );
     assert!(
         !pane.contains("[?") && !pane.contains("^["),
         "a reply was echoed on the terminal:\n{pane}"
@@ -398,7 +434,9 @@ fn the_sandbox_cannot_read_what_agents_saved_before() {
         &format!("echo secret-choice-91 > '{}'", settings.display()),
     );
     assert_eq!(out.code, 0, "{}", out.show());
-    let store = sb.home.join(".local/state/cordon/config/gemini/.gemini/settings.json");
+    let store = sb
+        .home
+        .join(".local/state/cordon/config/gemini/.gemini/settings.json");
     assert!(Path::new(&store).exists(), "{}", out.show());
     // A later sandbox neither sees the stored file nor can change it.
     let out = sb.sh_opts(

@@ -61,7 +61,8 @@ impl<'a> Tui<'a> {
     }
 
     fn pane(&self) -> String {
-        self.tmux(&["capture-pane", "-p", "-J", "-S", "-200"]).stdout
+        self.tmux(&["capture-pane", "-p", "-J", "-S", "-200"])
+            .stdout
     }
 
     /// Waits for `text` on the screen, failing with the screen when it does not come.
@@ -107,7 +108,10 @@ fn fresh(test: &'static str, agent: &str) -> Option<Sandbox> {
     let sb = Sandbox::new(&format!("tui-{agent}"));
     for tool in ["tmux", agent] {
         if !sb.has_tool(tool) {
-            skip(test, &format!("`{tool}` is not installed (.ci/run installs it)"));
+            skip(
+                test,
+                &format!("`{tool}` is not installed (.ci/run installs it)"),
+            );
             return None;
         }
     }
@@ -170,7 +174,10 @@ fn gemini_first_run() {
     t.expect("Type your message");
     let pane = t.pane();
     assert!(!pane.contains("Do you trust the files"), "{pane}");
-    assert!(!pane.contains("How would you like to authenticate"), "{pane}");
+    assert!(
+        !pane.contains("How would you like to authenticate"),
+        "{pane}"
+    );
 }
 
 #[test]
@@ -195,7 +202,9 @@ fn codex_first_run() {
     // Slash commands, not ^C: a ^C arriving after the agent ended would end the pane's shell.
     t.type_text("/quit");
     t.keys(&["Enter"]);
-    if !wait_for(Duration::from_secs(10), || t.pane().contains("AGENT-EXITED")) {
+    if !wait_for(Duration::from_secs(10), || {
+        t.pane().contains("AGENT-EXITED")
+    }) {
         t.keys(&["Enter"]);
     }
     let pane = t.exited();
@@ -211,7 +220,10 @@ fn codex_first_run() {
     assert!(diff.contains("~/.codex/config.toml"), "{diff}");
     assert!(diff.contains("trust_level = \"trusted\""), "{diff}");
     let auth = fs::read_to_string(codex.join("auth.json")).unwrap_or_default();
-    assert!(auth.contains("sk-cordon-test-dummy-0000"), "auth.json: {auth}\n{pane}");
+    assert!(
+        auth.contains("sk-cordon-test-dummy-0000"),
+        "auth.json: {auth}\n{pane}"
+    );
 
     apply(&sb, "codex");
     // What an earlier codex on the host leaves: a stale helper directory its start-up
@@ -252,7 +264,9 @@ fn opencode_first_run() {
     t.keys(&["Escape"]);
     t.type_text("/exit");
     t.keys(&["Enter"]);
-    if !wait_for(Duration::from_secs(10), || t.pane().contains("AGENT-EXITED")) {
+    if !wait_for(Duration::from_secs(10), || {
+        t.pane().contains("AGENT-EXITED")
+    }) {
         t.keys(&["Enter"]);
     }
     let pane = t.exited();
@@ -260,7 +274,10 @@ fn opencode_first_run() {
 
     let auth = sb.home.join(".local/share/opencode/auth.json");
     let kept = fs::read_to_string(&auth).unwrap_or_default();
-    assert!(kept.contains("sk-ant-cordon-test-dummy"), "auth.json: {kept}\n{pane}");
+    assert!(
+        kept.contains("sk-ant-cordon-test-dummy"),
+        "auth.json: {kept}\n{pane}"
+    );
     assert!(
         fs::read_dir(sb.home.join(".config/opencode"))
             .map(|d| d.count() == 0)
@@ -272,7 +289,11 @@ fn opencode_first_run() {
 
     t.start("opencode");
     t.expect("Ask anything");
-    assert!(!t.pane().contains("Unexpected server error"), "{}", t.pane());
+    assert!(
+        !t.pane().contains("Unexpected server error"),
+        "{}",
+        t.pane()
+    );
 }
 
 #[test]
@@ -288,7 +309,10 @@ fn claude_first_run() {
     t.expect("Unable to connect to Anthropic services");
     let pane = t.exited();
     assert!(!pane.contains("EPERM"), "{pane}");
-    assert!(!pane.contains("[?1;2c"), "a terminal reply was printed\n{pane}");
+    assert!(
+        !pane.contains("[?1;2c"),
+        "a terminal reply was printed\n{pane}"
+    );
     assert!(
         pane.contains("claude saved its settings inside the sandbox only (~/.claude.json"),
         "{pane}"

@@ -183,7 +183,10 @@ protect = ["~/.gemini/settings.json", "~/.gemini/commands/**", ".gemini/settings
     fn everything_else_stays_refused() {
         let own = OwnConfig::new(Path::new("/home/u"), &[profile("gemini", GEM)]).unwrap();
         let s = set(&[]);
-        let shared = [PathBuf::from("/home/u/ws"), PathBuf::from("/home/u/.gemini/tmp")];
+        let shared = [
+            PathBuf::from("/home/u/ws"),
+            PathBuf::from("/home/u/.gemini/tmp"),
+        ];
         for p in [
             "/home/u/.bashrc",
             "/home/u/.gitconfig",
@@ -248,8 +251,7 @@ protect = ["~/.gemini/settings.json", "~/.gemini/commands/**", ".gemini/settings
         for bad in ["/etc/x", "~", "~/", "~/a/*", "rel"] {
             let text = format!("description = \"x\"\n[state]\ndirs = [\"{bad}\"]\n");
             assert!(
-                parse_profile("x", Path::new("x.toml"), &text, None, Path::new("/home/u"))
-                    .is_err(),
+                parse_profile("x", Path::new("x.toml"), &text, None, Path::new("/home/u")).is_err(),
                 "{bad} accepted"
             );
         }
