@@ -223,26 +223,26 @@ impl SandboxView {
         Ok(SandboxView { dirs })
     }
 
-    /// Opens `path` (absolute, under `$HOME`) inside without following any symlink or leaving
-    /// the mount of the nearest opened directory (a path bound from the host is the host's
-    /// file, not the layer's).
+    /// Opens `path` (absolute, under `$HOME`) inside, below the nearest opened directory and
+    /// on its mount (a path bound from the host is the host's file, not the layer's).
     fn open_path(&self, path: &Path) -> Option<OwnedFd> {
         let (dir, fd) = self
             .dirs
             .iter()
             .filter(|(d, _)| path.starts_with(d))
             .max_by_key(|(d, _)| d.components().count())?;
-        let rel = path.strip_prefix(dir).ok()?;
-        let rel = if rel.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            rel
-        };
-        open_beneath(fd.as_fd(), rel).ok()
+        open_beneath(fd.as_fd(), path.strip_prefix(dir).ok()?).ok()
     }
 }
 
+/// Opens `rel` (empty: `dir` itself) below `dir`, never following a symlink nor crossing a
+/// mount.
 fn open_beneath(dir: BorrowedFd<'_>, rel: &Path) -> Result<OwnedFd, Errno> {
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
     rustix::fs::openat2(
         dir,
         rel,
@@ -433,15 +433,7 @@ fn stored(home: &Path, name: &str) -> Vec<(PathBuf, Vec<u8>)> {
     ) else {
         return Vec::new();
     };
-    let open = |p: &Path| {
-        let rel = p.strip_prefix(&dir).ok()?;
-        let rel = if rel.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            rel
-        };
-        open_beneath(fd.as_fd(), rel).ok()
-    };
+    let open = |p: &Path| open_beneath(fd.as_fd(), p.strip_prefix(&dir).ok()?).ok();
     let mut out = Vec::new();
     files_below(&dir, &open, &mut out);
     let mut out: Vec<(PathBuf, Vec<u8>)> = out

@@ -2,15 +2,13 @@
 //! session, never on the host, listed at exit, `cordon config diff`/`apply` afterwards), its
 //! home directory is created on the host and a first login's credential file is kept, while
 //! shell, git and workspace configuration and everything the profile does not name stay
-//! refused; `$HOME` with a mount below it still works; no terminal reply reaches the outer
-//! shell after the command exits.
+//! refused; `$HOME` with a mount below it still works.
 mod common;
 
 use common::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::time::Duration;
 
 const HOST_SETTINGS: &str = "{\"host\": \"settings\"}\n";
 
@@ -349,80 +347,6 @@ fn a_mount_below_home_is_kept_read_only_with_every_protection() {
         fs::read_to_string(ws.join("kept.txt")).ok().as_deref(),
         Some("w\n")
     );
-}
-
-/// Kills a test's tmux server even when an assertion fails first.
-struct Tmux<'a> {
-    sb: &'a Sandbox,
-    sock: std::path::PathBuf,
-}
-
-impl Tmux<'_> {
-    fn cmd(&self, args: &[&str]) -> Out {
-        let mut cmd = self.sb.user_command("tmux");
-        cmd.arg("-S").arg(&self.sock).args(args);
-        exec(cmd, Duration::from_secs(20))
-    }
-
-    fn pane(&self) -> String {
-        self.cmd(&["capture-pane", "-p", "-J"]).stdout
-    }
-}
-
-impl Drop for Tmux<'_> {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]);
-    }
-}
-
-#[test]
-fn no_terminal_reply_reaches_the_outer_shell() {
-    let test = "agent_config::no_terminal_reply_reaches_the_outer_shell";
-    let sb = Sandbox::new("term-replies");
-    if !sb.has_tool("tmux") {
-        skip(test, "tmux is not installed");
-        return;
-    }
-    let t = Tmux {
-        sb: &sb,
-        sock: sb.root.join("tmux.sock"),
-    };
-    // The command asks for device attributes and a cursor report, as TUIs do at start and
-    // exit, and ends at once; the outer shell then shows what reached its input.
-    let inner = "stty raw -echo; printf '\\033[c\\033[6n'";
-    let shell = format!(
-        "{} run -- sh -c \"{inner}\"; echo AFTER-EXIT; read -t 2 line; echo \"GOT[$line]\"; sleep 30",
-        cordon_bin().display()
-    );
-    let started = t.cmd(&[
-        "new-session",
-        "-d",
-        "-x",
-        "120",
-        "-y",
-        "30",
-        "bash",
-        "--norc",
-        "-c",
-        &shell,
-    ]);
-    assert_eq!(started.code, 0, "{}", started.show());
-    assert!(
-        wait_for(Duration::from_secs(20), || t.pane().contains("GOT[")),
-        "{}",
-        t.pane()
-    );
-    let pane = t.pane();
-    assert!(
-        pane.contains("GOT[]"),
-        "a reply reached the shell's input:\n{pane}"
-    );
-    assert!(
-        !pane.contains("[?") && !pane.contains("^["),
-        "a reply was echoed on the terminal:\n{pane}"
-    );
-    // Twin: the inner command's own output does reach the terminal.
-    assert!(pane.contains("AFTER-EXIT"), "{pane}");
 }
 
 #[test]

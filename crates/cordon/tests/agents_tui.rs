@@ -5,7 +5,8 @@
 //! credential file is kept, and after `cordon config apply` the next run starts at the main
 //! screen. The model API is unreachable here: every assertion is on a screen shown before
 //! the first model request (claude checks its API before anything else: its ordinary
-//! "cannot connect" screen is what is asserted).
+//! "cannot connect" screen is what is asserted). Also: no terminal reply reaches the outer
+//! shell after a command exits.
 mod common;
 
 use common::*;
@@ -40,11 +41,15 @@ impl<'a> Tui<'a> {
 
     /// Starts `cordon run -- AGENT` in a fresh tmux server; the pane stays after it ends.
     fn start(&self, agent: &str) {
-        let _ = self.tmux(&["kill-server"]);
-        let shell = format!(
+        self.start_shell(&format!(
             "{} run -- {agent}; echo AGENT-EXITED $?; sleep 120",
             cordon_bin().display()
-        );
+        ));
+    }
+
+    /// Starts `bash -c SHELL` in a fresh tmux server.
+    fn start_shell(&self, shell: &str) {
+        let _ = self.tmux(&["kill-server"]);
         let out = self.tmux(&[
             "new-session",
             "-d",
@@ -55,7 +60,7 @@ impl<'a> Tui<'a> {
             "bash",
             "--norc",
             "-c",
-            &shell,
+            shell,
         ]);
         assert_eq!(out.code, 0, "{}", out.show());
     }
@@ -331,4 +336,35 @@ fn claude_first_run() {
         test,
         "claude stops at its API check when api.anthropic.com is unreachable: trust prompt and login are not reached here",
     );
+}
+
+#[test]
+fn no_terminal_reply_reaches_the_outer_shell() {
+    let test = "agents_tui::no_terminal_reply_reaches_the_outer_shell";
+    let sb = Sandbox::new("term-replies");
+    if !sb.has_tool("tmux") {
+        skip(test, "tmux is not installed");
+        return;
+    }
+    let t = Tui::new(&sb, test);
+    // The command asks for device attributes and a cursor report, as TUIs do at start and
+    // exit, and ends without reading the replies; the outer shell then shows what reached
+    // its input.
+    let inner = "stty raw -echo; printf '\\033[c\\033[6n'";
+    t.start_shell(&format!(
+        "{} run -- sh -c \"{inner}\"; echo AFTER-EXIT; read -t 2 line; echo \"GOT[$line]\"; sleep 30",
+        cordon_bin().display()
+    ));
+    t.expect("GOT[");
+    let pane = t.pane();
+    assert!(
+        pane.contains("GOT[]"),
+        "a reply reached the shell's input:\n{pane}"
+    );
+    assert!(
+        !pane.contains("[?") && !pane.contains("^["),
+        "a reply was echoed on the terminal:\n{pane}"
+    );
+    // Twin: what comes after the command does reach the terminal.
+    assert!(pane.contains("AFTER-EXIT"), "{pane}");
 }
