@@ -556,3 +556,85 @@ fn remove_stored(home: &Path, name: &str, rel: &Path) -> io::Result<()> {
     let file = rel.file_name().ok_or_else(|| io::Error::other("no name"))?;
     Ok(rustix::fs::unlinkat(d.as_fd(), file, AtFlags::empty())?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn write_beneath_replaces_files_atomically_and_never_through_a_link() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let root = d.path();
+        // New file, parents created 0700, file `mode`.
+        assert!(
+            write_beneath(root, Path::new("a/b/f"), b"one", 0o600, Existing::Replace)
+                .expect("write")
+        );
+        assert_eq!(
+            std::fs::read(root.join("a/b/f")).ok(),
+            Some(b"one".to_vec())
+        );
+        let mode = |p: &Path| {
+            std::fs::metadata(p)
+                .map(|m| m.permissions().mode() & 0o777)
+                .ok()
+        };
+        assert_eq!(mode(&root.join("a")), Some(0o700));
+        assert_eq!(mode(&root.join("a/b/f")), Some(0o600));
+        // Replacing keeps the old mode; Keep leaves an existing file alone.
+        std::fs::set_permissions(root.join("a/b/f"), std::fs::Permissions::from_mode(0o640))
+            .expect("chmod");
+        assert!(
+            write_beneath(root, Path::new("a/b/f"), b"two", 0o600, Existing::Replace)
+                .expect("write")
+        );
+        assert_eq!(mode(&root.join("a/b/f")), Some(0o640));
+        assert!(
+            !write_beneath(root, Path::new("a/b/f"), b"three", 0o600, Existing::Keep)
+                .expect("write")
+        );
+        assert_eq!(
+            std::fs::read(root.join("a/b/f")).ok(),
+            Some(b"two".to_vec())
+        );
+        // A symlinked parent or target is refused, and what it points at is untouched.
+        let outside = root.join("outside");
+        std::fs::create_dir(&outside).expect("mkdir");
+        std::os::unix::fs::symlink(&outside, root.join("link")).expect("symlink");
+        assert!(write_beneath(root, Path::new("link/f"), b"x", 0o600, Existing::Replace).is_err());
+        std::os::unix::fs::symlink(outside.join("t"), root.join("a/b/l")).expect("symlink");
+        assert!(write_beneath(root, Path::new("a/b/l"), b"x", 0o600, Existing::Replace).is_err());
+        assert!(std::fs::read_dir(&outside).expect("read").next().is_none());
+        // `..` never leaves the root.
+        assert!(
+            write_beneath(root, Path::new("../escape"), b"x", 0o600, Existing::Replace).is_err()
+        );
+        // No half-written file is left behind.
+        let names: Vec<_> = std::fs::read_dir(root.join("a/b"))
+            .expect("read")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(
+            names.iter().all(|n| !is_half_written(n.as_bytes())),
+            "{names:?}"
+        );
+    }
+
+    #[test]
+    fn the_exit_line_names_a_few_files_and_counts_the_rest() {
+        let home = Path::new("/home/u");
+        let mut c = Collected::default();
+        assert!(exit_line(home, &c).is_none());
+        for i in 0..5 {
+            c.saved
+                .push(("codex".into(), home.join(format!(".codex/skills/s{i}"))));
+        }
+        let line = exit_line(home, &c).expect("a line");
+        assert!(line.contains("~/.codex/skills/s0"), "{line}");
+        assert!(line.contains("and 2 more"), "{line}");
+        assert!(line.contains("cordon config apply codex"), "{line}");
+        assert_eq!(line.lines().count(), 1);
+    }
+}
