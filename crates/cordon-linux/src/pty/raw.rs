@@ -47,8 +47,10 @@ impl RawTerminal {
     pub fn finish(&self, queried: bool) {
         // Replies are awaited in raw mode: back in the saved (echoing) mode, the terminal
         // would echo each one onto the screen as it arrives (`^[[?1;2c` after the prompt).
+        // Bounded: a terminal answers in milliseconds; a loaded machine or a remote one
+        // may take longer, and only a terminal that answers neither query costs the whole wait.
         if queried {
-            self.discard_replies(Duration::from_millis(200));
+            self.discard_replies(Duration::from_millis(500));
         }
         self.restore();
         self.flush_input();
@@ -67,15 +69,18 @@ impl RawTerminal {
 
     /// Waits (at most `timeout`, while still in raw mode) until the terminal has answered
     /// the queries the program sent, then discards all pending input. Terminals answer in
-    /// order, so cordon asks for device attributes (DA1) itself and waits for a DA1 reply
-    /// followed by a short silence; whatever arrived meanwhile is discarded. Without this, a
+    /// order, so cordon asks for a status report and device attributes (DA1) itself and waits
+    /// for those replies followed by a short silence; whatever arrived meanwhile is discarded. Without this, a
     /// reply that arrives after `flush_input` is typed into the outer shell. Call it after
     /// the relay stopped (nobody else reads the terminal then), when `Relay::queried()`.
     pub fn discard_replies(&self, timeout: Duration) {
         const SILENCE: Duration = Duration::from_millis(30);
         let deadline = Instant::now() + timeout;
         // The terminal descriptor is normally open read-write; if not, flushing is all we can do.
-        if rustix::io::write(&self.fd, b"\x1b[c").is_ok() {
+        // A status report (DSR 5, answered `ESC[0n`) before the DA1: the program may have
+        // left a DA1 query of its own unanswered, and stopping at ITS reply would let ours
+        // arrive after the terminal echoes again. Programs do not end on a DSR 5.
+        if rustix::io::write(&self.fd, b"\x1b[5n\x1b[c").is_ok() {
             let mut tail = Vec::with_capacity(256);
             let mut buf = [0u8; 1024];
             let mut answered = false;
@@ -89,8 +94,8 @@ impl RawTerminal {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
                         tail.extend_from_slice(&buf[..n]);
-                        answered |= contains_da1_reply(&tail);
-                        let keep = tail.len().saturating_sub(64);
+                        answered |= ours_answered(&tail);
+                        let keep = tail.len().saturating_sub(256);
                         tail.drain(..keep);
                     }
                 }
@@ -127,6 +132,15 @@ fn readable(fd: BorrowedFd<'_>, timeout: Duration) -> bool {
     matches!(poll(&mut fds, Some(&timespec)), Ok(n) if n > 0)
 }
 
+/// True when `bytes` holds the replies to cordon's own queries: a status report `ESC[0n`
+/// followed (at any distance) by a DA1 reply.
+fn ours_answered(bytes: &[u8]) -> bool {
+    bytes
+        .windows(4)
+        .position(|w| w == b"\x1b[0n")
+        .is_some_and(|i| contains_da1_reply(&bytes[i + 4..]))
+}
+
 /// True when `bytes` contains a DA1 reply `ESC [ ? <digits and ;> c`.
 fn contains_da1_reply(bytes: &[u8]) -> bool {
     bytes.windows(3).enumerate().any(|(i, w)| {
@@ -140,7 +154,16 @@ fn contains_da1_reply(bytes: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::contains_da1_reply;
+    use super::{contains_da1_reply, ours_answered};
+
+    #[test]
+    fn only_a_da1_after_our_status_report_ends_the_wait() {
+        assert!(ours_answered(b"\x1b[0n\x1b[?62;22c"));
+        // The program's own late DA1 reply comes first: keep waiting.
+        assert!(!ours_answered(b"\x1b[?1;2c"));
+        assert!(!ours_answered(b"\x1b[?1;2c\x1b[0n"));
+        assert!(ours_answered(b"\x1b[?1;2c\x1b[3;1R\x1b[0n\x1b[?1;2c"));
+    }
 
     #[test]
     fn da1_replies_are_recognised() {
