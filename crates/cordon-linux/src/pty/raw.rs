@@ -69,24 +69,32 @@ impl RawTerminal {
 
     /// Waits (at most `timeout`, while still in raw mode) until the terminal has answered
     /// the queries the program sent, then discards all pending input. Terminals answer in
-    /// order, so cordon asks for a status report and device attributes (DA1) itself and waits
-    /// for those replies followed by a short silence; whatever arrived meanwhile is discarded. Without this, a
-    /// reply that arrives after `flush_input` is typed into the outer shell. Call it after
-    /// the relay stopped (nobody else reads the terminal then), when `Relay::queried()`.
+    /// order, so cordon asks for a status report (DSR 5) and device attributes (DA1) itself and
+    /// waits for those replies followed by a short silence; whatever arrived meanwhile is
+    /// discarded. Without this, a reply that arrives after `flush_input` is typed into the
+    /// outer shell. Call it after the relay stopped (nobody else reads the terminal then),
+    /// when `Relay::queried()`.
     pub fn discard_replies(&self, timeout: Duration) {
+        // After both replies: the terminal has answered everything asked before them.
         const SILENCE: Duration = Duration::from_millis(30);
+        // After a DA1 reply without the status report: the program's own late reply (ours may
+        // still come), or a terminal that does not do DSR 5 (then nothing more comes).
+        const DA1_ONLY: Duration = Duration::from_millis(150);
         let deadline = Instant::now() + timeout;
         // The terminal descriptor is normally open read-write; if not, flushing is all we can do.
-        // A status report (DSR 5, answered `ESC[0n`) before the DA1: the program may have
-        // left a DA1 query of its own unanswered, and stopping at ITS reply would let ours
-        // arrive after the terminal echoes again. Programs do not end on a DSR 5.
         if rustix::io::write(&self.fd, b"\x1b[5n\x1b[c").is_ok() {
             let mut tail = Vec::with_capacity(256);
             let mut buf = [0u8; 1024];
-            let mut answered = false;
+            let (mut ours, mut some_da1) = (false, false);
             loop {
                 let left = deadline.saturating_duration_since(Instant::now());
-                let wait = if answered { left.min(SILENCE) } else { left };
+                let wait = if ours {
+                    left.min(SILENCE)
+                } else if some_da1 {
+                    left.min(DA1_ONLY)
+                } else {
+                    left
+                };
                 if wait.is_zero() || !readable(self.fd.as_fd(), wait) {
                     break;
                 }
@@ -94,7 +102,8 @@ impl RawTerminal {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
                         tail.extend_from_slice(&buf[..n]);
-                        answered |= ours_answered(&tail);
+                        ours |= ours_answered(&tail);
+                        some_da1 |= contains_da1_reply(&tail);
                         let keep = tail.len().saturating_sub(256);
                         tail.drain(..keep);
                     }
