@@ -428,3 +428,43 @@ fn late_query_replies_are_awaited_and_discarded() {
     );
     drop(raw);
 }
+
+#[test]
+fn a_late_reply_of_the_program_does_not_end_the_wait_early() {
+    // The program's own DA1 reply arrives first; cordon's status report and DA1 replies come
+    // 100 ms later (a loaded terminal): they must be swallowed too, not echoed afterwards.
+    let Some((emulator, terminal)) = pair() else {
+        return;
+    };
+    let raw = RawTerminal::enter(terminal.as_fd()).expect("raw");
+    let answerer = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 256];
+        while !seen.windows(3).any(|w| w == b"\x1b[c") {
+            match rustix::io::read(&emulator, &mut buf) {
+                Ok(n) if n > 0 => seen.extend_from_slice(&buf[..n]),
+                _ => return emulator,
+            }
+        }
+        rustix::io::write(&emulator, b"\x1b[?1;2c").expect("stale reply");
+        std::thread::sleep(Duration::from_millis(100));
+        rustix::io::write(&emulator, b"\x1b[0n\x1b[?1;2c").expect("reply");
+        emulator
+    });
+    let start = Instant::now();
+    raw.discard_replies(Duration::from_secs(3));
+    let took = start.elapsed();
+    let _emulator = answerer.join().expect("answerer");
+    assert!(
+        took >= Duration::from_millis(100),
+        "returned at the program's reply: {took:?}"
+    );
+    assert!(took < Duration::from_secs(2), "waited too long: {took:?}");
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(
+        rustix::io::ioctl_fionread(&terminal).expect("fionread"),
+        0,
+        "a reply was left for the outer shell"
+    );
+    drop(raw);
+}
