@@ -39,6 +39,7 @@ const L_SHM: &str = "shm";
 const L_RUN: &str = "run";
 const L_HOME_UP: &str = "home-up";
 const L_HOME_WORK: &str = "home-work";
+const L_HOME_SKEL: &str = "home-skel";
 const L_EMPTY_DIR: &str = "empty-dir";
 const L_EMPTY_FILE: &str = "empty-file";
 
@@ -497,36 +498,223 @@ fn mount_proc(layer: &OwnedFd) -> Result<(), SetupError> {
 
 /// `$HOME` becomes an overlay: the host's home read-only below, the private layer above, so
 /// tools that write caches and dotfiles work and nothing reaches the host.
-/// On disk (a named sandbox) the overlay keeps its metadata in `user.*` xattrs, the only ones
-/// an unprivileged mount may write there.
+/// The overlay keeps its metadata (opaque directories, whiteouts of removed lower
+/// directories) in `user.*` xattrs, the only ones an unprivileged mount may write, on disk (a
+/// named sandbox) and on the tmpfs alike: without them removing or replacing a directory the
+/// host's home already has fails with EIO (codex's start-up clean-up of `~/.codex/tmp`).
 fn mount_home_overlay(
     spec: &Spec,
     layer: &OwnedFd,
     up: &str,
     work: &str,
-    on_disk: bool,
+    kept: bool,
 ) -> Result<(), SetupError> {
     let fd = layer.as_raw_fd();
     let upper = format!("/proc/self/fd/{fd}/{up}");
-    let work = format!("/proc/self/fd/{fd}/{work}");
+    let workdir = format!("/proc/self/fd/{fd}/{work}");
     let home = path_str(&spec.home)?;
-    let mut options = vec![
+    let options = vec![
         ("lowerdir+", Some(home)),
         ("upperdir", Some(upper.as_str())),
-        ("workdir", Some(work.as_str())),
+        ("workdir", Some(workdir.as_str())),
+        ("userxattr", None),
     ];
-    if on_disk {
-        options.push(("userxattr", None));
-    }
     let ovl = new_fs(
         "overlay",
         &options,
         MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV,
-    )
-    .map_err(|e| {
-        e.fix("the sandbox needs overlayfs in a user namespace (Linux 5.11+); run `cordon doctor`")
-    })?;
-    attach(&ovl, &spec.home)
+    );
+    match ovl {
+        Ok(ovl) => attach(&ovl, &spec.home),
+        Err(e) => {
+            // A mount below $HOME (sshfs, an encrypted directory, a tmpfs ~/.cache) is locked
+            // in the sandbox's user namespace, and overlayfs refuses a lower layer with locked
+            // mounts inside it (EINVAL). Then $HOME is built piece by piece around them.
+            let subs = submounts_below(&spec.home);
+            if subs.is_empty() {
+                return Err(e.fix(
+                    "the sandbox needs overlayfs in a user namespace (Linux 5.11+); run `cordon doctor`",
+                ));
+            }
+            if kept {
+                return Err(SetupError::msg(format!(
+                    "build the named sandbox's $HOME: {} is a separate mount below $HOME, which a kept layer cannot hold yet",
+                    subs[0].display()
+                ))
+                .fix("use an unnamed `cordon run`, or unmount it"));
+            }
+            split_home(spec, layer, up, work, &subs)
+        }
+    }
+}
+
+/// Mount points strictly below `dir` in this mount namespace.
+fn submounts_below(dir: &Path) -> Vec<PathBuf> {
+    let Ok(info) = std::fs::read("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = info
+        .split(|b| *b == b'\n')
+        .filter_map(|line| line.split(|b| *b == b' ').nth(4))
+        .map(unescape_mountinfo)
+        .filter(|p| p.starts_with(dir) && p != dir)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// mountinfo writes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(field: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        let oct = field
+            .get(i + 1..i + 4)
+            .filter(|d| field[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match oct {
+            Some(d) => {
+                out.push(
+                    d.iter()
+                        .fold(0u8, |a, c| a.wrapping_mul(8).wrapping_add(c - b'0')),
+                );
+                i += 4;
+            }
+            None => {
+                out.push(field[i]);
+                i += 1;
+            }
+        }
+    }
+    PathBuf::from(std::ffi::OsString::from_vec(out))
+}
+
+/// Entries of $HOME at most (a bound on the work of [`split_home`]).
+const MAX_HOME_PIECES: usize = 4096;
+/// Files up to this size are copied into the layer (writable there); larger ones are bound
+/// read-only.
+const MAX_COPIED_FILE: u64 = 1 << 20;
+
+/// `$HOME` without one overlay: a skeleton directory in the private layer holds copies of
+/// small files and symlinks; each directory without mounts inside gets its own overlay (host
+/// below, the layer above); each mount below `$HOME` is bound read-only; a directory holding
+/// such a mount deeper down is rebuilt the same way. Every protection is applied by path
+/// afterwards, exactly as over a single overlay.
+fn split_home(
+    spec: &Spec,
+    layer: &OwnedFd,
+    up: &str,
+    work: &str,
+    subs: &[PathBuf],
+) -> Result<(), SetupError> {
+    mkdir_in(layer, L_HOME_SKEL, 0o755)?;
+    let mut pieces: Vec<(PathBuf, OwnedFd)> = Vec::new();
+    split_dir(
+        &spec.home,
+        Path::new(""),
+        layer,
+        (up, work),
+        subs,
+        &mut pieces,
+    )?;
+    attach(&clone_at(layer, L_HOME_SKEL)?, &spec.home)?;
+    pieces.sort_by_key(|(p, _)| depth(p));
+    for (p, m) in &pieces {
+        attach(m, p)?;
+    }
+    Ok(())
+}
+
+fn split_dir(
+    host: &Path,
+    rel: &Path,
+    layer: &OwnedFd,
+    (up, work): (&str, &str),
+    subs: &[PathBuf],
+    pieces: &mut Vec<(PathBuf, OwnedFd)>,
+) -> Result<(), SetupError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let lfd = layer.as_raw_fd();
+    let in_layer = |base: &str, rel: &Path| format!("/proc/self/fd/{lfd}/{base}/{}", rel.display());
+    let entries =
+        std::fs::read_dir(host).ctx(|| format!("read {} to build $HOME", host.display()))?;
+    for entry in entries {
+        let entry = entry.ctx(|| format!("read {}", host.display()))?;
+        if pieces.len() >= MAX_HOME_PIECES {
+            return Err(SetupError::msg(format!(
+                "build $HOME around the mounts below it: more than {MAX_HOME_PIECES} entries"
+            )));
+        }
+        let path = entry.path();
+        let r = rel.join(entry.file_name());
+        let skel = in_layer(L_HOME_SKEL, &r);
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let mode = std::fs::Permissions::from_mode(meta.mode() & 0o7777);
+        let mountpoint = subs.contains(&path);
+        let holds_mount = subs.iter().any(|s| s.starts_with(&path) && *s != path);
+        if mountpoint {
+            // Another file system (sshfs, tmpfs, ...): visible as it is, read-only.
+            if meta.is_dir() {
+                std::fs::create_dir(&skel).ctx(|| format!("create {}", r.display()))?;
+            } else {
+                std::fs::File::create(&skel).ctx(|| format!("create {}", r.display()))?;
+            }
+            let m = clone_tree(&path, true)?;
+            set_attrs(&m, true, RO, 0)?;
+            pieces.push((path, m));
+        } else if meta.is_dir() && holds_mount {
+            std::fs::create_dir(&skel).ctx(|| format!("create {}", r.display()))?;
+            std::fs::set_permissions(&skel, mode).ctx(|| format!("chmod {}", r.display()))?;
+            split_dir(&path, &r, layer, (up, work), subs, pieces)?;
+        } else if meta.is_dir() {
+            std::fs::create_dir(&skel).ctx(|| format!("create {}", r.display()))?;
+            std::fs::set_permissions(&skel, mode).ctx(|| format!("chmod {}", r.display()))?;
+            for base in [up, work] {
+                std::fs::create_dir_all(in_layer(base, &r))
+                    .ctx(|| format!("create the layer of {}", r.display()))?;
+            }
+            let upper = in_layer(up, &r);
+            let workdir = in_layer(work, &r);
+            let ovl = new_fs(
+                "overlay",
+                &[
+                    ("lowerdir+", Some(path_str(&path)?)),
+                    ("upperdir", Some(upper.as_str())),
+                    ("workdir", Some(workdir.as_str())),
+                    ("userxattr", None),
+                ],
+                MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV,
+            )
+            .map_err(|e| {
+                SetupError::msg(format!(
+                    "layer {} of $HOME (built around the mounts below it: {}): {e}",
+                    path.display(),
+                    subs.iter()
+                        .map(|s| s.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+            pieces.push((path, ovl));
+        } else if meta.file_type().is_symlink() {
+            let target =
+                std::fs::read_link(&path).ctx(|| format!("read the link {}", path.display()))?;
+            std::os::unix::fs::symlink(&target, &skel).ctx(|| format!("create {}", r.display()))?;
+        } else if meta.is_file() && meta.len() <= MAX_COPIED_FILE {
+            std::fs::copy(&path, &skel).ctx(|| format!("copy {}", path.display()))?;
+            std::fs::set_permissions(&skel, mode).ctx(|| format!("chmod {}", r.display()))?;
+        } else if meta.is_file() {
+            std::fs::File::create(&skel).ctx(|| format!("create {}", r.display()))?;
+            let m = clone_tree(&path, false)?;
+            set_attrs(&m, false, RO, 0)?;
+            pieces.push((path, m));
+        }
+        // Sockets, fifos and devices in $HOME are left out.
+    }
+    Ok(())
 }
 
 fn path_str(p: &Path) -> Result<&str, SetupError> {

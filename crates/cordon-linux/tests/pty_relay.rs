@@ -389,13 +389,13 @@ fn relay_reports_whether_the_program_queried_the_terminal() {
     }
 }
 
-#[test]
-fn late_query_replies_are_awaited_and_discarded() {
+/// Runs `RawTerminal::discard_replies` against a terminal emulator that, once it saw
+/// cordon's DA1 query, writes each of `replies` after its delay. Returns how long the wait
+/// took, after checking that nothing was left for the outer shell.
+fn discard_against(replies: &'static [(u64, &'static [u8])]) -> Option<Duration> {
     // The slave plays the person's terminal device; the test thread holding the master plays
-    // the terminal emulator, which answers slowly.
-    let Some((emulator, terminal)) = pair() else {
-        return;
-    };
+    // the terminal emulator.
+    let (emulator, terminal) = pair()?;
     let raw = RawTerminal::enter(terminal.as_fd()).expect("raw");
     let answerer = std::thread::spawn(move || {
         let mut seen = Vec::new();
@@ -406,20 +406,16 @@ fn late_query_replies_are_awaited_and_discarded() {
                 _ => return emulator,
             }
         }
-        std::thread::sleep(Duration::from_millis(150));
-        // A reply to an earlier query of the program, then the answer to cordon's DA1.
-        rustix::io::write(&emulator, b"\x1b[12;1R\x1b[?62;22c").expect("reply");
+        for (delay, reply) in replies {
+            std::thread::sleep(Duration::from_millis(*delay));
+            rustix::io::write(&emulator, reply).expect("reply");
+        }
         emulator
     });
     let start = Instant::now();
     raw.discard_replies(Duration::from_secs(3));
     let took = start.elapsed();
     let _emulator = answerer.join().expect("answerer");
-    assert!(
-        took >= Duration::from_millis(150),
-        "returned before the reply: {took:?}"
-    );
-    assert!(took < Duration::from_secs(2), "waited too long: {took:?}");
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(
         rustix::io::ioctl_fionread(&terminal).expect("fionread"),
@@ -427,4 +423,33 @@ fn late_query_replies_are_awaited_and_discarded() {
         "a reply was left for the outer shell"
     );
     drop(raw);
+    Some(took)
+}
+
+#[test]
+fn late_query_replies_are_awaited_and_discarded() {
+    // A slow terminal: a reply to an earlier query of the program, then the answer to
+    // cordon's DA1 (this one does not answer the status report).
+    let Some(took) = discard_against(&[(150, b"\x1b[12;1R\x1b[?62;22c")]) else {
+        return;
+    };
+    assert!(
+        took >= Duration::from_millis(150),
+        "returned before the reply: {took:?}"
+    );
+    assert!(took < Duration::from_secs(2), "waited too long: {took:?}");
+}
+
+#[test]
+fn a_late_reply_of_the_program_does_not_end_the_wait_early() {
+    // The program's own DA1 reply arrives first; cordon's status report and DA1 replies come
+    // 100 ms later (a loaded terminal): they must be swallowed too, not echoed afterwards.
+    let Some(took) = discard_against(&[(0, b"\x1b[?1;2c"), (100, b"\x1b[0n\x1b[?1;2c")]) else {
+        return;
+    };
+    assert!(
+        took >= Duration::from_millis(100),
+        "returned at the program's reply: {took:?}"
+    );
+    assert!(took < Duration::from_secs(2), "waited too long: {took:?}");
 }

@@ -81,6 +81,10 @@ pub struct Profile {
     /// The rules, at the built-in tier: `allow_write` (state), `protect` (config),
     /// `net_allow` (hosts).
     pub layer: Layer,
+    /// `[state] dirs`: the agent's own directories under `$HOME`, created on the host (empty,
+    /// 0700) before a run when missing, so its state persists and its settings can be saved
+    /// from the very first run. Each with its origin.
+    pub dirs: Vec<Rule<PathBuf>>,
 }
 
 impl Profile {
@@ -116,6 +120,7 @@ struct RawNetwork {
 #[serde(deny_unknown_fields)]
 struct RawState {
     persist: List,
+    dirs: List,
 }
 
 #[derive(Deserialize)]
@@ -182,7 +187,33 @@ pub fn parse_profile(
             .map_err(|e| cx.err(at, format!("network.allow: {e}")))?;
         layer.net_allow.push(Rule::new(pattern, cx.origin(at)));
     }
-    for entry in raw.state.and_then(|s| s.persist).iter().flatten() {
+    let (persist, dirs) = match raw.state {
+        Some(s) => (s.persist, s.dirs),
+        None => (None, None),
+    };
+    let mut state_dirs = Vec::new();
+    for entry in dirs.iter().flatten() {
+        let at = entry.span().start;
+        let raw_path = entry.get_ref();
+        // Only the agent's own corner of $HOME: made by cordon on the host, so never a
+        // directory a person keeps other things in.
+        let Some(rest) = raw_path.strip_prefix("~/") else {
+            return Err(cx.err(at, format!("state.dirs: {raw_path:?} must start with `~/`")));
+        };
+        let path = expand_path(std::ffi::OsStr::new(raw_path), home)
+            .map_err(|e| cx.err(at, format!("state.dirs: {raw_path:?}: {e}")))?;
+        if rest.is_empty() || rest.contains(['*', '?', '[']) {
+            return Err(cx.err(
+                at,
+                format!("state.dirs: {raw_path:?} must name one directory below `~`"),
+            ));
+        }
+        if let Some(problem) = writable_root_problem(&path, home) {
+            return Err(cx.err(at, format!("state.dirs `{}` {problem}", path.display())));
+        }
+        state_dirs.push(Rule::new(path, cx.origin(at)));
+    }
+    for entry in persist.iter().flatten() {
         let at = entry.span().start;
         let raw_path = entry.get_ref();
         // Relative paths would depend on the current directory; agent state lives at home.
@@ -211,6 +242,7 @@ pub fn parse_profile(
         commands,
         file: override_file.map(Path::to_path_buf),
         layer,
+        dirs: state_dirs,
     })
 }
 
@@ -327,6 +359,9 @@ fn npx_package(args: &[String]) -> Option<&str> {
 fn basename(s: &str) -> &str {
     s.rsplit('/').next().unwrap_or(s)
 }
+
+mod own;
+pub use own::{OwnConfig, OwnMatch};
 
 #[cfg(test)]
 mod tests;

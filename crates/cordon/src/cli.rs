@@ -31,6 +31,11 @@ pub enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Agents' own settings saved inside sandboxes: review them and copy them out
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Trust the project policy file of a workspace (bound to its exact content)
     Trust {
         /// Workspace whose .cordon.toml to trust (default: the current directory)
@@ -112,6 +117,20 @@ pub enum Command {
     Completions {
         /// bash, zsh, fish, elvish or powershell
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Show what agents saved inside sandboxes against the files on the host
+    Diff {
+        /// Only this profile's files (default: every profile's)
+        name: Option<String>,
+    },
+    /// Copy what profile NAME saved inside sandboxes to the host (read `cordon config diff` first)
+    Apply {
+        /// The profile (`claude`, `codex`, `gemini`, `opencode`, ...)
+        name: String,
     },
 }
 

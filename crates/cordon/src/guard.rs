@@ -3,7 +3,7 @@
 
 use crate::audit::Audit;
 use cordon_linux::pathguard::{Event, GuardConfig, Op, Rules, Verdict};
-use cordon_policy::{ProtectKind, ProtectSet};
+use cordon_policy::{OwnConfig, ProtectKind, ProtectSet};
 use serde_json::json;
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
@@ -52,6 +52,8 @@ struct ProtectRules {
     shared: Vec<PathBuf>,
     /// Paths asked about (`ask_read`, `ask_write`), after every protection.
     asks: crate::fileask::AskPaths,
+    /// The active profiles' own `$HOME` configuration: written to the private layer.
+    own: Option<Arc<OwnConfig>>,
 }
 
 impl ProtectRules {
@@ -81,6 +83,14 @@ impl ProtectRules {
     fn protect(&self, op: Op, path: &Path) -> Verdict {
         if self.scratch(path) {
             return Verdict::Allow;
+        }
+        if let Some(own) = &self.own {
+            if own
+                .writable_in_layer(path, &self.set, &self.shared)
+                .is_some()
+            {
+                return Verdict::Allow;
+            }
         }
         let deps = self.in_dependencies(path);
         let anchored = if deps {
@@ -170,6 +180,8 @@ pub struct GuardInputs {
     pub protected_existing: Vec<PathBuf>,
     pub asks: crate::fileask::AskPaths,
     pub audit: Audit,
+    /// The active profiles' own `$HOME` configuration (`None` without a private layer).
+    pub own: Option<Arc<OwnConfig>>,
 }
 
 impl GuardInputs {
@@ -190,6 +202,7 @@ impl GuardInputs {
                 home: self.home.clone(),
                 shared: self.shared.clone(),
                 asks: self.asks.clone(),
+                own: self.own.clone(),
             }),
             writable_roots: self.writable_roots.clone(),
             protected_inodes,

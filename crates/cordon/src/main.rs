@@ -3,6 +3,7 @@
 // Tests may unwrap: a panic there is a failed test, not hostile input.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod agentconfig;
 mod approval;
 mod audit;
 mod cli;
@@ -69,6 +70,16 @@ fn main() {
         } => log::log_command(sandbox.as_deref(), since.as_deref(), file.as_deref()),
         Command::Connect { host, port } => net::connect_command(&host, port),
         Command::Policy { command } => policy_cmd::policy(command),
+        Command::Config { command } => {
+            let done = match command {
+                cli::ConfigCommand::Diff { name } => agentconfig::diff(name.as_deref()),
+                cli::ConfigCommand::Apply { name } => agentconfig::apply(&name),
+            };
+            done.unwrap_or_else(|e| {
+                eprintln!("cordon: {e}");
+                EXIT_CORDON
+            })
+        }
         Command::Trust { workspace, revoke } => policy_cmd::trust(workspace.as_deref(), revoke),
     };
     std::process::exit(code);

@@ -430,11 +430,14 @@ fn reveal_host_below(dir: &Path) -> Result<(), String> {
 /// Hides the named sandboxes' state from a sandbox (the built-in policy hides
 /// `~/.local/state/cordon`; `$XDG_STATE_HOME` may put it elsewhere).
 pub fn hide_state(spec: &mut cordon_linux::Spec) {
-    let Ok(r) = root(&spec.home).canonicalize() else {
-        return;
-    };
-    if !spec.deny_read.iter().any(|d| r.starts_with(d)) {
-        spec.deny_read.push(r);
+    // The agents' configuration saved by earlier sandboxes is the person's to review, too.
+    for dir in [root(&spec.home), crate::agentconfig::store(&spec.home)] {
+        let Ok(r) = dir.canonicalize() else {
+            continue;
+        };
+        if !spec.deny_read.iter().any(|d| r.starts_with(d)) {
+            spec.deny_read.push(r);
+        }
     }
 }
 

@@ -22,6 +22,10 @@ pub struct Plan {
     pub workspace: PathBuf,
     /// Paths asked about (`ask_read`, `ask_write`).
     pub asks: crate::fileask::AskPaths,
+    /// The active profiles' own `$HOME` configuration (written to the private layer).
+    pub own: std::sync::Arc<cordon_policy::OwnConfig>,
+    /// `[state] persist` files that did not exist yet: kept at exit if the command made them.
+    pub new_state: Vec<PathBuf>,
 }
 
 fn canonical(p: &Path, what: &str) -> Result<PathBuf, String> {
@@ -131,6 +135,9 @@ pub fn build(
         eprintln!("cordon: warning: {w}");
     }
     let protect = protect_set(&eff, &home, &workspace)?;
+    let profiles = crate::profiles::load_all(&home, &layers.profile)?;
+    let own = cordon_policy::OwnConfig::new(&home, &profiles).map_err(|e| e.to_string())?;
+    let new_state = crate::agentconfig::missing_state_files(&profiles);
 
     // A read-only workspace is still mounted like a writable one (so it is there even under
     // /tmp, which the sandbox replaces), then bound read-only over itself below.
@@ -162,6 +169,9 @@ pub fn build(
     deny_read.extend(asks.hide());
     reopen_read.extend(asks.reopen());
     let mut protect_existing = existing_protected(&protect, &home, &writable);
+    // The agent's own configuration is changed in the private layer: a read-only bind would
+    // refuse that (and make its atomic replace fail with EBUSY).
+    protect_existing.retain(|p| own.writable_in_layer(p, &protect, &writable).is_none());
     if !opts.workspace_writable {
         // Parents first: binds of protected files inside it still follow.
         protect_existing.insert(0, workspace.clone());
@@ -232,6 +242,8 @@ pub fn build(
         protect,
         workspace,
         asks,
+        own: std::sync::Arc::new(own),
+        new_state,
     })
 }
 

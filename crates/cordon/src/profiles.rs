@@ -57,18 +57,43 @@ fn parse_one(home: &Path, name: &str) -> Result<Profile, String> {
 /// Reads the named profiles (each once, in order). State paths that do not exist are
 /// dropped: there is nothing to keep yet, and a missing path cannot be mounted.
 pub fn load(home: &Path, names: &[String]) -> Result<Vec<Profile>, String> {
-    let mut out: Vec<Profile> = Vec::new();
-    for name in names {
-        if out.iter().any(|p| &p.name == name) {
-            continue;
-        }
-        let mut p = load_one(home, name)?;
+    let mut out = load_all(home, names)?;
+    for p in &mut out {
         p.layer
             .allow_write
             .retain(|r| std::fs::symlink_metadata(&r.value).is_ok());
-        out.push(p);
     }
     Ok(out)
+}
+
+/// [`load`] keeping every state path, existing or not.
+pub fn load_all(home: &Path, names: &[String]) -> Result<Vec<Profile>, String> {
+    let mut out: Vec<Profile> = Vec::new();
+    for name in names {
+        if !out.iter().any(|p| &p.name == name) {
+            out.push(load_one(home, name)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Creates the profiles' `[state] dirs` that are missing (empty, 0700), so the agent's state
+/// is kept and its settings can be saved from its very first run. Never through a symlink:
+/// each directory is made relative to its parent, opened without following.
+pub fn create_state_dirs(home: &Path, profiles: &[Profile]) -> Result<(), String> {
+    for p in profiles {
+        for d in &p.dirs {
+            crate::agentconfig::mkdirs_under(home, &d.value).map_err(|e| {
+                format!(
+                    "cannot create {}'s directory {} ({}): {e}; create it yourself or remove it from the profile",
+                    p.name,
+                    d.value.display(),
+                    d.origin
+                )
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// Every profile name: the built-in ones and the person's own files.
@@ -236,13 +261,14 @@ fn notice_text(home: &Path, p: &Profile, user_policy: &Path) -> String {
         "cordon: profile {name} ({desc}): the workspace is writable; the rest of the host is read-only and secrets (~/.ssh, ~/.aws, tokens) are hidden. \
          Protected: shell, git and editor configuration and {name}'s own ({config}{more}). \
          Kept between runs: {state}. \
+         Settings {name} saves in its own files stay inside the sandbox for that run; afterwards `cordon config diff` shows them and `cordon config apply {name}` keeps them. \
          Network: {hosts}; anything else is refused until you allow it. \
          Change it in {policy} or {override_file}; `cordon policy show --profile {name}` lists every rule. (Shown once.)",
         name = p.name,
         desc = p.description,
         config = if config.is_empty() { "none".into() } else { config.join(", ") },
         more = if more > 0 { format!(" and {more} more") } else { String::new() },
-        state = if state.is_empty() { "nothing outside the workspace".into() } else { state.join(", ") },
+        state = if state.is_empty() { "nothing outside the workspace (none of its state directories exists yet)".into() } else { state.join(", ") },
         hosts = if hosts.is_empty() { "no extra hosts".into() } else { hosts.join(", ") },
         policy = tilde(user_policy),
         override_file = tilde(&user_dir(home).join(format!("{}.toml", p.name))),
@@ -264,6 +290,9 @@ pub fn prepare_run(args: &mut crate::cli::RunArgs) -> Result<(), String> {
         return Ok(());
     }
     let workspace = crate::plan::workspace(&args.layers)?;
+    if args.isolation != "landlock" {
+        create_state_dirs(&home, &load_all(&home, &args.layers.profile)?)?;
+    }
     let profiles = load(&home, &args.layers.profile)?;
     first_run_notice(&home, &workspace, &profiles);
     Ok(())

@@ -45,6 +45,12 @@ struct RunHooks {
     file_asks: bool,
     /// A named sandbox's exec socket (`cordon exec`).
     exec: Option<crate::exec::Server>,
+    /// `$HOME` and the paths below it to reach inside once the sandbox is built (`None`
+    /// without a private layer).
+    home: Option<(std::path::PathBuf, Vec<std::path::PathBuf>)>,
+    /// The sandbox's `$HOME`, kept open so the agent's saved settings can be read after the
+    /// command ends.
+    sandbox_home: Option<crate::agentconfig::SandboxView>,
 }
 
 impl RunHooks {
@@ -126,6 +132,14 @@ impl RunHooks {
 
 impl supervise::Hooks for RunHooks {
     fn listener(&mut self, fd: OwnedFd, init_pid: libc::pid_t) {
+        // The command has not run yet: its $HOME is still cordon's own overlay.
+        if let Some((home, watched)) = self.home.take() {
+            self.sandbox_home = crate::agentconfig::SandboxView::open(init_pid, &home, &watched)
+                .map_err(|e| {
+                    eprintln!("cordon: warning: settings saved inside will not be kept: {e}")
+                })
+                .ok();
+        }
         let Some(mut cfg) = self.guard.take() else {
             return;
         };
@@ -342,6 +356,7 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
         protected_existing: plan.spec.protect_existing.clone(),
         asks: std::mem::take(&mut plan.asks),
         audit: audit.clone(),
+        own: (!lite).then(|| Arc::clone(&plan.own)),
     };
     let exec_guard = (session.is_some() && !opts.vm)
         .then(|| crate::exec::guard_factory(guard_inputs.clone(), plan.protect.rules().to_vec()));
@@ -360,6 +375,11 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
             .unwrap_or(0),
         file_asks,
         exec: None,
+        home: (!lite && (!plan.own.is_empty() || !plan.new_state.is_empty())).then(|| {
+            let watched = crate::agentconfig::watched(&plan.own, &plan.new_state);
+            (plan.spec.home.clone(), watched)
+        }),
+        sandbox_home: None,
     };
     if let Some(cfg) = hooks.guard.as_mut() {
         cfg.private_layer = !lite;
@@ -471,6 +491,22 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
             None => format!("cordon log --sandbox {sandbox_id}"),
         };
         if let Some(line) = crate::log::exit_summary(p, started_at, std::process::id(), &see) {
+            eprintln!("{line}");
+        }
+    }
+    if let Some(view) = hooks.sandbox_home.take() {
+        let home = &plan.spec.home;
+        let c = crate::agentconfig::collect(&view, &plan.own, &plan.new_state, &plan.spec.writable);
+        for p in &c.kept {
+            audit.event("state", json!({"kept": p}));
+        }
+        for (profile, p) in &c.saved {
+            audit.event("config", json!({"saved": p, "profile": profile}));
+        }
+        for e in &c.errors {
+            eprintln!("cordon: warning: {e}");
+        }
+        if let Some(line) = crate::agentconfig::exit_line(home, &c) {
             eprintln!("{line}");
         }
     }

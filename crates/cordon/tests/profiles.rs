@@ -211,10 +211,11 @@ fn check_agent(a: &Agent) {
         again.show()
     );
 
-    // State is writable and kept; configuration is not writable; the host shows both.
+    // State is writable and kept; the agent's own configuration is writable only in the
+    // private layer (listed at exit); the host shows both.
     let marker = format!("state-{}", unique());
     let script = format!(
-        "echo kept > '{s}/{marker}' && echo state-ok; echo evil > '{c}' && echo config-WRITTEN; true",
+        "echo kept > '{s}/{marker}' && echo state-ok; echo inside > '{c}' && cat '{c}'; true",
         s = state.display(),
         c = config.display()
     );
@@ -225,8 +226,16 @@ fn check_agent(a: &Agent) {
         out.show()
     );
     assert!(
-        !out.stdout.contains("config-WRITTEN"),
-        "config must not be writable\n{}",
+        out.stdout.contains("inside"),
+        "the agent's own config is writable in the private layer\n{}",
+        out.show()
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "cordon: {} saved its settings inside the sandbox only",
+            a.profile
+        )),
+        "{}",
         out.show()
     );
     assert_eq!(

@@ -45,12 +45,15 @@ impl RawTerminal {
     /// late reply to the program's terminal queries (`queried`: `Relay::queried()`) lands in
     /// the person's shell. Call it after the relay stopped.
     pub fn finish(&self, queried: bool) {
-        self.restore();
+        // Replies are awaited in raw mode: back in the saved (echoing) mode, the terminal
+        // would echo each one onto the screen as it arrives (`^[[?1;2c` after the prompt).
+        // Bounded: a terminal answers in milliseconds; a loaded machine or a remote one
+        // may take longer, and only a terminal that answers neither query costs the whole wait.
         if queried {
-            self.discard_replies(Duration::from_millis(200));
-        } else {
-            self.flush_input();
+            self.discard_replies(Duration::from_millis(500));
         }
+        self.restore();
+        self.flush_input();
     }
 
     /// Switches back to raw mode (e.g. after SIGCONT), with the settings computed by `enter`.
@@ -66,21 +69,32 @@ impl RawTerminal {
 
     /// Waits (at most `timeout`, while still in raw mode) until the terminal has answered
     /// the queries the program sent, then discards all pending input. Terminals answer in
-    /// order, so cordon asks for device attributes (DA1) itself and waits for a DA1 reply
-    /// followed by a short silence; whatever arrived meanwhile is discarded. Without this, a
-    /// reply that arrives after `flush_input` is typed into the outer shell. Call it after
-    /// the relay stopped (nobody else reads the terminal then), when `Relay::queried()`.
+    /// order, so cordon asks for a status report (DSR 5) and device attributes (DA1) itself and
+    /// waits for those replies followed by a short silence; whatever arrived meanwhile is
+    /// discarded. Without this, a reply that arrives after `flush_input` is typed into the
+    /// outer shell. Call it after the relay stopped (nobody else reads the terminal then),
+    /// when `Relay::queried()`.
     pub fn discard_replies(&self, timeout: Duration) {
+        // After both replies: the terminal has answered everything asked before them.
         const SILENCE: Duration = Duration::from_millis(30);
+        // After a DA1 reply without the status report: the program's own late reply (ours may
+        // still come), or a terminal that does not do DSR 5 (then nothing more comes).
+        const DA1_ONLY: Duration = Duration::from_millis(150);
         let deadline = Instant::now() + timeout;
         // The terminal descriptor is normally open read-write; if not, flushing is all we can do.
-        if rustix::io::write(&self.fd, b"\x1b[c").is_ok() {
+        if rustix::io::write(&self.fd, b"\x1b[5n\x1b[c").is_ok() {
             let mut tail = Vec::with_capacity(256);
             let mut buf = [0u8; 1024];
-            let mut answered = false;
+            let (mut ours, mut some_da1) = (false, false);
             loop {
                 let left = deadline.saturating_duration_since(Instant::now());
-                let wait = if answered { left.min(SILENCE) } else { left };
+                let wait = if ours {
+                    left.min(SILENCE)
+                } else if some_da1 {
+                    left.min(DA1_ONLY)
+                } else {
+                    left
+                };
                 if wait.is_zero() || !readable(self.fd.as_fd(), wait) {
                     break;
                 }
@@ -88,8 +102,9 @@ impl RawTerminal {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
                         tail.extend_from_slice(&buf[..n]);
-                        answered |= contains_da1_reply(&tail);
-                        let keep = tail.len().saturating_sub(64);
+                        ours |= ours_answered(&tail);
+                        some_da1 |= contains_da1_reply(&tail);
+                        let keep = tail.len().saturating_sub(256);
                         tail.drain(..keep);
                     }
                 }
@@ -126,6 +141,15 @@ fn readable(fd: BorrowedFd<'_>, timeout: Duration) -> bool {
     matches!(poll(&mut fds, Some(&timespec)), Ok(n) if n > 0)
 }
 
+/// True when `bytes` holds the replies to cordon's own queries: a status report `ESC[0n`
+/// followed (at any distance) by a DA1 reply.
+fn ours_answered(bytes: &[u8]) -> bool {
+    bytes
+        .windows(4)
+        .position(|w| w == b"\x1b[0n")
+        .is_some_and(|i| contains_da1_reply(&bytes[i + 4..]))
+}
+
 /// True when `bytes` contains a DA1 reply `ESC [ ? <digits and ;> c`.
 fn contains_da1_reply(bytes: &[u8]) -> bool {
     bytes.windows(3).enumerate().any(|(i, w)| {
@@ -139,7 +163,16 @@ fn contains_da1_reply(bytes: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::contains_da1_reply;
+    use super::{contains_da1_reply, ours_answered};
+
+    #[test]
+    fn only_a_da1_after_our_status_report_ends_the_wait() {
+        assert!(ours_answered(b"\x1b[0n\x1b[?62;22c"));
+        // The program's own late DA1 reply comes first: keep waiting.
+        assert!(!ours_answered(b"\x1b[?1;2c"));
+        assert!(!ours_answered(b"\x1b[?1;2c\x1b[0n"));
+        assert!(ours_answered(b"\x1b[?1;2c\x1b[3;1R\x1b[0n\x1b[?1;2c"));
+    }
 
     #[test]
     fn da1_replies_are_recognised() {

@@ -271,14 +271,27 @@ impl ProtectSet {
     /// Is `path` (absolute, normalised, symlinks resolved, no `..`) itself protected?
     /// Returns the first rule (in [`ProtectSet::rules`] order) that matches.
     pub fn matches(&self, path: &Path) -> Option<&ProtectRule> {
-        let lower = path.as_os_str().as_bytes().to_ascii_lowercase();
-        let comps = components(&lower);
         let mut best: Option<usize> = None;
-        let mut take = |idx: usize| {
+        self.each_match(path, |idx| {
             if best.is_none_or(|b| idx < b) {
                 best = Some(idx);
             }
-        };
+        });
+        best.map(|i| &self.rules[i])
+    }
+
+    /// Every rule that matches `path` (as [`ProtectSet::matches`] takes it), in no set order.
+    pub fn matches_all(&self, path: &Path) -> Vec<&ProtectRule> {
+        let mut all = Vec::new();
+        self.each_match(path, |idx| all.push(idx));
+        all.sort_unstable();
+        all.dedup();
+        all.into_iter().map(|i| &self.rules[i]).collect()
+    }
+
+    fn each_match(&self, path: &Path, mut take: impl FnMut(usize)) {
+        let lower = path.as_os_str().as_bytes().to_ascii_lowercase();
+        let comps = components(&lower);
         for i in 0..comps.len() {
             for idx in self.anywhere.candidates(comps[i]) {
                 if self.compiled[idx].matches(&comps[i..]) {
@@ -299,7 +312,6 @@ impl ProtectSet {
                 take(idx);
             }
         }
-        best.map(|i| &self.rules[i])
     }
 
     /// `comps` starts with `$HOME`'s components (and is longer).
