@@ -535,7 +535,7 @@ fn check_cidr(s: &str) -> Result<(), String> {
 
 /// Splits a trailing `:PORT`/`:*` off an address or block (IPv6 needs a `/len` or brackets
 /// before the port so its own colons are not mistaken for one).
-fn split_cidr_port(s: &str) -> (&str, Option<&str>) {
+pub(crate) fn split_cidr_port(s: &str) -> (&str, Option<&str>) {
     if let Some(rest) = s.strip_prefix('[') {
         if let Some(close) = rest.find(']') {
             let after = &rest[close + 1..];
