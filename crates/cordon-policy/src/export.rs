@@ -18,9 +18,12 @@ use crate::tier::{Origin, Tier};
 pub struct Relocate {
     /// The workspace on the target (a path under the source workspace moves below it).
     pub workspace: PathBuf,
-    /// Directory on the target holding one file per secret, named as the secret; the file is
-    /// the secret's `from_file` and the directory is hidden from the sandbox (managed deny).
+    /// Directory on the target holding one directory per secret, named as the secret, with
+    /// the value in [`Relocate::secret_file`]; the whole directory is hidden from the sandbox
+    /// (a managed deny), and cordon reads the value as `from_file`.
     pub secrets_dir: PathBuf,
+    /// The value's file name inside each secret's directory.
+    pub secret_file: String,
 }
 
 /// The exported policy file and the secrets it reads from [`Relocate::secrets_dir`].
@@ -28,7 +31,7 @@ pub struct Relocate {
 pub struct Exported {
     /// TOML, every rule followed by `# origin` of the rule it came from.
     pub toml: String,
-    /// Secret names, in policy order; each is read from `secrets_dir/NAME`.
+    /// Secret names, in policy order; each is read from `secrets_dir/NAME/secret_file`.
     pub secrets: Vec<String>,
 }
 
@@ -283,7 +286,7 @@ impl Effective {
         let mut secrets = Vec::new();
         for r in &self.secrets {
             let d = &r.value;
-            let file = to.secrets_dir.join(&d.name);
+            let file = to.secrets_dir.join(&d.name).join(&to.secret_file);
             let _ = write!(
                 w.s,
                 "\n[secrets.{}]  # {} (source there: {})\nfrom_file = {}\nhosts = [{}]\n",

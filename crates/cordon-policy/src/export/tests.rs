@@ -47,6 +47,7 @@ fn to() -> Relocate {
     Relocate {
         workspace: "/workspace".into(),
         secrets_dir: "/etc/cordon/secrets".into(),
+        secret_file: "value".into(),
     }
 }
 
@@ -64,7 +65,7 @@ fn export_round_trips_as_managed_tier() {
     assert!(writes.contains(&"/home/agent/src/lib".into()), "{writes:?}");
     assert!(writes.contains(&"/workspace/out".into()), "{writes:?}");
     assert!(pod.is_read_denied("/home/agent/work/customer".as_ref()));
-    assert!(pod.is_read_denied("/etc/cordon/secrets/GITHUB_TOKEN".as_ref()));
+    assert!(pod.is_read_denied("/etc/cordon/secrets/GITHUB_TOKEN/value".as_ref()));
     assert!(pod.is_read_denied("/home/agent/.ssh/id_rsa".as_ref()));
     let protect = pod.protect_set().unwrap();
     assert!(protect
@@ -84,7 +85,7 @@ fn export_round_trips_as_managed_tier() {
     assert_eq!(s.name, "GITHUB_TOKEN");
     assert_eq!(
         s.source,
-        crate::SecretSource::File("/etc/cordon/secrets/GITHUB_TOKEN".into())
+        crate::SecretSource::File("/etc/cordon/secrets/GITHUB_TOKEN/value".into())
     );
     assert_eq!(pod.requests[0].value.allow, ["GET /**"]);
     assert_eq!(pod.env_set[0].value.0, "RUST_LOG");
@@ -111,7 +112,7 @@ fn export_keeps_origins_and_leaves_builtin_data_out() {
     // The secret's value is never here, only where the pod reads it.
     assert!(out
         .toml
-        .contains("from_file = \"/etc/cordon/secrets/GITHUB_TOKEN\""));
+        .contains("from_file = \"/etc/cordon/secrets/GITHUB_TOKEN/value\""));
 }
 
 #[test]
