@@ -102,6 +102,12 @@ pub enum Command {
     Profiles,
     /// Check what this machine supports, layer by layer, by starting a tiny sandbox
     Doctor,
+    /// Kubernetes: render agent-sandbox objects from this policy, claim warm sandboxes, check
+    /// manifests offline
+    Kube {
+        #[command(subcommand)]
+        command: crate::kube::KubeCommand,
+    },
     /// Connect stdin/stdout to HOST:PORT through the sandbox's network door (ssh ProxyCommand)
     #[command(hide = true)]
     Connect { host: String, port: u16 },
