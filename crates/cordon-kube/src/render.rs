@@ -481,7 +481,7 @@ fn pod_spec(
             POD_WORKSPACE.into(),
             // Audit events as JSON lines on stdout: what `kubectl logs` shows.
             "--audit".into(),
-            "/dev/stdout".into(),
+            "-".into(),
         ];
         if let Some(n) = name {
             c.push("--name".into());

@@ -170,7 +170,7 @@ pub struct PolicyLayers {
 pub struct RunArgs {
     #[command(flatten)]
     pub layers: PolicyLayers,
-    /// Append audit events (JSON lines) to FILE
+    /// Append audit events (JSON lines) to FILE (`-`: standard output)
     #[arg(long, value_name = "FILE")]
     pub audit: Option<PathBuf>,
     /// Allow network access to PATTERN (`name`, `*.name`, optional `:PORT` or `:*`; default ports 80 and 443)
