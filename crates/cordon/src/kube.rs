@@ -241,3 +241,138 @@ fn check_cmd(a: &CheckArgs) -> i32 {
         }
     }
 }
+
+/// In a container: which of the pod settings `cordon kube render` writes are missing, from
+/// what the process can see and from the probe sandbox's error (`None`: it started).
+/// Lines are (ok, setting, detail); empty outside a container.
+pub fn doctor_lines(probe_error: Option<&str>) -> Vec<(bool, &'static str, String)> {
+    let in_container = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+        || std::env::var_os("container").is_some()
+        || std::path::Path::new("/run/.containerenv").exists()
+        || std::path::Path::new("/.dockerenv").exists();
+    if !in_container {
+        return Vec::new();
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let uid_map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let apparmor = std::fs::read_to_string("/proc/self/attr/apparmor/current")
+        .or_else(|_| std::fs::read_to_string("/proc/self/attr/current"))
+        .unwrap_or_default();
+    container_report(&mountinfo, &uid_map, &status, apparmor.trim(), probe_error)
+}
+
+/// The syscalls measured as needed beyond a containerd/moby-style default seccomp profile.
+pub const SECCOMP_NEEDS: &str = "unshare, clone (namespace flags), mount, umount2, pivot_root, open_tree, move_mount, mount_setattr, fsopen, fsconfig, fsmount";
+
+fn container_report(
+    mountinfo: &str,
+    uid_map: &str,
+    status: &str,
+    apparmor: &str,
+    probe_error: Option<&str>,
+) -> Vec<(bool, &'static str, String)> {
+    let mut out = Vec::new();
+    // Mounts over parts of /proc: the engine's masked and read-only paths.
+    let masked: Vec<&str> = mountinfo
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .filter(|p| p.starts_with("/proc/"))
+        .collect();
+    out.push(if masked.is_empty() {
+        (true, "procMount: Unmasked", "/proc has no masked paths".to_string())
+    } else {
+        (
+            false,
+            "procMount: Unmasked",
+            format!(
+                "/proc has masked paths ({}): cordon cannot mount its own /proc; set securityContext.procMount: Unmasked (with hostUsers: false)",
+                masked.iter().take(4).copied().collect::<Vec<_>>().join(", ")
+            ),
+        )
+    });
+    let identity = uid_map
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .starts_with(&["0", "0", "4294967295"]);
+    // cordon itself runs either way (measured); Kubernetes accepts Unmasked only with it.
+    out.push((
+        !identity || masked.is_empty(),
+        "hostUsers: false",
+        if identity {
+            "the container shares the node's user namespace; Kubernetes allows procMount: Unmasked only with hostUsers: false".into()
+        } else {
+            "the pod has its own user namespace".into()
+        },
+    ));
+    let seccomp_on = status
+        .lines()
+        .any(|l| l.starts_with("Seccomp:") && l.trim_end().ends_with('2'));
+    let refused = probe_error.is_some_and(|e| {
+        e.contains("Function not implemented")
+            || (e.contains("Operation not permitted") && !e.contains("proc filesystem"))
+    });
+    out.push(match (seccomp_on, refused) {
+        (true, true) => (
+            false,
+            "seccompProfile",
+            format!(
+                "the container's seccomp profile refused a call cordon needs (see sandbox start); use a Localhost profile that also allows {SECCOMP_NEEDS} (or Unconfined)"
+            ),
+        ),
+        (true, false) => (true, "seccompProfile", "a profile is active and lets cordon start".into()),
+        (false, _) => (true, "seccompProfile", "no profile on the container (cordon's own filter confines the command)".into()),
+    });
+    if !apparmor.is_empty() && apparmor != "unconfined" {
+        let denied = probe_error.is_some_and(|e| e.contains("Permission denied"));
+        out.push((
+            !denied,
+            "appArmorProfile",
+            if denied {
+                format!("AppArmor profile {apparmor} refused a mount cordon needs; set appArmorProfile: type: Unconfined (not measured here: this machine has no AppArmor)")
+            } else {
+                format!("AppArmor profile {apparmor} lets cordon start")
+            },
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MASKED: &str = "123 185 0:83 /bus /proc/bus ro,nosuid - proc proc rw\n128 185 0:84 /null /proc/keys rw - tmpfs tmpfs rw\n";
+
+    #[test]
+    fn doctor_names_each_missing_pod_setting() {
+        let r = container_report(
+            MASKED,
+            "0 0 4294967295\n",
+            "Seccomp:\t2\n",
+            "",
+            Some("cannot create a proc filesystem: Operation not permitted"),
+        );
+        let missing: Vec<_> = r.iter().filter(|l| !l.0).map(|l| l.1).collect();
+        assert_eq!(missing, ["procMount: Unmasked", "hostUsers: false"]);
+        assert!(r[0].2.contains("/proc/bus"));
+        let r = container_report(
+            "",
+            "0 400000 65536\n",
+            "Seccomp:\t2\n",
+            "",
+            Some("cannot make mounts private: Function not implemented (os error 38)"),
+        );
+        let missing: Vec<_> = r.iter().filter(|l| !l.0).map(|l| l.1).collect();
+        assert_eq!(missing, ["seccompProfile"]);
+        assert!(r[2].2.contains("open_tree"));
+        let r = container_report(
+            "",
+            "0 400000 65536\n",
+            "Seccomp:\t2\n",
+            "cri-containerd.apparmor.d (enforce)",
+            None,
+        );
+        assert!(r.iter().all(|l| l.0), "{r:?}");
+    }
+}

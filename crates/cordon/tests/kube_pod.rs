@@ -447,6 +447,7 @@ fn rendered_pod_runs_under_podman_with_the_walls() {
     // R4 across the cluster: `kubectl exec POD -- cordon approvals` reaches the broker's
     // socket in the container's /tmp (the sandbox inside has its own /tmp).
     let mut socket_from_container = String::new();
+    let mut doctor = String::new();
     if started.as_ref().is_ok_and(ok) {
         for _ in 0..300 {
             let logs = podman(&["logs", &agent], 30)
@@ -459,6 +460,9 @@ fn rendered_pod_runs_under_podman_with_the_walls() {
                 )
                 .map(|o| text(&o))
                 .unwrap_or_default();
+                doctor = podman(&["exec", &agent, "cordon", "doctor"], 60)
+                    .map(|o| text(&o))
+                    .unwrap_or_default();
                 let _ = std::fs::write(wsdir.join(".probe-done"), "");
                 break;
             }
