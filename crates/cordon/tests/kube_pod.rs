@@ -535,6 +535,15 @@ fn rendered_pod_runs_under_podman_with_the_walls() {
         socket_from_container.contains(".sock"),
         "no approval socket from the container: {socket_from_container}"
     );
+    // `cordon doctor` in the pod finds every rendered setting in place.
+    for l in [
+        "works    procMount: Unmasked",
+        "works    hostUsers: false",
+        "works    seccompProfile",
+        "full isolation",
+    ] {
+        assert!(doctor.contains(l), "doctor in the pod:\n{doctor}");
+    }
     // The legitimate work: a commit in the workspace, visible outside.
     assert!(stdout.contains("COMMIT-OK"), "{all}");
     let log = run(
