@@ -92,7 +92,9 @@ fn golden(name: &str, actual: &str) {
 }
 
 fn skip(test: &str, why: &str) {
-    eprintln!("SKIP {test}: {why}");
+    // std::io::stderr() is not captured by libtest (the print macros are).
+    use std::io::Write as _;
+    let _ = std::io::stderr().write_all(format!("SKIP {test}: {why}\n").as_bytes());
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/tmp");
     let _ = std::fs::create_dir_all(&dir);
     if let Ok(mut f) = std::fs::OpenOptions::new()
@@ -207,7 +209,7 @@ fn pod_runs_cordon_with_the_policy_as_managed_tier() {
             "-w",
             "/workspace",
             "--audit",
-            "/dev/stdout",
+            "-",
             "--name",
             "app",
             "--",
