@@ -305,6 +305,7 @@ const PROBE: &str = r#"
 echo CORDON-IT-RAN
 py() { python3 -c "$1" 2>&1 | tail -n 1; }
 get() { py "import urllib.request,os; r=urllib.request.Request('$1', headers={'Authorization': 'Bearer ' + os.environ.get('TEST_TOKEN','')}); print('GOT', urllib.request.urlopen(r, timeout=10).read().decode())"; }
+plain() { py "import urllib.request; print('GOT', urllib.request.urlopen('$1', timeout=30).read().decode())"; }
 echo "OUTSIDE $( (echo x > /home/agent/outside.txt && echo x > /etc/cordon-pwn) 2>/dev/null && echo written || echo refused)"
 echo "HOOK $( (echo evil > /workspace/.git/hooks/pre-commit) 2>/dev/null && echo written || echo refused)"
 echo "SECRETFILE $(cat /etc/cordon-secrets/TEST_TOKEN/value 2>/dev/null || echo refused)"
@@ -314,10 +315,81 @@ echo "ALLOWED $(get http://allowed.test:8080/hello)"
 echo "APPROVALS-INSIDE $(ls /tmp/cordon-1000/approvals 2>&1 | head -n 1)"
 echo work > /workspace/file.txt
 cd /workspace && git add file.txt && git -c user.name=t -c user.email=t@example.test commit -qm "from the pod" && echo COMMIT-OK
-echo WAITING
+# R4 across the pod: the test starts `cordon approvals` in the container, then this asks.
+echo WAITING-APPROVER
+for i in $(seq 1 300); do test -e /workspace/.approver-up && break; sleep 0.1; done
+echo "ASKED $(plain http://asked.test:8080/ask)"
+echo WAITING-END
 # The test looks for the approval socket from the container (as `kubectl exec` would).
-for i in $(seq 1 100); do test -e /workspace/.probe-done && break; sleep 0.1; done
+for i in $(seq 1 300); do test -e /workspace/.probe-done && break; sleep 0.1; done
 "#;
+
+/// `podman exec -i AGENT cordon approvals` (what `kubectl exec -i POD -- cordon approvals`
+/// does), answering `a` to the first request naming `host`. Returns what it printed.
+fn approve_from_container(agent: &str, host: &str, ready: &Path) -> String {
+    use std::io::{BufRead, Write};
+    let mut child = match Command::new("podman")
+        .args(["exec", "-i", agent, "cordon", "approvals"])
+        .env("CONTAINERS_CONF", conf())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => return format!("cannot start: {e}"),
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    if let Some(out) = child.stdout.take() {
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut answered = false;
+    while std::time::Instant::now() < deadline {
+        let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) else {
+            continue;
+        };
+        seen.push_str(&l);
+        seen.push('\n');
+        if l.contains("] connected:") {
+            let _ = std::fs::write(ready, "");
+        }
+        if l.contains("request") && l.contains(host) {
+            if let Some(i) = child.stdin.as_mut() {
+                let _ = i.write_all(b"a");
+            }
+            answered = true;
+        }
+        if answered && l.contains("allow_once") {
+            break;
+        }
+    }
+    if let Some(i) = child.stdin.as_mut() {
+        let _ = i.write_all(b"q");
+    }
+    drop(child.stdin.take());
+    let _ = run_wait(&mut child, 10);
+    seen
+}
+
+fn run_wait(child: &mut std::process::Child, secs: u64) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(st)) = child.try_wait() {
+            return Some(st);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    child.wait().ok()
+}
 
 #[test]
 fn rendered_pod_runs_under_podman_with_the_walls() {
@@ -343,7 +415,7 @@ fn rendered_pod_runs_under_podman_with_the_walls() {
     std::fs::write(
         home.join(".config/cordon/policy.toml"),
         "[network]\nallow = [\"allowed.test:8080\"]\nallow_cidrs = [\"127.0.0.1/32:8080\"]\nunknown = \"ask\"\n\
-         [network.hosts]\n\"allowed.test\" = \"127.0.0.1\"\n\"denied.test\" = \"127.0.0.1\"\n\
+         [network.hosts]\n\"allowed.test\" = \"127.0.0.1\"\n\"denied.test\" = \"127.0.0.1\"\n\"asked.test\" = \"127.0.0.1\"\n\
          [secrets.TEST_TOKEN]\nfrom_env = \"CORDON_IT_TOKEN\"\nhosts = [\"allowed.test\"]\nallow_plaintext = true\n",
     )
     .unwrap();
@@ -448,12 +520,19 @@ fn rendered_pod_runs_under_podman_with_the_walls() {
     // socket in the container's /tmp (the sandbox inside has its own /tmp).
     let mut socket_from_container = String::new();
     let mut doctor = String::new();
+    let mut approver = String::new();
     if started.as_ref().is_ok_and(ok) {
-        for _ in 0..300 {
+        for _ in 0..600 {
             let logs = podman(&["logs", &agent], 30)
                 .map(|o| text(&o))
                 .unwrap_or_default();
-            if logs.contains("WAITING") {
+            if approver.is_empty() && logs.lines().any(|l| l == "WAITING-APPROVER") {
+                approver =
+                    approve_from_container(&agent, "asked.test", &wsdir.join(".approver-up"));
+                // Whatever happened, let the probe go on.
+                let _ = std::fs::write(wsdir.join(".approver-up"), "");
+            }
+            if logs.lines().any(|l| l == "WAITING-END") {
                 socket_from_container = podman(
                     &["exec", &agent, "sh", "-c", "ls /tmp/cordon-1000/approvals"],
                     30,
@@ -535,6 +614,12 @@ fn rendered_pod_runs_under_podman_with_the_walls() {
         socket_from_container.contains(".sock"),
         "no approval socket from the container: {socket_from_container}"
     );
+    // R4: an approver in the container (kubectl exec) saw the request and allowed it once.
+    assert!(
+        approver.contains("asked.test") && approver.contains("allow_once"),
+        "cordon approvals in the container:\n{approver}\n{all}"
+    );
+    assert!(line("ASKED").contains("GOT hello"), "{all}");
     // `cordon doctor` in the pod finds every rendered setting in place.
     for l in [
         "works    procMount: Unmasked",
