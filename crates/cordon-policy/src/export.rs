@@ -154,7 +154,13 @@ impl Effective {
             .map(|r| (r.value.clone(), r.origin.clone()))
             .collect();
         if !self.secrets.is_empty() {
-            deny.push((to.secrets_dir.clone(), Origin::bare(Tier::Managed)));
+            // Added here, not read from a file: the label says why (as profiles' labels do).
+            let why = Origin {
+                tier: Tier::Managed,
+                file: Some("(export: the secret files, read by cordon only)".into()),
+                line: None,
+            };
+            deny.push((to.secrets_dir.clone(), why));
         }
         let deny: Vec<_> = deny.iter().map(|(p, o)| (p, o)).collect();
         w.path_list("deny_read", &deny);
