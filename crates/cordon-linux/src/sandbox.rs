@@ -120,7 +120,19 @@ fn init_setup(
     // SAFETY: as above.
     unsafe { libc::umask(saved_umask) };
 
-    sys::sethostname(&spec.hostname).ctx(|| "set the host name".into())?;
+    // A host name is not a security control: the UTS namespace is private either way. Container
+    // engines' default seccomp profiles refuse sethostname without CAP_SYS_ADMIN (EPERM, or
+    // ENOSYS from a profile's default action) even in a namespace the sandbox owns, so a refusal
+    // costs only the name: one line, not the run.
+    if let Err(e) = sys::sethostname(&spec.hostname) {
+        if !matches!(e.raw_os_error(), Some(libc::EPERM | libc::ENOSYS)) {
+            return Err(e).ctx(|| "set the host name".into());
+        }
+        let _ = rustix::io::write(
+            rustix::stdio::stderr(),
+            b"cordon: note: the host name could not be set (refused by the container's seccomp profile); the sandbox keeps the container's\n",
+        );
+    }
     sys::loopback_up().ctx(|| "bring up the loopback interface".into())?;
     if spec.door {
         door::bind_and_send(spec, sock.as_fd())?;

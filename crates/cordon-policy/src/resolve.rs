@@ -16,7 +16,7 @@ use crate::paths::normalize;
 use crate::tier::{Origin, Rule, Tier};
 
 const BUILTIN_TOML: &str = include_str!("../data/builtin.toml");
-const BUILTIN_NAME: &str = "data/builtin.toml";
+pub(crate) const BUILTIN_NAME: &str = "data/builtin.toml";
 
 // Fallbacks should `data/builtin.toml` ever lack a default; the data file is the source.
 const DEFAULT_MAX_TASKS: u32 = 4096;

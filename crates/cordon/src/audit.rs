@@ -18,11 +18,22 @@ impl Audit {
         let Some(path) = path else {
             return Ok(Self::default());
         };
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| format!("cannot open the audit file {}: {e}", path.display()))?;
+        // `-`: the standard output cordon was given, as is (in a pod, what `kubectl logs`
+        // shows; re-opening /dev/stdout there is refused: the pipe belongs to the node's root).
+        let file = if path == Path::new("-") {
+            use std::os::fd::AsFd;
+            std::io::stdout()
+                .as_fd()
+                .try_clone_to_owned()
+                .map(File::from)
+                .map_err(|e| format!("cannot use standard output for audit events: {e}"))?
+        } else {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open the audit file {}: {e}", path.display()))?
+        };
         Ok(Self {
             file: Some(Arc::new(Mutex::new(file))),
         })

@@ -107,6 +107,12 @@ pub enum Command {
     Profiles,
     /// Check what this machine supports, layer by layer, by starting a tiny sandbox
     Doctor,
+    /// Kubernetes: render agent-sandbox objects from this policy, claim warm sandboxes, check
+    /// manifests offline
+    Kube {
+        #[command(subcommand)]
+        command: crate::kube::KubeCommand,
+    },
     /// Connect stdin/stdout to HOST:PORT through the sandbox's network door (ssh ProxyCommand)
     #[command(hide = true)]
     Connect { host: String, port: u16 },
@@ -190,7 +196,7 @@ pub struct PolicyLayers {
 pub struct RunArgs {
     #[command(flatten)]
     pub layers: PolicyLayers,
-    /// Append audit events (JSON lines) to FILE
+    /// Append audit events (JSON lines) to FILE (`-`: standard output)
     #[arg(long, value_name = "FILE")]
     pub audit: Option<PathBuf>,
     /// Loopback only: no proxy, no DNS, nothing leaves the sandbox

@@ -90,13 +90,19 @@ pub fn doctor() -> i32 {
         },
     );
 
-    match probe_sandbox(&exe) {
+    let probe = probe_sandbox(&exe);
+    match &probe {
         Ok(()) => r.line(
             true,
             "sandbox start",
             "a test sandbox started: mounts, overlay, pid/net namespaces, Landlock, seccomp",
         ),
-        Err(e) => r.line(false, "sandbox start", &e),
+        Err(e) => r.line(false, "sandbox start", e),
+    }
+    // In a container or pod: which of the settings `cordon kube render` writes are missing.
+    for (ok, setting, detail) in crate::kube::doctor_lines(probe.as_ref().err().map(String::as_str))
+    {
+        r.line(ok, setting, &detail);
     }
 
     let cg = cgroup_report();
@@ -135,7 +141,7 @@ fn probe_sandbox(exe: &Path) -> Result<(), String> {
         let err = String::from_utf8_lossy(&out.stderr);
         Err(err
             .lines()
-            .next()
+            .find(|l| !l.starts_with("cordon: note:"))
             .unwrap_or("the probe failed")
             .trim()
             .to_string())

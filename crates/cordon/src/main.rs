@@ -13,6 +13,7 @@ mod exec;
 mod fileask;
 mod gitprotect;
 mod guard;
+mod kube;
 mod log;
 mod mcp;
 mod named;
@@ -62,6 +63,7 @@ fn main() {
         Command::VmHost(args) => vm::vm_host(args),
         Command::Profiles => profiles::list(),
         Command::Doctor => doctor::doctor(),
+        Command::Kube { command } => kube::kube(command),
         Command::Approvals { sandbox } => approval::client::approvals(sandbox),
         Command::Log {
             sandbox,

@@ -485,7 +485,8 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
     if let Some(door) = hooks.door.lock().ok().and_then(|mut d| d.take()) {
         door.shutdown();
     }
-    if let Some(p) = &log_path {
+    // Events on standard output (`--audit -`) went where the reader already looks.
+    if let Some(p) = log_path.as_ref().filter(|p| p.as_os_str() != "-") {
         let see = match &args.audit {
             Some(f) => format!("cordon log --file {}", f.display()),
             None => format!("cordon log --sandbox {sandbox_id}"),
