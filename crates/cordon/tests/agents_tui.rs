@@ -88,11 +88,14 @@ impl<'a> Tui<'a> {
         }
     }
 
-    /// Types `text` literally.
+    /// Types `text` literally. A TUI may draw a prompt before its input handler is live (seen
+    /// under load: gemini dropped a key typed right after its prompt appeared), so the screen
+    /// is given a moment first, and the text a moment to be taken before the next key.
     fn type_text(&self, text: &str) {
+        std::thread::sleep(Duration::from_millis(1500));
         let out = self.tmux(&["send-keys", "-l", text]);
         assert_eq!(out.code, 0, "{}", out.show());
-        std::thread::sleep(Duration::from_millis(400));
+        std::thread::sleep(Duration::from_millis(1000));
     }
 
     fn exited(&self) -> String {

@@ -47,10 +47,11 @@ impl RawTerminal {
     pub fn finish(&self, queried: bool) {
         // Replies are awaited in raw mode: back in the saved (echoing) mode, the terminal
         // would echo each one onto the screen as it arrives (`^[[?1;2c` after the prompt).
-        // Bounded: a terminal answers in milliseconds; a loaded machine or a remote one
-        // may take longer, and only a terminal that answers neither query costs the whole wait.
+        // Bounded: a terminal answers in milliseconds and the wait ends at its reply to ours;
+        // a loaded machine or a remote one may take longer (tmux on a busy 2-core machine
+        // missed 500 ms), and only a terminal that answers neither query costs the whole wait.
         if queried {
-            self.discard_replies(Duration::from_millis(500));
+            self.discard_replies(Duration::from_millis(2000));
         }
         self.restore();
         self.flush_input();
