@@ -11,7 +11,8 @@ use super::caller::{Caller, ProcOpener};
 use super::confine::{confine_thread, Anchors};
 use super::handle::{Guard, Reply};
 use super::notif::{Listener, Notif, Recv};
-use super::resolve::Root;
+use super::request::{decode, Request};
+use super::resolve::{Base, Root};
 use super::GuardConfig;
 
 /// Workers at most: each may sit in a FIFO open waiting for its peer.
@@ -76,8 +77,9 @@ fn receive(
     loop {
         match shared.listener.recv() {
             Ok(Recv::Got(n)) => {
-                // /proc/<tid>/mem is opened here, unconfined: see `ProcOpener`.
-                let caller = match Caller::open(n.pid, Arc::clone(&shared.opener)) {
+                // /proc/<tid>/mem (and cwd or dirfd) are opened here, unconfined: see
+                // `ProcOpener`.
+                let caller = match Caller::open(n.pid, Arc::clone(&shared.opener), first_base(&n)) {
                     Ok(c) => c,
                     Err(e) => {
                         if shared.listener.id_valid(n.id) {
@@ -110,6 +112,20 @@ fn receive(
     drop(tx);
     for w in workers {
         let _ = w.join();
+    }
+}
+
+/// The directory the call's first relative path starts from (a guess for absolute paths,
+/// which then cost one needless open).
+fn first_base(n: &Notif) -> Option<Base> {
+    match decode(n.nr, &n.args)? {
+        Request::Open { base, .. }
+        | Request::Mkdir { base, .. }
+        | Request::Mknod { base, .. }
+        | Request::Symlink { base, .. }
+        | Request::Unlink { base, .. } => Some(base),
+        Request::Link { old_base, .. } | Request::Rename { old_base, .. } => Some(old_base),
+        Request::Truncate { .. } => Some(Base::Cwd),
     }
 }
 
