@@ -65,7 +65,16 @@ def sides(cordon, want):
     else:
         skipped.append("codex: not installed (benches/setup.sh)")
     if shutil.which("srt"):
-        out.append(("srt", lambda ws, s: ["srt", "bash", "-c", s]))
+        def srt(ws, s):
+            # Its settings: the workspace and /tmp writable (it allows no writes by default).
+            cfg = os.path.join(ws, ".bench-srt.json")
+            if not os.path.exists(cfg):
+                with open(cfg, "w") as f:
+                    f.write('{"filesystem": {"denyRead": [], "allowWrite": ["%s", "/tmp"], '
+                            '"denyWrite": []}, "network": {"allowedDomains": [], '
+                            '"deniedDomains": []}}\n' % ws)
+            return ["srt", "-s", cfg, "-c", s]
+        out.append(("srt", srt))
     else:
         skipped.append("srt: not installed (benches/setup.sh)")
     if want:
@@ -157,8 +166,8 @@ class Npm(Workload):
 
     def __init__(self, n):
         super().__init__(f"npm install --offline, {n} packages",
-                         "cd npmproj && npm install --offline --no-audit --no-fund "
-                         "--loglevel=error >/dev/null")
+                         "cd npmproj && npm_config_cache=$PWD/../.npm-cache npm install "
+                         "--offline --no-audit --no-fund --loglevel=error >/dev/null")
         self.n = n
 
     def setup(self, e, ws):
@@ -185,7 +194,8 @@ class Npm(Workload):
         chown_tree(e, src)
         chown_tree(e, tgz)
         chown_tree(e, proj)
-        e.sh(f"for p in npm-src/*; do (cd npm-tgz && npm pack --silent ../$p >/dev/null); done", ws)
+        e.sh("for p in npm-src/*; do (cd npm-tgz && npm_config_cache=$PWD/../.npm-cache "
+             "npm pack --silent ../$p >/dev/null); done", ws)
 
     def reset(self, e, ws, trash):
         trash_move(ws, "npmproj/node_modules", trash)
@@ -207,7 +217,7 @@ class Cargo(Workload):
 
     def __init__(self, n):
         super().__init__(f"cargo build, {n}-crate workspace",
-                         "cd cw && cargo build --offline -q 2>/dev/null")
+                         "cd cw && CARGO_HOME=$PWD/../.cargo-home cargo build --offline -q")
         self.n = n
 
     def setup(self, e, ws):
@@ -231,7 +241,7 @@ class Cargo(Workload):
                 f.write(body)
         chown_tree(e, cw)
         # The lock file is written once, untimed, so the timed builds only compile.
-        e.sh("cd cw && cargo generate-lockfile --offline -q", ws)
+        e.sh("cd cw && CARGO_HOME=$PWD/../.cargo-home cargo generate-lockfile --offline -q", ws)
 
     def reset(self, e, ws, trash):
         trash_move(ws, "cw/target", trash)

@@ -17,11 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 . benches/lib.sh
-if [ -z "${CORDON_BENCH_BIN:-}" ]; then
-    bench_build release
-else
-    bin="$CORDON_BENCH_BIN"
-fi
+bench_build release
 bench_as_user /tmp/cordon-bench cordon-bench
 
 ops=/tmp/cordon-bench/ops
