@@ -131,6 +131,45 @@ print(json.dumps({"median_ms": statistics.median(lat) if lat else None,
                   "cps": len(lat) / total if total else None, "errors": errors}))
 PY
 
+# Concurrency: N tunnels (CONNECT, or transparent) opened at once, each sending a GET for 64 KiB
+# through its tunnel once all are open, and all held until every answer is in; prints the count
+# that completed and the errors.
+cat >"$ws/conc.py" <<'PY'
+import asyncio, json, socket, sys
+mode, host, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+async def one(opened, go):
+    try:
+        if mode == "proxy":
+            r, w = await asyncio.open_connection("127.0.0.1", 3128)
+            w.write(b"CONNECT %s:80 HTTP/1.1\r\nHost: %s:80\r\n\r\n" % (host.encode(), host.encode()))
+            head = await r.readuntil(b"\r\n\r\n")
+            if b" 200" not in head.split(b"\r\n")[0]:
+                raise ConnectionError(head[:40])
+        else:
+            r, w = await asyncio.open_connection(host, 80)
+        opened.append(1)
+        await go.wait()
+        w.write(b"GET /bytes/65536 HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % host.encode())
+        got = len(await r.read(-1))
+        w.close()
+        return got > 65536
+    except (OSError, asyncio.IncompleteReadError, ConnectionError) as e:
+        return repr(e)[:80]
+async def main():
+    opened, go = [], asyncio.Event()
+    tasks = [asyncio.create_task(one(opened, go)) for _ in range(n)]
+    for _ in range(300):
+        if len(opened) + sum(t.done() for t in tasks) >= n:
+            break
+        await asyncio.sleep(0.05)
+    held = len(opened)
+    go.set()
+    res = await asyncio.gather(*tasks)
+    errs = [r for r in res if r is not True]
+    print(json.dumps({"held": held, "ok": n - len(errs), "errors": len(errs), "first_error": errs[0] if errs else None}))
+asyncio.run(main())
+PY
+
 cat >"$work/policy.toml" <<EOF
 [network]
 allow = ["$NAME:*"]
@@ -220,6 +259,10 @@ measure_conn direct python3 "$ws/conn.py" direct "$SRV_IP" 9000 "$CONNS"
 measure_conn proxy in_cordon python3 conn.py proxy "$NAME" 9000 "$CONNS"
 measure_conn transparent in_cordon python3 conn.py transparent "$NAME" 9000 "$CONNS"
 load_conn="$load_conn0->$(cut -d' ' -f1 /proc/loadavg)"
+declare -A conc
+for p in proxy transparent; do
+    conc[$p]="$(in_cordon python3 conc.py "$p" "$NAME" "$CONNS" 2>&1 | tail -n 1)"
+done
 
 echo "network benchmark: $SIZE_MIB MiB transfer ($REPS paired rounds), $CONNS sequential connections, $(nproc) cpus"
 if [ "$SIZE_MIB" -lt 1024 ]; then
@@ -244,6 +287,9 @@ print("%-14s %12s %18s   %10s %8s %8s %8s%s" % (p, t or "n/a", ratio, f(med, "%.
 PY
 done
 echo "load during the transfers: $load_tput; during the connections: $load_conn"
+for p in proxy transparent; do
+    echo "$CONNS concurrent $p tunnels: ${conc[$p]}"
+done
 echo "targets (issue 15): throughput >= 0.80x direct; added median connect latency <= 0.3 ms"
 for msg in "${problems[@]+"${problems[@]}"}"; do
     echo "not measured: $msg"
