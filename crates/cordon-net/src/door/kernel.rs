@@ -130,7 +130,7 @@ async fn one_way(
     for p in pipes {
         let _ = empty_tx.try_send(p);
     }
-    let reader = AbortOnDrop(tokio::spawn(async move {
+    let mut reader = AbortOnDrop(tokio::spawn(async move {
         while let Some(pipe) = empty.recv().await {
             let n = fill(&from, &pipe).await?;
             if n == 0 || full_tx.send((pipe, n)).await.is_err() {
@@ -139,7 +139,7 @@ async fn one_way(
         }
         Ok::<(), io::Error>(())
     }));
-    let written = async {
+    async {
         while let Some((pipe, n)) = full.recv().await {
             drain(&to, &pipe, n).await?;
             let c = if up { &count.up } else { &count.down };
@@ -149,13 +149,8 @@ async fn one_way(
         }
         shutdown_write(&to)
     }
-    .await;
-    if written.is_err() {
-        return written;
-    }
-    let mut reader = reader;
-    let read = (&mut reader.0).await.unwrap_or(Ok(()));
-    written.and(read)
+    .await?;
+    (&mut reader.0).await.unwrap_or(Ok(()))
 }
 
 /// Both directions until both have ended; the first error ends both. Four pipes (eight fds)
