@@ -114,6 +114,16 @@ def chown_tree(e, top):
                 os.lchown(os.path.join(d, f), e.uid, e.gid)
 
 
+def make_tree(e, top, n, dirs, text):
+    """`n` small files `top/d{i % dirs}/f{i}.txt` holding `text(i)`, owned by the user."""
+    for i in range(n):
+        d = os.path.join(top, f"d{i % dirs}")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, f"f{i}.txt"), "w") as f:
+            f.write(text(i))
+    chown_tree(e, top)
+
+
 class GitCommit(Workload):
     def __init__(self, n):
         super().__init__(f"git add+commit {n} files",
@@ -123,12 +133,7 @@ class GitCommit(Workload):
     def setup(self, e, ws):
         g = os.path.join(ws, "g")
         if not os.path.isdir(g):
-            for i in range(self.n):
-                d = os.path.join(g, f"d{i % 20}")
-                os.makedirs(d, exist_ok=True)
-                with open(os.path.join(d, f"f{i}.txt"), "w") as f:
-                    f.write(f"file {i}\n" * 5)
-            chown_tree(e, g)
+            make_tree(e, g, self.n, 20, lambda i: f"file {i}\n" * 5)
         tpl = os.path.join(ws, "git-template")
         if not os.path.isdir(tpl):
             e.sh("git init -q git-template-tmp && mv git-template-tmp/.git git-template "
@@ -256,12 +261,8 @@ class Rg(Workload):
         top = os.path.join(ws, "rgtree")
         if os.path.isdir(top):
             return
-        for i in range(self.n):
-            d = os.path.join(top, f"d{i % 200}")
-            os.makedirs(d, exist_ok=True)
-            with open(os.path.join(d, f"f{i}.txt"), "w") as f:
-                f.write("hay " * 30 + ("needle\n" if i % 97 == 0 else "\n"))
-        chown_tree(e, top)
+        make_tree(e, top, self.n, 200,
+                  lambda i: "hay " * 30 + ("needle\n" if i % 97 == 0 else "\n"))
 
 
 class GitStatus(Workload):
@@ -273,12 +274,7 @@ class GitStatus(Workload):
         gs = os.path.join(ws, "gs")
         if os.path.isdir(gs):
             return
-        for i in range(self.n):
-            d = os.path.join(gs, f"d{i % 20}")
-            os.makedirs(d, exist_ok=True)
-            with open(os.path.join(d, f"f{i}.txt"), "w") as f:
-                f.write(f"file {i}\n")
-        chown_tree(e, gs)
+        make_tree(e, gs, self.n, 20, lambda i: f"file {i}\n")
         e.sh("cd gs && git init -q && git add -A && "
              "git -c user.name=b -c user.email=b@b commit -qm b && git status -s >/dev/null", ws)
 
