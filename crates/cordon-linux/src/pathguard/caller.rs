@@ -248,15 +248,23 @@ const STATUS_BUF: usize = 4096;
 /// One `read(2)` of a procfs file into `buf` (procfs fills a large buffer in one go; std's
 /// growing reads took eight calls for /proc/<tid>/status).
 fn read_once(path: &str, buf: &mut [u8]) -> Result<usize, Errno> {
-    let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| if e == Errno::NOENT { Errno::SRCH } else { e })?;
-    rustix::io::read(&fd, buf).map_err(|_| Errno::SRCH)
+    rustix::io::read(open_proc(path)?, buf).map_err(|_| Errno::SRCH)
+}
+
+/// A file of the caller's /proc directory; the caller being gone is ESRCH.
+fn open_proc(path: &str) -> Result<OwnedFd, Errno> {
+    rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| {
+        if e == Errno::NOENT {
+            Errno::SRCH
+        } else {
+            e
+        }
+    })
 }
 
 fn read_small(path: &str) -> Result<Vec<u8>, Errno> {
     let mut out = vec![0u8; STATUS_BUF];
-    let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| if e == Errno::NOENT { Errno::SRCH } else { e })?;
+    let fd = open_proc(path)?;
     let mut len = 0;
     loop {
         if len == out.len() {
