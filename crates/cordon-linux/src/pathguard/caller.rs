@@ -1,5 +1,6 @@
 //! What we learn about the calling thread from the host's /proc.
 
+use std::cell::Cell;
 use std::fmt::Write as _;
 use std::os::fd::OwnedFd;
 use std::sync::mpsc::{self, Sender};
@@ -106,15 +107,23 @@ pub(crate) struct Caller {
     status: OnceLock<Result<Status, Errno>>,
     opener: Arc<ProcOpener>,
     /// The directory the call's (first) relative path starts from, opened by the receiver
-    /// with the memory, so that the common call needs no trip through the [`ProcOpener`].
-    base: Option<(Base, OwnedFd)>,
+    /// with the memory, so that the common call needs no trip through the [`ProcOpener`];
+    /// and how many more times it may be asked for (the last one takes it, undup'ed).
+    base: Cell<Option<(Base, OwnedFd)>>,
+    base_uses: Cell<u8>,
 }
 
 impl Caller {
     /// Opens /proc/<tid>/mem and, when given, the magic link of `base` (`cwd` or `fd/N`); must
     /// run on an unconfined thread (see [`ProcOpener`]). The caller must check NOTIF_ID_VALID
     /// afterwards (the tid may have been reused before the opens).
-    pub fn open(tid: i32, opener: Arc<ProcOpener>, base: Option<Base>) -> Result<Self, Errno> {
+    /// `uses`: how often the call may start a path from `base` (two for rename and link).
+    pub fn open(
+        tid: i32,
+        opener: Arc<ProcOpener>,
+        base: Option<Base>,
+        uses: u8,
+    ) -> Result<Self, Errno> {
         let mem = rustix::fs::open(
             ProcPath::new(tid, format_args!("mem"))?.as_str(),
             OFlags::RDONLY | OFlags::CLOEXEC,
@@ -139,16 +148,25 @@ impl Caller {
             mem,
             status: OnceLock::new(),
             opener,
-            base,
+            base: Cell::new(base),
+            base_uses: Cell::new(uses),
         })
     }
 
     /// An O_PATH fd for the directory a relative path starts from (`cwd`, `fd/N`).
     pub fn open_base(&self, base: Base) -> Result<OwnedFd, Errno> {
-        if let Some((b, fd)) = &self.base {
-            if *b == base {
-                return fd.try_clone().map_err(|_| Errno::MFILE);
+        if let Some((b, fd)) = self.base.take() {
+            if b == base {
+                let left = self.base_uses.get().saturating_sub(1);
+                self.base_uses.set(left);
+                if left == 0 {
+                    return Ok(fd);
+                }
+                let copy = fd.try_clone().map_err(|_| Errno::MFILE);
+                self.base.set(Some((b, fd)));
+                return copy;
             }
+            self.base.set(Some((b, fd)));
         }
         match base {
             Base::Cwd => self.open_magic("cwd"),

@@ -66,14 +66,14 @@ impl PinnedSet {
 
     /// Hands `work` to the worker pinned to the current CPU, if it is idle; gives it back
     /// otherwise.
-    fn offer(&mut self, shared: &Arc<Shared>, work: Work) -> Result<(), Work> {
+    fn offer(&mut self, shared: &Arc<Shared>, work: Work) -> Option<Work> {
         // SAFETY: sched_getcpu takes no arguments and only reads this thread's CPU number.
         let cpu = unsafe { libc::sched_getcpu() };
         let Ok(cpu) = usize::try_from(cpu) else {
-            return Err(work);
+            return Some(work);
         };
         if cpu >= MAX_PINNED {
-            return Err(work);
+            return Some(work);
         }
         if self.cpus.len() <= cpu {
             self.cpus.resize_with(cpu + 1, || None);
@@ -83,15 +83,18 @@ impl PinnedSet {
             *slot = Some(spawn_pinned(shared, cpu).ok());
         }
         let Some(Some(p)) = slot else {
-            return Err(work);
+            return Some(work);
         };
         if p.busy.swap(true, Ordering::AcqRel) {
-            return Err(work);
+            return Some(work);
         }
-        p.tx.send(work).map_err(|e| {
-            p.busy.store(false, Ordering::Release);
-            e.0
-        })
+        match p.tx.send(work) {
+            Ok(()) => None,
+            Err(e) => {
+                p.busy.store(false, Ordering::Release);
+                Some(e.0)
+            }
+        }
     }
 }
 
@@ -140,7 +143,8 @@ fn receive(
             Ok(Recv::Got(n)) => {
                 // /proc/<tid>/mem (and cwd or dirfd) are opened here, unconfined: see
                 // `ProcOpener`.
-                let caller = match Caller::open(n.pid, Arc::clone(&shared.opener), first_base(&n)) {
+                let (base, uses) = first_base(&n);
+                let caller = match Caller::open(n.pid, Arc::clone(&shared.opener), base, uses) {
                     Ok(c) => c,
                     Err(e) => {
                         if shared.listener.id_valid(n.id) {
@@ -157,7 +161,7 @@ fn receive(
                     spawn_connect(&shared, n, caller);
                     continue;
                 }
-                let Err((n, caller)) = pinned.offer(&shared, (n, caller)) else {
+                let Some((n, caller)) = pinned.offer(&shared, (n, caller)) else {
                     continue;
                 };
                 if shared.idle.load(Ordering::Acquire) == 0 && workers.len() < MAX_WORKERS {
@@ -181,19 +185,27 @@ fn receive(
 }
 
 /// The directory the call's first relative path starts from (a guess for absolute paths,
-/// which then cost one needless open).
-fn first_base(n: &Notif) -> Option<Base> {
-    match decode(n.nr, &n.args)? {
+/// which then cost one needless open), and how often the call may start from it.
+fn first_base(n: &Notif) -> (Option<Base>, u8) {
+    let Some(req) = decode(n.nr, &n.args) else {
+        return (None, 0);
+    };
+    match req {
         Request::Open { base, .. }
         | Request::Mkdir { base, .. }
         | Request::Mknod { base, .. }
         | Request::Symlink { base, .. }
-        | Request::Unlink { base, .. } => Some(base),
-        Request::Link { old_base, .. } | Request::Rename { old_base, .. } => Some(old_base),
-        Request::Truncate { .. } => Some(Base::Cwd),
+        | Request::Unlink { base, .. } => (Some(base), 1),
+        Request::Link {
+            old_base, new_base, ..
+        }
+        | Request::Rename {
+            old_base, new_base, ..
+        } => (Some(old_base), if new_base == old_base { 2 } else { 1 }),
+        Request::Truncate { .. } => (Some(Base::Cwd), 1),
         // Calls added later find their directory through the proc opener until named here.
         #[allow(unreachable_patterns)]
-        _ => None,
+        _ => (None, 0),
     }
 }
 
