@@ -1,8 +1,13 @@
 # Shared set-up of the benchmark scripts (sourced, from the repository root).
 
 # bench_build [release|debug]: builds cordon and sets $bin to the built binary.
+# CORDON_BENCH_BIN=PATH skips the build and measures that binary (e.g. an older one).
 bench_build() {
     local profile="${1:-release}"
+    if [ -n "${CORDON_BENCH_BIN:-}" ]; then
+        bin="$CORDON_BENCH_BIN"
+        return
+    fi
     if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
         export PATH="$HOME/.cargo/bin:$PATH"
     fi

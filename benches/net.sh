@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Network benchmark (not a test): throughput of a large HTTP download and connection
 # latency / rate, direct (root, host network namespace, no sandbox) versus through cordon
-# (HTTP_PROXY, and a proxy-unaware client through the transparent door), side by side with
-# ratios. Targets (issue 3): throughput >= 0.7x direct; added median connect latency < 0.5 ms.
+# (HTTP_PROXY, a CONNECT tunnel, and a proxy-unaware client through the transparent door),
+# side by side with ratios: each round transfers once per path, in rotated order, and a path's
+# ratio is the median of its per-round ratios to the direct transfer of the same round.
+# Targets (issue 15): throughput >= 0.8x direct; added median connect latency <= 0.3 ms.
 #
 # Usage (as root): benches/net.sh [SIZE_MIB] [CONNECTIONS] [REPS]
-#   defaults: 1024 MiB transfer, 500 connections, 3 repetitions (medians are printed).
+#   defaults: 1024 MiB transfer, 500 connections, 3 rounds.
+#   CORDON_BENCH_BIN=PATH measures that binary; CORDON_BENCH_BIN_B=PATH adds its tunnel and
+#   transparent paths to the same rounds (before/after on one machine).
 # It creates its own network namespace (cordon-bench-net, veth cbn-h0/cbn-n0 on
 # 198.18.1.0/24, a benchmarking range) with the servers inside, and removes it on exit.
 # No assertions: it prints what it measured, and why anything could not be measured.
@@ -26,6 +30,10 @@ NAME=bench.test.example
 bench_need_root benches/net.sh ip curl python3
 bench_build release
 bench_as_user /tmp/cordon-it cordon-netbench
+if [ -n "${CORDON_BENCH_BIN_B:-}" ]; then
+    install -m 0755 "$CORDON_BENCH_BIN_B" /tmp/cordon-it/cordon-netbench-b
+    CORDON_BENCH_BIN_B=/tmp/cordon-it/cordon-netbench-b
+fi
 home="$(getent passwd cordon-test | cut -d: -f6)"
 ws="$home/cordon-netbench-ws"
 work="$(mktemp -d /tmp/cordon-netbench.XXXXXX)"
@@ -123,6 +131,45 @@ print(json.dumps({"median_ms": statistics.median(lat) if lat else None,
                   "cps": len(lat) / total if total else None, "errors": errors}))
 PY
 
+# Concurrency: N tunnels (CONNECT, or transparent) opened at once, each sending a GET for 64 KiB
+# through its tunnel once all are open, and all held until every answer is in; prints the count
+# that completed and the errors.
+cat >"$ws/conc.py" <<'PY'
+import asyncio, json, socket, sys
+mode, host, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+async def one(opened, go):
+    try:
+        if mode == "proxy":
+            r, w = await asyncio.open_connection("127.0.0.1", 3128)
+            w.write(b"CONNECT %s:80 HTTP/1.1\r\nHost: %s:80\r\n\r\n" % (host.encode(), host.encode()))
+            head = await r.readuntil(b"\r\n\r\n")
+            if b" 200" not in head.split(b"\r\n")[0]:
+                raise ConnectionError(head[:40])
+        else:
+            r, w = await asyncio.open_connection(host, 80)
+        opened.append(1)
+        await go.wait()
+        w.write(b"GET /bytes/65536 HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % host.encode())
+        got = len(await r.read(-1))
+        w.close()
+        return got > 65536
+    except (OSError, asyncio.IncompleteReadError, ConnectionError) as e:
+        return repr(e)[:80]
+async def main():
+    opened, go = [], asyncio.Event()
+    tasks = [asyncio.create_task(one(opened, go)) for _ in range(n)]
+    for _ in range(300):
+        if len(opened) + sum(t.done() for t in tasks) >= n:
+            break
+        await asyncio.sleep(0.05)
+    held = len(opened)
+    go.set()
+    res = await asyncio.gather(*tasks)
+    errs = [r for r in res if r is not True]
+    print(json.dumps({"held": held, "ok": n - len(errs), "errors": len(errs), "first_error": errs[0] if errs else None}))
+asyncio.run(main())
+PY
+
 cat >"$work/policy.toml" <<EOF
 [network]
 allow = ["$NAME:*"]
@@ -144,28 +191,59 @@ in_cordon() {
 
 BYTES=$((SIZE_MIB * 1024 * 1024))
 problems=()
-declare -A tput conn
+declare -A tput conn ratio
 
-# Throughput in MiB/s as curl reports it (the transfer only, not cordon's start-up).
-measure_tput() {
-    local label="$1"; shift
-    local vals=() v
-    for _ in $(seq "$REPS"); do
-        if v="$("$@" 2>"$work/err")" && [ -n "$v" ] && [ "$v" != "0" ]; then
-            vals+=("$(python3 -c "print(${v%%,*} / 1048576)")")
-        else
-            problems+=("$label: $(tail -n 2 "$work/err" | tr '\n' ' ') (output: ${v:-none})")
-            return
-        fi
-    done
-    tput[$label]="$(printf '%s\n' "${vals[@]}" | python3 -c 'import statistics,sys; print("%.1f" % statistics.median(float(l) for l in sys.stdin))')"
+# CORDON_BENCH_BIN_B=PATH: also measure that binary's tunnel and transparent paths, in the same
+# rounds (a before/after comparison that the machine's load cannot skew).
+in_cordon_b() {
+    as_user "$CORDON_BENCH_BIN_B" run -p "$ws/policy.toml" -- "$@"
 }
 CURL=(curl -sS --fail --max-time 600 -o /dev/null -w '%{speed_download}')
-measure_tput direct "${CURL[@]}" --noproxy '*' "http://$SRV_IP/bytes/$BYTES"
-measure_tput proxy in_cordon "${CURL[@]}" "http://$NAME/bytes/$BYTES"
-measure_tput transparent in_cordon "${CURL[@]}" --noproxy '*' "http://$NAME/bytes/$BYTES"
-# The same bytes through a CONNECT tunnel (the path HTTPS takes through HTTPS_PROXY).
-measure_tput tunnel in_cordon "${CURL[@]}" -p "http://$NAME/bytes/$BYTES"
+paths=(direct proxy tunnel transparent)
+[ -n "${CORDON_BENCH_BIN_B:-}" ] && paths+=(tunnel-B transparent-B)
+tput_once() {
+    case "$1" in
+        direct) "${CURL[@]}" --noproxy '*' "http://$SRV_IP/bytes/$BYTES" ;;
+        proxy) in_cordon "${CURL[@]}" "http://$NAME/bytes/$BYTES" ;;
+        transparent) in_cordon "${CURL[@]}" --noproxy '*' "http://$NAME/bytes/$BYTES" ;;
+        # The same bytes through a CONNECT tunnel (the path HTTPS takes through HTTPS_PROXY).
+        tunnel) in_cordon "${CURL[@]}" -p "http://$NAME/bytes/$BYTES" ;;
+        transparent-B) in_cordon_b "${CURL[@]}" --noproxy '*' "http://$NAME/bytes/$BYTES" ;;
+        tunnel-B) in_cordon_b "${CURL[@]}" -p "http://$NAME/bytes/$BYTES" ;;
+    esac
+}
+# Throughput in MiB/s as curl reports it (the transfer only, not cordon's start-up). Each round
+# measures every path once, in an order rotated from round to round; a path's ratio is the
+# median of its per-round ratios to the direct transfer of the same round.
+load_before=$(cut -d' ' -f1 /proc/loadavg)
+declare -A vals
+for r in $(seq "$REPS"); do
+    n=${#paths[@]}
+    for i in $(seq 0 $((n - 1))); do
+        p=${paths[$(((i + r) % n))]}
+        if v="$(tput_once "$p" 2>"$work/err")" && [ -n "$v" ] && [ "$v" != "0" ]; then
+            vals[$p]+="$(python3 -c "print(${v%%,*} / 1048576)") "
+        else
+            problems+=("$p round $r: $(tail -n 2 "$work/err" | tr '\n' ' ') (output: ${v:-none})")
+            vals[$p]+="nan "
+        fi
+    done
+done
+for p in "${paths[@]}"; do
+    read -r t rt < <(python3 - "${vals[$p]}" "${vals[direct]}" <<'PY'
+import math, statistics, sys
+v = [float(x) for x in sys.argv[1].split()]
+d = [float(x) for x in sys.argv[2].split()]
+ok = [x for x in v if not math.isnan(x)]
+rs = [a / b for a, b in zip(v, d) if not (math.isnan(a) or math.isnan(b)) and b > 0]
+print("%.1f" % statistics.median(ok) if ok else "n/a",
+      "%.2f(%.2f-%.2f)" % (statistics.median(rs), min(rs), max(rs)) if rs else "n/a")
+PY
+)
+    tput[$p]=$t
+    ratio[$p]=$rt
+done
+load_tput="$load_before->$(cut -d' ' -f1 /proc/loadavg)"
 
 measure_conn() {
     local label="$1"; shift
@@ -176,34 +254,43 @@ measure_conn() {
         problems+=("$label connections: $(tail -n 2 "$work/err" | tr '\n' ' ')")
     fi
 }
+load_conn0=$(cut -d' ' -f1 /proc/loadavg)
 measure_conn direct python3 "$ws/conn.py" direct "$SRV_IP" 9000 "$CONNS"
 measure_conn proxy in_cordon python3 conn.py proxy "$NAME" 9000 "$CONNS"
 measure_conn transparent in_cordon python3 conn.py transparent "$NAME" 9000 "$CONNS"
+load_conn="$load_conn0->$(cut -d' ' -f1 /proc/loadavg)"
+declare -A conc
+for p in proxy transparent; do
+    conc[$p]="$(in_cordon python3 conc.py "$p" "$NAME" "$CONNS" 2>&1 | tail -n 1)"
+done
 
-echo "network benchmark: $SIZE_MIB MiB transfer (median of $REPS), $CONNS sequential connections, $(nproc) cpus"
+echo "network benchmark: $SIZE_MIB MiB transfer ($REPS paired rounds), $CONNS sequential connections, $(nproc) cpus"
 if [ "$SIZE_MIB" -lt 1024 ]; then
     echo "NOTE: transfer size reduced to $SIZE_MIB MiB (the issue asks for 1 GiB)"
 fi
-printf '%-14s %14s %10s   %12s %10s %10s %8s\n' path "MiB/s" "x direct" "median ms" "p90 ms" "conn/s" "+ms"
-for p in direct proxy tunnel transparent; do
-    python3 - "$p" "${tput[$p]:-}" "${tput[direct]:-}" "${conn[$p]:-}" "${conn[direct]:-}" <<'PY'
+printf '%-14s %12s %18s   %10s %8s %8s %8s\n' path "MiB/s" "x direct(min-max)" "median ms" "p90 ms" "conn/s" "+ms"
+for p in "${paths[@]}"; do
+    python3 - "$p" "${tput[$p]:-}" "${ratio[$p]:-n/a}" "${conn[$p]:-}" "${conn[direct]:-}" <<'PY'
 import json, sys
-p, t, td, c, cd = sys.argv[1:6]
+p, t, ratio, c, cd = sys.argv[1:6]
 def j(s):
     try:
         return json.loads(s)
     except ValueError:
         return {}
 c, cd = j(c), j(cd)
-ratio = "%.2f" % (float(t) / float(td)) if t and td and float(td) > 0 else "n/a"
 med, p90, cps = c.get("median_ms"), c.get("p90_ms"), c.get("cps")
 added = "%+.3f" % (med - cd["median_ms"]) if med is not None and cd.get("median_ms") is not None else "n/a"
 f = lambda v, fmt: fmt % v if v is not None else "n/a"
 err = " (%d errors)" % c["errors"] if c.get("errors") else ""
-print("%-14s %14s %10s   %12s %10s %10s %8s%s" % (p, t or "n/a", ratio, f(med, "%.3f"), f(p90, "%.3f"), f(cps, "%.0f"), added, err))
+print("%-14s %12s %18s   %10s %8s %8s %8s%s" % (p, t or "n/a", ratio, f(med, "%.3f"), f(p90, "%.3f"), f(cps, "%.0f"), added, err))
 PY
 done
-echo "targets: throughput >= 0.70x direct; added median connect latency < 0.5 ms"
+echo "load during the transfers: $load_tput; during the connections: $load_conn"
+for p in proxy transparent; do
+    echo "$CONNS concurrent $p tunnels: ${conc[$p]}"
+done
+echo "targets (issue 15): throughput >= 0.80x direct; added median connect latency <= 0.3 ms"
 for msg in "${problems[@]+"${problems[@]}"}"; do
     echo "not measured: $msg"
 done

@@ -1,13 +1,15 @@
 //! What we learn about the calling thread from the host's /proc.
 
-use std::fs::File;
-use std::io::Read;
+use std::cell::Cell;
+use std::fmt::Write as _;
 use std::os::fd::OwnedFd;
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
+
+use super::resolve::Base;
 
 /// Longest path the kernel accepts, NUL included.
 const PATH_MAX: usize = 4096;
@@ -65,6 +67,38 @@ impl ProcOpener {
     }
 }
 
+/// A `/proc/<tid>/<rest>` path built on the stack (no allocation on the hot path).
+struct ProcPath {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl std::fmt::Write for ProcPath {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let dst = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+impl ProcPath {
+    fn new(tid: i32, rest: std::fmt::Arguments<'_>) -> Result<Self, Errno> {
+        let mut p = Self {
+            buf: [0; 64],
+            len: 0,
+        };
+        write!(p, "/proc/{tid}/{rest}").map_err(|_| Errno::NAMETOOLONG)?;
+        Ok(p)
+    }
+
+    fn as_str(&self) -> &str {
+        // Only `&str`s were copied in, whole.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
 /// The thread that made the syscall, seen from the host.
 pub(crate) struct Caller {
     /// Host thread id.
@@ -72,23 +106,73 @@ pub(crate) struct Caller {
     mem: OwnedFd,
     status: OnceLock<Result<Status, Errno>>,
     opener: Arc<ProcOpener>,
+    /// The directory the call's (first) relative path starts from, opened by the receiver
+    /// with the memory, so that the common call needs no trip through the [`ProcOpener`];
+    /// and how many more times it may be asked for (the last one takes it, undup'ed).
+    base: Cell<Option<(Base, OwnedFd)>>,
+    base_uses: Cell<u8>,
 }
 
 impl Caller {
-    /// Opens /proc/<tid>/mem; must run on an unconfined thread (see [`ProcOpener`]). The caller
-    /// must check NOTIF_ID_VALID afterwards.
-    pub fn open(tid: i32, opener: Arc<ProcOpener>) -> Result<Self, Errno> {
+    /// Opens /proc/<tid>/mem and, when given, the magic link of `base` (`cwd` or `fd/N`); must
+    /// run on an unconfined thread (see [`ProcOpener`]). The caller must check NOTIF_ID_VALID
+    /// afterwards (the tid may have been reused before the opens).
+    /// `uses`: how often the call may start a path from `base` (two for rename and link).
+    pub fn open(
+        tid: i32,
+        opener: Arc<ProcOpener>,
+        base: Option<Base>,
+        uses: u8,
+    ) -> Result<Self, Errno> {
         let mem = rustix::fs::open(
-            format!("/proc/{tid}/mem"),
+            ProcPath::new(tid, format_args!("mem"))?.as_str(),
             OFlags::RDONLY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
+        // A failure here is left to the resolver, which opens it again and reports it.
+        let base = base.and_then(|b| {
+            let path = match b {
+                Base::Cwd => ProcPath::new(tid, format_args!("cwd")),
+                Base::Fd(n) if n >= 0 => ProcPath::new(tid, format_args!("fd/{n}")),
+                Base::Fd(_) => return None,
+            };
+            let fd = rustix::fs::open(
+                path.ok()?.as_str(),
+                OFlags::PATH | OFlags::CLOEXEC,
+                Mode::empty(),
+            );
+            Some((b, fd.ok()?))
+        });
         Ok(Self {
             tid,
             mem,
             status: OnceLock::new(),
             opener,
+            base: Cell::new(base),
+            base_uses: Cell::new(uses),
         })
+    }
+
+    /// An O_PATH fd for the directory a relative path starts from (`cwd`, `fd/N`).
+    pub fn open_base(&self, base: Base) -> Result<OwnedFd, Errno> {
+        if let Some((b, fd)) = self.base.take() {
+            if b == base {
+                let left = self.base_uses.get().saturating_sub(1);
+                self.base_uses.set(left);
+                if left == 0 {
+                    return Ok(fd);
+                }
+                let copy = fd.try_clone().map_err(|_| Errno::MFILE);
+                self.base.set(Some((b, fd)));
+                return copy;
+            }
+            self.base.set(Some((b, fd)));
+        }
+        match base {
+            Base::Cwd => self.open_magic("cwd"),
+            Base::Fd(n) if n >= 0 => self.open_magic(&format!("fd/{n}")),
+            Base::Fd(_) => Err(Errno::BADF),
+        }
     }
 
     /// An O_PATH fd for `/proc/<tid>/<rest>`, following the final magic link.
@@ -115,11 +199,12 @@ impl Caller {
         }
         let mut out = Vec::with_capacity(256);
         let mut at = addr;
+        let mut chunk = [0u8; PAGE as usize];
         // Read page by page: a string may end right before an unmapped page.
         while out.len() < PATH_MAX {
             let to_page_end = PAGE - (at % PAGE);
             let want = (to_page_end as usize).min(PATH_MAX - out.len());
-            let mut chunk = vec![0u8; want];
+            let chunk = &mut chunk[..want];
             let n = match rustix::io::pread(&self.mem, &mut chunk[..], at) {
                 Ok(0) | Err(_) => return Err(Errno::FAULT),
                 Ok(n) => n,
@@ -149,7 +234,14 @@ impl Caller {
     /// umask and namespace ids (parsed once).
     pub fn status(&self) -> Result<Status, Errno> {
         *self.status.get_or_init(|| {
-            let text = read_small(&self.proc_path("status"))?;
+            let path = ProcPath::new(self.tid, format_args!("status"))?;
+            let mut buf = [0u8; STATUS_BUF];
+            let n = read_once(path.as_str(), &mut buf)?;
+            if let Some(st) = parse_status(&buf[..n]) {
+                return Ok(st);
+            }
+            // Only a status longer than the buffer (thousands of groups) gets here.
+            let text = read_small(path.as_str())?;
             parse_status(&text).ok_or(Errno::SRCH)
         })
     }
@@ -157,7 +249,8 @@ impl Caller {
     /// The caller's controlling terminal as (major, minor), if any.
     pub fn ctty(&self) -> Result<Option<(u32, u32)>, Errno> {
         let text = read_small(&self.proc_path("stat"))?;
-        let tty_nr = parse_tty_nr(&text).ok_or(Errno::SRCH)?;
+        let text = std::str::from_utf8(&text).map_err(|_| Errno::SRCH)?;
+        let tty_nr = parse_tty_nr(text).ok_or(Errno::SRCH)?;
         if tty_nr == 0 {
             return Ok(None);
         }
@@ -167,31 +260,77 @@ impl Caller {
     }
 }
 
-fn read_small(path: &str) -> Result<String, Errno> {
-    let mut f = File::open(path).map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::SRCH))?;
-    let mut s = String::new();
-    f.by_ref()
-        .take(64 * 1024)
-        .read_to_string(&mut s)
-        .map_err(|_| Errno::SRCH)?;
-    Ok(s)
+/// Bytes of /proc/<tid>/status read at once: the fields we need come in its first lines.
+const STATUS_BUF: usize = 4096;
+
+/// One `read(2)` of a procfs file into `buf` (procfs fills a large buffer in one go; std's
+/// growing reads took eight calls for /proc/<tid>/status).
+fn read_once(path: &str, buf: &mut [u8]) -> Result<usize, Errno> {
+    rustix::io::read(open_proc(path)?, buf).map_err(|_| Errno::SRCH)
+}
+
+/// A file of the caller's /proc directory; the caller being gone is ESRCH.
+fn open_proc(path: &str) -> Result<OwnedFd, Errno> {
+    rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| {
+        if e == Errno::NOENT {
+            Errno::SRCH
+        } else {
+            e
+        }
+    })
+}
+
+fn read_small(path: &str) -> Result<Vec<u8>, Errno> {
+    let mut out = vec![0u8; STATUS_BUF];
+    let fd = open_proc(path)?;
+    let mut len = 0;
+    loop {
+        if len == out.len() {
+            if out.len() >= 256 * 1024 {
+                return Err(Errno::SRCH);
+            }
+            out.resize(out.len() * 2, 0);
+        }
+        match rustix::io::read(&fd, &mut out[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(Errno::INTR) => {}
+            Err(_) => return Err(Errno::SRCH),
+        }
+    }
+    out.truncate(len);
+    Ok(out)
+}
+
+/// The last whitespace-separated field of a status value.
+fn last_field(val: &[u8]) -> Option<&str> {
+    let v = val
+        .split(|b| b.is_ascii_whitespace())
+        .rfind(|f| !f.is_empty())?;
+    std::str::from_utf8(v).ok()
 }
 
 /// Parses `Umask:`, `NStgid:` and `NSpid:` (last value = innermost namespace).
-pub(crate) fn parse_status(text: &str) -> Option<Status> {
+pub(crate) fn parse_status(text: &[u8]) -> Option<Status> {
     let mut umask = None;
     let mut tgid = None;
     let mut pid = None;
-    for line in text.lines() {
-        let Some((key, val)) = line.split_once(':') else {
+    // Only whole lines: a read cut short must not yield a cut-off number.
+    let whole = &text[..text.iter().rposition(|b| *b == b'\n')?];
+    for line in whole.split(|b| *b == b'\n') {
+        let Some(colon) = line.iter().position(|b| *b == b':') else {
             continue;
         };
-        let last = val.split_whitespace().last();
+        let (key, val) = (&line[..colon], &line[colon + 1..]);
+        let last = last_field(val);
         match key {
-            "Umask" => umask = last.and_then(|v| u32::from_str_radix(v, 8).ok()),
-            "NStgid" => tgid = last.and_then(|v| v.parse().ok()),
-            "NSpid" => pid = last.and_then(|v| v.parse().ok()),
+            b"Umask" => umask = last.and_then(|v| u32::from_str_radix(v, 8).ok()),
+            b"NStgid" => tgid = last.and_then(|v| v.parse().ok()),
+            b"NSpid" => pid = last.and_then(|v| v.parse().ok()),
             _ => {}
+        }
+        if umask.is_some() && tgid.is_some() && pid.is_some() {
+            break;
         }
     }
     Some(Status {
@@ -216,9 +355,11 @@ mod tests {
     #[test]
     fn status_takes_innermost_ids() {
         let s = "Name:\tx\nUmask:\t0027\nTgid:\t900\nNStgid:\t900\t7\nNSpid:\t901\t8\n";
-        let st = parse_status(s).expect("parses");
+        let st = parse_status(s.as_bytes()).expect("parses");
         assert_eq!((st.umask, st.ns_tgid, st.ns_pid), (0o027, 7, 8));
-        assert!(parse_status("Name:\tx\n").is_none());
+        assert!(parse_status(b"Name:\tx\n").is_none());
+        // A cut-off last line (a status longer than the buffer) is no answer.
+        assert!(parse_status(b"Umask:\t0022\nNStgid:\t5\nNSpid:\t90").is_none());
     }
 
     #[test]

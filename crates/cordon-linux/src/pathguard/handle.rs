@@ -634,8 +634,14 @@ impl Ctx<'_> {
             }
         }
         let r = rustix::fs::renameat_with(&sp.dir.fd, name(&sp), &dp.dir.fd, name(&dp), flags);
-        // Even a failed rename may have partly happened on some filesystems; be safe.
-        self.g.root.forget_paths();
+        // The cache holds directories' paths, which only a directory moving changes: a file
+        // renamed (git's every object, an editor's every save) keeps it. Even a failed rename
+        // may have partly happened on some filesystems, and what now sits at the new name is
+        // looked at, not what was there before: be safe.
+        let moved_dir = src_dir || is_dir(&dp).unwrap_or(true);
+        if r.is_err() || moved_dir || flags.contains(RenameFlags::EXCHANGE) {
+            self.g.root.forget_paths();
+        }
         r
     }
 

@@ -27,6 +27,7 @@ use std::sync::Arc;
 pub use ask::{Asker, FileAsk};
 pub use connect::NetRoute;
 pub use filter::{filter_program, filter_program_with, install, install_with_reads};
+pub use notif::sync_wakeup_supported;
 pub use serve::serve;
 
 /// The kind of name change a sandboxed process asked for.

@@ -287,12 +287,7 @@ impl<'a> Resolver<'a> {
     }
 
     fn base(&mut self, base: Base) -> Result<Dir, Errno> {
-        let rest = match base {
-            Base::Cwd => "cwd".to_string(),
-            Base::Fd(n) if n >= 0 => format!("fd/{n}"),
-            Base::Fd(_) => return Err(Errno::BADF),
-        };
-        let fd = self.caller.open_magic(&rest);
+        let fd = self.caller.open_base(base);
         fd.and_then(|fd| self.locate(fd))
             .map_err(|e| match (base, e) {
                 (Base::Fd(_), Errno::NOENT) => Errno::BADF,

@@ -2,11 +2,16 @@
 //! first-bytes check, then splicing with byte counts.
 
 use super::io::{read_some, Counters};
+use super::kernel;
 use super::upstream::{connect, UpErr};
 use super::Ctx;
 use crate::event::Event;
 use crate::host::Host;
 use crate::inspect::{inspect, Inspect, MAX_FIRST_BYTES};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use std::any::Any;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -139,7 +144,7 @@ where
         while let Some(b) = rx.recv().await {
             w.write_all(&b).await?;
             let c = if up { &count.up } else { &count.down };
-            c.fetch_add(b.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            c.fetch_add(b.len() as u64, Ordering::Relaxed);
         }
         w.shutdown().await
     }
@@ -149,6 +154,39 @@ where
     }
     let read = reader.await.unwrap_or(Ok(()));
     written.and(read)
+}
+
+/// The client's TCP socket, taken out of `slot` when the client is one (transparent, SOCKS)
+/// or an upgraded CONNECT over one; what hyper had read past the CONNECT head is sent upstream
+/// first. `None` leaves `slot` as it was.
+async fn client_socket<C: 'static>(
+    slot: &mut Option<C>,
+    upstream: &mut TcpStream,
+    counters: &Counters,
+) -> std::io::Result<Option<TcpStream>> {
+    let any = slot as &mut dyn Any;
+    if let Some(s) = any.downcast_mut::<Option<TcpStream>>() {
+        return Ok(s.take());
+    }
+    let Some(s) = any.downcast_mut::<Option<TokioIo<Upgraded>>>() else {
+        return Ok(None);
+    };
+    let Some(io) = s.take() else {
+        return Ok(None);
+    };
+    match io.into_inner().downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) => {
+            upstream.write_all(&parts.read_buf).await?;
+            counters
+                .up
+                .fetch_add(parts.read_buf.len() as u64, Ordering::Relaxed);
+            Ok(Some(parts.io.into_inner()))
+        }
+        Err(upgraded) => {
+            *s = Some(TokioIo::new(upgraded));
+            Ok(None)
+        }
+    }
 }
 
 /// Sends the buffered first bytes and splices both ways; logs open and close.
@@ -174,11 +212,20 @@ pub(crate) async fn splice<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     e.rule = rule.clone();
     ctx.emit(e);
     let counters = Arc::new(Counters::default());
+    let mut slot = Some(client);
     let result = async {
         upstream.write_all(first).await?;
-        counters
-            .up
-            .fetch_add(first.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        counters.up.fetch_add(first.len() as u64, Ordering::Relaxed);
+        // The kernel moves the bytes when both ends are plain sockets and pipes are to be had
+        // (each tunnel takes four more fds); otherwise they are copied through here.
+        if let Some((_slot, pipes)) = kernel::kernel_slot() {
+            if let Some(tcp) = client_socket(&mut slot, &mut upstream, &counters).await? {
+                return kernel::tunnel(tcp, upstream, pipes, counters.clone()).await;
+            }
+        }
+        let Some(client) = slot.take() else {
+            return Ok(());
+        };
         let (cr, cw) = tokio::io::split(client);
         let (ur, uw) = upstream.into_split();
         let up = tokio::spawn(pump(cr, uw, counters.clone(), true));
