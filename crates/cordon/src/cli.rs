@@ -191,6 +191,17 @@ pub struct PolicyLayers {
     pub deny_domain: Vec<String>,
 }
 
+/// `--isolation`: which walls a run gets.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// Namespaces, Landlock, seccomp, the path guard and the network door (the default).
+    Namespaces,
+    /// A microVM (a second kernel) whose QEMU runs inside the namespace tier.
+    Vm,
+    /// Weaker, explicit: Landlock and seccomp only, no namespaces and no network.
+    Landlock,
+}
+
 #[derive(Args, Debug)]
 #[command(trailing_var_arg = true)]
 pub struct RunArgs {
@@ -210,8 +221,8 @@ pub struct RunArgs {
     pub publish: Vec<u16>,
     /// Isolation: `namespaces` (default, full), `vm` (a microVM inside the namespace tier:
     /// a second kernel) or `landlock` (weaker: no namespaces; see --help)
-    #[arg(long, value_name = "MODE", default_value = "namespaces")]
-    pub isolation: String,
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = Isolation::Namespaces)]
+    pub isolation: Isolation,
     #[command(flatten)]
     pub vm: crate::vm::VmOpts,
     /// Do not pick a profile from the command's name (only --profile ones apply)

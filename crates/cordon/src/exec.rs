@@ -8,6 +8,7 @@
 //! connection stays open while the command runs (so the supervisor knows what is active).
 
 use crate::audit::Audit;
+use crate::fail;
 use cordon_linux::join::{self, JoinPlan};
 use cordon_linux::pathguard::{self, GuardConfig, NetRoute};
 use serde::{Deserialize, Serialize};
@@ -313,11 +314,6 @@ fn idle_loop(s: Arc<Shared>, idle: Duration) {
             return;
         }
     }
-}
-
-fn fail(msg: impl std::fmt::Display) -> i32 {
-    eprintln!("cordon: {msg}");
-    crate::EXIT_CORDON
 }
 
 /// Connects to NAME's exec socket; `None` when it is not running.

@@ -32,6 +32,13 @@ use cli::{Cli, Command};
 /// cordon's own failure: the command did not run.
 pub const EXIT_CORDON: i32 = 125;
 
+/// Reports cordon's own failure in its one line and returns the exit status that says so
+/// (every subcommand fails this way: what went wrong and how to fix it, then 125).
+pub fn fail(msg: impl std::fmt::Display) -> i32 {
+    eprintln!("cordon: {msg}");
+    EXIT_CORDON
+}
+
 fn main() {
     // Inside a VM guest, cordon is /init: no command line to parse.
     if vm::guest::is_init() {
@@ -47,7 +54,14 @@ fn main() {
     {
         argv.insert(1, "shell".into());
     }
-    let cli = Cli::parse_from(argv);
+    // A usage error is cordon's own failure (125), like any other: the command never ran.
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() { EXIT_CORDON } else { 0 });
+        }
+    };
     let code = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Completions { shell } => {

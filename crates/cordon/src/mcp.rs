@@ -17,7 +17,7 @@ pub fn mcp(args: McpArgs) -> i32 {
         no_network: !wants_net,
         host_port: args.host_port,
         publish: Vec::new(),
-        isolation: "namespaces".into(),
+        isolation: crate::cli::Isolation::Namespaces,
         vm: Default::default(),
         // An agent's profile would give the server the agent's hosts and state.
         no_auto_profile: true,

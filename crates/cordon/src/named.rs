@@ -8,6 +8,7 @@
 //! - `layer/`: what the sandbox wrote (see `cordon_linux::persist`). Hostile content.
 
 use crate::dirs;
+use crate::fail;
 use cordon_linux::persist;
 use rustix::fs::FlockOperation;
 use serde::{Deserialize, Serialize};
@@ -492,11 +493,6 @@ fn all(home: &Path) -> Vec<Entry> {
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
-}
-
-fn fail(msg: impl std::fmt::Display) -> i32 {
-    eprintln!("cordon: {msg}");
-    crate::EXIT_CORDON
 }
 
 /// `cordon ls [--json]`.

@@ -290,7 +290,7 @@ pub fn prepare_run(args: &mut crate::cli::RunArgs) -> Result<(), String> {
         return Ok(());
     }
     let workspace = crate::plan::workspace(&args.layers)?;
-    if args.isolation != "landlock" {
+    if args.isolation != crate::cli::Isolation::Landlock {
         create_state_dirs(&home, &load_all(&home, &args.layers.profile)?)?;
     }
     let profiles = load(&home, &args.layers.profile)?;

@@ -2,7 +2,8 @@
 
 use crate::approval::{self, Broker};
 use crate::audit::Audit;
-use crate::cli::RunArgs;
+use crate::cli::{Isolation, RunArgs};
+use crate::fail;
 use crate::net::{self, DoorParts, NetFlags};
 use crate::{guard, plan, EXIT_CORDON};
 use cordon_linux::pathguard::{self, GuardConfig, NetRoute};
@@ -13,11 +14,6 @@ use serde_json::json;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
-
-fn fail(msg: impl std::fmt::Display) -> i32 {
-    eprintln!("cordon: {msg}");
-    EXIT_CORDON
-}
 
 /// The network side of a run: the door's policy and its original-destination map.
 struct NetSetup {
@@ -198,15 +194,10 @@ pub fn run(mut args: RunArgs) -> i32 {
 
 /// Runs `args.command` in a sandbox shaped by `opts`.
 pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
-    let lite = match args.isolation.as_str() {
-        "namespaces" => false,
-        "landlock" => true,
-        "vm" => return crate::vm::run(args, opts),
-        other => {
-            return fail(format!(
-            "unknown isolation mode {other:?} (use `namespaces`, the default, `vm` or `landlock`)"
-        ))
-        }
+    let lite = match args.isolation {
+        Isolation::Namespaces => false,
+        Isolation::Landlock => true,
+        Isolation::Vm => return crate::vm::run(args, opts),
     };
     if lite {
         let netflags = !args.layers.allow_domain.is_empty()

@@ -4,6 +4,7 @@
 //! calls (or with `cordon rm --force ws-<hash>`).
 
 use crate::cli::ShellArgs;
+use crate::fail;
 use sha2::{Digest, Sha256};
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -12,11 +13,6 @@ use std::time::{Duration, Instant};
 
 /// A background sandbox ends after this many seconds without a running or new call.
 pub const IDLE_SECS: u64 = 15 * 60;
-
-fn fail(msg: impl std::fmt::Display) -> i32 {
-    eprintln!("cordon: {msg}");
-    crate::EXIT_CORDON
-}
 
 /// The workspace of a call: `$CORDON_WORKSPACE`, else the nearest directory above the
 /// current one holding `.git`, else the current directory.

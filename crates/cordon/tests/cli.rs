@@ -256,6 +256,28 @@ fn audit_writes_json_lines_with_start_and_stop() {
     );
 }
 
+/// A usage error is cordon's own failure: 125, the valid values named, the command not run;
+/// and `--help` still exits 0.
+#[test]
+fn usage_errors_exit_125_and_name_the_choices() {
+    let sb = Sandbox::new("usage-125");
+    let marker = sb.ws.join("command-ran");
+    let touch = format!("touch {}", marker.display());
+    let out = sb.run_opts(&["--isolation", "bogus"], &["bash", "-c", &touch]);
+    assert_eq!(out.code, 125, "{}", out.show());
+    for v in ["namespaces", "vm", "landlock"] {
+        assert!(
+            out.stderr.contains(v),
+            "the error must name {v}\n{}",
+            out.show()
+        );
+    }
+    assert_absent(&marker, &out);
+    let help = sb.cordon(&["run", "--help"]);
+    assert_eq!(help.code, 0, "{}", help.show());
+    assert!(help.stdout.contains("--isolation"), "{}", help.show());
+}
+
 #[test]
 fn malformed_policy_flag_exits_125_one_line() {
     let sb = Sandbox::new("bad-policy");

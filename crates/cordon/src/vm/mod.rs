@@ -15,6 +15,7 @@ pub mod probe;
 pub mod qemu;
 
 use crate::cli::RunArgs;
+use crate::fail;
 use crate::EXIT_CORDON;
 use clap::Args;
 use qemu::Accel;
@@ -88,11 +89,6 @@ pub fn vm_host(a: VmHostArgs) -> i32 {
         serial: a.serial,
         command: a.command,
     })
-}
-
-fn fail(msg: impl std::fmt::Display) -> i32 {
-    eprintln!("cordon: {msg}");
-    EXIT_CORDON
 }
 
 /// The accelerator to use, or the exit-125 message when KVM is unusable and emulation was not
@@ -300,7 +296,7 @@ pub fn run(mut args: RunArgs, opts: crate::plan::BuildOpts) -> i32 {
     cmd.push("--".into());
     cmd.append(&mut args.command);
     args.command = cmd;
-    args.isolation = "namespaces".into();
+    args.isolation = crate::cli::Isolation::Namespaces;
     let opts = crate::plan::BuildOpts {
         // QEMU needs /dev/kvm inside the outer sandbox; nothing else ever gets it.
         devices: if accel == Accel::Kvm { &["kvm"] } else { &[] },
