@@ -9,7 +9,7 @@
 use crate::control::{self, Msg};
 use crate::error::{Context, SetupError};
 use crate::spec::{Spec, Stdio};
-use crate::{door, fsrules, mounts, seccomp, sys};
+use crate::{door, landlock_rules, mounts, seccomp, sys};
 use rustix::event::{poll, PollFd, PollFlags};
 use std::ffi::CString;
 use std::io::{self, Write};
@@ -174,7 +174,7 @@ fn init_setup(
     sys::wipe_environment();
     sys::set_no_new_privs().ctx(|| "set no_new_privs".into())?;
     sys::drop_all_capabilities().ctx(|| "drop capabilities".into())?;
-    fsrules::restrict(&[], true)?;
+    landlock_rules::restrict(&[], true)?;
     seccomp::install(&seccomp::denylist_program(), 0)
         .ctx(|| "install the seccomp filter".into())?;
     Ok((cmd_pid, sigfd))
@@ -232,7 +232,7 @@ fn command_setup(
     // SAFETY: umask swaps an integer.
     unsafe { libc::umask(umask) };
     prepare_process(spec, sock)?;
-    fsrules::restrict(&mounts::writable_roots(spec), false)?;
+    landlock_rules::restrict(&mounts::writable_roots(spec), false)?;
     sys::drop_all_capabilities().ctx(|| "drop capabilities".into())?;
     seccomp::install(&seccomp::denylist_program(), 0)
         .ctx(|| "install the seccomp filter".into())?;

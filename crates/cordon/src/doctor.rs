@@ -1,7 +1,7 @@
 //! `cordon doctor`: what this machine supports, layer by layer, proven by starting a real
 //! sandbox rather than by reading version numbers.
 
-use cordon_linux::fsrules;
+use cordon_linux::landlock_rules;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -60,7 +60,7 @@ pub fn doctor() -> i32 {
         println!("{}", apparmor_profile(&exe));
     }
 
-    let abi = fsrules::kernel_abi();
+    let abi = landlock_rules::kernel_abi();
     r.line(
         abi >= 1,
         "Landlock",

@@ -9,7 +9,7 @@
 
 use crate::audit::Audit;
 use crate::fail;
-use cordon_linux::join::{self, JoinPlan};
+use cordon_linux::exec::{self as join, JoinPlan};
 use cordon_linux::pathguard::{self, GuardConfig, NetRoute};
 use serde::{Deserialize, Serialize};
 use serde_json::json;

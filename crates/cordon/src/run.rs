@@ -208,7 +208,7 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
         }
         eprintln!(
             "cordon: warning: --isolation landlock is weaker than the default: {}",
-            cordon_linux::lite::LACKS
+            cordon_linux::landlock_tier::LACKS
         );
     }
     let sandbox_id = sandbox_id(&args.command);
@@ -403,7 +403,7 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
     // SAFETY: nothing before this point starts a thread; the process is single-threaded.
     let launched = match &lite_tmp {
         // SAFETY: as above.
-        Some(t) => unsafe { cordon_linux::lite::launch(&plan.spec, t.clone(), install) },
+        Some(t) => unsafe { cordon_linux::landlock_tier::launch(&plan.spec, t.clone(), install) },
         // SAFETY: as above.
         None => unsafe { sandbox::launch(&plan.spec, Some(install)) },
     };
@@ -463,7 +463,7 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
     }
     let result = supervise::run(launched, signals, &mut hooks);
     if let Some(t) = &lite_tmp {
-        cordon_linux::lite::end_orphans();
+        cordon_linux::landlock_tier::end_orphans();
         let _ = std::fs::remove_dir_all(t);
     }
     if let Some(b) = hooks.broker.take() {

@@ -70,7 +70,7 @@ fn init(port_out: &mut Option<Port>) -> Result<(), String> {
     if cmdline.split_whitespace().any(|w| w == PROBE_WORD) {
         println!(
             "{PROBE_OK} landlock={}",
-            cordon_linux::fsrules::kernel_abi()
+            cordon_linux::landlock_rules::kernel_abi()
         );
         return Ok(());
     }
@@ -103,7 +103,7 @@ fn init(port_out: &mut Option<Port>) -> Result<(), String> {
         let note = format!("programs that ignore the proxy variables get no connection ({why})");
         let _ = send(&port, Kind::Note, 0, note.as_bytes());
     }
-    let abi = cordon_linux::fsrules::kernel_abi();
+    let abi = cordon_linux::landlock_rules::kernel_abi();
     if cfg.verbose {
         let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
         let note = format!(

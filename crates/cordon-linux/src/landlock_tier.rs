@@ -9,7 +9,7 @@ use crate::control::{self, Msg};
 use crate::error::{Context, SetupError};
 use crate::sandbox::{Launched, ListenerInstaller};
 use crate::spec::{Spec, Stdio};
-use crate::{fsrules, seccomp, sys};
+use crate::{landlock_rules, seccomp, sys};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
@@ -30,7 +30,7 @@ pub unsafe fn launch(
     let (sup, sb) = sys::seqpacket_pair().ctx(|| "create the control channel".into())?;
     // Orphans of the command come back to cordon, which ends them when the command ends.
     sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1).ctx(|| "become a subreaper".into())?;
-    let mut reads = fsrules::read_grants(&spec.deny_read, &spec.reopen_read);
+    let mut reads = landlock_rules::read_grants(&spec.deny_read, &spec.reopen_read);
     reads.retain(|p| !p.starts_with("/tmp") || p.starts_with(&tmpdir));
     let mut writable = spec.writable.clone();
     writable.push(tmpdir);
@@ -70,7 +70,7 @@ fn child(
         crate::sandbox::attach_stdio(&slave)?;
     }
     crate::sandbox::prepare_process(spec, sock)?;
-    fsrules::restrict_lite(reads, writable)?;
+    landlock_rules::restrict_lite(reads, writable)?;
     seccomp::install(&seccomp::denylist_program_no_inet(), 0)
         .ctx(|| "install the seccomp filter".into())?;
     crate::sandbox::report_started(sock, Some(install_listener))

@@ -11,7 +11,7 @@
 use crate::error::{Context, SetupError};
 use crate::sandbox::{exec_command, prepare_process, ListenerInstaller};
 use crate::spec::{Spec, Stdio};
-use crate::{fsrules, seccomp, sys};
+use crate::{landlock_rules, seccomp, sys};
 use rustix::net::{
     recvmsg, sendmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
     SendAncillaryMessage, SendFlags,
@@ -267,7 +267,7 @@ fn child_setup(
     sys::reset_signals();
     let spec = spec_for(plan, argv);
     prepare_process(&spec, sock)?;
-    fsrules::restrict(&plan.writable_roots, false)?;
+    landlock_rules::restrict(&plan.writable_roots, false)?;
     sys::drop_all_capabilities().ctx(|| "drop capabilities".into())?;
     seccomp::install(&seccomp::denylist_program(), 0)
         .ctx(|| "install the seccomp filter".into())?;
