@@ -13,6 +13,7 @@ mod confine;
 mod connect;
 mod filter;
 mod handle;
+mod identity;
 mod notif;
 mod open;
 mod request;

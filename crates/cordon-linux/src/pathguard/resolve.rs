@@ -105,6 +105,21 @@ impl Root {
         }
     }
 
+    /// The sandbox paths the kernel's name of `fd` may stand for (as seen from our root, and
+    /// with the root's host prefix taken off); each must still be verified.
+    fn candidates(&self, fd: &OwnedFd) -> Result<Vec<Vec<u8>>, Errno> {
+        let own = format!("/proc/thread-self/fd/{}", fd.as_raw_fd());
+        let text = rustix::fs::readlink(own.as_str(), Vec::new())?.into_bytes();
+        let prefix = &self.host_prefix;
+        let stripped =
+            (prefix.len() > 1 && text.starts_with(prefix) && text.get(prefix.len()) == Some(&b'/'))
+                .then(|| text[prefix.len()..].to_vec());
+        Ok(std::iter::once(text)
+            .chain(stripped)
+            .filter(|c| c.first() == Some(&b'/'))
+            .collect())
+    }
+
     fn cached(&self, id: &Ident) -> Option<Vec<Vec<u8>>> {
         self.cache.lock().ok()?.get(id).cloned()
     }
@@ -320,17 +335,7 @@ impl<'a> Resolver<'a> {
         if FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode) != FileType::Directory {
             return Err(Errno::NOTDIR);
         }
-        let own = format!("/proc/thread-self/fd/{}", fd.as_raw_fd());
-        let text = rustix::fs::readlink(own.as_str(), Vec::new())?.into_bytes();
-        let mut candidates = vec![text.clone()];
-        let prefix = &self.root.host_prefix;
-        if prefix.len() > 1 && text.starts_with(prefix) && text.get(prefix.len()) == Some(&b'/') {
-            candidates.push(text[prefix.len()..].to_vec());
-        }
-        for cand in candidates {
-            if cand.first() != Some(&b'/') {
-                continue;
-            }
+        for cand in self.root.candidates(&fd)? {
             let saved = (self.links, self.magic_ok);
             self.magic_ok = false;
             let walked = self.walk(self.root.dir()?, components(&cand));
@@ -344,6 +349,44 @@ impl<'a> Resolver<'a> {
         }
         // Deleted, or not reachable from the sandbox root: nothing sane to check against.
         Err(Errno::NOENT)
+    }
+
+    /// The sandbox path of the object `fd` refers to (a file the caller holds open, reached
+    /// through a magic link or `AT_EMPTY_PATH`), so that the rules decide on the file and not
+    /// on the name that reached it. The kernel's name for it is trusted only if walking it
+    /// from the sandbox root, without following any symlink, lands on the very same inode.
+    /// `None`: no name of it is reachable in the sandbox's view (deleted, a pipe, a memfd,
+    /// another mount namespace's file).
+    pub fn name_of(&mut self, fd: &OwnedFd) -> Result<Option<PathBuf>, Errno> {
+        if !(self.valid)() {
+            return Err(Errno::SRCH);
+        }
+        let st = rustix::fs::fstat(fd)?;
+        if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+            let dup = fd.try_clone().map_err(|_| Errno::MFILE)?;
+            return match self.locate(dup) {
+                Ok(d) => Ok(Some(join(&d.path))),
+                Err(Errno::NOENT) => Ok(None),
+                Err(e) => Err(e),
+            };
+        }
+        for cand in self.root.candidates(fd)? {
+            let mut comps = components(&cand);
+            let Some(name) = comps.pop_back() else {
+                continue;
+            };
+            let saved = (self.links, self.magic_ok);
+            self.magic_ok = false;
+            let walked = self.walk(self.root.dir()?, comps);
+            (self.links, self.magic_ok) = saved;
+            let Ok(dir) = walked else { continue };
+            let here =
+                rustix::fs::statat(&dir.fd, OsStr::from_bytes(&name), AtFlags::SYMLINK_NOFOLLOW);
+            if here.is_ok_and(|h| (h.st_dev, h.st_ino) == (st.st_dev, st.st_ino)) {
+                return Ok(Some(dir.child(&name)));
+            }
+        }
+        Ok(None)
     }
 
     /// The sandbox-absolute path `path` names, for deciding (not for acting on): resolved as
