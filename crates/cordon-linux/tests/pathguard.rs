@@ -187,7 +187,7 @@ fn run(setup: Setup) -> Outcome {
         }),
         net: None,
         asker: None,
-        private_layer: true,
+        own_sockets: Default::default(),
         kvm: false,
     };
     let handle = pathguard::serve(fd, pid, cfg).expect("serve");

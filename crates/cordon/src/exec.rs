@@ -84,8 +84,6 @@ fn copy_route(r: &NetRoute) -> NetRoute {
         register: Arc::clone(&r.register),
         on_refused: Arc::clone(&r.on_refused),
         precheck: Arc::clone(&r.precheck),
-        shared_roots: r.shared_roots.clone(),
-        since: r.since,
     }
 }
 

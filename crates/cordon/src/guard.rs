@@ -170,6 +170,8 @@ pub struct GuardInputs {
     pub protected_existing: Vec<PathBuf>,
     pub asks: crate::fileask::AskPaths,
     pub audit: Audit,
+    /// The unix sockets bound inside, shared by the run's command and every exec'd one.
+    pub own_sockets: Arc<cordon_linux::pathguard::OwnSockets>,
 }
 
 impl GuardInputs {
@@ -207,8 +209,8 @@ impl GuardInputs {
             }),
             net: None,
             asker: None,
-            private_layer: true,
             kvm: false,
+            own_sockets: Arc::clone(&self.own_sockets),
         }
     }
 }

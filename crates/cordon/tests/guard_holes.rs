@@ -368,3 +368,262 @@ fn dependency_trees_install_packages_twin() {
         .unwrap_or(0);
     assert_ne!(mode & 0o100, 0, "chmod +x in a package must work");
 }
+
+fn py_opts(sb: &Sandbox, opts: &[&str], body: &str) -> Out {
+    let code = format!("{PY_SYSCALL}\n{body}");
+    assert_ran(sb.run_opts(opts, &["python3", "-c", &code]))
+}
+
+/// Python helpers: `attempt(what, fn)` prints `WROTE what` when fn succeeds, else `refused`.
+const PY_TRY: &str = r#"
+def attempt(what, f):
+    try:
+        f()
+        print("WROTE", what, flush=True)
+    except OSError as e:
+        print("refused", what, e.errno, flush=True)
+def connect_send(path, kind=socket.SOCK_STREAM):
+    s = socket.socket(socket.AF_UNIX, kind)
+    s.settimeout(3)
+    if kind == socket.SOCK_DGRAM:
+        s.sendto(b"pwn", path)
+    else:
+        s.connect(path); s.sendall(b"pwn")
+"#;
+
+/// A host "daemon": a listening stream socket and a bound datagram socket in a host
+/// directory, reachable by the test user.
+struct HostSockets {
+    dir: PathBuf,
+    stream: std::os::unix::net::UnixListener,
+    dgram: std::os::unix::net::UnixDatagram,
+}
+
+impl HostSockets {
+    fn new(dir: PathBuf) -> HostSockets {
+        fs::create_dir_all(&dir).expect("mkdir host socket dir");
+        let stream =
+            std::os::unix::net::UnixListener::bind(dir.join("tmux-1000")).expect("bind stream");
+        let dgram =
+            std::os::unix::net::UnixDatagram::bind(dir.join("log-dgram")).expect("bind dgram");
+        stream.set_nonblocking(true).expect("nonblocking");
+        dgram.set_nonblocking(true).expect("nonblocking");
+        for p in [dir.clone(), dir.join("tmux-1000"), dir.join("log-dgram")] {
+            let _ = fs::set_permissions(&p, fs::Permissions::from_mode(0o777));
+        }
+        chown_tree(&dir);
+        HostSockets { dir, stream, dgram }
+    }
+
+    fn stream_path(&self) -> String {
+        self.dir.join("tmux-1000").display().to_string()
+    }
+
+    fn dgram_path(&self) -> String {
+        self.dir.join("log-dgram").display().to_string()
+    }
+
+    /// Nothing reached the host's sockets.
+    fn assert_untouched(&self, out: &Out) {
+        assert!(
+            self.stream.accept().is_err(),
+            "a host stream socket accepted a connection from inside\n{}",
+            out.show()
+        );
+        let mut buf = [0u8; 64];
+        assert!(
+            self.dgram.recv(&mut buf).is_err(),
+            "a host datagram socket received a datagram from inside\n{}",
+            out.show()
+        );
+    }
+}
+
+impl Drop for HostSockets {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn host_sockets_unreachable_when_tmp_is_shared() {
+    let sb = Sandbox::new("shared-tmp-sock");
+    let host = HostSockets::new(PathBuf::from(format!("/tmp/cordon-it-hs-{}", unique())));
+    let body = format!(
+        r#"{PY_TRY}
+attempt("connect", lambda: connect_send("{s}"))
+attempt("sendto", lambda: connect_send("{d}", socket.SOCK_DGRAM))
+attempt("sendto-relative", lambda: (os.chdir("{dir}"), connect_send("log-dgram", socket.SOCK_DGRAM)))
+"#,
+        s = host.stream_path(),
+        d = host.dgram_path(),
+        dir = host.dir.display()
+    );
+    let out = py_opts(&sb, &["--allow-write", "/tmp"], &body);
+    assert!(!out.stdout.contains("WROTE"), "{}", out.show());
+    assert_eq!(
+        out.stdout
+            .lines()
+            .filter(|l| l.starts_with("refused"))
+            .count(),
+        3,
+        "{}",
+        out.show()
+    );
+    host.assert_untouched(&out);
+}
+
+#[test]
+fn sockets_made_inside_work_twin() {
+    // A dev server's socket in a shared /tmp and in the workspace, a long name, and a datagram
+    // socket the sandbox bound itself: all usable inside.
+    let sb = Sandbox::new("own-sock-twin");
+    let tmpdir = format!("/tmp/cordon-it-own-{}", unique());
+    let body = format!(
+        r#"
+os.makedirs("{tmpdir}", exist_ok=True)
+long = "d" * 90
+os.makedirs(long, exist_ok=True)
+for p in ("{tmpdir}/dev.sock", os.path.join(os.getcwd(), "dev.sock"), long + "/x" * 1 + ".sock"):
+    srv = socket.socket(socket.AF_UNIX); srv.bind(p); srv.listen(1)
+    c = socket.socket(socket.AF_UNIX); c.connect(p); c.sendall(b"ping")
+    conn, _ = srv.accept(); print("GOT", conn.recv(4).decode(), flush=True)
+r = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); r.bind("dgram.sock")
+w = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); w.sendto(b"dgram", "dgram.sock")
+print("DGRAM", r.recv(16).decode(), flush=True)
+w.sendto(b"again", os.path.abspath("dgram.sock")); print("DGRAM", r.recv(16).decode(), flush=True)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
+v = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); v.sendto(b"udp", u.getsockname())
+print("UDP", u.recv(8).decode(), flush=True)
+"#
+    );
+    let out = py_opts(&sb, &["--allow-write", "/tmp"], &body);
+    let _ = fs::remove_dir_all(&tmpdir);
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert_eq!(out.stdout.matches("GOT ping").count(), 3, "{}", out.show());
+    assert!(
+        out.stdout.contains("DGRAM dgram") && out.stdout.contains("DGRAM again"),
+        "{}",
+        out.show()
+    );
+    assert!(out.stdout.contains("UDP udp"), "{}", out.show());
+    let mode = fs::symlink_metadata(sb.ws.join("dev.sock"))
+        .map(|m| m.file_type())
+        .ok();
+    assert!(
+        mode.is_some_and(|t| std::os::unix::fs::FileTypeExt::is_socket(&t)),
+        "the socket bound inside must exist in the workspace on the host"
+    );
+}
+
+#[test]
+fn approvals_socket_unreachable_when_tmp_is_shared() {
+    // No XDG_RUNTIME_DIR: the broker's socket is under /tmp/cordon-UID, which --allow-write
+    // /tmp puts in the sandbox's reach. It can neither be reached nor replaced.
+    let sb = Sandbox::new("broker-tmp");
+    let policy = sb.root.join("policy.toml");
+    sb.write_host(&policy, "[filesystem]\nask_write = [\"~/ws/asked\"]\n");
+    let uid = sb.user.uid;
+    let body = format!(
+        r#"{PY_TRY}
+found = []
+for d, _, names in os.walk("/tmp/cordon-{uid}"):
+    for n in names:
+        p = os.path.join(d, n)
+        import stat
+        if stat.S_ISSOCK(os.lstat(p).st_mode):
+            found.append(p)
+print("FOUND", len(found), flush=True)
+for p in found:
+    attempt("connect " + p, lambda: connect_send(p))
+    attempt("unlink " + p, lambda: os.unlink(p))
+    attempt("rename " + p, lambda: os.rename(p, p + ".x"))
+attempt("plant", lambda: socket.socket(socket.AF_UNIX).bind("/tmp/cordon-{uid}/approvals/fake.sock"))
+"#
+    );
+    let policy = policy.display().to_string();
+    let out = py_opts(&sb, &["-p", &policy, "--allow-write", "/tmp"], &body);
+    assert!(
+        !out.stdout.contains("FOUND 0") && out.stdout.contains("FOUND"),
+        "the broker's socket should be visible under /tmp/cordon-{uid} for this test to mean anything\n{}",
+        out.show()
+    );
+    assert!(!out.stdout.contains("WROTE"), "{}", out.show());
+}
+
+#[test]
+fn socket_age_cannot_be_forged() {
+    // git's fsmonitor daemon socket, made on the host before the run: chmod, utime or a
+    // rename from inside move its ctime forward; it is still not the sandbox's.
+    let w = workspace("sock-age");
+    let host = HostSockets::new(w.sb.ws.join("nested/.git/fsmon"));
+    let body = format!(
+        r#"{PY_TRY}
+import time
+time.sleep(0.05)
+s = "{s}"
+for how in ("chmod", "utime", "rename"):
+    try:
+        if how == "chmod": os.chmod(s, 0o777)
+        elif how == "utime": os.utime(s)
+        else:
+            os.rename(s, s + ".2"); s = s + ".2"
+    except OSError as e:
+        print("note", how, e.errno, flush=True)
+    attempt("connect after " + how, lambda: connect_send(s))
+    attempt("sendto after " + how, lambda: connect_send("{d}", socket.SOCK_DGRAM))
+"#,
+        s = host.stream_path(),
+        d = host.dgram_path()
+    );
+    let out = py_opts(&w.sb, &[], &body);
+    assert!(!out.stdout.contains("WROTE"), "{}", out.show());
+    assert_eq!(
+        out.stdout
+            .lines()
+            .filter(|l| l.starts_with("refused"))
+            .count(),
+        6,
+        "{}",
+        out.show()
+    );
+    host.assert_untouched(&out);
+}
+
+#[test]
+fn bind_cannot_create_protected_names() {
+    let w = workspace("bind-protected");
+    fs::create_dir_all(w.sb.ws.join("evil/objects")).expect("mkdir");
+    fs::create_dir_all(w.sb.ws.join("evil/refs")).expect("mkdir");
+    fs::create_dir_all(w.sb.ws.join("node_modules/pkg")).expect("mkdir");
+    chown_tree(&w.sb.root);
+    let body = format!(
+        r#"{PY_TRY}
+def bind(p):
+    socket.socket(socket.AF_UNIX).bind(p)
+for p in (".envrc", "nested/.git/hooks/post-checkout", "evil/HEAD", "node_modules/pkg/.envrc",
+          ".mcp.json", "packages/x/.vscode/launch.json", os.path.abspath("AGENTS.md"),
+          "/etc/cordon-it.sock", "{home}/.bashrc.d"):
+    attempt("bind " + p, lambda: bind(p))
+"#,
+        home = w.sb.home.display()
+    );
+    let paths = w.watched();
+    let before = state(&paths);
+    let out = py_opts(&w.sb, &[], &body);
+    w.after(&paths, &before, &out, 9);
+    for p in [
+        ".envrc",
+        "nested/.git/hooks/post-checkout",
+        "evil/HEAD",
+        ".mcp.json",
+        "packages/x/.vscode/launch.json",
+        "AGENTS.md",
+    ] {
+        assert!(
+            !exists_nofollow(&w.sb.ws.join(p)),
+            "{p} was created on the host\n{}",
+            out.show()
+        );
+    }
+}

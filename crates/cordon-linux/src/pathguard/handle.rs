@@ -225,6 +225,11 @@ impl Guard {
         Ok(ask)
     }
 
+    /// Holds every other name change off (as a rename does).
+    pub fn exclusive(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
+        self.tree.write().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn report(&self, op: Op, path: &Path, pid: i32, rule: String) {
         (self.cfg.on_event)(Event {
             op,

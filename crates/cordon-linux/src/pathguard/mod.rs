@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use ask::{Asker, FileAsk};
-pub use connect::NetRoute;
+pub use connect::{NetRoute, OwnSockets};
 pub use filter::{filter_program, filter_program_with, install, install_with_reads};
 pub use serve::serve;
 
@@ -124,9 +124,9 @@ pub struct GuardConfig {
     pub net: Option<NetRoute>,
     /// Decides [`Verdict::Ask`]s; `None`: every ask is denied.
     pub asker: Option<Arc<dyn Asker>>,
-    /// Whether the sandbox has a private layer on `/tmp` (its own unix sockets live there).
-    /// Without one (`--isolation landlock`), `/tmp` is the host's and its sockets stay closed.
-    pub private_layer: bool,
     /// Whether /dev/kvm may be opened (bound into /dev only for the VM tier's QEMU).
     pub kvm: bool,
+    /// The unix sockets the sandbox bound (the only ones it may reach by path); one set for
+    /// every command of a sandbox.
+    pub own_sockets: Arc<OwnSockets>,
 }

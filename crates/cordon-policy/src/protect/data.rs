@@ -85,13 +85,15 @@ pub(crate) fn parse_protect_data(file: &Path, text: &str) -> Result<Vec<ProtectR
         let in_deps = match (group.in_dependency_trees, &group.dependency_trees_why) {
             (Some(d), Some(why)) if !why.is_empty() => d,
             _ if group.anywhere.is_empty() => true,
-            _ => return Err(PolicyError::in_file(
-                file,
-                format!(
+            _ => {
+                return Err(PolicyError::in_file(
+                    file,
+                    format!(
                     "group {:?}: anywhere rules need in_dependency_trees and dependency_trees_why",
                     group.name
                 ),
-            )),
+                ))
+            }
         };
         for (kind, list) in [
             (ProtectKind::Anywhere, &group.anywhere),
