@@ -282,7 +282,7 @@ fn protected_names_cannot_be_created_and_twins_work() {
         ("openat_dirfd_hook", EPERM),
         ("rename_dir_with_hooks", EPERM),
         ("tmpfile_link_envrc", EPERM),
-        ("link_protected_inode", EACCES),
+        ("link_protected_inode", EPERM),
         ("outside_roots", EACCES),
         ("unlink_hooks_dir", EPERM),
     ] {

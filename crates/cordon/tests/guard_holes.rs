@@ -38,14 +38,38 @@ fn workspace(name: &str) -> Ws {
     Ws { sb, marker }
 }
 
-/// Bytes and mode of each watched host file.
-fn state(paths: &[PathBuf]) -> Vec<Option<(Vec<u8>, u32)>> {
+/// What is watched of a host file: bytes, mode, owner, mtime, and its xattrs.
+type FileState = (Vec<u8>, u32, u32, i64, i64, Vec<String>);
+
+/// The state of each watched host file.
+fn state(paths: &[PathBuf]) -> Vec<Option<FileState>> {
     paths
         .iter()
         .map(|p| {
             let m = fs::symlink_metadata(p).ok()?;
-            Some((fs::read(p).unwrap_or_default(), m.mode()))
+            Some((
+                fs::read(p).unwrap_or_default(),
+                m.mode(),
+                m.uid(),
+                m.mtime(),
+                m.mtime_nsec(),
+                xattrs(p),
+            ))
         })
+        .collect()
+}
+
+/// The names of a host file's extended attributes.
+fn xattrs(p: &Path) -> Vec<String> {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import os,sys; print(sorted(os.listxattr(sys.argv[1])))",
+        ])
+        .arg(p)
+        .output();
+    out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .into_iter()
         .collect()
 }
 
@@ -76,13 +100,13 @@ impl Ws {
         out
     }
 
-    fn after(&self, paths: &[PathBuf], before: &[Option<(Vec<u8>, u32)>], out: &Out, n: usize) {
+    fn after(&self, paths: &[PathBuf], before: &[Option<FileState>], out: &Out, n: usize) {
         let after = state(paths);
         for (i, p) in paths.iter().enumerate() {
             assert_eq!(
                 after[i],
                 before[i],
-                "{}: bytes or mode changed on the HOST\n{}",
+                "{}: bytes, mode, owner, mtime or xattrs changed on the HOST\n{}",
                 p.display(),
                 out.show()
             );
@@ -626,4 +650,93 @@ for p in (".envrc", "nested/.git/hooks/post-checkout", "evil/HEAD", "node_module
             out.show()
         );
     }
+}
+
+#[test]
+fn metadata_of_protected_files_at_any_depth() {
+    let w = workspace("meta-protected");
+    let uid = w.sb.user.uid;
+    let body = format!(
+        r#"{PY_TRY}
+hook = "nested/.git/hooks/pre-commit"; cfg = "nested/.git/config"
+claude = "packages/x/CLAUDE.md"; tasks = "packages/x/.vscode/tasks.json"
+fd = os.open(hook, os.O_RDONLY); pfd = os.open(cfg, os.O_PATH)
+AT_EMPTY_PATH = 0x1000; AT_SYMLINK_NOFOLLOW = 0x100
+attempt("chmod +x hook", lambda: os.chmod(hook, 0o755))
+attempt("fchmod hook", lambda: os.fchmod(fd, 0o755))
+attempt("chmod via magic", lambda: os.chmod("/proc/self/fd/%d" % fd, 0o755))
+attempt("chmod via dev-fd", lambda: os.chmod("/dev/fd/%d" % fd, 0o755))
+attempt("fchmodat nofollow", lambda: os.chmod(hook, 0o755, follow_symlinks=False))
+def fchmodat2(dfd, path, mode, flags):
+    r, e = sc(452, dfd, path, mode, flags)
+    if r != 0: raise OSError(e, "fchmodat2")
+attempt("fchmodat2 empty-path opath", lambda: fchmodat2(pfd, b"", 0o777, AT_EMPTY_PATH))
+attempt("chmod deeper claude", lambda: os.chmod(claude, 0o777))
+attempt("chown", lambda: os.chown(cfg, {uid}, -1))
+attempt("lchown", lambda: os.lchown(tasks, {uid}, -1))
+attempt("fchown", lambda: os.fchown(fd, {uid}, -1))
+attempt("utime", lambda: os.utime(cfg, (0, 0)))
+attempt("utime now", lambda: os.utime(claude))
+attempt("futimens", lambda: os.utime(fd, (1, 1)))
+attempt("utime nofollow", lambda: os.utime(tasks, (2, 2), follow_symlinks=False))
+def utimes(path):
+    r, e = sc(235, path, 0)
+    if r != 0: raise OSError(e, "utimes")
+attempt("utimes", lambda: utimes(hook.encode()))
+def utime_raw(path):
+    r, e = sc(132, path, 0)
+    if r != 0: raise OSError(e, "utime")
+attempt("utime raw", lambda: utime_raw(cfg.encode()))
+def futimesat(dfd, path):
+    r, e = sc(261, dfd, path, 0)
+    if r != 0: raise OSError(e, "futimesat")
+attempt("futimesat", lambda: futimesat(-100, b"nested/.git/config"))
+attempt("setxattr", lambda: os.setxattr(cfg, "user.x", b"1"))
+attempt("lsetxattr", lambda: os.setxattr(claude, "user.x", b"1", follow_symlinks=False))
+attempt("fsetxattr", lambda: os.setxattr(fd, "user.x", b"1"))
+attempt("removexattr", lambda: os.removexattr(tasks, "user.keep"))
+attempt("fremovexattr", lambda: os.removexattr(fd, "user.keep"))
+r, e = sc(463, -100, b"nested/.git/config", 0, b"user.x", 0, 0)
+print("refused setxattrat" if r != 0 else "WROTE setxattrat", e, flush=True)
+"#
+    );
+    // Attributes to remove must exist, or the refusal proves nothing.
+    for f in [
+        "packages/x/.vscode/tasks.json",
+        "nested/.git/hooks/pre-commit",
+    ] {
+        w.sb.host_sh_ok(&format!(
+            "python3 -c 'import os; os.setxattr(\"{f}\", \"user.keep\", b\"1\")'"
+        ));
+    }
+    let paths = w.watched();
+    let before = state(&paths);
+    let out = py_opts(&w.sb, &[], &body);
+    w.after(&paths, &before, &out, 23);
+    let st =
+        w.sb.host_sh("cd nested && git commit -q --allow-empty -m x >/dev/null 2>&1; true");
+    assert!(!w.marker.exists(), "{}", st.show());
+}
+
+#[test]
+fn metadata_of_ordinary_files_twin() {
+    let w = workspace("meta-twin");
+    let out = w.sb.sh(
+        "set -e; echo x > tool.sh; chmod +x tool.sh; touch -d 2020-01-01 tool.sh
+         python3 -c 'import os; os.setxattr(\"tool.sh\", \"user.k\", b\"v\"); fd = os.open(\"tool.sh\", os.O_RDONLY); os.fchmod(fd, 0o750); os.utime(fd, (5, 5))'
+         mkdir -p node_modules/pkg/bin && echo x > node_modules/pkg/bin/cli && chmod 755 node_modules/pkg/bin/cli
+         chmod 600 nested/file.txt; chmod 700 nested
+         cp -a nested/file.txt copy.txt
+         echo META-OK",
+    );
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert!(out.stdout.contains("META-OK"), "{}", out.show());
+    let m = fs::metadata(w.sb.ws.join("tool.sh")).expect("tool.sh on the host");
+    assert_eq!(m.permissions().mode() & 0o777, 0o750, "{}", out.show());
+    assert_eq!(m.mtime(), 5, "{}", out.show());
+    assert!(xattrs(&w.sb.ws.join("tool.sh"))
+        .iter()
+        .any(|x| x.contains("user.k")));
+    let n = fs::metadata(w.sb.ws.join("nested/file.txt")).expect("nested file");
+    assert_eq!(n.permissions().mode() & 0o777, 0o600);
 }

@@ -1,5 +1,7 @@
 //! The classic-BPF program that routes name-changing syscalls to the supervisor.
 
+use super::request::META;
+
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 
@@ -64,7 +66,8 @@ fn jump(code: u32, k: u32, jt: usize, jf: usize) -> libc::sock_filter {
 /// can create, write or truncate (O_CREAT, O_WRONLY, O_RDWR, O_TRUNC; not O_PATH or O_TMPFILE),
 /// creat, truncate, connect, mkdir, mkdirat, mknod, mknodat,
 /// rename, renameat, renameat2, link, linkat, symlink, symlinkat, unlink, unlinkat, rmdir,
-/// bind, and sendto with a destination address (a plain `send` has none);
+/// bind, sendto with a destination address (a plain `send` has none), and the metadata
+/// calls ([`META`]: chmod, chown, utimes, xattr families);
 /// SECCOMP_RET_ALLOW for everything else (including a foreign arch: another filter handles arch).
 pub fn filter_program() -> Vec<libc::sock_filter> {
     filter_program_with(false)
@@ -86,7 +89,8 @@ pub fn filter_program_with(reads: bool) -> Vec<libc::sock_filter> {
     // Layout: [0] ld arch, [1] jeq, [2] ld nr, [3] jge x32, [4] open, [5] openat, [6] sendto,
     // [7..7+n] always-list, then: ret ALLOW (fallthrough), OPEN1 (3), OPEN2 (3), SENDTO (4),
     // NOTIFY, ALLOW.
-    let n = ALWAYS.len();
+    let routed: Vec<libc::c_long> = ALWAYS.iter().chain(META).copied().collect();
+    let n = routed.len();
     let fallthrough = 7 + n;
     let open1 = fallthrough + 1;
     let open2 = open1 + 3;
@@ -104,7 +108,7 @@ pub fn filter_program_with(reads: bool) -> Vec<libc::sock_filter> {
     p.push(jump(JEQ, libc::SYS_open as u32, rel(4, open1), 0));
     p.push(jump(JEQ, libc::SYS_openat as u32, rel(5, open2), 0));
     p.push(jump(JEQ, libc::SYS_sendto as u32, rel(6, send), 0));
-    for (i, nr) in ALWAYS.iter().enumerate() {
+    for (i, nr) in routed.iter().enumerate() {
         let at = 7 + i;
         p.push(jump(JEQ, *nr as u32, rel(at, notify), 0));
     }
@@ -234,7 +238,7 @@ mod tests {
             run(&p, libc::SYS_openat, x, [0, 0, 1 << 40, 0, 0, 0]),
             allow
         );
-        for nr in ALWAYS {
+        for nr in ALWAYS.iter().chain(META) {
             assert_eq!(run(&p, *nr, x, [0; 6]), notif, "nr {nr}");
         }
         // sendto: a plain send (no destination) passes, one with a destination is routed,

@@ -450,6 +450,7 @@ impl Ctx<'_> {
             } => self.rename(old_base, old, new_base, new, flags),
             Request::Unlink { base, path, flags } => self.unlink(base, path, flags),
             Request::Truncate { path, len } => self.truncate(path, len),
+            Request::Meta { on, change } => self.meta(on, change),
         };
         Ok(Done::Reply(r.into()))
     }

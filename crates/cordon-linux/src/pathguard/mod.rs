@@ -14,6 +14,7 @@ mod connect;
 mod filter;
 mod handle;
 mod identity;
+mod meta;
 mod notif;
 mod open;
 mod request;
@@ -59,6 +60,8 @@ pub enum Op {
     Rmdir,
     /// A read-only open (routed only when some path is asked about on read).
     Read,
+    /// chmod, chown, utimes, setxattr or removexattr of an existing file or directory.
+    SetAttr,
 }
 
 /// The answer of [`Rules::check`].
