@@ -516,6 +516,27 @@ r = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); r.bind("dgram.sock")
 w = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); w.sendto(b"dgram", "dgram.sock")
 print("DGRAM", r.recv(16).decode(), flush=True)
 w.sendto(b"again", os.path.abspath("dgram.sock")); print("DGRAM", r.recv(16).decode(), flush=True)
+w.sendmsg([b"by", b"msg"], [], 0, "dgram.sock"); print("DGRAM", r.recv(16).decode(), flush=True)
+import array
+a, b = socket.socketpair()
+a.sendmsg([b"fd"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [r.fileno()]))])
+msg, anc, _, _ = b.recvmsg(16, socket.CMSG_SPACE(4))
+passed = array.array("i", anc[0][2][:4])[0]
+w.sendto(b"viafd", "dgram.sock"); print("PASSED", socket.socket(fileno=passed).recv(16).decode(), flush=True)
+big = b"z" * (3 << 20)
+import threading
+got = []
+def reader():
+    n = 0
+    while n < len(big):
+        c = b.recv(1 << 16)
+        if not c: break
+        n += len(c)
+    got.append(n)
+t = threading.Thread(target=reader); t.start()
+print("SENT", a.sendmsg([big[:1 << 20], big[1 << 20:]]), flush=True); t.join()
+print("SENTTO", w.sendto(b"to" * 100, "dgram.sock"), len(r.recv(256)), flush=True)
+print("RECEIVED", got[0], flush=True)
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
 v = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); v.sendto(b"udp", u.getsockname())
 print("UDP", u.recv(8).decode(), flush=True)

@@ -18,6 +18,7 @@ use super::caller::Caller;
 use super::handle::Guard;
 use super::notif::{Listener, Notif};
 use super::resolve::{Base, Resolver, Root};
+use super::send;
 use super::Op;
 use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
@@ -93,7 +94,7 @@ pub(crate) fn handle(listener: &Listener, n: &Notif, caller: &Caller, guard: &Gu
     let valid = || listener.id_valid(n.id);
     let result = match n.nr {
         libc::SYS_bind => bind(n, caller, guard, &valid).map(|()| 0),
-        libc::SYS_sendto => sendto(n, caller, guard, &valid),
+        libc::SYS_sendto => send::sendto(n, caller, guard, &valid),
         _ => connect(n, caller, guard, route, &valid).map(|()| 0),
     };
     if !listener.id_valid(n.id) {
@@ -168,7 +169,7 @@ fn connect(
 }
 
 /// The path of a pathname `sockaddr_un` (up to its first NUL).
-fn sun_path(raw: &[u8]) -> Vec<u8> {
+pub(super) fn sun_path(raw: &[u8]) -> Vec<u8> {
     raw.get(2..)
         .unwrap_or_default()
         .iter()
@@ -178,7 +179,7 @@ fn sun_path(raw: &[u8]) -> Vec<u8> {
 }
 
 /// The socket file at `path` (as the caller names it), if the sandbox bound it in this run.
-fn own_socket(
+pub(super) fn own_socket(
     caller: &Caller,
     guard: &Guard,
     route: &NetRoute,
@@ -288,94 +289,7 @@ fn bind_raw(sock: &OwnedFd, raw: &[u8]) -> Result<(), Errno> {
     }
 }
 
-/// Longest datagram carried for the caller (a unix datagram's own limit is lower).
-const MAX_DATAGRAM: usize = 1 << 20;
-/// How often a blocked send re-checks that its caller still waits.
-const SEND_POLL_MS: i32 = 20;
-
-/// sendto(2) with a destination (the filter routes no other): to a unix socket path only if
-/// the sandbox bound it, like connect; any other address as asked. The datagram is read once
-/// and sent by us on the caller's own socket, so rewriting the buffer afterwards changes
-/// nothing.
-fn sendto(
-    n: &Notif,
-    caller: &Caller,
-    guard: &Guard,
-    valid: &dyn Fn() -> bool,
-) -> Result<i64, Errno> {
-    let fd = n.args[0] as u32 as i32;
-    let len = (n.args[2] as usize).min(MAX_DATAGRAM);
-    let flags = n.args[3] as u32 as i32;
-    let alen = (n.args[5] as u32 as usize).min(std::mem::size_of::<libc::sockaddr_storage>());
-    let raw = caller.read_bytes(n.args[4], alen)?;
-    let data = if len == 0 {
-        Vec::new()
-    } else {
-        caller.read_bytes(n.args[1], len)?
-    };
-    if !valid() {
-        return Err(Errno::INTR);
-    }
-    let sock = caller_socket(caller.tid, fd)?;
-    let family = raw
-        .get(..2)
-        .map(|b| u16::from_ne_bytes([b[0], b[1]]) as i32);
-    if family == Some(libc::AF_UNIX) && raw.len() > 2 && raw[2] != 0 {
-        let none = NetRoute::loopback_only();
-        let route = guard.cfg.net.as_ref().unwrap_or(&none);
-        // The checked inode stays open while we send to it.
-        let target = own_socket(caller, guard, route, &sun_path(&raw))?;
-        let via = unix_addr(format!("/proc/thread-self/fd/{}", target.as_raw_fd()).as_bytes());
-        return send_blocking(&sock, &data, flags, &via, valid);
-    }
-    send_blocking(&sock, &data, flags, &raw, valid)
-}
-
-/// Sends without ever blocking this thread for good: MSG_DONTWAIT, retried while the caller
-/// waits, unless the caller itself asked not to wait.
-fn send_blocking(
-    sock: &OwnedFd,
-    data: &[u8],
-    flags: i32,
-    addr: &[u8],
-    valid: &dyn Fn() -> bool,
-) -> Result<i64, Errno> {
-    let nonblock = flags & libc::MSG_DONTWAIT != 0
-        || rustix::fs::fcntl_getfl(sock).is_ok_and(|f| f.contains(OFlags::NONBLOCK));
-    let (storage, alen) = to_storage(addr);
-    loop {
-        // SAFETY: data and storage are live buffers of the lengths given.
-        let r = unsafe {
-            libc::sendto(
-                sock.as_raw_fd(),
-                data.as_ptr().cast(),
-                data.len(),
-                flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                (&storage as *const libc::sockaddr_storage).cast(),
-                alen as libc::socklen_t,
-            )
-        };
-        if r >= 0 {
-            return Ok(r as i64);
-        }
-        let e = last();
-        if e != Errno::AGAIN || nonblock {
-            return Err(e);
-        }
-        if !valid() {
-            return Err(Errno::INTR);
-        }
-        let mut pfd = libc::pollfd {
-            fd: sock.as_raw_fd(),
-            events: libc::POLLOUT,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        unsafe { libc::poll(&mut pfd, 1, SEND_POLL_MS) };
-    }
-}
-
-fn unix_addr(path: &[u8]) -> Vec<u8> {
+pub(super) fn unix_addr(path: &[u8]) -> Vec<u8> {
     let mut b = vec![0u8; 2 + path.len() + 1];
     b[..2].copy_from_slice(&(libc::AF_UNIX as u16).to_ne_bytes());
     b[2..2 + path.len()].copy_from_slice(path);
@@ -415,7 +329,7 @@ fn parse_inet(raw: &[u8]) -> Option<SocketAddr> {
 }
 
 /// The caller's socket, duplicated into this process.
-fn caller_socket(tid: i32, fd: i32) -> Result<OwnedFd, Errno> {
+pub(super) fn caller_socket(tid: i32, fd: i32) -> Result<OwnedFd, Errno> {
     let tgid = read_tgid(tid)?;
     // SAFETY: pidfd_open takes integers and returns a new fd or -1.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, tgid, 0) };
@@ -471,7 +385,7 @@ fn socket_type(sock: &OwnedFd) -> Result<i32, Errno> {
     Ok(ty)
 }
 
-fn last() -> Errno {
+pub(super) fn last() -> Errno {
     Errno::from_raw_os_error(
         std::io::Error::last_os_error()
             .raw_os_error()
@@ -480,7 +394,7 @@ fn last() -> Errno {
 }
 
 /// `raw` copied into a sockaddr_storage, with its length (cut to the storage's size).
-fn to_storage(raw: &[u8]) -> (libc::sockaddr_storage, usize) {
+pub(super) fn to_storage(raw: &[u8]) -> (libc::sockaddr_storage, usize) {
     let mut storage: libc::sockaddr_storage = unsafe_zeroed();
     let n = raw.len().min(std::mem::size_of::<libc::sockaddr_storage>());
     // SAFETY: copying n <= sizeof(storage) bytes into a local sockaddr_storage.

@@ -19,6 +19,7 @@ mod notif;
 mod open;
 mod request;
 mod resolve;
+mod send;
 mod serve;
 mod subtree;
 
