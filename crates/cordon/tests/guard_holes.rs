@@ -191,6 +191,9 @@ fn magic_link_reopen_of_ordinary_files_twin() {
     let out = w.sb.sh(&format!(
         "set -e; exec 3>>log.txt; echo one > /proc/self/fd/3; echo two >> /dev/fd/3
          ( echo three > /dev/stdout ) >> log.txt
+         ( echo tmp > /dev/stdout ) > /tmp/t.log; grep -q tmp /tmp/t.log
+         ( echo home > /dev/stderr ) 2> ~/h.log; grep -q home ~/h.log
+         exec 7>/tmp/fd7; echo seven > /proc/self/fd/7; grep -q seven /tmp/fd7
          cd nested && echo more >> file.txt && {GIT} commit -qam nested-commit && echo COMMIT-OK"
     ));
     assert_eq!(out.code, 0, "{}", out.show());
@@ -447,6 +450,14 @@ impl HostSockets {
         self.dir.join("log-dgram").display().to_string()
     }
 
+    /// Each of the `n` attempts inside was refused, and nothing reached the host's sockets.
+    fn assert_all_refused(&self, out: &Out, n: usize) {
+        assert!(!out.stdout.contains("WROTE"), "{}", out.show());
+        let refused = out.stdout.lines().filter(|l| l.starts_with("refused"));
+        assert_eq!(refused.count(), n, "{}", out.show());
+        self.assert_untouched(out);
+    }
+
     /// Nothing reached the host's sockets.
     fn assert_untouched(&self, out: &Out) {
         assert!(
@@ -484,17 +495,7 @@ attempt("sendto-relative", lambda: (os.chdir("{dir}"), connect_send("log-dgram",
         dir = host.dir.display()
     );
     let out = py_opts(&sb, &["--allow-write", "/tmp"], &body);
-    assert!(!out.stdout.contains("WROTE"), "{}", out.show());
-    assert_eq!(
-        out.stdout
-            .lines()
-            .filter(|l| l.starts_with("refused"))
-            .count(),
-        3,
-        "{}",
-        out.show()
-    );
-    host.assert_untouched(&out);
+    host.assert_all_refused(&out, 3);
 }
 
 #[test]
@@ -622,17 +623,7 @@ for how in ("chmod", "utime", "rename"):
         d = host.dgram_path()
     );
     let out = py_opts(&w.sb, &[], &body);
-    assert!(!out.stdout.contains("WROTE"), "{}", out.show());
-    assert_eq!(
-        out.stdout
-            .lines()
-            .filter(|l| l.starts_with("refused"))
-            .count(),
-        6,
-        "{}",
-        out.show()
-    );
-    host.assert_untouched(&out);
+    host.assert_all_refused(&out, 6);
 }
 
 #[test]

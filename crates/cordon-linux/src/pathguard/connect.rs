@@ -273,10 +273,19 @@ fn bind_in(sock: &OwnedFd, dir: &OwnedFd, name: &[u8], umask: u32) -> Result<(),
 }
 
 fn bind_raw(sock: &OwnedFd, raw: &[u8]) -> Result<(), Errno> {
+    with_addr(libc::bind, sock, raw)
+}
+
+/// `call` (bind or connect) of `sock` with the address bytes `raw`.
+fn with_addr(
+    call: unsafe extern "C" fn(libc::c_int, *const libc::sockaddr, libc::socklen_t) -> libc::c_int,
+    sock: &OwnedFd,
+    raw: &[u8],
+) -> Result<(), Errno> {
     let (storage, n) = to_storage(raw);
     // SAFETY: storage holds n valid bytes of a sockaddr; the kernel validates the contents.
     let ret = unsafe {
-        libc::bind(
+        call(
             sock.as_raw_fd(),
             (&storage as *const libc::sockaddr_storage).cast(),
             n as libc::socklen_t,
@@ -409,20 +418,7 @@ pub(super) fn to_storage(raw: &[u8]) -> (libc::sockaddr_storage, usize) {
 }
 
 fn connect_raw(sock: &OwnedFd, raw: &[u8]) -> Result<(), Errno> {
-    let (storage, n) = to_storage(raw);
-    // SAFETY: storage holds n valid bytes of a sockaddr; the kernel validates the contents.
-    let ret = unsafe {
-        libc::connect(
-            sock.as_raw_fd(),
-            (&storage as *const libc::sockaddr_storage).cast(),
-            n as libc::socklen_t,
-        )
-    };
-    if ret < 0 {
-        Err(last())
-    } else {
-        Ok(())
-    }
+    with_addr(libc::connect, sock, raw)
 }
 
 fn unsafe_zeroed() -> libc::sockaddr_storage {
