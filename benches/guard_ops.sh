@@ -4,14 +4,17 @@
 # and, given a second binary (OLD=path), inside that one too, to compare the guard's cost
 # before and after a change. Also times chmod and writes to existing files (routed since
 # issue 12). Medians of REPS. No assertions; it prints numbers. Run by hand.
-# Usage: [OLD=/path/to/old/cordon] benches/guard_ops.sh [FILES=3000] [REPS=5]
+# Usage: [NEW=/path/to/cordon] [OLD=/path/to/old/cordon] benches/guard_ops.sh [FILES=3000] [REPS=5]
+# (without NEW, this tree is built in release mode). WHERE=/tmp measures on tmpfs (the
+# sandbox's private /tmp and the host's), where the file system's own cost is smallest and the
+# guard's share shows best; the default is a workspace on the home file system.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/lib.sh
 FILES=${1:-3000}
 REPS=${2:-5}
 
-bench_build release
+if [ -n "${NEW:-}" ]; then bin=$NEW; else bench_build release; fi
 bench_as_user /tmp/cordon-bench cordon
 new=$bin
 old=""
@@ -28,7 +31,8 @@ as mkdir -p "$ws"
 # Prints "create_us chmod_us write_us" per operation for one run.
 probe='
 import os, sys, time
-n = int(sys.argv[1]); d = "d%d" % os.getpid(); os.mkdir(d)
+import tempfile
+n = int(sys.argv[1]); d = tempfile.mkdtemp(dir=sys.argv[2])
 t = time.perf_counter()
 for i in range(n):
     os.close(os.open("%s/f%d" % (d, i), os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o644))
@@ -43,27 +47,36 @@ for i in range(n):
 w = time.perf_counter() - t
 print("%.2f %.2f %.2f" % (c / n * 1e6, m / n * 1e6, w / n * 1e6))
 '
+as tee "$ws/probe.py" >/dev/null <<<"$probe"
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+lowest() { sort -n | head -1; }
 run() {
     local how=$1
     case $how in
-        bare) as bash -c "cd $ws && python3 -c '$probe' $FILES" ;;
-        *) as bash -c "cd $ws && $how run --no-network -- python3 -c '$probe' $FILES" ;;
+        bare) as bash -c "cd $ws && python3 $ws/probe.py $FILES ${WHERE:-.}" ;;
+        *) as bash -c "cd $ws && $how run --no-network -- python3 $ws/probe.py $FILES ${WHERE:-.}" ;;
     esac
 }
-report() {
-    local name=$1 how=$2 out c m w
-    out=$(for _ in $(seq "$REPS"); do run "$how"; done)
-    c=$(awk '{print $1}' <<<"$out" | median)
-    m=$(awk '{print $2}' <<<"$out" | median)
-    w=$(awk '{print $3}' <<<"$out" | median)
-    printf '%-8s create+close %8s us   chmod %8s us   open-existing-for-write %8s us\n' "$name" "$c" "$m" "$w"
-    eval "${name}_c=$c"
-}
-echo "guard per-op cost, $FILES files, median of $REPS"
-report bare bare
-report new "$new"
-[ -n "$old" ] && report old "$old"
+# The variants take turns, REPS rounds, so drift in the machine's load hits each alike.
+names=(bare new)
+hows=(bare "$new")
+if [ -n "$old" ]; then names+=(old); hows+=("$old"); fi
+declare -A res
+for _ in $(seq "$REPS"); do
+    for i in "${!names[@]}"; do
+        res[${names[$i]}]+="$(run "${hows[$i]}")"$'\n'
+    done
+done
+echo "guard per-op cost, $FILES files, median (and lowest) of $REPS rounds"
+for n in "${names[@]}"; do
+    out=${res[$n]}
+    c=$(awk 'NF {print $1}' <<<"$out" | median)
+    m=$(awk 'NF {print $2}' <<<"$out" | median)
+    w=$(awk 'NF {print $3}' <<<"$out" | median)
+    lc=$(awk 'NF {print $1}' <<<"$out" | lowest)
+    printf '%-5s create+close %8s us (lowest %8s)   chmod %8s us   open-existing-for-write %8s us\n' "$n" "$c" "$lc" "$m" "$w"
+    eval "${n}_c=$c"
+done
 python3 - "$bare_c" "$new_c" "${old_c:-}" <<'PY'
 import sys
 bare, new = float(sys.argv[1]), float(sys.argv[2])
