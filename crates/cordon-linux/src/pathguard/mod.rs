@@ -32,6 +32,24 @@ pub use connect::{NetRoute, OwnSockets};
 pub use filter::{filter_program, filter_program_with, install, install_with_reads};
 pub use serve::serve;
 
+/// The listener `fd` of the process behind `pidfd`, taken with pidfd_getfd (see
+/// `sandbox::hand_over_listener`: the listener cannot travel by sendmsg once its filter
+/// routes sendmsg).
+pub fn take_listener(
+    pidfd: &impl std::os::fd::AsFd,
+    fd: i32,
+) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: pidfd_getfd takes integers and returns a new fd or -1.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_fd().as_raw_fd(), fd, 0) };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let r = i32::try_from(r).map_err(|_| std::io::Error::from_raw_os_error(libc::EBADF))?;
+    // SAFETY: the kernel just returned this fd to us and nobody else owns it.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(r) })
+}
+
 /// The kind of name change a sandboxed process asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
