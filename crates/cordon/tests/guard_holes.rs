@@ -489,13 +489,24 @@ fn host_sockets_unreachable_when_tmp_is_shared() {
 attempt("connect", lambda: connect_send("{s}"))
 attempt("sendto", lambda: connect_send("{d}", socket.SOCK_DGRAM))
 attempt("sendto-relative", lambda: (os.chdir("{dir}"), connect_send("log-dgram", socket.SOCK_DGRAM)))
+attempt("sendmsg", lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendmsg([b"pwn"], [], 0, "{d}"))
+def sendmmsg(path):
+    import ctypes
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    addr = ctypes.create_string_buffer(2 + len(path) + 1); addr.raw = b"\x01\x00" + path.encode() + b"\x00"
+    data = ctypes.create_string_buffer(b"pwn")
+    iov = (ctypes.c_uint64 * 2)(ctypes.addressof(data), 3)
+    mm = (ctypes.c_uint64 * 8)(ctypes.addressof(addr), len(addr.raw), ctypes.addressof(iov), 1, 0, 0, 0, 0)
+    r, e = sc(307, s.fileno(), ctypes.addressof(mm), 1, 0)
+    if r != 1: raise OSError(e, "sendmmsg")
+attempt("sendmmsg", lambda: sendmmsg("{d}"))
 "#,
         s = host.stream_path(),
         d = host.dgram_path(),
         dir = host.dir.display()
     );
     let out = py_opts(&sb, &["--allow-write", "/tmp"], &body);
-    host.assert_all_refused(&out, 3);
+    host.assert_all_refused(&out, 5);
 }
 
 #[test]
@@ -537,6 +548,15 @@ def reader():
 t = threading.Thread(target=reader); t.start()
 print("SENT", a.sendmsg([big[:1 << 20], big[1 << 20:]]), flush=True); t.join()
 print("SENTTO", w.sendto(b"to" * 100, "dgram.sock"), len(r.recv(256)), flush=True)
+import ctypes
+path = os.path.abspath("dgram.sock").encode()
+addr = ctypes.create_string_buffer(2 + len(path) + 1); addr.raw = b"\x01\x00" + path + b"\x00"
+bufs = [ctypes.create_string_buffer(b"mm1"), ctypes.create_string_buffer(b"mm22")]
+iovs = [(ctypes.c_uint64 * 2)(ctypes.addressof(bufs[0]), 3), (ctypes.c_uint64 * 2)(ctypes.addressof(bufs[1]), 4)]
+mm = (ctypes.c_uint64 * 16)(ctypes.addressof(addr), len(addr.raw), ctypes.addressof(iovs[0]), 1, 0, 0, 0, 0,
+                            ctypes.addressof(addr), len(addr.raw), ctypes.addressof(iovs[1]), 1, 0, 0, 0, 0)
+n, e = sc(307, w.fileno(), ctypes.addressof(mm), 2, 0)
+print("MMSG", n, mm[7] & 0xffffffff, mm[15] & 0xffffffff, r.recv(8).decode(), r.recv(8).decode(), flush=True)
 print("RECEIVED", got[0], flush=True)
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
 v = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); v.sendto(b"udp", u.getsockname())

@@ -64,7 +64,14 @@ impl OwnSockets {
 
 /// Whether the routed syscall `nr` is a socket call served on its own unconfined thread.
 pub(crate) fn is_socket_call(nr: i64) -> bool {
-    matches!(nr, libc::SYS_connect | libc::SYS_bind | libc::SYS_sendto)
+    matches!(
+        nr,
+        libc::SYS_connect
+            | libc::SYS_bind
+            | libc::SYS_sendto
+            | libc::SYS_sendmsg
+            | libc::SYS_sendmmsg
+    )
 }
 
 impl NetRoute {
@@ -79,7 +86,8 @@ impl NetRoute {
     }
 }
 
-/// Handles one socket notification (connect, bind, sendto) on an unconfined thread:
+/// Handles one socket notification (connect, bind, sendto, sendmsg, sendmmsg) on an
+/// unconfined thread:
 /// pidfd_getfd needs ptrace-mode access to the caller, which the guard's Landlocked workers
 /// do not have.
 pub(crate) fn handle(listener: &Listener, n: &Notif, caller: &Caller, guard: &Guard) {
@@ -95,6 +103,8 @@ pub(crate) fn handle(listener: &Listener, n: &Notif, caller: &Caller, guard: &Gu
     let result = match n.nr {
         libc::SYS_bind => bind(n, caller, guard, &valid).map(|()| 0),
         libc::SYS_sendto => send::sendto(n, caller, guard, &valid),
+        libc::SYS_sendmsg => send::sendmsg(n, caller, guard, &valid),
+        libc::SYS_sendmmsg => send::sendmmsg(n, caller, guard, &valid),
         _ => connect(n, caller, guard, route, &valid).map(|()| 0),
     };
     if !listener.id_valid(n.id) {
@@ -351,20 +361,12 @@ pub(super) fn caller_socket(tid: i32, fd: i32) -> Result<OwnedFd, Errno> {
     }
     // SAFETY: pidfd is a fresh descriptor we own.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
-    // SAFETY: pidfd_getfd takes integers and returns a new fd or -1.
-    let dup = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
-    if dup < 0 {
-        let e = std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EBADF);
-        return Err(Errno::from_raw_os_error(if e == libc::EPERM {
-            libc::EACCES
-        } else {
-            e
-        }));
-    }
-    // SAFETY: dup is a fresh descriptor we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(dup as i32) })
+    super::take_listener(&pidfd, fd).map_err(|e| {
+        Errno::from_raw_os_error(match e.raw_os_error().unwrap_or(libc::EBADF) {
+            libc::EPERM => libc::EACCES,
+            e => e,
+        })
+    })
 }
 
 fn read_tgid(tid: i32) -> Result<i32, Errno> {

@@ -27,6 +27,9 @@ const ALWAYS: &[libc::c_long] = &[
     libc::SYS_truncate,
     libc::SYS_connect,
     libc::SYS_bind,
+    // Their destination is inside a struct: every one is routed (and performed by the guard).
+    libc::SYS_sendmsg,
+    libc::SYS_sendmmsg,
     libc::SYS_mkdir,
     libc::SYS_mkdirat,
     libc::SYS_mknod,
@@ -66,7 +69,7 @@ fn jump(code: u32, k: u32, jt: usize, jf: usize) -> libc::sock_filter {
 /// can create, write or truncate (O_CREAT, O_WRONLY, O_RDWR, O_TRUNC; not O_PATH or O_TMPFILE),
 /// creat, truncate, connect, mkdir, mkdirat, mknod, mknodat,
 /// rename, renameat, renameat2, link, linkat, symlink, symlinkat, unlink, unlinkat, rmdir,
-/// bind, sendto with a destination address (a plain `send` has none), and the metadata
+/// bind, sendmsg, sendmmsg, sendto with a destination address (a plain `send` has none), the metadata
 /// calls ([`META`]: chmod, chown, utimes, xattr families);
 /// SECCOMP_RET_ALLOW for everything else (including a foreign arch: another filter handles arch).
 pub fn filter_program() -> Vec<libc::sock_filter> {

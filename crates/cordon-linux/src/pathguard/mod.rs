@@ -32,9 +32,9 @@ pub use connect::{NetRoute, OwnSockets};
 pub use filter::{filter_program, filter_program_with, install, install_with_reads};
 pub use serve::serve;
 
-/// The listener `fd` of the process behind `pidfd`, taken with pidfd_getfd (see
-/// `sandbox::hand_over_listener`: the listener cannot travel by sendmsg once its filter
-/// routes sendmsg).
+/// Descriptor `fd` of the process behind `pidfd`, taken with pidfd_getfd: the listener a
+/// sandboxed process announces (see `sandbox::hand_over_listener`: it cannot travel by sendmsg
+/// once its filter routes sendmsg), or a caller's socket.
 pub fn take_listener(
     pidfd: &impl std::os::fd::AsFd,
     fd: i32,
