@@ -123,17 +123,7 @@ fn connect(
     route: &NetRoute,
     valid: &dyn Fn() -> bool,
 ) -> Result<(), Errno> {
-    let fd = n.args[0] as u32 as i32;
-    let len = (n.args[2] as u32 as usize).min(std::mem::size_of::<libc::sockaddr_storage>());
-    let raw = caller.read_bytes(n.args[1], len)?;
-    if !valid() {
-        return Err(Errno::INTR);
-    }
-    let sock = caller_socket(caller.tid, fd)?;
-    let family = match raw.get(..2) {
-        Some(b) => u16::from_ne_bytes([b[0], b[1]]) as i32,
-        None => return Err(Errno::INVAL),
-    };
+    let (sock, raw, family) = socket_and_address(n, caller, valid)?;
     match family {
         libc::AF_INET | libc::AF_INET6 => {
             let dst = parse_inet(&raw).ok_or(Errno::INVAL)?;
@@ -210,10 +200,12 @@ pub(super) fn own_socket(
     Ok(target)
 }
 
-/// bind(2): a unix socket's name is created like any other name (decided by the rules,
-/// inside the writable roots) and its identity recorded as the sandbox's own; every other
-/// address is bound as asked, on the caller's own socket.
-fn bind(n: &Notif, caller: &Caller, guard: &Guard, valid: &dyn Fn() -> bool) -> Result<(), Errno> {
+/// connect's and bind's arguments: the caller's socket, the address read once, its family.
+fn socket_and_address(
+    n: &Notif,
+    caller: &Caller,
+    valid: &dyn Fn() -> bool,
+) -> Result<(OwnedFd, Vec<u8>, i32), Errno> {
     let fd = n.args[0] as u32 as i32;
     let len = (n.args[2] as u32 as usize).min(std::mem::size_of::<libc::sockaddr_storage>());
     let raw = caller.read_bytes(n.args[1], len)?;
@@ -225,6 +217,14 @@ fn bind(n: &Notif, caller: &Caller, guard: &Guard, valid: &dyn Fn() -> bool) -> 
         Some(b) => u16::from_ne_bytes([b[0], b[1]]) as i32,
         None => return Err(Errno::INVAL),
     };
+    Ok((sock, raw, family))
+}
+
+/// bind(2): a unix socket's name is created like any other name (decided by the rules,
+/// inside the writable roots) and its identity recorded as the sandbox's own; every other
+/// address is bound as asked, on the caller's own socket.
+fn bind(n: &Notif, caller: &Caller, guard: &Guard, valid: &dyn Fn() -> bool) -> Result<(), Errno> {
+    let (sock, raw, family) = socket_and_address(n, caller, valid)?;
     match family {
         libc::AF_UNIX if raw.len() > 2 && raw[2] != 0 => {}
         libc::AF_INET | libc::AF_INET6 => {
