@@ -2,8 +2,9 @@
 # Per-operation cost of the path guard for ordinary file creation: create+close of FILES new
 # files (timed inside the process, so start-up is not counted), bare and inside `cordon run`,
 # and, given a second binary (OLD=path), inside that one too, to compare the guard's cost
-# before and after a change. Also times chmod and writes to existing files (routed since
-# issue 12). Medians of REPS. No assertions; it prints numbers. Run by hand.
+# before and after a change. Also times chmod, write-opens of existing files, and a sendmsg+recv
+# on a socketpair (chmod and sendmsg are routed since issue 12). Medians of REPS. No
+# assertions; it prints numbers. Run by hand.
 # Usage: [NEW=/path/to/cordon] [OLD=/path/to/old/cordon] benches/guard_ops.sh [FILES=3000] [REPS=5]
 # (without NEW, this tree is built in release mode). WHERE=/tmp measures on tmpfs (the
 # sandbox's private /tmp and the host's), where the file system's own cost is smallest and the
@@ -45,7 +46,13 @@ t = time.perf_counter()
 for i in range(n):
     os.close(os.open("%s/f%d" % (d, i), os.O_WRONLY))
 w = time.perf_counter() - t
-print("%.2f %.2f %.2f" % (c / n * 1e6, m / n * 1e6, w / n * 1e6))
+import socket
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+t = time.perf_counter()
+for i in range(n):
+    a.sendmsg([b"x"]); b.recv(1)
+s = time.perf_counter() - t
+print("%.2f %.2f %.2f %.2f" % (c / n * 1e6, m / n * 1e6, w / n * 1e6, s / n * 1e6))
 '
 as tee "$ws/probe.py" >/dev/null <<<"$probe"
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -73,8 +80,9 @@ for n in "${names[@]}"; do
     c=$(awk 'NF {print $1}' <<<"$out" | median)
     m=$(awk 'NF {print $2}' <<<"$out" | median)
     w=$(awk 'NF {print $3}' <<<"$out" | median)
+    g=$(awk 'NF {print $4}' <<<"$out" | median)
     lc=$(awk 'NF {print $1}' <<<"$out" | lowest)
-    printf '%-5s create+close %8s us (lowest %8s)   chmod %8s us   open-existing-for-write %8s us\n' "$n" "$c" "$lc" "$m" "$w"
+    printf '%-5s create+close %8s us (lowest %8s)   chmod %8s us   open-existing-for-write %8s us   sendmsg %8s us\n' "$n" "$c" "$lc" "$m" "$w" "$g"
     eval "${n}_c=$c"
 done
 python3 - "$bare_c" "$new_c" "${old_c:-}" <<'PY'
