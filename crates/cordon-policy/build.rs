@@ -24,6 +24,9 @@ struct RawGroup {
     anywhere: Vec<Spanned<String>>,
     #[serde(default)]
     home: Vec<Spanned<String>>,
+    in_dependency_trees: Option<bool>,
+    #[allow(dead_code)]
+    dependency_trees_why: Option<String>,
 }
 
 fn main() {
@@ -37,14 +40,25 @@ fn main() {
             .count()
             + 1
     };
-    let mut out =
-        String::from("pub(crate) static BUILTIN_PROTECT: &[(&str, bool, &str, usize)] = &[\n");
+    let mut out = String::from(
+        "pub(crate) static BUILTIN_PROTECT: &[(&str, bool, &str, usize, bool)] = &[\n",
+    );
     for g in &raw.group {
+        // Which `anywhere` rules hold inside dependency trees is a decision per group, and
+        // must be written down with its reason.
+        let in_deps = match (&g.in_dependency_trees, &g.dependency_trees_why) {
+            (Some(d), Some(why)) if !why.is_empty() => *d,
+            _ if g.anywhere.is_empty() => true,
+            _ => panic!(
+                "data/protected.toml: group {:?} has anywhere rules but no in_dependency_trees and dependency_trees_why",
+                g.name
+            ),
+        };
         for (home, list) in [(false, &g.anywhere), (true, &g.home)] {
             for e in list {
                 let _ = writeln!(
                     out,
-                    "    ({:?}, {home}, {:?}, {}),",
+                    "    ({:?}, {home}, {:?}, {}, {in_deps}),",
                     g.name,
                     e.get_ref(),
                     line(e.span().start)

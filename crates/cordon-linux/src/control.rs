@@ -18,8 +18,14 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 pub enum Msg {
     /// init -> supervisor: the pty master of the sandbox's devpts.
     PtyMaster(OwnedFd),
-    /// command child -> supervisor: the seccomp user-notification listener.
-    Listener(OwnedFd),
+    /// command child -> supervisor, before its path-guard filter exists: a pidfd of itself and
+    /// the write end of a pipe it waits on until the supervisor has taken the listener.
+    Pidfd(OwnedFd),
+    Gate(OwnedFd),
+    /// command child -> supervisor: the number of its seccomp user-notification listener, to
+    /// take with pidfd_getfd. (Not the fd itself: once the filter exists, sendmsg goes to the
+    /// path guard, which cannot answer before it has the listener.)
+    ListenerAt(i32),
     /// command child -> supervisor: exec is about to happen; setup finished.
     Started,
     /// init -> supervisor: setup failed; the text is one line for the person.
@@ -33,7 +39,9 @@ pub enum Msg {
 }
 
 const TAG_PTY: u8 = b'P';
-const TAG_LISTENER: u8 = b'L';
+const TAG_PIDFD: u8 = b'I';
+const TAG_GATE: u8 = b'G';
+const TAG_LISTENER_AT: u8 = b'L';
 const TAG_STARTED: u8 = b'S';
 const TAG_FAILED: u8 = b'E';
 const TAG_STOPPED: u8 = b'T';
@@ -50,9 +58,18 @@ pub fn send(sock: BorrowedFd<'_>, msg: &Msg) -> io::Result<()> {
             payload.push(TAG_PTY);
             Some(fd.as_fd())
         }
-        Msg::Listener(fd) => {
-            payload.push(TAG_LISTENER);
+        Msg::Pidfd(fd) => {
+            payload.push(TAG_PIDFD);
             Some(fd.as_fd())
+        }
+        Msg::Gate(fd) => {
+            payload.push(TAG_GATE);
+            Some(fd.as_fd())
+        }
+        Msg::ListenerAt(n) => {
+            payload.push(TAG_LISTENER_AT);
+            payload.extend_from_slice(&n.to_le_bytes());
+            None
         }
         Msg::Started => {
             payload.push(TAG_STARTED);
@@ -79,16 +96,30 @@ pub fn send(sock: BorrowedFd<'_>, msg: &Msg) -> io::Result<()> {
             Some(fd.as_fd())
         }
     };
+    let Some(fd) = fd else {
+        // Plain send: the path guard routes sendmsg, and the command's last messages are sent
+        // with its filter installed.
+        send_plain(sock, &payload)?;
+        return Ok(());
+    };
     let iov = [IoSlice::new(&payload)];
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut anc = SendAncillaryBuffer::new(&mut space);
-    let fds;
-    if let Some(fd) = fd {
-        fds = [fd];
-        anc.push(SendAncillaryMessage::ScmRights(&fds));
-    }
+    let fds = [fd];
+    anc.push(SendAncillaryMessage::ScmRights(&fds));
     sendmsg(sock, &iov, &mut anc, SendFlags::NOSIGNAL)?;
     Ok(())
+}
+
+/// One packet without descriptors, by `send` (sendto without an address: never routed).
+pub fn send_plain(sock: BorrowedFd<'_>, payload: &[u8]) -> io::Result<()> {
+    loop {
+        match rustix::net::send(sock, payload, SendFlags::NOSIGNAL) {
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+            Ok(_) => return Ok(()),
+        }
+    }
 }
 
 /// Receives one message; `Ok(None)` means the peer closed the channel.
@@ -123,7 +154,11 @@ pub fn recv(sock: BorrowedFd<'_>) -> io::Result<Option<Msg>> {
     let bad = || io::Error::new(io::ErrorKind::InvalidData, "malformed control message");
     let msg = match buf[0] {
         TAG_PTY => Msg::PtyMaster(fd.ok_or_else(bad)?),
-        TAG_LISTENER => Msg::Listener(fd.ok_or_else(bad)?),
+        TAG_PIDFD => Msg::Pidfd(fd.ok_or_else(bad)?),
+        TAG_GATE => Msg::Gate(fd.ok_or_else(bad)?),
+        TAG_LISTENER_AT if n == 5 => {
+            Msg::ListenerAt(i32::from_le_bytes([buf[1], buf[2], buf[3], buf[4]]))
+        }
         TAG_STARTED => Msg::Started,
         TAG_FAILED => Msg::SetupFailed(String::from_utf8_lossy(&buf[1..n]).into_owned()),
         TAG_STOPPED if n >= 2 => Msg::Stopped(buf[1]),

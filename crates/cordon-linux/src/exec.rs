@@ -44,6 +44,10 @@ pub struct JoinPlan {
 
 /// Sends one message with up to 4 descriptors.
 pub fn send(sock: BorrowedFd<'_>, payload: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+    if fds.is_empty() {
+        // sendmsg is routed to the path guard once its filter is installed.
+        return crate::control::send_plain(sock, payload);
+    }
     let iov = [IoSlice::new(payload)];
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(4))];
     let mut anc = SendAncillaryBuffer::new(&mut space);
@@ -271,10 +275,30 @@ fn child_setup(
     sys::drop_all_capabilities().ctx(|| "drop capabilities".into())?;
     seccomp::install(&seccomp::denylist_program(), 0)
         .ctx(|| "install the seccomp filter".into())?;
+    // As in `sandbox::hand_over_listener`: a pidfd before the filter, then only the number;
+    // the server takes the listener with pidfd_getfd and answers K. Joining the sandbox's
+    // namespaces changed our credentials, which made us non-dumpable; pidfd_getfd needs
+    // ptrace-mode access, so become dumpable again (exec sets it anew anyway).
+    // SAFETY: prctl with constant integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) } != 0 {
+        return Err(SetupError::new(
+            "hand over the path guard",
+            io::Error::last_os_error(),
+        ));
+    }
+    let me = rustix::process::pidfd_open(
+        rustix::process::getpid(),
+        rustix::process::PidfdFlags::empty(),
+    )
+    .ctx(|| "hand over the path guard".into())?;
+    send(sock.as_fd(), b"P", &[me.as_fd()]).ctx(|| "hand over the path guard".into())?;
+    drop(me);
     let listener = install_listener().ctx(|| "install the path-guard filter".into())?;
-    send(sock.as_fd(), b"L", &[listener.as_fd()]).ctx(|| "hand over the path guard".into())?;
-    drop(listener);
+    let mut msg = b"L".to_vec();
+    msg.extend_from_slice(&listener.as_raw_fd().to_le_bytes());
+    send(sock.as_fd(), &msg, &[]).ctx(|| "hand over the path guard".into())?;
     let (answer, _) = recv(sock.as_fd()).ctx(|| "wait for the path guard".into())?;
+    drop(listener);
     match answer.first() {
         Some(b'K') => Ok(()),
         Some(b'E') => Err(SetupError::msg(

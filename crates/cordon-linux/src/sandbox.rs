@@ -269,11 +269,42 @@ pub(crate) fn report_started(
     install_listener: Option<ListenerInstaller>,
 ) -> Result<(), SetupError> {
     if let Some(install) = install_listener {
-        let listener = install().ctx(|| "install the path-guard filter".into())?;
-        control::send(sock.as_fd(), &Msg::Listener(listener))
-            .ctx(|| "hand over the path guard".into())?;
+        hand_over_listener(sock, install)?;
     }
     control::send(sock.as_fd(), &Msg::Started).ctx(|| "report start".into())
+}
+
+/// Installs the path-guard filter and lets the supervisor take its listener. Once the filter
+/// exists, sendmsg is routed to the guard, which has no listener yet: so a pidfd of this
+/// process and a gate pipe go first, then only the listener's number (plain send); the
+/// supervisor takes it with pidfd_getfd and opens the gate. The listener is closed before
+/// exec, so the command never holds it.
+fn hand_over_listener(sock: &OwnedFd, install: ListenerInstaller) -> Result<(), SetupError> {
+    let what = || "hand over the path guard".to_string();
+    let me = rustix::process::pidfd_open(
+        rustix::process::getpid(),
+        rustix::process::PidfdFlags::empty(),
+    )
+    .ctx(what)?;
+    let (gate_r, gate_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx(what)?;
+    control::send(sock.as_fd(), &Msg::Pidfd(me)).ctx(what)?;
+    control::send(sock.as_fd(), &Msg::Gate(gate_w)).ctx(what)?;
+    let listener = install().ctx(|| "install the path-guard filter".into())?;
+    control::send(sock.as_fd(), &Msg::ListenerAt(listener.as_raw_fd())).ctx(what)?;
+    let mut ok = [0u8; 1];
+    let n = loop {
+        match rustix::io::read(&gate_r, &mut ok) {
+            Err(rustix::io::Errno::INTR) => continue,
+            other => break other,
+        }
+    }
+    .ctx(what)?;
+    if n != 1 {
+        return Err(SetupError::msg(
+            "the supervisor did not take the path guard",
+        ));
+    }
+    Ok(())
 }
 
 /// Finds and execs argv[0] like a shell: 127 when not found, 126 when found but not runnable.

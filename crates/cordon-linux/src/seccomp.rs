@@ -21,6 +21,10 @@ const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 const RET_ALLOW: u32 = 0x7fff_0000;
 const RET_ERRNO: u32 = 0x0005_0000;
 
+/// x86_64 numbers the libc crate does not name yet.
+const SYS_SETXATTRAT: i64 = 463;
+const SYS_REMOVEXATTRAT: i64 = 466;
+
 /// Syscalls that are refused outright, with the errno returned.
 const DENY: &[(i64, i32)] = &[
     (libc::SYS_io_uring_setup, libc::EPERM),
@@ -76,6 +80,10 @@ const DENY: &[(i64, i32)] = &[
     (libc::SYS_clone3, libc::ENOSYS),
     // openat2's flags live in a struct too; the path guard needs readable flags.
     (libc::SYS_openat2, libc::ENOSYS),
+    // The *xattrat forms (Linux 6.13) would need decoding of their own; ENOSYS makes tools
+    // use setxattr/removexattr and friends, which the path guard decides.
+    (SYS_SETXATTRAT, libc::ENOSYS),
+    (SYS_REMOVEXATTRAT, libc::ENOSYS),
 ];
 
 /// Namespace-creating clone/unshare flags.

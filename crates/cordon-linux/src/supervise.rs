@@ -42,6 +42,8 @@ pub trait Hooks {
 /// What the supervisor has learned from the control channel so far.
 struct State {
     started: bool,
+    /// The command's pidfd and gate, until its listener is taken.
+    handover: (Option<OwnedFd>, Option<OwnedFd>),
     setup_error: Option<String>,
     relay: Option<Relay>,
     raw: Option<RawTerminal>,
@@ -66,7 +68,18 @@ impl State {
                 }
                 self.relay = Some(Relay::start(master, 0, 1).ctx(|| "relay the terminal".into())?);
             }
-            Msg::Listener(fd) => hooks.listener(fd, init_pid),
+            Msg::Pidfd(fd) => self.handover.0 = Some(fd),
+            Msg::Gate(fd) => self.handover.1 = Some(fd),
+            Msg::ListenerAt(n) => {
+                // Without both, the command's gate stays shut and its setup fails (closed).
+                let (pidfd, gate) = std::mem::take(&mut self.handover);
+                if let (Some(pidfd), Some(gate)) = (pidfd, gate) {
+                    if let Ok(fd) = crate::pathguard::take_listener(&pidfd, n) {
+                        hooks.listener(fd, init_pid);
+                        let _ = rustix::io::write(&gate, b"k");
+                    }
+                }
+            }
             Msg::Socket(kind, fd) => hooks.socket(kind, fd),
             Msg::Started => self.started = true,
             Msg::SetupFailed(text) => self.setup_error = Some(text),
@@ -97,6 +110,7 @@ pub fn run(sandbox: Launched, signals: Signals, hooks: &mut dyn Hooks) -> Result
     let mut ctrl_open = true;
     let mut st = State {
         started: false,
+        handover: (None, None),
         setup_error: None,
         relay: None,
         raw: None,

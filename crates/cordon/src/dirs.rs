@@ -43,16 +43,21 @@ pub fn load_trust(home: &Path) -> Result<cordon_policy::TrustStore, String> {
     }
 }
 
+/// Where [`runtime_dir`] is, without creating it.
+pub fn runtime_dir_path() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(d) if Path::new(&d).is_absolute() => PathBuf::from(d).join("cordon"),
+        _ => PathBuf::from(format!("/tmp/cordon-{}", cordon_linux::sys::getuid())),
+    }
+}
+
 /// cordon's runtime directory: `$XDG_RUNTIME_DIR/cordon`, else `/tmp/cordon-$UID`; created
 /// 0700 and refused unless it is a real directory owned by the person (a planted symlink or
 /// someone else's directory in /tmp must not be used).
 pub fn runtime_dir() -> Result<PathBuf, String> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
     let uid = cordon_linux::sys::getuid();
-    let dir = match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(d) if Path::new(&d).is_absolute() => PathBuf::from(d).join("cordon"),
-        _ => PathBuf::from(format!("/tmp/cordon-{uid}")),
-    };
+    let dir = runtime_dir_path();
     match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}

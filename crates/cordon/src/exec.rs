@@ -85,8 +85,6 @@ fn copy_route(r: &NetRoute) -> NetRoute {
         register: Arc::clone(&r.register),
         on_refused: Arc::clone(&r.on_refused),
         precheck: Arc::clone(&r.precheck),
-        shared_roots: r.shared_roots.clone(),
-        since: r.since,
     }
 }
 
@@ -265,15 +263,27 @@ fn serve_one(conn: &OwnedFd, s: &Shared) -> Result<(), String> {
     .map_err(|e| format!("cannot reach the sandbox's root: {e}"))?;
     join::send(conn.as_fd(), &s.plan, &[pidfd.as_fd(), root.as_fd()]).map_err(|e| e.to_string())?;
     drop((pidfd, root));
+    // The joining command's pidfd, then its listener's number (see `join::child_setup`).
     let (msg, mut fds) = join::recv(conn.as_fd()).map_err(|e| e.to_string())?;
     if msg.is_empty() {
         return Ok(()); // the client gave up (e.g. it failed to join and said so itself)
     }
-    if msg.first() != Some(&b'L') || fds.is_empty() {
+    if msg.first() != Some(&b'P') || fds.is_empty() {
         return Err("malformed exec request".into());
     }
-    let listener = fds.swap_remove(0);
+    let joined = fds.swap_remove(0);
     drop(fds);
+    let (msg, _) = join::recv(conn.as_fd()).map_err(|e| e.to_string())?;
+    if msg.is_empty() {
+        return Ok(());
+    }
+    let n = match msg.as_slice() {
+        [b'L', a, b, c, d] => i32::from_le_bytes([*a, *b, *c, *d]),
+        _ => return Err("malformed exec request".into()),
+    };
+    let listener = pathguard::take_listener(&joined, n)
+        .map_err(|e| format!("cannot take the command's path guard: {e}"))?;
+    drop(joined);
     let mut cfg = (s.guard)()?;
     cfg.net = Some(match route {
         Some(r) => r,

@@ -3,7 +3,7 @@
 
 use crate::audit::Audit;
 use cordon_linux::pathguard::{Event, GuardConfig, Op, Rules, Verdict};
-use cordon_policy::{OwnConfig, ProtectKind, ProtectSet};
+use cordon_policy::{OwnConfig, ProtectSet};
 use serde_json::json;
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
@@ -17,9 +17,9 @@ const SCRATCH: &[&str] = &["/tmp", "/var/tmp", "/dev/shm"];
 
 /// Directories of third-party packages unpacked by package managers. Packages ship
 /// `AGENTS.md`, `CLAUDE.md`, `.vscode/`, `.github/`, even `.cargo/config.toml`; refusing them
-/// would break `npm install`, `pip install` and `cargo build`, and no agent, IDE or git reads
-/// configuration from inside these trees. Only the `anywhere` rules are lifted there: rules
-/// anchored at `$HOME` or `/` still apply.
+/// would break `npm install`, `pip install` and `cargo build`. But the sandbox chooses these
+/// names too, so only the `anywhere` rules that `data/protected.toml` marks as lifted there
+/// are lifted; git, direnv and IDE task files stay protected (see that file's header).
 const DEPENDENCY_DIRS: &[&str] = &["node_modules", "site-packages", "dist-packages"];
 /// The same for package managers' caches and toolchains under `$HOME`.
 const HOME_CACHES: &[&str] = &[
@@ -43,9 +43,9 @@ pub fn anywhere_exempt(home: &Path, path: &Path) -> bool {
 
 struct ProtectRules {
     set: ProtectSet,
-    /// Only the rules anchored at `$HOME` or `/`: what still applies inside dependency trees
-    /// (`None` if it could not be built: then every rule applies there too). Built on first
-    /// use, off the start-up path.
+    /// The rules that still apply inside dependency trees (anchored ones, and `anywhere` ones
+    /// marked so); `None` if it could not be built: then every rule applies there too. Built
+    /// on first use, off the start-up path.
     anchored: std::sync::OnceLock<Option<ProtectSet>>,
     home: PathBuf,
     /// Host-shared writable paths: protected even when they live under a scratch directory.
@@ -95,7 +95,7 @@ impl ProtectRules {
         let deps = self.in_dependencies(path);
         let anchored = if deps {
             self.anchored
-                .get_or_init(|| anchored_only(&self.set, &self.home))
+                .get_or_init(|| dependency_rules(&self.set, &self.home))
                 .as_ref()
         } else {
             None
@@ -157,12 +157,12 @@ fn makes_bare_repository(op: Op, path: &Path) -> bool {
 
 use crate::approval::files::op_name;
 
-/// The rules of `set` that are anchored (at `$HOME` or `/`), as a set of their own.
-fn anchored_only(set: &ProtectSet, home: &Path) -> Option<ProtectSet> {
+/// The rules of `set` that apply inside dependency trees, as a set of their own.
+fn dependency_rules(set: &ProtectSet, home: &Path) -> Option<ProtectSet> {
     let rules: Vec<_> = set
         .rules()
         .iter()
-        .filter(|r| r.kind != ProtectKind::Anywhere)
+        .filter(|r| r.applies_in_dependency_trees())
         .cloned()
         .collect();
     ProtectSet::from_rules(home, rules).ok()
@@ -180,6 +180,8 @@ pub struct GuardInputs {
     pub protected_existing: Vec<PathBuf>,
     pub asks: crate::fileask::AskPaths,
     pub audit: Audit,
+    /// The unix sockets bound inside, shared by the run's command and every exec'd one.
+    pub own_sockets: Arc<cordon_linux::pathguard::OwnSockets>,
     /// The active profiles' own `$HOME` configuration (`None` without a private layer).
     pub own: Option<Arc<OwnConfig>>,
 }
@@ -220,8 +222,8 @@ impl GuardInputs {
             }),
             net: None,
             asker: None,
-            private_layer: true,
             kvm: false,
+            own_sockets: Arc::clone(&self.own_sockets),
         }
     }
 }

@@ -92,6 +92,18 @@ pub fn protect_set(eff: &Effective, home: &Path, workspace: &Path) -> Result<Pro
     // `eff.protect` holds what policy added; `ProtectSet::new` adds the built-in list.
     let mut extra: Vec<ProtectRule> = eff.protect.clone();
     extra.extend(gitprotect::rules(home, workspace));
+    // cordon's own sockets (approvals, exec) live there; when a shared /tmp or workspace puts
+    // it in reach, the sandbox must not replace or remove them (connecting is refused anyway:
+    // the sandbox did not bind them).
+    extra.extend(
+        ProtectRule::exact(
+            &crate::dirs::runtime_dir_path(),
+            true,
+            Some("cordon's runtime directory".into()),
+            cordon_policy::Origin::bare(cordon_policy::Tier::Builtin),
+        )
+        .ok(),
+    );
     ProtectSet::new(home, &extra).map_err(|e| e.to_string())
 }
 

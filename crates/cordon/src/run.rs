@@ -35,8 +35,6 @@ struct RunHooks {
     broker: Option<Broker>,
     audit: Audit,
     error: Option<String>,
-    shared_roots: Vec<std::path::PathBuf>,
-    since: i128,
     /// Whether the path guard asks about files (`ask_read`, `ask_write`, strict mode).
     file_asks: bool,
     /// A named sandbox's exec socket (`cordon exec`).
@@ -117,8 +115,6 @@ impl RunHooks {
             )),
             register: Arc::new(move |local, original| dst.register(local, original)),
             precheck,
-            shared_roots: self.shared_roots.clone(),
-            since: self.since,
             on_refused: Arc::new(move |target, why| {
                 audit.event("net", json!({"kind": "deny", "via": "connect", "target": target, "decision": "deny", "reason": why}))
             }),
@@ -145,8 +141,6 @@ impl supervise::Hooks for RunHooks {
                 on_refused: Arc::new(move |target, why| {
                     audit.event("net", json!({"kind": "deny", "via": "connect", "target": target, "decision": "deny", "reason": why}))
                 }),
-                shared_roots: self.shared_roots.clone(),
-                since: self.since,
                 ..NetRoute::loopback_only()
             }));
             if let Some(b) = self.broker.as_ref().filter(|_| self.file_asks) {
@@ -347,6 +341,7 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
         protected_existing: plan.spec.protect_existing.clone(),
         asks: std::mem::take(&mut plan.asks),
         audit: audit.clone(),
+        own_sockets: Arc::default(),
         own: (!lite).then(|| Arc::clone(&plan.own)),
     };
     let exec_guard = (session.is_some() && !opts.vm)
@@ -359,11 +354,6 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
         broker: None,
         audit: audit.clone(),
         error: None,
-        shared_roots: plan.spec.writable.clone(),
-        since: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as i128)
-            .unwrap_or(0),
         file_asks,
         exec: None,
         home: (!lite && (!plan.own.is_empty() || !plan.new_state.is_empty())).then(|| {
@@ -373,7 +363,6 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
         sandbox_home: None,
     };
     if let Some(cfg) = hooks.guard.as_mut() {
-        cfg.private_layer = !lite;
         cfg.kvm = plan.spec.extra_devices.iter().any(|d| d == "kvm");
     }
     // Sandbox-wide limits where cgroup v2 is delegated; rlimits and tmpfs sizes otherwise.

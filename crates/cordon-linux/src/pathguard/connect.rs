@@ -1,24 +1,33 @@
-//! `connect(2)` from inside the sandbox, performed by cordon on the caller's own socket.
+//! `connect(2)`, `bind(2)` and `sendto(2)` from inside the sandbox, performed by cordon on the
+//! caller's own socket.
 //!
 //! The sandbox's network namespace has no route anywhere, so nothing leaves by itself. A TCP
 //! connect to a non-loopback address is turned into a connect to cordon's transparent door
 //! (inside the namespace), after recording where the program wanted to go; the door applies
-//! the network policy. Loopback connects are performed as asked. A unix-socket connect is
-//! resolved inside the sandbox's root and allowed only to sockets in the sandbox's private
-//! layer, so no host daemon's socket (Docker, D-Bus, an agent's IPC) is reachable through the
-//! read-only view of the host. Like every path-guard call, nothing is ever "continued": the
-//! address is read once and cordon connects the caller's socket (obtained with pidfd_getfd)
-//! itself, so rewriting the buffer afterwards changes nothing.
+//! the network policy. Loopback connects are performed as asked. A unix socket is reachable
+//! by path (connect, or a datagram sent to it) only if the sandbox bound it in this run: its
+//! identity is recorded at `bind`, which creates the socket's name like any other creation
+//! (the rules decide). Where a socket lives says nothing (`/tmp` may be the host's), nor does
+//! its age (ctime moves with `chmod`), so no host daemon's socket (tmux, ssh-agent, X11,
+//! Docker, D-Bus, cordon's own approvals socket) is reachable. Like every path-guard call,
+//! nothing is ever "continued": the address is read once and cordon acts on the caller's
+//! socket (obtained with pidfd_getfd) itself, so rewriting the buffer afterwards changes
+//! nothing.
 
 use super::caller::Caller;
+use super::handle::Guard;
 use super::notif::{Listener, Notif};
-use super::resolve::Root;
-use rustix::fs::{Mode, OFlags};
+use super::resolve::{Base, Resolver, Root};
+use super::send;
+use super::Op;
+use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
+use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Where connections go and who hears about them.
 pub struct NetRoute {
@@ -32,11 +41,37 @@ pub struct NetRoute {
     /// Early answer for a destination policy already refuses, so the program sees
     /// ECONNREFUSED at connect() instead of a reset after it (the door checks again anyway).
     pub precheck: Arc<dyn Fn(SocketAddr) -> bool + Send + Sync>,
-    /// Writable places shared with the host (workspace, allow_write): a unix socket there is
-    /// reachable only if it was created after `since` (unix nanoseconds), i.e. by the sandbox,
-    /// not by a host daemon that was already listening there.
-    pub shared_roots: Vec<PathBuf>,
-    pub since: i128,
+}
+
+/// The unix sockets the sandbox bound in this run, by identity (st_dev, st_ino) recorded at
+/// `bind`. Only these are reachable by path: a socket's place (a private layer, a shared
+/// `/tmp`, the workspace) or its age (ctime, which `chmod`/`utime` move) says nothing about
+/// who made it. Shared by every command of one sandbox (`cordon exec` included).
+#[derive(Default)]
+pub struct OwnSockets(Mutex<HashSet<(u64, u64)>>);
+
+impl OwnSockets {
+    fn add(&self, id: (u64, u64)) {
+        if let Ok(mut s) = self.0.lock() {
+            s.insert(id);
+        }
+    }
+
+    fn contains(&self, id: (u64, u64)) -> bool {
+        self.0.lock().map(|s| s.contains(&id)).unwrap_or(false)
+    }
+}
+
+/// Whether the routed syscall `nr` is a socket call served on its own unconfined thread.
+pub(crate) fn is_socket_call(nr: i64) -> bool {
+    matches!(
+        nr,
+        libc::SYS_connect
+            | libc::SYS_bind
+            | libc::SYS_sendto
+            | libc::SYS_sendmsg
+            | libc::SYS_sendmmsg
+    )
 }
 
 impl NetRoute {
@@ -47,30 +82,36 @@ impl NetRoute {
             register: Arc::new(|_, _| {}),
             on_refused: Arc::new(|_, _| {}),
             precheck: Arc::new(|_| false),
-            shared_roots: Vec::new(),
-            since: i128::MAX,
         }
     }
 }
 
-/// Handles one connect notification (on an unconfined thread: pidfd_getfd needs ptrace-mode
-/// access to the caller, which the guard's Landlocked workers do not have).
-pub(crate) fn handle(
-    listener: &Listener,
-    n: &Notif,
-    caller: &Caller,
-    root: &Root,
-    route: &NetRoute,
-    private_dev: u64,
-) {
-    let result = connect(n, caller, root, route, private_dev, &|| {
-        listener.id_valid(n.id)
-    });
+/// Handles one socket notification (connect, bind, sendto, sendmsg, sendmmsg) on an
+/// unconfined thread:
+/// pidfd_getfd needs ptrace-mode access to the caller, which the guard's Landlocked workers
+/// do not have.
+pub(crate) fn handle(listener: &Listener, n: &Notif, caller: &Caller, guard: &Guard) {
+    let none;
+    let route = match &guard.cfg.net {
+        Some(r) => r,
+        None => {
+            none = NetRoute::loopback_only();
+            &none
+        }
+    };
+    let valid = || listener.id_valid(n.id);
+    let result = match n.nr {
+        libc::SYS_bind => bind(n, caller, guard, &valid).map(|()| 0),
+        libc::SYS_sendto => send::sendto(n, caller, guard, &valid),
+        libc::SYS_sendmsg => send::sendmsg(n, caller, guard, &valid),
+        libc::SYS_sendmmsg => send::sendmmsg(n, caller, guard, &valid),
+        _ => connect(n, caller, guard, route, &valid).map(|()| 0),
+    };
     if !listener.id_valid(n.id) {
         return;
     }
     match result {
-        Ok(()) => listener.respond(n.id, 0, 0),
+        Ok(v) => listener.respond(n.id, v, 0),
         Err(e) => listener.respond(n.id, 0, e.raw_os_error()),
     }
 }
@@ -78,22 +119,11 @@ pub(crate) fn handle(
 fn connect(
     n: &Notif,
     caller: &Caller,
-    root: &Root,
+    guard: &Guard,
     route: &NetRoute,
-    private_dev: u64,
     valid: &dyn Fn() -> bool,
 ) -> Result<(), Errno> {
-    let fd = n.args[0] as u32 as i32;
-    let len = (n.args[2] as u32 as usize).min(std::mem::size_of::<libc::sockaddr_storage>());
-    let raw = caller.read_bytes(n.args[1], len)?;
-    if !valid() {
-        return Err(Errno::INTR);
-    }
-    let sock = caller_socket(caller.tid, fd)?;
-    let family = match raw.get(..2) {
-        Some(b) => u16::from_ne_bytes([b[0], b[1]]) as i32,
-        None => return Err(Errno::INVAL),
-    };
+    let (sock, raw, family) = socket_and_address(n, caller, valid)?;
     match family {
         libc::AF_INET | libc::AF_INET6 => {
             let dst = parse_inet(&raw).ok_or(Errno::INVAL)?;
@@ -128,23 +158,8 @@ fn connect(
             if raw.len() <= 2 || raw[2] == 0 {
                 return connect_raw(&sock, &raw);
             }
-            let path: Vec<u8> = raw[2..].iter().take_while(|b| **b != 0).copied().collect();
-            let target = open_socket_file(caller, root, &path)?;
-            let st = rustix::fs::fstat(&target)?;
-            let is_sock =
-                rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Socket;
-            if !is_sock {
-                return Err(Errno::CONNREFUSED);
-            }
-            let own = st.st_dev == private_dev
-                || (ctime_ns(&st) > route.since && under(&target, &route.shared_roots));
-            if !own {
-                (route.on_refused)(
-                    String::from_utf8_lossy(&path).into_owned(),
-                    "unix socket outside the sandbox",
-                );
-                return Err(Errno::CONNREFUSED);
-            }
+            let path = sun_path(&raw);
+            let target = own_socket(caller, guard, route, &path)?;
             // Connect to exactly the inode that was checked.
             let via = format!("/proc/thread-self/fd/{}", target.as_raw_fd());
             connect_unix_path(&sock, via.as_bytes())
@@ -153,19 +168,151 @@ fn connect(
     }
 }
 
-/// Whether the object behind `fd` lies beneath one of `roots` (sandbox paths; the kernel
-/// prints an fd's path as seen in the sandbox's mount namespace).
-fn under(fd: &OwnedFd, roots: &[PathBuf]) -> bool {
-    let Ok(p) = std::fs::read_link(format!("/proc/thread-self/fd/{}", fd.as_raw_fd())) else {
-        return false;
-    };
-    roots.iter().any(|r| p.starts_with(r))
+/// The path of a pathname `sockaddr_un` (up to its first NUL).
+pub(super) fn sun_path(raw: &[u8]) -> Vec<u8> {
+    raw.get(2..)
+        .unwrap_or_default()
+        .iter()
+        .take_while(|b| **b != 0)
+        .copied()
+        .collect()
 }
 
-/// A file's change time in unix nanoseconds (seconds alone would admit a host socket made in
-/// the same second the sandbox started).
-fn ctime_ns(st: &rustix::fs::Stat) -> i128 {
-    i128::from(st.st_ctime) * 1_000_000_000 + i128::from(st.st_ctime_nsec)
+/// The socket file at `path` (as the caller names it), if the sandbox bound it in this run.
+pub(super) fn own_socket(
+    caller: &Caller,
+    guard: &Guard,
+    route: &NetRoute,
+    path: &[u8],
+) -> Result<OwnedFd, Errno> {
+    let target = open_socket_file(caller, &guard.root, path)?;
+    let st = rustix::fs::fstat(&target)?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Socket {
+        return Err(Errno::CONNREFUSED);
+    }
+    if !guard.cfg.own_sockets.contains((st.st_dev, st.st_ino)) {
+        (route.on_refused)(
+            String::from_utf8_lossy(path).into_owned(),
+            "unix socket the sandbox did not bind",
+        );
+        return Err(Errno::CONNREFUSED);
+    }
+    Ok(target)
+}
+
+/// connect's and bind's arguments: the caller's socket, the address read once, its family.
+fn socket_and_address(
+    n: &Notif,
+    caller: &Caller,
+    valid: &dyn Fn() -> bool,
+) -> Result<(OwnedFd, Vec<u8>, i32), Errno> {
+    let fd = n.args[0] as u32 as i32;
+    let len = (n.args[2] as u32 as usize).min(std::mem::size_of::<libc::sockaddr_storage>());
+    let raw = caller.read_bytes(n.args[1], len)?;
+    if !valid() {
+        return Err(Errno::INTR);
+    }
+    let sock = caller_socket(caller.tid, fd)?;
+    let family = match raw.get(..2) {
+        Some(b) => u16::from_ne_bytes([b[0], b[1]]) as i32,
+        None => return Err(Errno::INVAL),
+    };
+    Ok((sock, raw, family))
+}
+
+/// bind(2): a unix socket's name is created like any other name (decided by the rules,
+/// inside the writable roots) and its identity recorded as the sandbox's own; every other
+/// address is bound as asked, on the caller's own socket.
+fn bind(n: &Notif, caller: &Caller, guard: &Guard, valid: &dyn Fn() -> bool) -> Result<(), Errno> {
+    let (sock, raw, family) = socket_and_address(n, caller, valid)?;
+    match family {
+        libc::AF_UNIX if raw.len() > 2 && raw[2] != 0 => {}
+        libc::AF_INET | libc::AF_INET6 => {
+            // The bind is ours, and we may bind low ports in the sandbox's namespace; the
+            // caller, unprivileged, may not.
+            let port = parse_inet(&raw).map_or(0, |a| a.port());
+            if port != 0 && port < 1024 {
+                return Err(Errno::ACCESS);
+            }
+            return bind_raw(&sock, &raw);
+        }
+        _ => return bind_raw(&sock, &raw),
+    }
+    let path = sun_path(&raw);
+    // Renames, links and unlinks wait: the name bound is the name whose identity is recorded.
+    let _tree = guard.exclusive();
+    let mut res = Resolver::new(&guard.root, caller, valid);
+    let p = res.parent(Base::Cwd, &path)?;
+    if p.is_dot() || p.trailing_slash {
+        return Err(Errno::INVAL);
+    }
+    let name = std::ffi::OsStr::from_bytes(&p.name);
+    if rustix::fs::statat(&p.dir.fd, name, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
+        return Err(Errno::ADDRINUSE);
+    }
+    let full = p.full();
+    match guard.decide(Op::Mknod, &full, Some(&p.dir.path), caller.tid) {
+        Ok(()) => {}
+        Err(Errno::XDEV) => return Err(Errno::ACCESS),
+        Err(e) => return Err(e),
+    }
+    let umask = caller.status()?.umask;
+    bind_in(&sock, &p.dir.fd, &p.name, umask)?;
+    let st = rustix::fs::statat(&p.dir.fd, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    guard.cfg.own_sockets.add((st.st_dev, st.st_ino));
+    Ok(())
+}
+
+/// Binds `sock` to `name` in the directory `dir`: from this thread only, with the caller's
+/// umask, so the name is created exactly there whatever its length.
+fn bind_in(sock: &OwnedFd, dir: &OwnedFd, name: &[u8], umask: u32) -> Result<(), Errno> {
+    // SAFETY: unshare(CLONE_FS) gives this (per-call) thread its own cwd and umask; it
+    // touches no memory.
+    if unsafe { libc::unshare(libc::CLONE_FS) } != 0 {
+        return Err(last());
+    }
+    rustix::process::fchdir(dir)?;
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(umask & 0o777));
+    let mut b = vec![0u8; 2 + name.len() + 1];
+    b[..2].copy_from_slice(&(libc::AF_UNIX as u16).to_ne_bytes());
+    b[2..2 + name.len()].copy_from_slice(name);
+    if b.len() > std::mem::size_of::<libc::sockaddr_un>() {
+        return Err(Errno::NAMETOOLONG);
+    }
+    bind_raw(sock, &b)
+}
+
+fn bind_raw(sock: &OwnedFd, raw: &[u8]) -> Result<(), Errno> {
+    with_addr(libc::bind, sock, raw)
+}
+
+/// `call` (bind or connect) of `sock` with the address bytes `raw`.
+fn with_addr(
+    call: unsafe extern "C" fn(libc::c_int, *const libc::sockaddr, libc::socklen_t) -> libc::c_int,
+    sock: &OwnedFd,
+    raw: &[u8],
+) -> Result<(), Errno> {
+    let (storage, n) = to_storage(raw);
+    // SAFETY: storage holds n valid bytes of a sockaddr; the kernel validates the contents.
+    let ret = unsafe {
+        call(
+            sock.as_raw_fd(),
+            (&storage as *const libc::sockaddr_storage).cast(),
+            n as libc::socklen_t,
+        )
+    };
+    if ret < 0 {
+        Err(last())
+    } else {
+        Ok(())
+    }
+}
+
+pub(super) fn unix_addr(path: &[u8]) -> Vec<u8> {
+    let mut b = vec![0u8; 2 + path.len() + 1];
+    b[..2].copy_from_slice(&(libc::AF_UNIX as u16).to_ne_bytes());
+    b[2..2 + path.len()].copy_from_slice(path);
+    b
 }
 
 fn is_local(ip: IpAddr) -> bool {
@@ -201,7 +348,7 @@ fn parse_inet(raw: &[u8]) -> Option<SocketAddr> {
 }
 
 /// The caller's socket, duplicated into this process.
-fn caller_socket(tid: i32, fd: i32) -> Result<OwnedFd, Errno> {
+pub(super) fn caller_socket(tid: i32, fd: i32) -> Result<OwnedFd, Errno> {
     let tgid = read_tgid(tid)?;
     // SAFETY: pidfd_open takes integers and returns a new fd or -1.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, tgid, 0) };
@@ -214,20 +361,12 @@ fn caller_socket(tid: i32, fd: i32) -> Result<OwnedFd, Errno> {
     }
     // SAFETY: pidfd is a fresh descriptor we own.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
-    // SAFETY: pidfd_getfd takes integers and returns a new fd or -1.
-    let dup = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
-    if dup < 0 {
-        let e = std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EBADF);
-        return Err(Errno::from_raw_os_error(if e == libc::EPERM {
-            libc::EACCES
-        } else {
-            e
-        }));
-    }
-    // SAFETY: dup is a fresh descriptor we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(dup as i32) })
+    super::take_listener(&pidfd, fd).map_err(|e| {
+        Errno::from_raw_os_error(match e.raw_os_error().unwrap_or(libc::EBADF) {
+            libc::EPERM => libc::EACCES,
+            e => e,
+        })
+    })
 }
 
 fn read_tgid(tid: i32) -> Result<i32, Errno> {
@@ -257,7 +396,7 @@ fn socket_type(sock: &OwnedFd) -> Result<i32, Errno> {
     Ok(ty)
 }
 
-fn last() -> Errno {
+pub(super) fn last() -> Errno {
     Errno::from_raw_os_error(
         std::io::Error::last_os_error()
             .raw_os_error()
@@ -265,7 +404,8 @@ fn last() -> Errno {
     )
 }
 
-fn connect_raw(sock: &OwnedFd, raw: &[u8]) -> Result<(), Errno> {
+/// `raw` copied into a sockaddr_storage, with its length (cut to the storage's size).
+pub(super) fn to_storage(raw: &[u8]) -> (libc::sockaddr_storage, usize) {
     let mut storage: libc::sockaddr_storage = unsafe_zeroed();
     let n = raw.len().min(std::mem::size_of::<libc::sockaddr_storage>());
     // SAFETY: copying n <= sizeof(storage) bytes into a local sockaddr_storage.
@@ -276,19 +416,11 @@ fn connect_raw(sock: &OwnedFd, raw: &[u8]) -> Result<(), Errno> {
             n,
         )
     };
-    // SAFETY: storage holds n valid bytes of a sockaddr; the kernel validates the contents.
-    let ret = unsafe {
-        libc::connect(
-            sock.as_raw_fd(),
-            (&storage as *const libc::sockaddr_storage).cast(),
-            n as libc::socklen_t,
-        )
-    };
-    if ret < 0 {
-        Err(last())
-    } else {
-        Ok(())
-    }
+    (storage, n)
+}
+
+fn connect_raw(sock: &OwnedFd, raw: &[u8]) -> Result<(), Errno> {
+    with_addr(libc::connect, sock, raw)
 }
 
 fn unsafe_zeroed() -> libc::sockaddr_storage {
@@ -320,10 +452,7 @@ fn connect_to(sock: &OwnedFd, addr: SocketAddr) -> Result<(), Errno> {
 }
 
 fn connect_unix_path(sock: &OwnedFd, path: &[u8]) -> Result<(), Errno> {
-    let mut b = vec![0u8; 2 + path.len() + 1];
-    b[..2].copy_from_slice(&(libc::AF_UNIX as u16).to_ne_bytes());
-    b[2..2 + path.len()].copy_from_slice(path);
-    connect_raw(sock, &b)
+    connect_raw(sock, &unix_addr(path))
 }
 
 /// The socket's local address, binding it to an ephemeral loopback port first if it has none

@@ -1,5 +1,7 @@
 //! The classic-BPF program that routes name-changing syscalls to the supervisor.
 
+use super::request::META;
+
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 
@@ -15,12 +17,19 @@ const OFF_ARCH: u32 = 4;
 const fn off_arg_lo(i: u32) -> u32 {
     16 + 8 * i
 }
+const fn off_arg_hi(i: u32) -> u32 {
+    20 + 8 * i
+}
 
 /// Syscalls that are always routed to the supervisor.
 const ALWAYS: &[libc::c_long] = &[
     libc::SYS_creat,
     libc::SYS_truncate,
     libc::SYS_connect,
+    libc::SYS_bind,
+    // Their destination is inside a struct: every one is routed (and performed by the guard).
+    libc::SYS_sendmsg,
+    libc::SYS_sendmmsg,
     libc::SYS_mkdir,
     libc::SYS_mkdirat,
     libc::SYS_mknod,
@@ -59,7 +68,9 @@ fn jump(code: u32, k: u32, jt: usize, jf: usize) -> libc::sock_filter {
 /// Classic-BPF program (x86_64) returning SECCOMP_RET_USER_NOTIF for: open/openat when the flags
 /// can create, write or truncate (O_CREAT, O_WRONLY, O_RDWR, O_TRUNC; not O_PATH or O_TMPFILE),
 /// creat, truncate, connect, mkdir, mkdirat, mknod, mknodat,
-/// rename, renameat, renameat2, link, linkat, symlink, symlinkat, unlink, unlinkat, rmdir;
+/// rename, renameat, renameat2, link, linkat, symlink, symlinkat, unlink, unlinkat, rmdir,
+/// bind, sendmsg, sendmmsg, sendto with a destination address (a plain `send` has none), the metadata
+/// calls ([`META`]: chmod, chown, utimes, xattr families);
 /// SECCOMP_RET_ALLOW for everything else (including a foreign arch: another filter handles arch).
 pub fn filter_program() -> Vec<libc::sock_filter> {
     filter_program_with(false)
@@ -78,13 +89,16 @@ pub fn filter_program_with(reads: bool) -> Vec<libc::sock_filter> {
     let writes = (libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC) as u32;
     let no_name = (libc::O_PATH | (libc::O_TMPFILE & !libc::O_DIRECTORY)) as u32;
 
-    // Layout: [0] ld arch, [1] jeq, [2] ld nr, [3] jge x32, [4] open, [5] openat,
-    // [6..6+n] always-list, then: ret ALLOW (fallthrough), OPEN1 (3), OPEN2 (3), NOTIFY, ALLOW.
-    let n = ALWAYS.len();
-    let fallthrough = 6 + n;
+    // Layout: [0] ld arch, [1] jeq, [2] ld nr, [3] jge x32, [4] open, [5] openat, [6] sendto,
+    // [7..7+n] always-list, then: ret ALLOW (fallthrough), OPEN1 (3), OPEN2 (3), SENDTO (4),
+    // NOTIFY, ALLOW.
+    let routed: Vec<libc::c_long> = ALWAYS.iter().chain(META).copied().collect();
+    let n = routed.len();
+    let fallthrough = 7 + n;
     let open1 = fallthrough + 1;
     let open2 = open1 + 3;
-    let notify = open2 + 3;
+    let send = open2 + 3;
+    let notify = send + 4;
     let allow = notify + 1;
     // Relative jump from instruction `at` to `target`.
     let rel = |at: usize, target: usize| target - at - 1;
@@ -96,8 +110,9 @@ pub fn filter_program_with(reads: bool) -> Vec<libc::sock_filter> {
     p.push(jump(JGE, X32_SYSCALL_BIT, rel(3, allow), 0));
     p.push(jump(JEQ, libc::SYS_open as u32, rel(4, open1), 0));
     p.push(jump(JEQ, libc::SYS_openat as u32, rel(5, open2), 0));
-    for (i, nr) in ALWAYS.iter().enumerate() {
-        let at = 6 + i;
+    p.push(jump(JEQ, libc::SYS_sendto as u32, rel(6, send), 0));
+    for (i, nr) in routed.iter().enumerate() {
+        let at = 7 + i;
         p.push(jump(JEQ, *nr as u32, rel(at, notify), 0));
     }
     p.push(stmt(RET, libc::SECCOMP_RET_ALLOW));
@@ -111,6 +126,11 @@ pub fn filter_program_with(reads: bool) -> Vec<libc::sock_filter> {
             rel(start + 2, if reads { notify } else { allow }),
         ));
     }
+    // sendto's destination pointer (arg 4), both halves: NULL passes.
+    p.push(stmt(LD_W_ABS, off_arg_lo(4)));
+    p.push(jump(JEQ, 0, 0, rel(send + 1, notify)));
+    p.push(stmt(LD_W_ABS, off_arg_hi(4)));
+    p.push(jump(JEQ, 0, rel(send + 3, allow), rel(send + 3, notify)));
     p.push(stmt(RET, libc::SECCOMP_RET_USER_NOTIF));
     p.push(stmt(RET, libc::SECCOMP_RET_ALLOW));
     p
@@ -221,9 +241,20 @@ mod tests {
             run(&p, libc::SYS_openat, x, [0, 0, 1 << 40, 0, 0, 0]),
             allow
         );
-        for nr in ALWAYS {
+        for nr in ALWAYS.iter().chain(META) {
             assert_eq!(run(&p, *nr, x, [0; 6]), notif, "nr {nr}");
         }
+        // sendto: a plain send (no destination) passes, one with a destination is routed,
+        // whichever half of the pointer is set.
+        assert_eq!(run(&p, libc::SYS_sendto, x, [3, 1, 1, 0, 0, 0]), allow);
+        assert_eq!(
+            run(&p, libc::SYS_sendto, x, [3, 1, 1, 0, 0x1000, 16]),
+            notif
+        );
+        assert_eq!(
+            run(&p, libc::SYS_sendto, x, [3, 1, 1, 0, 1 << 40, 16]),
+            notif
+        );
         for nr in [
             libc::SYS_read,
             libc::SYS_write,

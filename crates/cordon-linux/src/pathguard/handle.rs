@@ -12,6 +12,7 @@ use rustix::io::Errno;
 
 use super::ask::{self, FileAsk};
 use super::caller::Caller;
+use super::identity::{Known, Protected};
 use super::notif::{Listener, Notif};
 use super::open::{self, Opened};
 use super::request::{decode, Request};
@@ -63,6 +64,8 @@ pub(crate) struct Guard {
     /// Renames take it exclusively: they are the only calls that change the path of names
     /// other than their own, so every other resolution sees a stable tree.
     tree: RwLock<()>,
+    /// Protected files by identity, whatever their names.
+    protected: Protected,
 }
 
 fn comps(p: &Path) -> Vec<Vec<u8>> {
@@ -77,11 +80,13 @@ fn comps(p: &Path) -> Vec<Vec<u8>> {
 impl Guard {
     pub fn new(root: Root, cfg: GuardConfig) -> Self {
         let roots = cfg.writable_roots.iter().map(|p| comps(p)).collect();
+        let protected = Protected::new(cfg.protected_inodes.clone());
         Self {
             root,
             cfg,
             roots,
             tree: RwLock::new(()),
+            protected,
         }
     }
 
@@ -220,6 +225,11 @@ impl Guard {
         Ok(ask)
     }
 
+    /// Holds every other name change off (as a rename does).
+    pub fn exclusive(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
+        self.tree.write().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn report(&self, op: Op, path: &Path, pid: i32, rule: String) {
         (self.cfg.on_event)(Event {
             op,
@@ -279,12 +289,77 @@ impl Ctx<'_> {
 
     fn decide(&self, op: Op, p: &Parent, writable: bool) -> Result<(), Errno> {
         let parent = writable.then_some(p.dir.path.as_slice());
-        let path = p.full();
+        self.decide_path(op, p.full(), parent)
+    }
+
+    fn decide_path(&self, op: Op, path: PathBuf, parent: Option<&[Vec<u8>]>) -> Result<(), Errno> {
         match self.g.verdict(op, &path, parent, self.caller.tid)? {
             None => Ok(()),
             Some(_) if self.approved.iter().any(|(o, a)| *o == op && *a == path) => Ok(()),
             Some(rule) => self.raise(op, path, rule, None, false),
         }
+    }
+
+    /// Decides `op` on the existing object `fd` by the file, not by the name that reached it:
+    /// its name in the sandbox's view (`name` when the guard resolved it itself, else the
+    /// kernel's name for it, verified) goes to the rules, and its identity is looked up among
+    /// the protected files. A regular file or directory that still has names, none of which
+    /// the guard can see, is refused: nothing says it is not protected.
+    pub fn decide_file(&self, op: Op, fd: &OwnedFd, name: Option<PathBuf>) -> Result<(), Errno> {
+        let st = rustix::fs::fstat(fd)?;
+        let name = match name {
+            Some(n) => Some(n),
+            None => self.resolver().name_of(fd)?,
+        };
+        let shown = || {
+            name.clone().unwrap_or_else(|| {
+                PathBuf::from(format!("(inode {} with no name here)", st.st_ino))
+            })
+        };
+        self.check_identity(op, &st, shown)?;
+        let kind = FileType::from_raw_mode(st.st_mode);
+        match name {
+            Some(path) => self.decide_path(op, path, None),
+            None if st.st_nlink > 0
+                && matches!(kind, FileType::RegularFile | FileType::Directory) =>
+            {
+                let why = "file not reachable in the sandbox's view";
+                self.g.report(op, &shown(), self.caller.tid, why.into());
+                Err(Errno::ACCESS)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses `op` on a protected file reached under an unprotected name (a hard link).
+    pub fn check_identity(
+        &self,
+        op: Op,
+        st: &rustix::fs::Stat,
+        shown: impl FnOnce() -> PathBuf,
+    ) -> Result<(), Errno> {
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Ok(());
+        }
+        let g = self.g;
+        let why = match g.protected.check(
+            (st.st_dev, st.st_ino),
+            st.st_nlink,
+            &g.root,
+            &g.cfg.writable_roots,
+            &*g.cfg.rules,
+        ) {
+            Known::No => return Ok(()),
+            Known::Protected(why) => why,
+            Known::Unknown => "a file with several names, too many files to check them all",
+        };
+        g.report(
+            op,
+            &shown(),
+            self.caller.tid,
+            format!("protected inode: {why}"),
+        );
+        Err(Errno::PERM)
     }
 
     /// Records a question; the error return unwinds the handler, the question is asked.
@@ -375,6 +450,7 @@ impl Ctx<'_> {
             } => self.rename(old_base, old, new_base, new, flags),
             Request::Unlink { base, path, flags } => self.unlink(base, path, flags),
             Request::Truncate { path, len } => self.truncate(path, len),
+            Request::Meta { on, change } => self.meta(on, change),
         };
         Ok(Done::Reply(r.into()))
     }
@@ -405,7 +481,10 @@ impl Ctx<'_> {
             mode: mode & 0o7777 & !self.umask()?,
         };
         let opened = match target {
-            Target::Magic(fd) => open::magic(self, fd, req)?,
+            Target::Magic(fd) => {
+                self.decide_file(Op::Write, &fd, None)?;
+                open::magic(self, fd, req)?
+            }
             Target::Plain(p) => {
                 if p.is_dot() || p.trailing_slash {
                     return Err(Errno::ISDIR);
@@ -440,7 +519,10 @@ impl Ctx<'_> {
             mode: 0,
         };
         let opened = match res.follow(p)? {
-            Target::Magic(fd) => open::magic(self, fd, req)?,
+            Target::Magic(fd) => {
+                self.decide_file(Op::Truncate, &fd, None)?;
+                open::magic(self, fd, req)?
+            }
             Target::Plain(p) => {
                 if p.is_dot() || p.trailing_slash {
                     return Err(Errno::ISDIR);
@@ -528,13 +610,13 @@ impl Ctx<'_> {
         let old = self.caller.read_cstr(old)?;
         let new = self.caller.read_cstr(new)?;
         let mut res = self.resolver();
-        // The source as an O_PATH fd: we link exactly the inode we checked.
-        let (src, src_path) = if old.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
+        // The source as an O_PATH fd: we link exactly the inode we checked, and decide on
+        // that file (its name in the view and its identity), however it was named.
+        let (src, src_name) = if old.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
             let super::resolve::Base::Fd(fd) = old_base else {
                 return Err(Errno::PERM);
             };
-            let path = PathBuf::from(format!("/proc/self/fd/{fd}"));
-            (self.caller.open_magic(&format!("fd/{fd}"))?, path)
+            (self.caller.open_magic(&format!("fd/{fd}"))?, None)
         } else {
             let sp = res.parent(old_base, &old)?;
             let target = if flags & libc::AT_SYMLINK_FOLLOW != 0 {
@@ -543,10 +625,7 @@ impl Ctx<'_> {
                 Target::Plain(sp)
             };
             match target {
-                Target::Magic(fd) => (
-                    fd,
-                    PathBuf::from(String::from_utf8_lossy(&old).into_owned()),
-                ),
+                Target::Magic(fd) => (fd, None),
                 Target::Plain(sp) => {
                     if sp.is_dot() {
                         return Err(Errno::PERM);
@@ -557,9 +636,7 @@ impl Ctx<'_> {
                         OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                         Mode::empty(),
                     )?;
-                    let full = sp.full();
-                    self.decide(Op::LinkFrom, &sp, false)?;
-                    (fd, full)
+                    (fd, Some(sp.full()))
                 }
             }
         };
@@ -567,20 +644,7 @@ impl Ctx<'_> {
         if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
             return Err(Errno::PERM);
         }
-        if self
-            .g
-            .cfg
-            .protected_inodes
-            .contains(&(st.st_dev, st.st_ino))
-        {
-            self.g.report(
-                Op::LinkFrom,
-                &src_path,
-                self.caller.tid,
-                "protected inode".into(),
-            );
-            return Err(Errno::ACCESS);
-        }
+        self.decide_file(Op::LinkFrom, &src, src_name)?;
         let dp = res.parent(new_base, &new)?;
         if dp.is_dot() {
             return Err(Errno::EXIST);

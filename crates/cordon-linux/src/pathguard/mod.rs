@@ -13,10 +13,13 @@ mod confine;
 mod connect;
 mod filter;
 mod handle;
+mod identity;
+mod meta;
 mod notif;
 mod open;
 mod request;
 mod resolve;
+mod send;
 mod serve;
 mod subtree;
 
@@ -25,10 +28,28 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use ask::{Asker, FileAsk};
-pub use connect::NetRoute;
+pub use connect::{NetRoute, OwnSockets};
 pub use filter::{filter_program, filter_program_with, install, install_with_reads};
 pub use notif::sync_wakeup_supported;
 pub use serve::serve;
+
+/// Descriptor `fd` of the process behind `pidfd`, taken with pidfd_getfd: the listener a
+/// sandboxed process announces (see `sandbox::hand_over_listener`: it cannot travel by sendmsg
+/// once its filter routes sendmsg), or a caller's socket.
+pub fn take_listener(
+    pidfd: &impl std::os::fd::AsFd,
+    fd: i32,
+) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: pidfd_getfd takes integers and returns a new fd or -1.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_fd().as_raw_fd(), fd, 0) };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let r = i32::try_from(r).map_err(|_| std::io::Error::from_raw_os_error(libc::EBADF))?;
+    // SAFETY: the kernel just returned this fd to us and nobody else owns it.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(r) })
+}
 
 /// The kind of name change a sandboxed process asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +80,8 @@ pub enum Op {
     Rmdir,
     /// A read-only open (routed only when some path is asked about on read).
     Read,
+    /// chmod, chown, utimes, setxattr or removexattr of an existing file or directory.
+    SetAttr,
 }
 
 /// The answer of [`Rules::check`].
@@ -124,9 +147,9 @@ pub struct GuardConfig {
     pub net: Option<NetRoute>,
     /// Decides [`Verdict::Ask`]s; `None`: every ask is denied.
     pub asker: Option<Arc<dyn Asker>>,
-    /// Whether the sandbox has a private layer on `/tmp` (its own unix sockets live there).
-    /// Without one (`--isolation landlock`), `/tmp` is the host's and its sockets stay closed.
-    pub private_layer: bool,
     /// Whether /dev/kvm may be opened (bound into /dev only for the VM tier's QEMU).
     pub kvm: bool,
+    /// The unix sockets the sandbox bound (the only ones it may reach by path); one set for
+    /// every command of a sandbox.
+    pub own_sockets: Arc<OwnSockets>,
 }

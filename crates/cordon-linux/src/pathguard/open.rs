@@ -11,6 +11,7 @@ use rustix::io::Errno;
 
 use super::handle::Ctx;
 use super::resolve::{Base, Parent};
+use super::Op;
 
 /// How often a FIFO open re-checks that its caller still waits.
 const FIFO_POLL: Duration = Duration::from_millis(20);
@@ -85,7 +86,7 @@ pub(crate) fn plain(ctx: &Ctx<'_>, p: &Parent, req: OpenReq) -> Result<Opened, E
                 if req.flags & libc::O_EXCL != 0 {
                     return Err(Errno::EXIST);
                 }
-                return existing(ctx, opath, req, Ctx::in_dev(p));
+                return existing(ctx, opath, req, Some(p));
             }
             Err(Errno::NOENT) if req.flags & libc::O_CREAT == 0 => return Err(Errno::NOENT),
             Err(Errno::NOENT) => {
@@ -119,12 +120,23 @@ pub(crate) fn magic(ctx: &Ctx<'_>, opath: OwnedFd, req: OpenReq) -> Result<Opene
     if req.flags & libc::O_EXCL != 0 {
         return Err(Errno::EXIST);
     }
-    existing(ctx, opath, req, true)
+    existing(ctx, opath, req, None)
 }
 
-/// Reopens an existing object with the caller's flags, by its type.
-fn existing(ctx: &Ctx<'_>, opath: OwnedFd, req: OpenReq, in_dev: bool) -> Result<Opened, Errno> {
+/// Reopens an existing object with the caller's flags, by its type. `name`: where the guard
+/// found it (`None`: one of the caller's magic links, already decided on the file).
+fn existing(
+    ctx: &Ctx<'_>,
+    opath: OwnedFd,
+    req: OpenReq,
+    name: Option<&Parent>,
+) -> Result<Opened, Errno> {
     let st = rustix::fs::fstat(&opath)?;
+    let in_dev = name.is_none_or(Ctx::in_dev);
+    if let Some(p) = name {
+        // The name was decided; a protected file may still be behind it under another name.
+        ctx.check_identity(Op::Write, &st, || p.full())?;
+    }
     let fd = match FileType::from_raw_mode(st.st_mode) {
         FileType::Directory => return Err(Errno::ISDIR),
         FileType::Symlink => return Err(Errno::LOOP),

@@ -105,6 +105,21 @@ impl Root {
         }
     }
 
+    /// The sandbox paths the kernel's name of `fd` may stand for (as seen from our root, and
+    /// with the root's host prefix taken off); each must still be verified.
+    fn candidates(&self, fd: &OwnedFd) -> Result<Vec<Vec<u8>>, Errno> {
+        let own = format!("/proc/thread-self/fd/{}", fd.as_raw_fd());
+        let text = rustix::fs::readlink(own.as_str(), Vec::new())?.into_bytes();
+        let prefix = &self.host_prefix;
+        let stripped =
+            (prefix.len() > 1 && text.starts_with(prefix) && text.get(prefix.len()) == Some(&b'/'))
+                .then(|| text[prefix.len()..].to_vec());
+        Ok(std::iter::once(text)
+            .chain(stripped)
+            .filter(|c| c.first() == Some(&b'/'))
+            .collect())
+    }
+
     fn cached(&self, id: &Ident) -> Option<Vec<Vec<u8>>> {
         self.cache.lock().ok()?.get(id).cloned()
     }
@@ -315,17 +330,7 @@ impl<'a> Resolver<'a> {
         if FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode) != FileType::Directory {
             return Err(Errno::NOTDIR);
         }
-        let own = format!("/proc/thread-self/fd/{}", fd.as_raw_fd());
-        let text = rustix::fs::readlink(own.as_str(), Vec::new())?.into_bytes();
-        let mut candidates = vec![text.clone()];
-        let prefix = &self.root.host_prefix;
-        if prefix.len() > 1 && text.starts_with(prefix) && text.get(prefix.len()) == Some(&b'/') {
-            candidates.push(text[prefix.len()..].to_vec());
-        }
-        for cand in candidates {
-            if cand.first() != Some(&b'/') {
-                continue;
-            }
+        for cand in self.root.candidates(&fd)? {
             let saved = (self.links, self.magic_ok);
             self.magic_ok = false;
             let walked = self.walk(self.root.dir()?, components(&cand));
@@ -339,6 +344,44 @@ impl<'a> Resolver<'a> {
         }
         // Deleted, or not reachable from the sandbox root: nothing sane to check against.
         Err(Errno::NOENT)
+    }
+
+    /// The sandbox path of the object `fd` refers to (a file the caller holds open, reached
+    /// through a magic link or `AT_EMPTY_PATH`), so that the rules decide on the file and not
+    /// on the name that reached it. The kernel's name for it is trusted only if walking it
+    /// from the sandbox root, without following any symlink, lands on the very same inode.
+    /// `None`: no name of it is reachable in the sandbox's view (deleted, a pipe, a memfd,
+    /// another mount namespace's file).
+    pub fn name_of(&mut self, fd: &OwnedFd) -> Result<Option<PathBuf>, Errno> {
+        if !(self.valid)() {
+            return Err(Errno::SRCH);
+        }
+        let st = rustix::fs::fstat(fd)?;
+        if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+            let dup = fd.try_clone().map_err(|_| Errno::MFILE)?;
+            return match self.locate(dup) {
+                Ok(d) => Ok(Some(join(&d.path))),
+                Err(Errno::NOENT) => Ok(None),
+                Err(e) => Err(e),
+            };
+        }
+        for cand in self.root.candidates(fd)? {
+            let mut comps = components(&cand);
+            let Some(name) = comps.pop_back() else {
+                continue;
+            };
+            let saved = (self.links, self.magic_ok);
+            self.magic_ok = false;
+            let walked = self.walk(self.root.dir()?, comps);
+            (self.links, self.magic_ok) = saved;
+            let Ok(dir) = walked else { continue };
+            let here =
+                rustix::fs::statat(&dir.fd, OsStr::from_bytes(&name), AtFlags::SYMLINK_NOFOLLOW);
+            if here.is_ok_and(|h| (h.st_dev, h.st_ino) == (st.st_dev, st.st_ino)) {
+                return Ok(Some(dir.child(&name)));
+            }
+        }
+        Ok(None)
     }
 
     /// The sandbox-absolute path `path` names, for deciding (not for acting on): resolved as
@@ -552,5 +595,192 @@ impl<'a> Resolver<'a> {
             return Err(Errno::ACCESS);
         }
         Ok(rest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The resolver against the real kernel, with this test process as its own "sandbox"
+    //! (root `/`): every spelling of a magic link or fd-relative path must land on the file
+    //! it names, and [`Resolver::name_of`] must give that file's real path, so the rules
+    //! decide on the file whatever name reached it.
+    use super::*;
+    use crate::pathguard::caller::ProcOpener;
+    use proptest::prelude::*;
+    use std::os::fd::AsRawFd;
+    use std::path::Path;
+
+    struct World {
+        _dir: tempfile::TempDir,
+        base: PathBuf,
+        /// Open read-only fds of the files, and their real paths.
+        files: Vec<(std::fs::File, PathBuf)>,
+        dir_fd: std::fs::File,
+        root: Root,
+        caller: Caller,
+    }
+
+    fn world() -> World {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = std::fs::canonicalize(dir.path()).expect("canonicalize");
+        let mut files = Vec::new();
+        for rel in ["nested/.git/config", "packages/x/CLAUDE.md", "plain.txt"] {
+            let p = base.join(rel);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&p, rel).expect("write");
+            files.push((std::fs::File::open(&p).expect("open"), p));
+        }
+        let dir_fd = std::fs::File::open(base.join("nested")).expect("open dir");
+        let pid = std::process::id() as i32;
+        let root = Root::open(pid).expect("root");
+        let opener = ProcOpener::start().expect("opener");
+        let caller = Caller::open(
+            rustix::thread::gettid().as_raw_nonzero().get(),
+            opener,
+            None,
+            0,
+        )
+        .expect("caller");
+        World {
+            _dir: dir,
+            base,
+            files,
+            dir_fd,
+            root,
+            caller,
+        }
+    }
+
+    /// One way of spelling "the file behind fd `n`" from inside.
+    fn spell(form: u8, n: i32, pid: u32, tid: i32) -> String {
+        match form % 6 {
+            0 => format!("/proc/self/fd/{n}"),
+            1 => format!("/proc/thread-self/fd/{n}"),
+            2 => format!("/dev/fd/{n}"),
+            3 => format!("/proc/{pid}/fd/{n}"),
+            4 => format!("/proc/{pid}/task/{tid}/fd/{n}"),
+            _ => format!("/proc/self/../self/fd/{n}"),
+        }
+    }
+
+    /// Noise that does not change what a path names: doubled slashes and `.` components.
+    fn noisy(path: &str, noise: &[bool]) -> String {
+        let mut out = String::new();
+        for (i, c) in path.split('/').enumerate() {
+            if i > 0 {
+                out.push('/');
+                if noise.get(i).copied().unwrap_or(false) {
+                    out.push_str("./");
+                }
+            }
+            out.push_str(c);
+        }
+        out
+    }
+
+    fn target_of(w: &World, base: Base, path: &str) -> Result<Target, Errno> {
+        let valid = || true;
+        let mut r = Resolver::new(&w.root, &w.caller, &valid);
+        let p = r.parent(base, path.as_bytes())?;
+        r.follow(p)
+    }
+
+    fn name_of(w: &World, fd: &OwnedFd) -> Option<PathBuf> {
+        let valid = || true;
+        Resolver::new(&w.root, &w.caller, &valid)
+            .name_of(fd)
+            .expect("name_of")
+    }
+
+    fn same_file(fd: &OwnedFd, p: &Path) -> bool {
+        let a = rustix::fs::fstat(fd).expect("fstat");
+        let b = rustix::fs::stat(p).expect("stat");
+        (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn every_magic_spelling_is_decided_on_the_real_file(
+            which in 0usize..3,
+            form in 0u8..6,
+            noise in proptest::collection::vec(any::<bool>(), 0..8),
+            via_symlink in any::<bool>(),
+        ) {
+            let w = world();
+            let (file, real) = &w.files[which];
+            let pid = std::process::id();
+            let tid = rustix::thread::gettid().as_raw_nonzero().get();
+            let mut path = noisy(&spell(form, file.as_raw_fd(), pid, tid), &noise);
+            if via_symlink {
+                let link = w.base.join("link");
+                std::os::unix::fs::symlink(&path, &link).expect("symlink");
+                path = link.display().to_string();
+            }
+            match target_of(&w, Base::Cwd, &path) {
+                Ok(Target::Magic(fd)) => {
+                    prop_assert!(same_file(&fd, real), "{path} reached another file");
+                    let named = name_of(&w, &fd);
+                    prop_assert_eq!(named.as_deref(), Some(real.as_path()), "{}", path);
+                }
+                Ok(Target::Plain(p)) => prop_assert!(false, "{path} resolved to a plain name {:?}", p.full()),
+                Err(e) => prop_assert!(false, "{path}: {e}"),
+            }
+        }
+
+        #[test]
+        fn fd_relative_paths_name_the_real_file(
+            noise in proptest::collection::vec(any::<bool>(), 0..6),
+            up in any::<bool>(),
+        ) {
+            let w = world();
+            let rel = if up { "../nested/.git/config" } else { ".git/config" };
+            let rel = noisy(rel, &noise);
+            let base = Base::Fd(w.dir_fd.as_raw_fd());
+            match target_of(&w, base, &rel) {
+                Ok(Target::Plain(p)) => {
+                    prop_assert_eq!(p.full(), w.base.join("nested/.git/config"), "{}", rel);
+                }
+                Ok(Target::Magic(_)) => prop_assert!(false, "{rel}: a plain file became a magic link"),
+                Err(e) => prop_assert!(false, "{rel}: {e}"),
+            }
+            // The directory fd itself (AT_EMPTY_PATH): its name is the real directory.
+            let dir = w.dir_fd.try_clone().expect("dup");
+            prop_assert_eq!(name_of(&w, &OwnedFd::from(dir)), Some(w.base.join("nested")));
+        }
+    }
+
+    #[test]
+    fn another_process_magic_links_are_refused() {
+        let w = world();
+        let (file, _) = &w.files[0];
+        // pid 1 is not this process: its fds are never followed.
+        let path = format!("/proc/1/fd/{}", file.as_raw_fd());
+        assert!(matches!(
+            target_of(&w, Base::Cwd, &path),
+            Err(Errno::ACCESS) | Err(Errno::NOENT)
+        ));
+    }
+
+    #[test]
+    fn unnamed_objects_have_no_name() {
+        let w = world();
+        let (r, _wr) = rustix::pipe::pipe().expect("pipe");
+        assert_eq!(name_of(&w, &r), None);
+        let tmp = rustix::fs::open(
+            w.base.as_path(),
+            OFlags::TMPFILE | OFlags::RDWR,
+            Mode::from_raw_mode(0o600),
+        )
+        .expect("O_TMPFILE");
+        assert_eq!(name_of(&w, &tmp), None);
+        // A deleted file is not found under its old name either.
+        let p = w.base.join("gone.txt");
+        std::fs::write(&p, "x").expect("write");
+        let fd = OwnedFd::from(std::fs::File::open(&p).expect("open"));
+        std::fs::remove_file(&p).expect("rm");
+        std::fs::write(&p, "another").expect("write");
+        assert_eq!(name_of(&w, &fd), None);
     }
 }

@@ -35,8 +35,6 @@ struct Shared {
     idle: AtomicUsize,
     opener: Arc<ProcOpener>,
     connects: AtomicUsize,
-    /// st_dev of the sandbox's private layer (its own unix sockets live there).
-    private_dev: u64,
 }
 
 /// A notification plus its caller, opened by the receiver.
@@ -105,16 +103,8 @@ pub fn serve(listener: OwnedFd, init_pid: i32, cfg: GuardConfig) -> io::Result<J
     let listener = Listener::new(listener)?;
     let root = Root::open(init_pid)?;
     let anchors = Anchors::open(&root, &cfg.writable_roots)?;
-    let private_dev = if cfg.private_layer {
-        rustix::fs::statat(&root.fd, "tmp", rustix::fs::AtFlags::empty())
-            .map(|st| st.st_dev)
-            .unwrap_or(u64::MAX)
-    } else {
-        u64::MAX
-    };
     let shared = Arc::new(Shared {
         connects: AtomicUsize::new(0),
-        private_dev,
         listener,
         guard: Guard::new(root, cfg),
         anchors,
@@ -157,7 +147,7 @@ fn receive(
                 if !shared.listener.id_valid(n.id) {
                     continue;
                 }
-                if n.nr == libc::SYS_connect {
+                if super::connect::is_socket_call(n.nr) {
                     spawn_connect(&shared, n, caller);
                     continue;
                 }
@@ -203,6 +193,10 @@ fn first_base(n: &Notif) -> (Option<Base>, u8) {
             old_base, new_base, ..
         } => (Some(old_base), if new_base == old_base { 2 } else { 1 }),
         Request::Truncate { .. } => (Some(Base::Cwd), 1),
+        Request::Meta {
+            on: super::request::On::Path { base, .. },
+            ..
+        } => (Some(base), 1),
         // Calls added later find their directory through the proc opener until named here.
         #[allow(unreachable_patterns)]
         _ => (None, 0),
@@ -222,27 +216,7 @@ fn spawn_connect(shared: &Arc<Shared>, n: Notif, caller: super::caller::Caller) 
     let spawned = thread::Builder::new()
         .name("pathguard-connect".into())
         .spawn(move || {
-            match &s.guard.cfg.net {
-                Some(route) => super::connect::handle(
-                    &s.listener,
-                    &n,
-                    &caller,
-                    &s.guard.root,
-                    route,
-                    s.private_dev,
-                ),
-                None => {
-                    let none = super::connect::NetRoute::loopback_only();
-                    super::connect::handle(
-                        &s.listener,
-                        &n,
-                        &caller,
-                        &s.guard.root,
-                        &none,
-                        s.private_dev,
-                    )
-                }
-            }
+            super::connect::handle(&s.listener, &n, &caller, &s.guard);
             s.connects.fetch_sub(1, Ordering::AcqRel);
         });
     if spawned.is_err() {

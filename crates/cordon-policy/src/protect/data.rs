@@ -36,6 +36,8 @@ struct RawGroup {
     anywhere: Vec<Spanned<String>>,
     #[serde(default)]
     home: Vec<Spanned<String>>,
+    in_dependency_trees: Option<bool>,
+    dependency_trees_why: Option<String>,
 }
 
 include!(concat!(env!("OUT_DIR"), "/protected.rs"));
@@ -47,7 +49,7 @@ pub fn builtin_protect_rules() -> Result<Vec<ProtectRule>, PolicyError> {
     let file = Path::new(PROTECTED_NAME);
     BUILTIN_PROTECT
         .iter()
-        .map(|(group, home, pattern, line)| {
+        .map(|(group, home, pattern, line, in_deps)| {
             let kind = if *home {
                 ProtectKind::Home
             } else {
@@ -60,6 +62,7 @@ pub fn builtin_protect_rules() -> Result<Vec<ProtectRule>, PolicyError> {
                 flag: None,
             };
             ProtectRule::new_builtin(kind, pattern, Some((*group).to_string()), origin)
+                .map(|r| r.with_dependency_trees(*in_deps))
                 .map_err(|e| PolicyError::at(file, *line, 1, e))
         })
         .collect()
@@ -80,6 +83,19 @@ pub(crate) fn parse_protect_data(file: &Path, text: &str) -> Result<Vec<ProtectR
     let lines = crate::location::LineIndex::new(text);
     let mut out = Vec::new();
     for group in raw.group {
+        let in_deps = match (group.in_dependency_trees, &group.dependency_trees_why) {
+            (Some(d), Some(why)) if !why.is_empty() => d,
+            _ if group.anywhere.is_empty() => true,
+            _ => {
+                return Err(PolicyError::in_file(
+                    file,
+                    format!(
+                    "group {:?}: anywhere rules need in_dependency_trees and dependency_trees_why",
+                    group.name
+                ),
+                ))
+            }
+        };
         for (kind, list) in [
             (ProtectKind::Anywhere, &group.anywhere),
             (ProtectKind::Home, &group.home),
@@ -97,7 +113,8 @@ pub(crate) fn parse_protect_data(file: &Path, text: &str) -> Result<Vec<ProtectR
                         .map_err(|e| {
                             let (line, col) = line_col(text, entry.span().start);
                             PolicyError::at(file, line, col, e)
-                        })?;
+                        })?
+                        .with_dependency_trees(in_deps);
                 out.push(rule);
             }
         }
@@ -112,7 +129,7 @@ pub(crate) fn parse_protect_data(file: &Path, text: &str) -> Result<Vec<ProtectR
 mod build_table_tests {
     #[test]
     fn every_builtin_pattern_is_valid() {
-        for (group, home, pattern, line) in super::BUILTIN_PROTECT {
+        for (group, home, pattern, line, _) in super::BUILTIN_PROTECT {
             let kind = if *home {
                 super::ProtectKind::Home
             } else {

@@ -45,6 +45,11 @@ pub struct ProtectRule {
     /// `pattern` is an exact path (built by [`ProtectRule::exact`]): `*`, `?`, `[` are plain
     /// characters; a trailing `/**` still means "and everything below".
     pub literal: bool,
+    /// Whether an `Anywhere` rule still applies inside dependency trees and package caches
+    /// (`node_modules`, `site-packages`, ...), whose names the sandbox can choose. Anchored
+    /// rules always apply. Built-in rules say so in `data/protected.toml`; every other rule
+    /// applies there (a person who adds a rule wants it everywhere).
+    pub in_dependency_trees: bool,
 }
 
 impl ProtectRule {
@@ -100,6 +105,7 @@ impl ProtectRule {
             why,
             origin,
             literal: false,
+            in_dependency_trees: true,
         })
     }
 
@@ -133,6 +139,7 @@ impl ProtectRule {
             why,
             origin,
             literal: true,
+            in_dependency_trees: true,
         })
     }
 
@@ -154,6 +161,17 @@ impl ProtectRule {
         } else {
             ProtectRule::new(ProtectKind::Anywhere, text, None, origin)
         }
+    }
+
+    /// The rule with [`ProtectRule::in_dependency_trees`] set to `applies`.
+    pub fn with_dependency_trees(mut self, applies: bool) -> Self {
+        self.in_dependency_trees = applies;
+        self
+    }
+
+    /// Whether the rule applies at a path inside a dependency tree or package cache.
+    pub fn applies_in_dependency_trees(&self) -> bool {
+        self.kind != ProtectKind::Anywhere || self.in_dependency_trees
     }
 
     fn compile(&self) -> Result<Pattern, String> {

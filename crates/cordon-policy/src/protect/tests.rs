@@ -388,3 +388,71 @@ proptest! {
         }
     }
 }
+
+/// The rules that hold inside dependency trees, as the guard builds them.
+fn dependency_set() -> ProtectSet {
+    let rules = set()
+        .rules()
+        .iter()
+        .filter(|r| r.applies_in_dependency_trees())
+        .cloned()
+        .collect();
+    ProtectSet::from_rules(Path::new(HOME), rules).unwrap()
+}
+
+#[test]
+fn dependency_trees_keep_what_runs_on_entering_and_lift_what_packages_ship() {
+    let deps = dependency_set();
+    let nm = format!("{WS}/node_modules/pkg");
+    for kept in [
+        ".git",
+        ".git/config",
+        ".git/hooks/pre-commit",
+        ".gitmodules",
+        ".envrc",
+        "mise.toml",
+        ".cordon.toml",
+        ".vscode/tasks.json",
+        ".vscode/launch.json",
+        "a.code-workspace",
+        ".idea/runConfigurations/r.xml",
+    ] {
+        assert!(
+            matched(&deps, &format!("{nm}/{kept}")),
+            "{kept} must hold in node_modules"
+        );
+    }
+    for lifted in [
+        "CLAUDE.md",
+        "AGENTS.md",
+        ".vscode/settings.json",
+        ".vscode/extensions.json",
+        ".cargo/config.toml",
+        ".github/copilot-instructions.md",
+        ".husky/pre-commit",
+        ".idea/misc.xml",
+    ] {
+        assert!(
+            !matched(&deps, &format!("{nm}/{lifted}")),
+            "{lifted} is shipped by packages"
+        );
+        assert!(
+            matched(set(), &format!("{WS}/{lifted}")),
+            "{lifted} is protected in the project"
+        );
+    }
+    // Anchored rules always hold; rules a person adds hold everywhere.
+    assert!(matched(&deps, &format!("{HOME}/.bashrc")));
+    let mine = ProtectRule::from_policy("notes.md", Origin::bare(Tier::User)).unwrap();
+    assert!(mine.applies_in_dependency_trees());
+}
+
+#[test]
+fn every_group_with_anywhere_rules_says_whether_it_holds_in_dependency_trees() {
+    let text = "[[group]]\nname = \"x\"\nanywhere = [\"a\"]\n";
+    let e = data::parse_protect_data(Path::new("p.toml"), text).unwrap_err();
+    assert!(e.to_string().contains("in_dependency_trees"), "{e}");
+    let ok = "[[group]]\nname = \"x\"\nin_dependency_trees = false\ndependency_trees_why = \"w\"\nanywhere = [\"a\"]\n";
+    let rules = data::parse_protect_data(Path::new("p.toml"), ok).unwrap();
+    assert!(!rules[0].applies_in_dependency_trees());
+}

@@ -35,6 +35,7 @@ pub fn op_name(op: Op) -> &'static str {
         Op::Unlink => "unlink",
         Op::Rmdir => "rmdir",
         Op::Read => "read",
+        Op::SetAttr => "setattr",
     }
 }
 
