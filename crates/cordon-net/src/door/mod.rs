@@ -4,6 +4,7 @@
 mod dns;
 mod http;
 pub(crate) mod io;
+mod plain;
 mod socks;
 mod transparent;
 mod tunnel;

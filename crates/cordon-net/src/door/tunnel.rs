@@ -2,6 +2,7 @@
 //! first-bytes check, then splicing with byte counts.
 
 use super::io::{read_some, Counters};
+pub(crate) use super::upstream::Failure;
 use super::upstream::{connect, UpErr};
 use super::Ctx;
 use crate::event::Event;
@@ -64,6 +65,8 @@ pub(crate) async fn first_bytes<C: AsyncRead + Unpin>(
 pub(crate) struct Refused {
     /// Refused by policy (as opposed to a resolution or connect failure).
     pub(crate) denied: bool,
+    /// For a failure (not a denial): what failed.
+    pub(crate) failure: Failure,
     /// Text for the person: destination, rule, reason, fix.
     pub(crate) message: String,
 }
@@ -92,17 +95,23 @@ pub(crate) async fn open(
             ctx.deny(via, target, port, rule, reason, fix);
             Err(Refused {
                 denied: true,
+                failure: Failure::Unreachable,
                 message,
             })
         }
-        Err(UpErr::Failed(why)) => {
+        Err(UpErr::Failed(failure, why)) => {
+            // Audited as an error (not a denial): the policy allowed it; `cordon log` and the
+            // exit line report it so the person learns why their tool saw a failure.
             let mut e = Event::new("close", via, target.to_string(), port);
             e.decision = "error";
             e.reason = why.clone();
             ctx.emit(e);
             Err(Refused {
                 denied: false,
-                message: format!("cordon: {target}:{port}: {why}\n"),
+                failure,
+                message: format!(
+                    "cordon: {target}:{port} is allowed but cannot be reached: {why}\n"
+                ),
             })
         }
     }
@@ -169,6 +178,21 @@ pub(crate) async fn splice<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                 .await;
             return;
         }
+    }
+    if !ctx.raw_allowed(port) && first.first().is_some_and(|b| *b != 0x16) {
+        // Checked plain HTTP: every request on the connection is checked, not only this one.
+        super::plain::run(
+            ctx,
+            via,
+            client,
+            upstream,
+            rule,
+            first.to_vec(),
+            target,
+            port,
+        )
+        .await;
+        return;
     }
     let mut e = Event::new("connect", via, target.to_string(), port);
     e.rule = rule.clone();

@@ -7,7 +7,7 @@
 use super::body::L7Body;
 use super::request::{exfil, prepare, scrub_response, text, Denied};
 use super::L7;
-use crate::door::io::read_some;
+use crate::door::io::{read_some, Prefixed};
 use crate::door::Ctx;
 use crate::event::Event;
 use crate::inspect::MAX_FIRST_BYTES;
@@ -16,56 +16,13 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
-use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 type OnEvent = Arc<dyn Fn(Event) + Send + Sync>;
-
-/// A client stream whose first bytes were already read (for the policy checks).
-struct Prefixed<S> {
-    first: Vec<u8>,
-    at: usize,
-    inner: S,
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if self.at < self.first.len() {
-            let n = buf.remaining().min(self.first.len() - self.at);
-            let at = self.at;
-            buf.put_slice(&self.first[at..at + n]);
-            self.at += n;
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
 
 /// The upstream side of one intercepted client connection.
 struct Upstream {
@@ -264,11 +221,7 @@ pub(crate) async fn run<C>(
             sender: None,
         }),
     });
-    let io = Prefixed {
-        first,
-        at: 0,
-        inner: client,
-    };
+    let io = Prefixed::new(first, client);
     let result = if tls {
         let acc = tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io);
         let start = match tokio::time::timeout_at(deadline, acc).await {
