@@ -253,6 +253,47 @@ pub(crate) fn merge_into(builtin: &mut Layer, profiles: &[Profile]) {
     }
 }
 
+/// The built-in profiles that allow `host` (exact name or a `*.` wildcard), for a denial's
+/// fix: `--profile npm` says more than `--allow-domain registry.npmjs.org`. Returns the
+/// option text (`--profile NAME`, naming the others when several cover it), or `None`.
+pub fn profile_suggestion(host: &str) -> Option<String> {
+    use std::sync::OnceLock;
+    // (profile, host pattern without port), from the compiled-in profiles, parsed once.
+    static HOSTS: OnceLock<Vec<(&'static str, String)>> = OnceLock::new();
+    let hosts = HOSTS.get_or_init(|| {
+        let mut v = Vec::new();
+        for (name, text) in BUILTIN_PROFILES {
+            let file = PathBuf::from(format!("profiles/{name}.toml"));
+            let Ok(p) = parse_profile(name, &file, text, None, Path::new("/")) else {
+                continue;
+            };
+            for r in &p.layer.net_allow {
+                let pat = r.value.split(':').next().unwrap_or_default();
+                v.push((*name, pat.to_ascii_lowercase()));
+            }
+        }
+        v
+    });
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let covers = |pat: &str| match pat.strip_prefix("*.") {
+        Some(base) => host
+            .strip_suffix(base)
+            .is_some_and(|rest| rest.ends_with('.') && rest.len() > 1),
+        None => pat == host,
+    };
+    let mut names: Vec<&str> = hosts
+        .iter()
+        .filter(|(_, pat)| covers(pat))
+        .map(|(n, _)| *n)
+        .collect();
+    names.dedup();
+    match names.as_slice() {
+        [] => None,
+        [one] => Some(format!("--profile {one}")),
+        [first, rest @ ..] => Some(format!("--profile {first} (or {})", rest.join(", "))),
+    }
+}
+
 /// The profile a command selects by itself, if any: its basename (`/usr/bin/claude` →
 /// `claude`), looking through `node SCRIPT` (`.../codex.js` → `codex`) and
 /// `npx [-y] PACKAGE[@VERSION]` (`@openai/codex@latest` → `@openai/codex`, then `codex`).

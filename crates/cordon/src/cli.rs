@@ -121,11 +121,17 @@ pub enum PolicyCommand {
     Show {
         #[command(flatten)]
         layers: PolicyLayers,
+        /// Only the rules the `--profile` profiles add
+        #[arg(long)]
+        only: bool,
     },
-    /// Validate a policy file (errors name file:line:col)
+    /// Validate a policy file (errors name file:line:col); without FILE, every tier that
+    /// applies here (what `cordon run` would read)
     Check {
         /// The policy file
-        file: PathBuf,
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        layers: PolicyLayers,
     },
 }
 

@@ -43,6 +43,33 @@ pub fn load_trust(home: &Path) -> Result<cordon_policy::TrustStore, String> {
     }
 }
 
+/// How to name cordon in a hint the person will type: `cordon` when that is what `PATH`
+/// finds, else the path of the running binary (a build in `target/`, a copy elsewhere).
+pub fn self_command() -> String {
+    let Ok(me) = std::env::current_exe().and_then(std::fs::canonicalize) else {
+        return "cordon".into();
+    };
+    let on_path = std::env::var_os("PATH").is_some_and(|p| {
+        std::env::split_paths(&p)
+            .filter(|d| d.is_absolute())
+            .filter_map(|d| std::fs::canonicalize(d.join("cordon")).ok())
+            .next()
+            .is_some_and(|found| found == me)
+    });
+    if on_path {
+        return "cordon".into();
+    }
+    let shown = me.display().to_string();
+    if shown
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-+".contains(&b))
+    {
+        shown
+    } else {
+        format!("'{}'", shown.replace('\'', "'\\''"))
+    }
+}
+
 /// cordon's runtime directory: `$XDG_RUNTIME_DIR/cordon`, else `/tmp/cordon-$UID`; created
 /// 0700 and refused unless it is a real directory owned by the person (a planted symlink or
 /// someone else's directory in /tmp must not be used).

@@ -67,6 +67,7 @@ pub fn config(eff: &Effective, flags: &NetFlags) -> Result<NetConfig, String> {
             UnknownAction::Deny => Unknown::Deny,
         },
         managed_deny,
+        suggest: Some(cordon_policy::profile_suggestion),
     })
 }
 
