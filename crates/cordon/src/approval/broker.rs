@@ -5,7 +5,12 @@
 
 use super::oneshot::{self, Sender};
 use super::procinfo::Process;
-use super::sanitize::{clean, MAX_SHOWN};
+use super::sanitize::{clean, clean_name, MAX_SHOWN};
+
+/// Fixes are sent whole (they are meant to be copied); this only bounds them.
+const MAX_FIX: usize = 16 * 1024;
+/// Host names are at most 253 characters: shown whole.
+const MAX_HOST: usize = 300;
 use crate::audit::Audit;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -237,7 +242,7 @@ impl Core {
         let p = process();
         let deadline_unix = unix_now() + self.settings.timeout.as_secs_f64();
         let target = if key.kind == "network" {
-            json!({"host": key.host, "port": key.port})
+            json!({"host": clean_name(&key.host, MAX_HOST), "port": key.port})
         } else {
             json!({ "path": key.host })
         };
@@ -246,7 +251,7 @@ impl Core {
             "target": target,
             "process": {"pid": p.pid, "exe": p.exe, "cmdline": p.cmdline},
             "via": ask.via,
-            "rule": clean(&ask.rule, MAX_SHOWN), "fix": clean(&ask.fix, MAX_SHOWN),
+            "rule": clean_name(&ask.rule, MAX_SHOWN), "fix": clean(&ask.fix, MAX_FIX),
             "deadline": deadline_unix.floor() as u64,
             "session_allowed": self.settings.session_scope,
         });
@@ -263,7 +268,7 @@ impl Core {
             id,
             Prompt {
                 key,
-                fix: clean(&ask.fix, MAX_SHOWN),
+                fix: clean(&ask.fix, MAX_FIX),
                 waiters: vec![tx],
                 started: now,
                 deadline: now + self.settings.timeout,

@@ -7,7 +7,7 @@
 use super::broker::{Ask, Core, Key};
 use super::oneshot::Receiver;
 use super::procinfo;
-use super::sanitize::{clean, MAX_SHOWN};
+use super::sanitize::{clean_name, MAX_SHOWN};
 use cordon_linux::pathguard::{Asker, FileAsk, Op};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
@@ -70,7 +70,7 @@ impl FileAsker {
             .name("approval-files".into())
             .spawn(move || {
                 for (req, reply) in rx {
-                    let path = clean(&req.path.to_string_lossy(), MAX_SHOWN);
+                    let path = clean_name(&req.path.to_string_lossy(), MAX_SHOWN);
                     let ask = Ask {
                         key: Key {
                             kind: req.op.ask_kind(),

@@ -16,7 +16,6 @@ pub use server::{approvals_dir, sweep};
 use broker::{Ask, Core, Key};
 use cordon_net::{Approver, AskRequest};
 use procinfo::Process;
-use sanitize::{clean, MAX_SHOWN};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -98,10 +97,13 @@ struct DoorHook {
 
 impl Approver for DoorHook {
     fn ask(&self, req: AskRequest) -> Pin<Box<dyn Future<Output = bool> + Send>> {
+        // Keyed on the whole name (a host is at most 253 characters of letters, digits, `-`,
+        // `_` and `.`, or an address): a prompt, its answer and a session allowance cover
+        // exactly the name asked about, never another that shares its first characters.
         let ask = Ask {
             key: Key {
                 kind: "network",
-                host: clean(&req.target.to_string(), MAX_SHOWN),
+                host: req.target.to_string(),
                 port: req.port,
             },
             via: req.via,

@@ -70,7 +70,8 @@ impl Server {
         // The directory is 0700 already; the umask closes the window before chmod.
         // SAFETY: umask only changes this process's file creation mask.
         let old = unsafe { libc::umask(0o177) };
-        let bound = UnixListener::bind(&path);
+        let bound = crate::dirs::socket_name(&path)
+            .and_then(|n| UnixListener::bind(&n.path).map_err(|e| e.to_string()));
         // SAFETY: as above, restoring the previous mask.
         unsafe { libc::umask(old) };
         let listener = bound.map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
@@ -101,7 +102,9 @@ impl Server {
         self.stop.store(true, Ordering::Relaxed);
         let _ = std::fs::remove_file(&self.path);
         // Wake the accept loop so it sees the flag.
-        let _ = UnixStream::connect(&self.path);
+        if let Ok(n) = crate::dirs::socket_name(&self.path) {
+            let _ = UnixStream::connect(&n.path);
+        }
     }
 }
 

@@ -329,3 +329,76 @@ fn the_terminal_approver_names_files_and_hosts() {
     let net = serde_json::json!({"kind": "network", "target": {"host": "a.test", "port": 443}, "rule": "r"});
     assert!(super::client::describe(&net).contains("wants network a.test:443"));
 }
+
+type DoorFuture = std::pin::Pin<Box<dyn Future<Output = bool> + Send>>;
+
+/// What the door would ask about `host`, through the same hook the door uses.
+fn door_ask(core: &Arc<Core>, host: &str) -> DoorFuture {
+    use cordon_net::Approver as _;
+    let hook = super::DoorHook {
+        core: core.clone(),
+        who: None,
+    };
+    hook.ask(cordon_net::AskRequest {
+        via: "connect",
+        target: cordon_net::parse_host(host).expect("host"),
+        port: 443,
+        rule: "no rule: unknown = ask".into(),
+        fix: format!("--allow-domain {host}"),
+        peer: None,
+    })
+}
+
+/// The hook's answer, waited for a bounded while (the broker decides on other threads).
+fn answer_of(f: &mut DoorFuture) -> Option<bool> {
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..200 {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return Some(v);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+#[test]
+fn long_names_sharing_a_prefix_are_two_approvals_and_show_their_end() {
+    let mut s = settings();
+    s.session_scope = true;
+    let mut t = T::new(s, true);
+    let filler = ["x".repeat(60), "y".repeat(60), "z".repeat(40)].join(".");
+    let good = format!("api.anthropic.com.{filler}.good.test");
+    let evil = format!("api.anthropic.com.{filler}.evil.test");
+    let mut rx_good = door_ask(&t.core, &good);
+    let first = t.next();
+    assert_eq!(first["type"], "request");
+    assert_eq!(
+        first["target"]["host"],
+        good.as_str(),
+        "the whole name is sent"
+    );
+    let shown = super::client::describe(&first);
+    assert!(shown.contains(".good.test:443"), "{shown}");
+    t.core
+        .answer(first["id"].as_u64().expect("id"), "allow_session")
+        .expect("answer");
+    assert_eq!(answer_of(&mut rx_good), Some(true));
+    assert_eq!(t.next()["type"], "resolved");
+    // Same first 160+ characters, another owner: asked on its own, not covered by the session.
+    let mut rx_evil = door_ask(&t.core, &evil);
+    let second = t.next();
+    assert_eq!(second["type"], "request", "{second}");
+    assert_ne!(first["id"], second["id"]);
+    let shown = super::client::describe(&second);
+    assert!(
+        shown.contains(".evil.test:443"),
+        "the tail is visible: {shown}"
+    );
+    t.core
+        .answer(second["id"].as_u64().expect("id"), "deny")
+        .expect("answer");
+    assert_eq!(answer_of(&mut rx_evil), Some(false));
+    // The session allowance covers exactly the first name.
+    let mut again = door_ask(&t.core, &good);
+    assert_eq!(answer_of(&mut again), Some(true));
+}
