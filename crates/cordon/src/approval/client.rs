@@ -171,6 +171,15 @@ pub fn approvals(sandbox: Option<String>) -> i32 {
         }
     };
     let only = sandbox.as_deref().map(|s| clean(s, MAX_SHOWN));
+    // Sandboxes started from now on wait for this approver before their first decision.
+    super::sweep(&dir);
+    let _registration = match super::Registration::new(&dir, only.as_deref()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cordon: {e}");
+            return crate::EXIT_CORDON;
+        }
+    };
     let (tx, rx) = mpsc::channel();
     let keys = tx.clone();
     std::thread::spawn(move || {
@@ -202,7 +211,9 @@ pub fn approvals(sandbox: Option<String>) -> i32 {
     );
     let mut last_scan = None::<std::time::Instant>;
     loop {
-        if last_scan.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+        // Frequent enough that a new sandbox, which waits for a registered approver, is
+        // joined well within its wait (broker::RENDEZVOUS).
+        if last_scan.is_none_or(|t| t.elapsed() >= Duration::from_millis(200)) {
             last_scan = Some(std::time::Instant::now());
             for p in sockets(&dir, only.as_deref()) {
                 if known.contains_key(&p) {
@@ -216,7 +227,7 @@ pub fn approvals(sandbox: Option<String>) -> i32 {
                 }
             }
         }
-        let ev = match rx.recv_timeout(Duration::from_millis(300)) {
+        let ev = match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(ev) => ev,
             Err(mpsc::RecvTimeoutError::Timeout) => continue,
             Err(mpsc::RecvTimeoutError::Disconnected) => return 0,

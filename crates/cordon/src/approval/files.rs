@@ -81,6 +81,7 @@ impl FileAsker {
                         rule: req.rule.clone(),
                         fix: fix(req.op, &path),
                     };
+                    core.await_approver();
                     let rx = core.ask(ask, || procinfo::of_task(req.tid, req.pid));
                     let _ = reply.send(rx);
                 }

@@ -402,3 +402,62 @@ fn long_names_sharing_a_prefix_are_two_approvals_and_show_their_end() {
     let mut again = door_ask(&t.core, &good);
     assert_eq!(answer_of(&mut again), Some(true));
 }
+
+#[test]
+fn a_registered_approver_is_waited_for_before_the_first_decision() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("audit.jsonl");
+    let core = Core::with_rendezvous(
+        settings(),
+        Audit::open(Some(&log)).expect("audit"),
+        Box::new(|| true),
+    );
+    assert!(core.rendezvous_pending());
+    let (a, b) = UnixStream::pair().expect("pair");
+    let c2 = core.clone();
+    let joiner = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        c2.add_approver(1, Arc::new(Mutex::new(b)));
+    });
+    let started = std::time::Instant::now();
+    assert!(core.await_approver(), "the approver arrived while waiting");
+    assert!(started.elapsed() < super::broker::RENDEZVOUS);
+    joiner.join().expect("join");
+    assert!(!core.rendezvous_pending());
+    drop(a);
+}
+
+#[test]
+fn without_a_registered_approver_nothing_waits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("audit.jsonl");
+    let core = Core::with_rendezvous(
+        settings(),
+        Audit::open(Some(&log)).expect("audit"),
+        Box::new(|| false),
+    );
+    let started = std::time::Instant::now();
+    assert!(!core.await_approver());
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // The rendezvous happens once: a registration appearing later changes nothing.
+    assert!(!core.rendezvous_pending());
+}
+
+#[test]
+fn registrations_count_only_while_their_process_lives() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    assert!(!super::server::approver_registered(dir.path(), "x-1"));
+    let r = super::Registration::new(dir.path(), None).expect("register");
+    assert!(super::server::approver_registered(dir.path(), "x-1"));
+    drop(r);
+    assert!(!super::server::approver_registered(dir.path(), "x-1"));
+    let only = super::Registration::new(dir.path(), Some("y-2")).expect("register");
+    assert!(!super::server::approver_registered(dir.path(), "x-1"));
+    assert!(super::server::approver_registered(dir.path(), "y-2"));
+    drop(only);
+    // A dead approver's file is ignored, and swept.
+    std::fs::write(dir.path().join("999999999.approver"), "").expect("write");
+    assert!(!super::server::approver_registered(dir.path(), "x-1"));
+    super::sweep(dir.path());
+    assert!(!dir.path().join("999999999.approver").exists());
+}
