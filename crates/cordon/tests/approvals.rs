@@ -620,17 +620,26 @@ fn an_approver_started_first_sees_the_first_connection() {
     // The command's first instruction connects: nothing gives the approver time to look.
     let child = t.spawn(&connect_once(up.port), &[]);
     let want = format!("wants network up.test:{}", up.port);
-    let asked = wait_for(Duration::from_secs(30), || approver.screen().contains(&want));
+    let asked = wait_for(Duration::from_secs(30), || {
+        approver.screen().contains(&want)
+    });
     if asked {
         approver.key(b"a");
     }
     let out = finish(child);
     let screen = approver.screen();
-    assert!(asked, "the first connection was not asked:\n{screen}\n{}", out.show());
+    assert!(
+        asked,
+        "the first connection was not asked:\n{screen}\n{}",
+        out.show()
+    );
     assert!(out.stdout.contains(HELLO), "{}\n{screen}", out.show());
     assert!(!out.stderr.contains("denied"), "{}", out.show());
     assert_eq!(up.count.load(Ordering::SeqCst), 1);
     approver.key(b"q");
     let _ = wait_timeout(&mut approver.child, Duration::from_secs(10));
-    assert!(!registered(), "the registration is removed when the approver quits");
+    assert!(
+        !registered(),
+        "the registration is removed when the approver quits"
+    );
 }
