@@ -101,7 +101,11 @@ pub enum Command {
     /// List agent and tool profiles (built in, or yours in ~/.config/cordon/profiles)
     Profiles,
     /// Check what this machine supports, layer by layer, by starting a tiny sandbox
-    Doctor,
+    Doctor {
+        /// Also boot a test guest for the VM tier (takes seconds; the result is cached)
+        #[arg(long, short)]
+        verbose: bool,
+    },
     /// Connect stdin/stdout to HOST:PORT through the sandbox's network door (ssh ProxyCommand)
     #[command(hide = true)]
     Connect { host: String, port: u16 },

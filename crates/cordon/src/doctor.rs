@@ -38,7 +38,7 @@ fn apparmor_profile(exe: &Path) -> String {
     )
 }
 
-pub fn doctor() -> i32 {
+pub fn doctor(verbose: bool) -> i32 {
     let mut r = Report { failures: 0 };
     let exe = std::env::current_exe().unwrap_or_else(|_| "cordon".into());
 
@@ -101,7 +101,7 @@ pub fn doctor() -> i32 {
 
     let cg = cgroup_report();
     r.note("resource limits", &cg);
-    for (layer, detail) in crate::vm::doctor_lines() {
+    for (layer, detail) in crate::vm::doctor_lines(verbose) {
         r.note(layer, &detail);
     }
     if r.failures == 0 {

@@ -588,7 +588,8 @@ fn doctor_reports_the_vm_tier() {
     }
     let sb = Sandbox::new("vm-doctor");
     let mut cmd = vm_command(&sb);
-    cmd.arg("doctor");
+    // The guest boots are behind --verbose (a plain `doctor` answers at once).
+    cmd.args(["doctor", "--verbose"]);
     let out = exec(cmd, VM_TIMEOUT);
     let kvm = out
         .stdout
