@@ -221,6 +221,23 @@ pub fn build(spec: &Spec) -> Result<(), SetupError> {
     mount_dev(&layer, devices)?;
     mount_proc(&layer)?;
 
+    // The home overlay is made before /tmp and /run are replaced, so a $HOME beneath them
+    // (a checkout under /tmp with its test homes, say) still has its host files as the lower
+    // layer; it is attached after them, on top.
+    let home = if spec.home.is_dir() {
+        Some(match &persisted {
+            Some(p) => home_overlay(
+                spec,
+                &p.dir,
+                crate::persist::HOME_UP,
+                crate::persist::HOME_WORK,
+                true,
+            )?,
+            None => home_overlay(spec, &layer, L_HOME_UP, L_HOME_WORK, false)?,
+        })
+    } else {
+        None
+    };
     for (dir, name) in [("/tmp", L_TMP), ("/var/tmp", L_VARTMP), ("/run", L_RUN)] {
         if Path::new(dir).is_dir() {
             let m = match (&persisted, name) {
@@ -235,17 +252,9 @@ pub fn build(spec: &Spec) -> Result<(), SetupError> {
         touch_in(&layer, "run/cordon/cordon", 0o755)?;
         attach(exe, Path::new(SELF_EXE))?;
     }
-    if spec.home.is_dir() {
-        match &persisted {
-            Some(p) => mount_home_overlay(
-                spec,
-                &p.dir,
-                crate::persist::HOME_UP,
-                crate::persist::HOME_WORK,
-                true,
-            )?,
-            None => mount_home_overlay(spec, &layer, L_HOME_UP, L_HOME_WORK, false)?,
-        }
+    if let Some(ovl) = &home {
+        ensure_dir(&spec.home)?;
+        attach(ovl, &spec.home)?;
     }
     resolver_files(&layer)?;
     spec_files(&layer, spec)?;
@@ -499,13 +508,14 @@ fn mount_proc(layer: &OwnedFd) -> Result<(), SetupError> {
 /// tools that write caches and dotfiles work and nothing reaches the host.
 /// On disk (a named sandbox) the overlay keeps its metadata in `user.*` xattrs, the only ones
 /// an unprivileged mount may write there.
-fn mount_home_overlay(
+/// The private overlay over `$HOME`, not yet attached.
+fn home_overlay(
     spec: &Spec,
     layer: &OwnedFd,
     up: &str,
     work: &str,
     on_disk: bool,
-) -> Result<(), SetupError> {
+) -> Result<OwnedFd, SetupError> {
     let fd = layer.as_raw_fd();
     let upper = format!("/proc/self/fd/{fd}/{up}");
     let work = format!("/proc/self/fd/{fd}/{work}");
@@ -526,7 +536,7 @@ fn mount_home_overlay(
     .map_err(|e| {
         e.fix("the sandbox needs overlayfs in a user namespace (Linux 5.11+); run `cordon doctor`")
     })?;
-    attach(&ovl, &spec.home)
+    Ok(ovl)
 }
 
 fn path_str(p: &Path) -> Result<&str, SetupError> {
