@@ -3,7 +3,7 @@
 //! renders denials for a person, grouped by destination or path, with the rule that decided
 //! and the flag or policy line that would allow it.
 
-use crate::approval::sanitize::clean;
+use crate::approval::sanitize::{clean, clean_name};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -15,6 +15,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub const KEEP: usize = 50;
 /// The longest string shown from a log (logs hold what sandboxed programs named).
 const SHOWN: usize = 200;
+/// Paths and host names are shown whole up to this length.
+const SHOWN_NAME: usize = 400;
 /// Fix lines are shown whole, so they can be copied and pasted (still cleaned); this only
 /// bounds a hostile log.
 const SHOWN_FIX: usize = 16 * 1024;
@@ -88,7 +90,10 @@ pub struct Denial {
 
 fn text(v: &Value, k: &str) -> String {
     match v.get(k) {
-        Some(Value::String(s)) => clean(s, if k == "fix" { SHOWN_FIX } else { SHOWN }),
+        Some(Value::String(s)) if k == "fix" => clean(s, SHOWN_FIX),
+        // Names keep their end (whose file, whose host) when they must be shortened.
+        Some(Value::String(s)) if k == "target" || k == "path" => clean_name(s, SHOWN_NAME),
+        Some(Value::String(s)) => clean(s, SHOWN),
         Some(Value::Number(n)) => n.to_string(),
         _ => String::new(),
     }

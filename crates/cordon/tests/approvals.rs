@@ -392,6 +392,7 @@ struct TmuxGuard<'a>(&'a Ask, PathBuf);
 impl Drop for TmuxGuard<'_> {
     fn drop(&mut self) {
         let _ = tmux(self.0, &self.1, &["kill-server"]);
+        let _ = fs::remove_file(&self.1);
     }
 }
 
@@ -418,7 +419,7 @@ fn cordon_approvals_in_a_terminal_answers_with_keys() {
     let c = connect_once(up.port);
     let child = t.spawn(&format!("{WAIT_GO}{c}{c}"), &[HOSTILE]);
     let _ = find_socket(&t.approvals_dir());
-    let sock = t.sb.root.join("tmux.sock");
+    let sock = short_socket_path("tmux");
     let approvals = format!(
         "XDG_RUNTIME_DIR={} {} approvals",
         t.runtime.display(),
@@ -500,7 +501,7 @@ fn cordon_approvals_shows_which_sandbox_asks() {
         .iter()
         .map(|c| format!("bash-{}", c.id()))
         .collect();
-    let sock = first.sb.root.join("tmux.sock");
+    let sock = short_socket_path("tmux");
     let approvals = format!(
         "XDG_RUNTIME_DIR={} {} approvals",
         first.runtime.display(),

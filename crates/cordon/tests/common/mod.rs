@@ -503,6 +503,44 @@ fn reader(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<String> {
     rx
 }
 
+/// `f` applied to a name for the unix socket at `path` that fits `sockaddr_un` (108 bytes):
+/// the path itself, or `/proc/self/fd/N/NAME` through its directory, so a checkout under a
+/// long path binds and connects like any other (instead of "path must be shorter than
+/// SUN_LEN").
+pub fn via_short_name<T>(
+    path: &Path,
+    f: impl FnOnce(&Path) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    if path.as_os_str().as_bytes().len() < 108 {
+        return f(path);
+    }
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return f(path);
+    };
+    let d = fs::File::open(dir)?;
+    let short = PathBuf::from(format!("/proc/self/fd/{}", d.as_raw_fd())).join(name);
+    let r = f(&short);
+    drop(d);
+    r
+}
+
+/// Binds a unix listener at `path`, however long the path.
+pub fn unix_listener(path: &Path) -> std::io::Result<std::os::unix::net::UnixListener> {
+    via_short_name(path, |p| std::os::unix::net::UnixListener::bind(p))
+}
+
+/// Connects to the unix socket at `path`, however long the path.
+pub fn unix_connect(path: &Path) -> std::io::Result<std::os::unix::net::UnixStream> {
+    via_short_name(path, |p| std::os::unix::net::UnixStream::connect(p))
+}
+
+/// A short path for a socket a host tool (tmux) makes itself, whatever the checkout's path.
+pub fn short_socket_path(tag: &str) -> PathBuf {
+    PathBuf::from(format!("/tmp/cit-{tag}-{}.sock", unique()))
+}
+
 /// Poll `child` until it exits or `timeout` passes (None on timeout).
 pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     let start = Instant::now();
