@@ -8,7 +8,7 @@ mod plain;
 mod socks;
 mod transparent;
 mod tunnel;
-mod upstream;
+pub(crate) mod upstream;
 
 use crate::approve::{Approver, AskRequest};
 use crate::event::Event;

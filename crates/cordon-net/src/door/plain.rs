@@ -5,7 +5,8 @@
 //! accepts (101) is spliced as is from then on, as a direct connection would carry it.
 
 use super::io::{Counted, Counters, Prefixed};
-use super::tunnel::deny_text;
+use super::tunnel::{close_event, deny_text};
+use super::upstream::{Kept, Next};
 use super::Ctx;
 use crate::event::Event;
 use crate::host::Host;
@@ -38,13 +39,7 @@ struct Plain {
     addr: SocketAddr,
     connect_timeout: Duration,
     counters: Arc<Counters>,
-    up: tokio::sync::Mutex<Upstream>,
-}
-
-struct Upstream {
-    /// The connection opened for the tunnel, used for the first request.
-    spare: Option<TcpStream>,
-    sender: Option<SendRequest<Incoming>>,
+    up: tokio::sync::Mutex<Kept<Incoming>>,
 }
 
 /// A response that ends the connection (the client's later bytes are not trusted).
@@ -144,25 +139,16 @@ impl Plain {
 
     /// A sender for the next request: the kept one, or a new connection to the same address.
     async fn sender(&self) -> Result<SendRequest<Incoming>, String> {
-        let mut up = self.up.lock().await;
-        if let Some(mut s) = up.sender.take() {
-            if s.ready().await.is_ok() {
-                return Ok(s);
-            }
-        }
-        let tcp = match up.spare.take() {
-            Some(t) => t,
-            None => {
-                let c = tokio::time::timeout(self.connect_timeout, TcpStream::connect(self.addr));
-                match c.await {
-                    Ok(Ok(t)) => t,
-                    Ok(Err(e)) => return Err(format!("connecting to {}: {e}", self.addr)),
-                    Err(_) => return Err(format!("connecting to {} timed out", self.addr)),
-                }
-            }
+        let next = self
+            .up
+            .lock()
+            .await
+            .next(self.addr, self.connect_timeout)
+            .await?;
+        let tcp = match next {
+            Next::Ready(s) => return Ok(s),
+            Next::Fresh(t) => t,
         };
-        drop(up);
-        let _ = tcp.set_nodelay(true);
         let io = TokioIo::new(Counted::new(tcp, self.counters.clone()));
         let (s, conn) = hyper::client::conn::http1::Builder::new()
             .preserve_header_case(true)
@@ -206,10 +192,7 @@ pub(crate) async fn run<C>(
         addr,
         connect_timeout: ctx.opts.connect_timeout,
         counters: counters.clone(),
-        up: tokio::sync::Mutex::new(Upstream {
-            spare: Some(upstream),
-            sender: None,
-        }),
+        up: tokio::sync::Mutex::new(Kept::new(upstream)),
     });
     let svc = hyper::service::service_fn(move |req| {
         let plain = plain.clone();
@@ -223,13 +206,12 @@ pub(crate) async fn run<C>(
         .preserve_header_case(true);
     let io = TokioIo::new(Prefixed::new(first, client));
     let result = b.serve_connection(io, svc).with_upgrades().await;
-    let (bytes_up, bytes_down) = counters.get();
-    let mut e = Event::new("close", via, target.to_string(), port);
-    e.rule = rule;
-    e.bytes_up = bytes_up;
-    e.bytes_down = bytes_down;
-    if let Err(err) = result {
-        e.reason = err.to_string();
-    }
-    ctx.emit(e);
+    ctx.emit(close_event(
+        via,
+        target,
+        port,
+        rule,
+        &counters,
+        result.err(),
+    ));
 }

@@ -117,6 +117,26 @@ pub(crate) async fn open(
     }
 }
 
+/// The audit record of a tunnel's end: its byte counts and what ended it, if an error.
+pub(crate) fn close_event(
+    via: &'static str,
+    target: &Host,
+    port: u16,
+    rule: String,
+    counters: &Counters,
+    err: Option<impl std::fmt::Display>,
+) -> Event {
+    let (bytes_up, bytes_down) = counters.get();
+    let mut e = Event::new("close", via, target.to_string(), port);
+    e.rule = rule;
+    e.bytes_up = bytes_up;
+    e.bytes_down = bytes_down;
+    if let Some(err) = err {
+        e.reason = err.to_string();
+    }
+    e
+}
+
 /// A reader task and a writer task per direction (as hyper's proxy path has), so reading
 /// the next chunk overlaps writing the last one; a single loop that read then wrote held bulk
 /// transfers to about 0.6 of the direct speed on two CPUs (`benches/net.sh`). Large chunks
@@ -214,13 +234,12 @@ pub(crate) async fn splice<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         down.and(up)
     }
     .await;
-    let (bytes_up, bytes_down) = counters.get();
-    let mut e = Event::new("close", via, target.to_string(), port);
-    e.rule = rule;
-    e.bytes_up = bytes_up;
-    e.bytes_down = bytes_down;
-    if let Err(err) = result {
-        e.reason = err.to_string();
-    }
-    ctx.emit(e);
+    ctx.emit(close_event(
+        via,
+        target,
+        port,
+        rule,
+        &counters,
+        result.err(),
+    ));
 }

@@ -118,3 +118,50 @@ pub(crate) async fn connect(
     }
     Err(UpErr::Failed(last_err.0, last_err.1))
 }
+
+/// The upstream side of a tunnel that is served request by request (plain HTTP, or an
+/// intercepted one): the connection the door opened for the check, then a kept sender.
+pub(crate) struct Kept<B> {
+    pub(crate) spare: Option<TcpStream>,
+    pub(crate) sender: Option<hyper::client::conn::http1::SendRequest<B>>,
+}
+
+/// What the next request goes over.
+pub(crate) enum Next<B> {
+    /// The kept sender, ready.
+    Ready(hyper::client::conn::http1::SendRequest<B>),
+    /// A connection to hand-shake on: the spare one, or a new one to the same address.
+    Fresh(TcpStream),
+}
+
+impl<B: hyper::body::Body + 'static> Kept<B> {
+    pub(crate) fn new(spare: TcpStream) -> Self {
+        Kept {
+            spare: Some(spare),
+            sender: None,
+        }
+    }
+
+    /// Reconnections go to `addr` only: the address that was checked, never resolved again.
+    pub(crate) async fn next(
+        &mut self,
+        addr: SocketAddr,
+        timeout: std::time::Duration,
+    ) -> Result<Next<B>, String> {
+        if let Some(mut s) = self.sender.take() {
+            if s.ready().await.is_ok() {
+                return Ok(Next::Ready(s));
+            }
+        }
+        let tcp = match self.spare.take() {
+            Some(t) => t,
+            None => match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+                Ok(Ok(t)) => t,
+                Ok(Err(e)) => return Err(format!("connecting to {addr}: {e}")),
+                Err(_) => return Err(format!("connecting to {addr} timed out")),
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        Ok(Next::Fresh(tcp))
+    }
+}

@@ -8,6 +8,7 @@ use super::body::L7Body;
 use super::request::{exfil, prepare, scrub_response, text, Denied};
 use super::L7;
 use crate::door::io::{read_some, Prefixed};
+use crate::door::upstream::{Kept, Next};
 use crate::door::Ctx;
 use crate::event::Event;
 use crate::inspect::MAX_FIRST_BYTES;
@@ -24,13 +25,6 @@ use tokio::net::TcpStream;
 
 type OnEvent = Arc<dyn Fn(Event) + Send + Sync>;
 
-/// The upstream side of one intercepted client connection.
-struct Upstream {
-    /// The connection the door opened for the policy check, used for the first request.
-    spare: Option<TcpStream>,
-    sender: Option<SendRequest<L7Body>>,
-}
-
 /// One intercepted client connection.
 struct Conn {
     l7: Arc<L7>,
@@ -41,7 +35,7 @@ struct Conn {
     addr: SocketAddr,
     tls: bool,
     connect_timeout: Duration,
-    up: tokio::sync::Mutex<Upstream>,
+    up: tokio::sync::Mutex<Kept<L7Body>>,
 }
 
 impl Conn {
@@ -126,25 +120,16 @@ impl Conn {
     /// A sender ready for the next request: the kept one, or a new connection to the same
     /// address.
     async fn sender(&self) -> Result<SendRequest<L7Body>, String> {
-        let mut up = self.up.lock().await;
-        if let Some(mut s) = up.sender.take() {
-            if s.ready().await.is_ok() {
-                return Ok(s);
-            }
-        }
-        let tcp = match up.spare.take() {
-            Some(t) => t,
-            None => {
-                let c = tokio::time::timeout(self.connect_timeout, TcpStream::connect(self.addr));
-                match c.await {
-                    Ok(Ok(t)) => t,
-                    Ok(Err(e)) => return Err(format!("connecting to {}: {e}", self.addr)),
-                    Err(_) => return Err(format!("connecting to {} timed out", self.addr)),
-                }
-            }
+        let next = self
+            .up
+            .lock()
+            .await
+            .next(self.addr, self.connect_timeout)
+            .await?;
+        let tcp = match next {
+            Next::Ready(s) => return Ok(s),
+            Next::Fresh(t) => t,
         };
-        drop(up);
-        let _ = tcp.set_nodelay(true);
         if self.tls {
             let cfg = self.l7.client_config()?;
             let name = rustls::pki_types::ServerName::try_from(self.host.clone())
@@ -216,10 +201,7 @@ pub(crate) async fn run<C>(
         addr,
         tls,
         connect_timeout: ctx.opts.connect_timeout,
-        up: tokio::sync::Mutex::new(Upstream {
-            spare: Some(upstream),
-            sender: None,
-        }),
+        up: tokio::sync::Mutex::new(Kept::new(upstream)),
     });
     let io = Prefixed::new(first, client);
     let result = if tls {

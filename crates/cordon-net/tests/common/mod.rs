@@ -51,20 +51,28 @@ pub fn echo() -> Upstream {
     })
 }
 
+/// Reads one request head and records it in `seen`; `None` at end of stream.
+fn record_head(s: &mut TcpStream, seen: &Mutex<Vec<u8>>) -> Option<()> {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 {
+        match s.read(&mut b) {
+            Ok(1) => head.push(b[0]),
+            _ => return None,
+        }
+    }
+    seen.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .extend_from_slice(&head);
+    Some(())
+}
+
 /// HTTP server: reads one head, answers `hello` with Connection: close.
 pub fn http() -> Upstream {
     serve(|mut s, seen| {
-        let mut head = Vec::new();
-        let mut b = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 {
-            match s.read(&mut b) {
-                Ok(1) => head.push(b[0]),
-                _ => return,
-            }
+        if record_head(&mut s, &seen).is_none() {
+            return;
         }
-        seen.lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(&head);
         let _ =
             s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
     })
@@ -73,17 +81,9 @@ pub fn http() -> Upstream {
 /// Keep-alive HTTP server: answers every request head (no bodies) with `ok`, records them.
 pub fn http_keepalive() -> Upstream {
     serve(|mut s, seen| loop {
-        let mut head = Vec::new();
-        let mut b = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 {
-            match s.read(&mut b) {
-                Ok(1) => head.push(b[0]),
-                _ => return,
-            }
+        if record_head(&mut s, &seen).is_none() {
+            return;
         }
-        seen.lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(&head);
         if s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
             .is_err()
         {
