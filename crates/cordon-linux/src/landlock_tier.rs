@@ -31,7 +31,9 @@ pub unsafe fn launch(
     // Orphans of the command come back to cordon, which ends them when the command ends.
     sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1).ctx(|| "become a subreaper".into())?;
     let mut reads = landlock_rules::read_grants(&spec.deny_read, &spec.reopen_read);
-    reads.retain(|p| !p.starts_with("/tmp") || p.starts_with(&tmpdir));
+    // The host's /tmp is other people's business, except the private TMPDIR and a $HOME
+    // that lies below /tmp (its hidden paths stay carved out by `read_grants`).
+    reads.retain(|p| !p.starts_with("/tmp") || p.starts_with(&tmpdir) || p.starts_with(&spec.home));
     let mut writable = spec.writable.clone();
     writable.push(tmpdir);
     // SAFETY: forwarded from this function's contract.

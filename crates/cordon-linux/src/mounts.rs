@@ -222,6 +222,23 @@ pub fn build(spec: &Spec) -> Result<(), SetupError> {
     mount_dev(&layer, devices)?;
     mount_proc(&layer)?;
 
+    // The home overlay is made before /tmp and /run are replaced, so a $HOME beneath them
+    // (a checkout under /tmp with its test homes, say) still has its host files as the lower
+    // layer; it is attached after them, on top.
+    let home = if spec.home.is_dir() {
+        Some(match &persisted {
+            Some(p) => prepare_home(
+                spec,
+                &p.dir,
+                crate::persist::HOME_UP,
+                crate::persist::HOME_WORK,
+                true,
+            )?,
+            None => prepare_home(spec, &layer, L_HOME_UP, L_HOME_WORK, false)?,
+        })
+    } else {
+        None
+    };
     for (dir, name) in [("/tmp", L_TMP), ("/var/tmp", L_VARTMP), ("/run", L_RUN)] {
         if Path::new(dir).is_dir() {
             let m = match (&persisted, name) {
@@ -236,17 +253,8 @@ pub fn build(spec: &Spec) -> Result<(), SetupError> {
         touch_in(&layer, "run/cordon/cordon", 0o755)?;
         attach(exe, Path::new(SELF_EXE))?;
     }
-    if spec.home.is_dir() {
-        match &persisted {
-            Some(p) => mount_home_overlay(
-                spec,
-                &p.dir,
-                crate::persist::HOME_UP,
-                crate::persist::HOME_WORK,
-                true,
-            )?,
-            None => mount_home_overlay(spec, &layer, L_HOME_UP, L_HOME_WORK, false)?,
-        }
+    if let Some(home) = &home {
+        home.attach(&spec.home)?;
     }
     resolver_files(&layer)?;
     spec_files(&layer, spec)?;
@@ -502,13 +510,13 @@ fn mount_proc(layer: &OwnedFd) -> Result<(), SetupError> {
 /// directories) in `user.*` xattrs, the only ones an unprivileged mount may write, on disk (a
 /// named sandbox) and on the tmpfs alike: without them removing or replacing a directory the
 /// host's home already has fails with EIO (codex's start-up clean-up of `~/.codex/tmp`).
-fn mount_home_overlay(
+fn prepare_home(
     spec: &Spec,
     layer: &OwnedFd,
     up: &str,
     work: &str,
     kept: bool,
-) -> Result<(), SetupError> {
+) -> Result<PreparedHome, SetupError> {
     let fd = layer.as_raw_fd();
     let upper = format!("/proc/self/fd/{fd}/{up}");
     let workdir = format!("/proc/self/fd/{fd}/{work}");
@@ -525,7 +533,10 @@ fn mount_home_overlay(
         MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV,
     );
     match ovl {
-        Ok(ovl) => attach(&ovl, &spec.home),
+        Ok(ovl) => Ok(PreparedHome {
+            root: ovl,
+            pieces: Vec::new(),
+        }),
         Err(e) => {
             // A mount below $HOME (sshfs, an encrypted directory, a tmpfs ~/.cache) is locked
             // in the sandbox's user namespace, and overlayfs refuses a lower layer with locked
@@ -545,6 +556,25 @@ fn mount_home_overlay(
             }
             split_home(spec, layer, up, work, &subs)
         }
+    }
+}
+
+/// `$HOME` as detached mounts: made before `/tmp` and `/run` are replaced (a `$HOME` beneath
+/// them keeps its host files as the lower layer), attached after them, on top.
+struct PreparedHome {
+    root: OwnedFd,
+    /// Mounts inside `root` (when it was built around mounts below `$HOME`), outermost first.
+    pieces: Vec<(PathBuf, OwnedFd)>,
+}
+
+impl PreparedHome {
+    fn attach(&self, home: &Path) -> Result<(), SetupError> {
+        ensure_dir(home)?;
+        attach(&self.root, home)?;
+        for (p, m) in &self.pieces {
+            attach(m, p)?;
+        }
+        Ok(())
     }
 }
 
@@ -607,7 +637,7 @@ fn split_home(
     up: &str,
     work: &str,
     subs: &[PathBuf],
-) -> Result<(), SetupError> {
+) -> Result<PreparedHome, SetupError> {
     mkdir_in(layer, L_HOME_SKEL, 0o755)?;
     let mut pieces: Vec<(PathBuf, OwnedFd)> = Vec::new();
     split_dir(
@@ -618,12 +648,11 @@ fn split_home(
         subs,
         &mut pieces,
     )?;
-    attach(&clone_at(layer, L_HOME_SKEL)?, &spec.home)?;
     pieces.sort_by_key(|(p, _)| depth(p));
-    for (p, m) in &pieces {
-        attach(m, p)?;
-    }
-    Ok(())
+    Ok(PreparedHome {
+        root: clone_at(layer, L_HOME_SKEL)?,
+        pieces,
+    })
 }
 
 fn split_dir(

@@ -37,6 +37,9 @@ pub struct NetConfig {
     pub unknown: Unknown,
     /// Managed (administrator) denies: beat everything.
     pub managed_deny: Vec<Rule<DomainPattern>>,
+    /// Names a ready-made option that would allow a host no rule names (`--profile npm`),
+    /// offered first in the fix.
+    pub suggest: Option<fn(&str) -> Option<String>>,
 }
 
 /// The decision for one destination.
@@ -93,6 +96,7 @@ pub struct NetPolicy {
     cidrs: Vec<Rule<CidrPattern>>,
     hosts: HashMap<String, Vec<IpAddr>>,
     unknown: Unknown,
+    suggest: Option<fn(&str) -> Option<String>>,
 }
 
 /// How a port suffix is written in a fix (80/443 need none).
@@ -126,6 +130,7 @@ impl NetPolicy {
             cidrs: cfg.allow_cidrs,
             hosts,
             unknown: cfg.unknown,
+            suggest: cfg.suggest,
         })
     }
 
@@ -237,10 +242,16 @@ impl NetPolicy {
             };
         }
         let pat = format!("{name}{}", port_suffix(port));
+        let profile = self
+            .suggest
+            .and_then(|f| f(name))
+            .filter(|_| port == 80 || port == 443)
+            .map(|p| format!("{p}  or  "))
+            .unwrap_or_default();
         Verdict::Deny {
             rule: self.no_rule(),
             reason: format!("no allow rule names {name} on port {port}"),
-            fix: format!("--allow-domain {pat}  or  [network] allow = [\"{pat}\"]"),
+            fix: format!("{profile}--allow-domain {pat}  or  [network] allow = [\"{pat}\"]"),
         }
     }
 

@@ -134,7 +134,9 @@ fn sni_mismatch_denied_before_upstream_connect() {
         .expect("send");
     assert!(read_to_close(&mut c).is_empty());
     r.wait_event(|e| e.kind == "deny" && e.rule == "fronting check");
-    assert_eq!(up.count(), 0);
+    // The tunnel is connected before the CONNECT is answered (so an unreachable destination
+    // gets a 502), but no byte goes upstream until the first bytes passed.
+    assert_eq!(up.bytes(), 0);
 }
 
 #[test]
@@ -352,13 +354,13 @@ fn socks5_checks_sni_on_checked_ports() {
     c.write_all(&build_client_hello(Some("other.test")))
         .expect("hello");
     assert!(read_to_close(&mut c).is_empty());
-    assert_eq!(up.count(), 0);
+    assert_eq!(up.bytes(), 0);
     let (mut c, rep) = socks_connect(&r, &build_request("echo.test", port));
     assert_eq!(rep[1], 0);
     let hello = build_client_hello(Some("echo.test"));
     c.write_all(&hello).expect("hello");
     assert_eq!(read_exact_n(&mut c, hello.len()), hello);
-    assert_eq!(up.count(), 1);
+    assert_eq!(up.count(), 2);
 }
 
 mod dns_client {
@@ -544,7 +546,7 @@ fn slowloris_is_dropped_in_bounded_time() {
         "socks: {:?}",
         start.elapsed()
     );
-    assert_eq!(up.count(), 0);
+    assert_eq!(up.bytes(), 0);
 }
 
 #[test]
@@ -642,4 +644,127 @@ fn ipv6_loopback_listener() {
     assert_eq!(read_exact_n(&mut c, 2), b"v6");
     drop(c);
     door.shutdown();
+}
+
+/// A response with a Content-Length body, read whole.
+fn read_response(c: &mut std::net::TcpStream) -> (String, Vec<u8>) {
+    let head = read_head(c);
+    let len = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+        })
+        .unwrap_or(0);
+    let body = read_exact_n(c, len);
+    (head, body)
+}
+
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+#[test]
+fn unreachable_allowed_destination_gets_502_naming_the_cause() {
+    let port = closed_port();
+    let r = rig(
+        config(
+            &[&format!("echo.test:{port}"), "nowhere.invalid:443"],
+            &[],
+            true,
+        ),
+        DoorOptions {
+            connect_timeout: Duration::from_secs(2),
+            ..checked(port)
+        },
+    );
+    let mut c = client(r.http);
+    write!(c, "CONNECT echo.test:{port} HTTP/1.1\r\n\r\n").expect("send");
+    let (head, body) = read_response(&mut c);
+    let body = String::from_utf8_lossy(&body);
+    assert!(head.starts_with("HTTP/1.1 502"), "{head}");
+    assert!(
+        body.contains("allowed but cannot be reached") && body.contains("refused"),
+        "{body}"
+    );
+    let e = r.wait_event(|e| e.kind == "close" && e.decision == "error" && e.via == "connect");
+    assert!(e.reason.contains("refused"), "{e:?}");
+    // A name that does not resolve.
+    let mut c = client(r.http);
+    write!(c, "CONNECT nowhere.invalid:443 HTTP/1.1\r\n\r\n").expect("send");
+    let (head, body) = read_response(&mut c);
+    assert!(head.starts_with("HTTP/1.1 502"), "{head}");
+    assert!(String::from_utf8_lossy(&body).contains("nowhere.invalid"));
+    r.wait_event(|e| e.decision == "error" && e.target == "nowhere.invalid");
+    // SOCKS5 says "connection refused" (5) on a checked port too, before any data.
+    let mut s = client(r.socks);
+    s.write_all(&[5, 1, 0]).expect("greeting");
+    assert_eq!(read_exact_n(&mut s, 2), [5, 0]);
+    s.write_all(&build_request("echo.test", port))
+        .expect("request");
+    let rep = read_exact_n(&mut s, 10);
+    assert_eq!(rep[1], 5, "{rep:?}");
+}
+
+#[test]
+fn keep_alive_requests_must_all_name_the_tunnel_host() {
+    let up = http_keepalive();
+    let port = up.addr.port();
+    let r = rig(
+        config(
+            &[&format!("echo.test:{port}"), &format!("other.test:{port}")],
+            &[],
+            true,
+        ),
+        checked(port),
+    );
+    let mut c = client(r.http);
+    write!(c, "CONNECT echo.test:{port} HTTP/1.1\r\n\r\n").expect("send");
+    assert!(read_head(&mut c).starts_with("HTTP/1.1 200"));
+    write!(c, "GET /first HTTP/1.1\r\nHost: echo.test:{port}\r\n\r\n").expect("send");
+    let (head, body) = read_response(&mut c);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, b"ok");
+    // The second request on the same connection names another host.
+    write!(c, "GET /second HTTP/1.1\r\nHost: other.test:{port}\r\n\r\n").expect("send");
+    let (head, body) = read_response(&mut c);
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}");
+    assert!(String::from_utf8_lossy(&body).contains("other.test"));
+    assert!(read_to_close(&mut c).is_empty(), "the connection must end");
+    r.wait_event(|e| {
+        e.kind == "deny" && e.rule == "fronting check" && e.reason.contains("later request")
+    });
+    let seen = up.seen_text();
+    assert!(seen.contains("/first"), "{seen}");
+    assert!(
+        !seen.contains("/second") && !seen.contains("other.test"),
+        "{seen}"
+    );
+}
+
+#[test]
+fn keep_alive_session_to_one_host_works() {
+    let up = http_keepalive();
+    let port = up.addr.port();
+    let r = rig(
+        config(&[&format!("echo.test:{port}")], &[], true),
+        checked(port),
+    );
+    let mut c = client(r.http);
+    write!(c, "CONNECT echo.test:{port} HTTP/1.1\r\n\r\n").expect("send");
+    assert!(read_head(&mut c).starts_with("HTTP/1.1 200"));
+    for i in 0..3 {
+        write!(c, "GET /r{i} HTTP/1.1\r\nHost: echo.test:{port}\r\n\r\n").expect("send");
+        let (head, body) = read_response(&mut c);
+        assert!(head.starts_with("HTTP/1.1 200"), "{i}: {head}");
+        assert_eq!(body, b"ok");
+    }
+    drop(c);
+    let close = r.wait_event(|e| e.kind == "close" && e.via == "connect");
+    assert!(close.bytes_down > 0 && close.bytes_up > 0, "{close:?}");
+    let seen = up.seen_text();
+    assert!(seen.contains("/r0") && seen.contains("/r2"), "{seen}");
+    assert_eq!(up.count(), 1, "one upstream connection for the session");
 }

@@ -71,8 +71,10 @@ pub(crate) fn parse_asks(
             return Err(cx.err(entry.span().start, "ask_read `/` would hide everything"));
         }
         // An approved read opens the host's file of that name; in these places the sandbox
-        // has its own (private or kernel) files, so the name would mean two things.
-        if let Some(p) = NOT_HOST.iter().find(|p| path.starts_with(p)) {
+        // has its own (private or kernel) files, so the name would mean two things. `$HOME`
+        // shows the host's files even when it lies below one of them (a home under /tmp).
+        let own = NOT_HOST.iter().find(|p| path.starts_with(p));
+        if let Some(p) = own.filter(|_| !path.starts_with(home)) {
             return Err(cx.err(
                 entry.span().start,
                 format!(

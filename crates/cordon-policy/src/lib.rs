@@ -77,8 +77,8 @@ pub use load::{load_inputs, Locations, MANAGED_POLICY, PROJECT_POLICY};
 pub use net::{CidrPattern, DomainPattern, Ports};
 pub use paths::expand_path;
 pub use profile::{
-    builtin_profile, check_profile_name, parse_profile, profile_for_command, OwnConfig, OwnMatch,
-    Profile, BUILTIN_PROFILES,
+    builtin_profile, check_profile_name, parse_profile, profile_for_command, profile_suggestion,
+    OwnConfig, OwnMatch, Profile, BUILTIN_PROFILES,
 };
 pub use protect::{
     builtin_protect_rules, git_extra_protect, parse_gitdir_file, GitPathKind, GitPathRef,

@@ -281,6 +281,40 @@ pub(crate) fn merge_into(builtin: &mut Layer, profiles: &[Profile]) {
     }
 }
 
+/// The built-in profiles that allow `host` (exact name or a `*.` wildcard), for a denial's
+/// fix: `--profile npm` says more than `--allow-domain registry.npmjs.org`. Returns the
+/// option text (`--profile NAME`, naming the others when several cover it), or `None`.
+pub fn profile_suggestion(host: &str) -> Option<String> {
+    use std::sync::OnceLock;
+    // (profile, host pattern), from the compiled-in profiles, parsed once.
+    static HOSTS: OnceLock<Vec<(&'static str, crate::DomainPattern)>> = OnceLock::new();
+    let hosts = HOSTS.get_or_init(|| {
+        let mut v = Vec::new();
+        for (name, text) in BUILTIN_PROFILES {
+            let file = PathBuf::from(format!("profiles/{name}.toml"));
+            let Ok(p) = parse_profile(name, &file, text, None, Path::new("/")) else {
+                continue;
+            };
+            for r in &p.layer.net_allow {
+                v.push((*name, r.value.clone()));
+            }
+        }
+        v
+    });
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let mut names: Vec<&str> = hosts
+        .iter()
+        .filter(|(_, pat)| pat.matches_name(&host))
+        .map(|(n, _)| *n)
+        .collect();
+    names.dedup();
+    match names.as_slice() {
+        [] => None,
+        [one] => Some(format!("--profile {one}")),
+        [first, rest @ ..] => Some(format!("--profile {first} (or {})", rest.join(", "))),
+    }
+}
+
 /// The profile a command selects by itself, if any: its basename (`/usr/bin/claude` →
 /// `claude`), looking through `node SCRIPT` (`.../codex.js` → `codex`) and
 /// `npx [-y] PACKAGE[@VERSION]` (`@openai/codex@latest` → `@openai/codex`, then `codex`).

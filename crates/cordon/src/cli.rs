@@ -106,7 +106,11 @@ pub enum Command {
     /// List agent and tool profiles (built in, or yours in ~/.config/cordon/profiles)
     Profiles,
     /// Check what this machine supports, layer by layer, by starting a tiny sandbox
-    Doctor,
+    Doctor {
+        /// Also boot a test guest for the VM tier (takes seconds; the result is cached)
+        #[arg(long, short)]
+        verbose: bool,
+    },
     /// Kubernetes: render agent-sandbox objects from this policy, claim warm sandboxes, check
     /// manifests offline
     Kube {
@@ -145,12 +149,18 @@ pub enum PolicyCommand {
     /// Print the merged effective policy, each rule with the file and tier it came from
     Show {
         #[command(flatten)]
-        layers: Box<PolicyLayers>,
+        layers: PolicyLayers,
+        /// Only the rules the `--profile` profiles add
+        #[arg(long)]
+        only: bool,
     },
-    /// Validate a policy file (errors name file:line:col)
+    /// Validate a policy file (errors name file:line:col); without FILE, every tier that
+    /// applies here (what `cordon run` would read)
     Check {
         /// The policy file
-        file: PathBuf,
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        layers: PolicyLayers,
     },
 }
 

@@ -51,6 +51,76 @@ pub fn runtime_dir_path() -> PathBuf {
     }
 }
 
+/// The most bytes of a unix socket path (`sun_path` without its terminating NUL).
+const SUN_PATH_MAX: usize = 107;
+
+/// A name for the socket at `path` that fits `sockaddr_un`: the path itself when it fits,
+/// else `/proc/self/fd/N/NAME` through a descriptor of its directory (kept open in the
+/// returned value for as long as the name is used). A workspace or runtime directory under
+/// a long path then works instead of failing with "path must be shorter than SUN_LEN".
+pub struct SocketName {
+    _dir: Option<std::os::fd::OwnedFd>,
+    pub path: PathBuf,
+}
+
+pub fn socket_name(path: &Path) -> Result<SocketName, String> {
+    use std::os::unix::ffi::OsStrExt;
+    if path.as_os_str().as_bytes().len() <= SUN_PATH_MAX {
+        return Ok(SocketName {
+            _dir: None,
+            path: path.to_path_buf(),
+        });
+    }
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(format!("{}: not a socket path", path.display()));
+    };
+    let dir = rustix::fs::open(
+        parent,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| format!("cannot open {}: {e}", parent.display()))?;
+    use std::os::fd::AsRawFd;
+    let short = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name);
+    if short.as_os_str().as_bytes().len() > SUN_PATH_MAX {
+        return Err(format!(
+            "{}: the socket's name is too long (at most {SUN_PATH_MAX} bytes)",
+            path.display()
+        ));
+    }
+    Ok(SocketName {
+        _dir: Some(dir),
+        path: short,
+    })
+}
+
+/// How to name cordon in a hint the person will type: `cordon` when that is what `PATH`
+/// finds, else the path of the running binary (a build in `target/`, a copy elsewhere).
+pub fn self_command() -> String {
+    let Ok(me) = std::env::current_exe().and_then(std::fs::canonicalize) else {
+        return "cordon".into();
+    };
+    let on_path = std::env::var_os("PATH").is_some_and(|p| {
+        std::env::split_paths(&p)
+            .filter(|d| d.is_absolute())
+            .filter_map(|d| std::fs::canonicalize(d.join("cordon")).ok())
+            .next()
+            .is_some_and(|found| found == me)
+    });
+    if on_path {
+        return "cordon".into();
+    }
+    let shown = me.display().to_string();
+    if shown
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-+".contains(&b))
+    {
+        shown
+    } else {
+        format!("'{}'", shown.replace('\'', "'\\''"))
+    }
+}
+
 /// cordon's runtime directory: `$XDG_RUNTIME_DIR/cordon`, else `/tmp/cordon-$UID`; created
 /// 0700 and refused unless it is a real directory owned by the person (a planted symlink or
 /// someone else's directory in /tmp must not be used).

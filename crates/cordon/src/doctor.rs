@@ -38,7 +38,7 @@ fn apparmor_profile(exe: &Path) -> String {
     )
 }
 
-pub fn doctor() -> i32 {
+pub fn doctor(verbose: bool) -> i32 {
     let mut r = Report { failures: 0 };
     let exe = std::env::current_exe().unwrap_or_else(|_| "cordon".into());
 
@@ -117,7 +117,7 @@ pub fn doctor() -> i32 {
 
     let cg = cgroup_report();
     r.note("resource limits", &cg);
-    for (layer, detail) in crate::vm::doctor_lines() {
+    for (layer, detail) in crate::vm::doctor_lines(verbose) {
         r.note(layer, &detail);
     }
     if r.failures == 0 {
@@ -134,12 +134,28 @@ pub fn doctor() -> i32 {
 
 /// Starts `cordon run -- <shell probe>` and checks what the probe saw from inside.
 fn probe_sandbox(exe: &Path) -> Result<(), String> {
-    let dir = std::env::temp_dir();
+    // A fresh directory of its own, in cordon's private runtime directory: the temp directory
+    // itself may be an ancestor of $HOME (a home under /tmp), which `cordon run` rightly
+    // refuses as a workspace.
+    use std::os::unix::fs::DirBuilderExt;
+    let base = crate::dirs::runtime_dir().unwrap_or_else(|_| std::env::temp_dir());
+    let dir = base.join(format!("doctor-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| format!("cannot create a probe workspace {}: {e}", dir.display()))?;
+    let result = probe_in(exe, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn probe_in(exe: &Path, dir: &Path) -> Result<(), String> {
     let script = "test \"$(cat /proc/self/status | grep ^CapEff | tr -d '[:space:]')\" = CapEff:0000000000000000 \
                   && ! touch /usr/.cordon-doctor 2>/dev/null && test -d /proc/1 && echo probe-ok";
     let out = Command::new(exe)
         .args(["run", "-w"])
-        .arg(&dir)
+        .arg(dir)
         .args(["--", "/bin/sh", "-c", script])
         .stdin(Stdio::null())
         .output()

@@ -179,7 +179,8 @@ fn bind_seqpacket(path: &Path) -> Result<OwnedFd, String> {
         None,
     )
     .map_err(err)?;
-    let addr = SocketAddrUnix::new(path).map_err(err)?;
+    let name = crate::dirs::socket_name(path)?;
+    let addr = SocketAddrUnix::new(&name.path).map_err(err)?;
     bind(&fd, &addr).map_err(err)?;
     // Only the person (the directory is 0700 too).
     let _ = std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600));
@@ -340,7 +341,8 @@ pub fn connect(name: &str) -> Result<Option<OwnedFd>, String> {
         None,
     )
     .map_err(|e| e.to_string())?;
-    let addr = SocketAddrUnix::new(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let short = crate::dirs::socket_name(&path)?;
+    let addr = SocketAddrUnix::new(&short.path).map_err(|e| format!("{}: {e}", path.display()))?;
     match uconnect(&fd, &addr) {
         Ok(()) => Ok(Some(fd)),
         Err(rustix::io::Errno::NOENT) | Err(rustix::io::Errno::CONNREFUSED) => Ok(None),

@@ -209,7 +209,13 @@ fn strict_hidden(
     let visible: Vec<PathBuf> = visible.iter().flat_map(|p| spellings(p)).collect();
     let mut out = Vec::new();
     let mut budget = STRICT_BUDGET;
-    for dir in &data.hide {
+    // `$HOME` is hidden wherever it lives (below /tmp, say, which the list leaves alone
+    // because the sandbox's /tmp is its own).
+    let mut hide = data.hide.clone();
+    if !hide.iter().any(|h| home.starts_with(h)) {
+        hide.push(home.clone());
+    }
+    for dir in &hide {
         if visible.iter().any(|v| dir.starts_with(v)) {
             continue;
         }

@@ -58,7 +58,9 @@ struct ProtectRules {
 
 impl ProtectRules {
     fn scratch(&self, path: &Path) -> bool {
+        // `$HOME`'s layer stays protected even when `$HOME` itself lies below /tmp.
         SCRATCH.iter().any(|s| path.starts_with(s))
+            && !path.starts_with(&self.home)
             && !self.shared.iter().any(|w| path.starts_with(w))
     }
 

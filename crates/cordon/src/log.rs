@@ -3,7 +3,7 @@
 //! renders denials for a person, grouped by destination or path, with the rule that decided
 //! and the flag or policy line that would allow it.
 
-use crate::approval::sanitize::clean;
+use crate::approval::sanitize::{clean, clean_name};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -15,6 +15,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub const KEEP: usize = 50;
 /// The longest string shown from a log (logs hold what sandboxed programs named).
 const SHOWN: usize = 200;
+/// Paths and host names are shown whole up to this length.
+const SHOWN_NAME: usize = 400;
+/// Fix lines are shown whole, so they can be copied and pasted (still cleaned); this only
+/// bounds a hostile log.
+const SHOWN_FIX: usize = 16 * 1024;
+/// The kind of an allowed connection that failed (not a denial, reported with them).
+pub const UNREACHABLE: &str = "unreachable";
 
 /// `<state>/cordon/logs`, created 0700.
 pub fn logs_dir() -> Result<PathBuf, String> {
@@ -83,6 +90,9 @@ pub struct Denial {
 
 fn text(v: &Value, k: &str) -> String {
     match v.get(k) {
+        Some(Value::String(s)) if k == "fix" => clean(s, SHOWN_FIX),
+        // Names keep their end (whose file, whose host) when they must be shortened.
+        Some(Value::String(s)) if k == "target" || k == "path" => clean_name(s, SHOWN_NAME),
         Some(Value::String(s)) => clean(s, SHOWN),
         Some(Value::Number(n)) => n.to_string(),
         _ => String::new(),
@@ -92,6 +102,15 @@ fn text(v: &Value, k: &str) -> String {
 /// The denial an audit event records, if it is one.
 pub fn denial(v: &Value) -> Option<Denial> {
     match v.get("event").and_then(|e| e.as_str())? {
+        "net" if text(v, "kind") == "close" && text(v, "decision") == "error" => {
+            let port = v.get("port").and_then(|p| p.as_u64()).unwrap_or(0);
+            Some(Denial {
+                kind: UNREACHABLE.into(),
+                what: format!("{}:{port}", text(v, "target")),
+                rule: format!("allowed, but {}", text(v, "reason")),
+                fix: String::new(),
+            })
+        }
         "net" => {
             let kind = text(v, "kind");
             let decision = text(v, "decision");
@@ -165,21 +184,31 @@ pub fn read_events(path: &Path, since: f64, pid: Option<u32>) -> Vec<Value> {
 /// The one stderr line after a run with denials: counts by kind and how to see them.
 pub fn exit_summary(path: &Path, since: f64, pid: u32, see: &str) -> Option<String> {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut failed = 0;
     for d in read_events(path, since, Some(pid))
         .iter()
         .filter_map(denial)
     {
-        *counts.entry(d.kind).or_default() += 1;
-    }
-    if counts.is_empty() {
-        return None;
+        if d.kind == UNREACHABLE {
+            failed += 1;
+        } else {
+            *counts.entry(d.kind).or_default() += 1;
+        }
     }
     let total: usize = counts.values().sum();
     let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
-    Some(format!(
-        "cordon: {total} denied ({}); see `{see}`",
-        parts.join(", ")
-    ))
+    let failed = match failed {
+        0 => None,
+        1 => Some("1 allowed connection failed".to_string()),
+        n => Some(format!("{n} allowed connections failed")),
+    };
+    let said = match (total, failed) {
+        (0, None) => return None,
+        (0, Some(f)) => f,
+        (_, None) => format!("{total} denied ({})", parts.join(", ")),
+        (_, Some(f)) => format!("{total} denied ({}), {f}", parts.join(", ")),
+    };
+    Some(format!("cordon: {said}; see `{see}`"))
 }
 
 /// Parses `--since`: `30m`, `2h`, `1d`, `45s`, `today`, or unix seconds.
@@ -234,7 +263,11 @@ pub fn render(events: &[Value]) -> String {
     let mut last_kind = String::new();
     for ((kind, what), (n, rules, fixes)) in &groups {
         if *kind != last_kind {
-            out.push_str(&format!("{kind} denials:\n"));
+            if kind == UNREACHABLE {
+                out.push_str("allowed, but could not be reached:\n");
+            } else {
+                out.push_str(&format!("{kind} denials:\n"));
+            }
             last_kind = kind.clone();
         }
         let times = if *n == 1 {
@@ -243,8 +276,13 @@ pub fn render(events: &[Value]) -> String {
             format!("{n} times")
         };
         out.push_str(&format!("  {what}  ({times})\n"));
+        let label = if kind == UNREACHABLE {
+            "why:   "
+        } else {
+            "rule:  "
+        };
         for r in rules {
-            out.push_str(&format!("    rule:        {r}\n"));
+            out.push_str(&format!("    {label}      {r}\n"));
         }
         for f in fixes {
             out.push_str(&format!("    to allow it: {f}\n"));
@@ -363,6 +401,17 @@ mod tests {
     }
 
     #[test]
+    fn fix_lines_are_never_cut() {
+        let long = format!("/ws/{}/file", "d".repeat(400));
+        let fix = format!("--allow-read {long}  or  [filesystem] allow_read = [\"{long}\"]");
+        let ev = vec![
+            json!({"ts": 1.0, "event": "approval", "phase": "decision", "kind": "read", "target": long, "port": 0, "decision": "deny", "by": "no approver", "fix": fix}),
+        ];
+        let r = render(&ev);
+        assert!(r.contains(&format!("to allow it: {fix}\n")), "{r}");
+    }
+
+    #[test]
     fn since_parses() {
         assert_eq!(parse_since("30m", 10_000.0), Ok(8_200.0));
         assert_eq!(parse_since("2h", 10_000.0), Ok(2_800.0));
@@ -389,6 +438,19 @@ mod tests {
             "cordon: 2 denied (1 file write, 1 network); see `cordon log`"
         );
         assert!(exit_summary(&f, 2.0, 9, "x").is_none());
+        let d2 = tempfile::tempdir().expect("tempdir");
+        let g = d2.path().join("failed.jsonl");
+        let fail = json!({"ts": 5.0, "pid": 7, "event": "net", "kind": "close", "target": "gone.test", "port": 443, "decision": "error", "reason": "cannot resolve gone.test"});
+        std::fs::write(&g, format!("{fail}\n")).expect("write");
+        assert_eq!(
+            exit_summary(&g, 2.0, 7, "cordon log").as_deref(),
+            Some("cordon: 1 allowed connection failed; see `cordon log`")
+        );
+        let r = render(&read_events(&g, 0.0, None));
+        assert!(
+            r.contains("allowed, but could not be reached:\n  gone.test:443  (1 time)\n    why:         allowed, but cannot resolve gone.test"),
+            "{r}"
+        );
         for i in 2..60 {
             std::fs::write(d.path().join(format!("{i:012}-x-1.jsonl")), "").expect("write");
         }

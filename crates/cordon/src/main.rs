@@ -76,7 +76,7 @@ fn main() {
         Command::Gc { all } => named::gc(all),
         Command::VmHost(args) => vm::vm_host(args),
         Command::Profiles => profiles::list(),
-        Command::Doctor => doctor::doctor(),
+        Command::Doctor { verbose } => doctor::doctor(verbose),
         Command::Kube { command } => kube::kube(command),
         Command::Approvals { sandbox } => approval::client::approvals(sandbox),
         Command::Log {

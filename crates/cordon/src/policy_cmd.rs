@@ -2,23 +2,67 @@
 
 use crate::cli::{PolicyCommand, PolicyLayers};
 use crate::{dirs, plan, EXIT_CORDON};
-use cordon_policy::{content_hash, parse_policy, Tier, PROJECT_POLICY};
+use cordon_policy::{content_hash, parse_policy, Effective, Tier, PROJECT_POLICY};
 use std::path::Path;
 
 pub fn policy(cmd: PolicyCommand) -> i32 {
     match cmd {
-        PolicyCommand::Show { layers } => show(&layers),
-        PolicyCommand::Check { file } => check(&file),
+        PolicyCommand::Show { layers, only } => show(&layers, only),
+        PolicyCommand::Check {
+            file: Some(file), ..
+        } => check(&file),
+        PolicyCommand::Check { file: None, layers } => check_effective(&layers),
     }
 }
 
-fn show(layers: &PolicyLayers) -> i32 {
+/// The lines of `rendered` that profile `name` set (their origin is `builtin profile NAME`,
+/// followed by `:LINE` or, for the person's override, ` FILE:LINE`).
+fn profile_lines(rendered: &str, names: &[String]) -> String {
+    rendered
+        .lines()
+        .filter(|l| {
+            l.rsplit_once("  # ").is_some_and(|(_, origin)| {
+                names.iter().any(|n| {
+                    origin
+                        .strip_prefix("builtin profile ")
+                        .and_then(|o| o.strip_prefix(n.as_str()))
+                        .is_some_and(|rest| rest.starts_with(':') || rest.starts_with(' '))
+                })
+            })
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+fn show(layers: &PolicyLayers, only: bool) -> i32 {
+    if only && layers.profile.is_empty() {
+        eprintln!("cordon: --only shows what profiles add: name them with --profile NAME");
+        return 2;
+    }
     let result = (|| -> Result<String, String> {
         let home = plan::home()?;
         let ws = plan::workspace(layers)?;
+        // From $HOME (or /) `cordon run` refuses the workspace; the policy is still worth
+        // reading, so it is shown for a project directory below $HOME, saying so.
+        let (ws, mut out) = match cordon_policy::check_workspace(&home, &ws) {
+            Ok(()) => (ws, String::new()),
+            Err(e) => {
+                let stand_in = home.join("PROJECT");
+                let note = format!(
+                    "# note: `cordon run` here would exit 125: {e}\n# shown for a workspace at {} instead (no project file read)\n",
+                    stand_in.display()
+                );
+                (stand_in, note)
+            }
+        };
         let eff = plan::effective(layers, &home, &ws)?;
+        if only {
+            let names = layers.profile.join(", ");
+            let lines = profile_lines(&eff.render(), &layers.profile);
+            return Ok(format!("# what --profile {names} adds\n{lines}"));
+        }
         let set = plan::protect_set(&eff, &home, &ws)?;
-        let mut out = eff.render();
+        out.push_str(&eff.render());
         let builtin = cordon_policy::builtin_protect_rules().unwrap_or_default();
         let extra: Vec<_> = set
             .rules()
@@ -42,6 +86,32 @@ fn show(layers: &PolicyLayers) -> i32 {
         Err(e) => {
             eprintln!("cordon: {e}");
             EXIT_CORDON
+        }
+    }
+}
+
+/// `cordon policy check` without a file: every tier `cordon run` would read here.
+fn check_effective(layers: &PolicyLayers) -> i32 {
+    let result = (|| -> Result<Effective, String> {
+        let home = plan::home()?;
+        let ws = plan::workspace(layers)?;
+        plan::effective(layers, &home, &ws)
+    })();
+    match result {
+        Ok(eff) => {
+            for w in &eff.warnings {
+                println!("warning: {w}");
+            }
+            println!(
+                "effective policy for {}: ok (digest {})",
+                eff.workspace.display(),
+                eff.digest()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            1
         }
     }
 }

@@ -467,9 +467,10 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
     }
     // Events on standard output (`--audit -`) went where the reader already looks.
     if let Some(p) = log_path.as_ref().filter(|p| p.as_os_str() != "-") {
+        let me = crate::dirs::self_command();
         let see = match &args.audit {
-            Some(f) => format!("cordon log --file {}", f.display()),
-            None => format!("cordon log --sandbox {sandbox_id}"),
+            Some(f) => format!("{me} log --file {}", f.display()),
+            None => format!("{me} log --sandbox {sandbox_id}"),
         };
         if let Some(line) = crate::log::exit_summary(p, started_at, std::process::id(), &see) {
             eprintln!("{line}");

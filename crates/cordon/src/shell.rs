@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 pub const IDLE_SECS: u64 = 15 * 60;
 
 /// The workspace of a call: `$CORDON_WORKSPACE`, else the nearest directory above the
-/// current one holding `.git`, else the current directory.
+/// current one holding `.git`, else the current directory. The search stops below `$HOME`
+/// and its ancestors (a repository around them, a dotfiles one or a checkout holding test
+/// homes, can never be a workspace).
 fn workspace() -> Result<PathBuf, String> {
     if let Some(w) = std::env::var_os("CORDON_WORKSPACE") {
         return Path::new(&w)
@@ -25,8 +27,11 @@ fn workspace() -> Result<PathBuf, String> {
     let cwd = std::env::current_dir()
         .and_then(|c| c.canonicalize())
         .map_err(|e| format!("cannot read the current directory: {e}"))?;
+    let home = crate::dirs::home().ok().and_then(|h| h.canonicalize().ok());
+    let encloses_home = |a: &Path| home.as_deref().is_some_and(|h| h.starts_with(a));
     Ok(cwd
         .ancestors()
+        .take_while(|a| !encloses_home(a))
         .find(|a| a.join(".git").exists())
         .unwrap_or(&cwd)
         .to_path_buf())

@@ -167,11 +167,29 @@ fn allow_once_admits_one_connection_and_the_next_asks_again() {
         out.show()
     );
     assert_eq!(up.count.load(Ordering::SeqCst), 1);
-    assert!(
-        out.stderr
-            .contains(&format!("cordon log --sandbox {}", a.sandbox)),
+    // cordon is not on the harness's PATH: the exit line names it by a path that works, and
+    // the command it gives, pasted as it is, shows the denial.
+    let see = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("1 denied (1 network)"))
+        .and_then(|l| l.split('`').nth(1))
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        see,
+        format!("{} log --sandbox {}", bin().display(), a.sandbox),
         "exit summary\n{}",
         out.show()
+    );
+    let words: Vec<&str> = see.split(' ').collect();
+    let mut pasted = t.sb.user_command(words[0]);
+    pasted.args(&words[1..]);
+    let pasted = exec(pasted, RUN_TIMEOUT);
+    assert!(
+        pasted.stdout.contains(&format!("up.test:{}", up.port)),
+        "{}",
+        pasted.show()
     );
     assert!(
         out.stderr.contains("1 denied (1 network)"),
@@ -374,6 +392,7 @@ struct TmuxGuard<'a>(&'a Ask, PathBuf);
 impl Drop for TmuxGuard<'_> {
     fn drop(&mut self) {
         let _ = tmux(self.0, &self.1, &["kill-server"]);
+        let _ = fs::remove_file(&self.1);
     }
 }
 
@@ -400,7 +419,7 @@ fn cordon_approvals_in_a_terminal_answers_with_keys() {
     let c = connect_once(up.port);
     let child = t.spawn(&format!("{WAIT_GO}{c}{c}"), &[HOSTILE]);
     let _ = find_socket(&t.approvals_dir());
-    let sock = t.sb.root.join("tmux.sock");
+    let sock = short_socket_path("tmux");
     let approvals = format!(
         "XDG_RUNTIME_DIR={} {} approvals",
         t.runtime.display(),
@@ -482,7 +501,7 @@ fn cordon_approvals_shows_which_sandbox_asks() {
         .iter()
         .map(|c| format!("bash-{}", c.id()))
         .collect();
-    let sock = first.sb.root.join("tmux.sock");
+    let sock = short_socket_path("tmux");
     let approvals = format!(
         "XDG_RUNTIME_DIR={} {} approvals",
         first.runtime.display(),
@@ -526,4 +545,102 @@ fn cordon_approvals_shows_which_sandbox_asks() {
     let passed: usize = outs.iter().map(|o| o.stdout.matches(HELLO).count()).sum();
     assert_eq!(passed, 1, "{shown}\n{}\n{}", outs[0].show(), outs[1].show());
     assert_eq!(up.count.load(Ordering::SeqCst), 1);
+}
+
+/// `cordon approvals` with its keys on a pipe and its screen collected.
+struct PipedApprover {
+    child: Child,
+    screen: Arc<std::sync::Mutex<String>>,
+}
+
+impl PipedApprover {
+    fn start(t: &Ask) -> PipedApprover {
+        let mut cmd = t.sb.user_command(bin());
+        cmd.env("XDG_RUNTIME_DIR", &t.runtime)
+            .arg("approvals")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn cordon approvals");
+        let screen = Arc::new(std::sync::Mutex::new(String::new()));
+        let mut out = child.stdout.take().expect("stdout");
+        let s = screen.clone();
+        std::thread::spawn(move || {
+            let mut b = [0u8; 4096];
+            while let Ok(n) = out.read(&mut b) {
+                if n == 0 {
+                    break;
+                }
+                s.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push_str(&String::from_utf8_lossy(&b[..n]));
+            }
+        });
+        PipedApprover { child, screen }
+    }
+
+    fn screen(&self) -> String {
+        self.screen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn key(&mut self, k: &[u8]) {
+        let stdin = self.child.stdin.as_mut().expect("stdin");
+        stdin.write_all(k).expect("key");
+        stdin.flush().expect("flush");
+    }
+}
+
+impl Drop for PipedApprover {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn an_approver_started_first_sees_the_first_connection() {
+    let t = Ask::new("appr-first", "");
+    let up = upstream();
+    let mut approver = PipedApprover::start(&t);
+    let dir = t.approvals_dir();
+    let registered = || {
+        fs::read_dir(&dir).is_ok_and(|rd| {
+            rd.flatten()
+                .any(|e| e.path().extension().is_some_and(|x| x == "approver"))
+        })
+    };
+    assert!(
+        wait_for(Duration::from_secs(20), registered),
+        "cordon approvals did not register in {}:\n{}",
+        dir.display(),
+        approver.screen()
+    );
+    // The command's first instruction connects: nothing gives the approver time to look.
+    let child = t.spawn(&connect_once(up.port), &[]);
+    let want = format!("wants network up.test:{}", up.port);
+    let asked = wait_for(Duration::from_secs(30), || {
+        approver.screen().contains(&want)
+    });
+    if asked {
+        approver.key(b"a");
+    }
+    let out = finish(child);
+    let screen = approver.screen();
+    assert!(
+        asked,
+        "the first connection was not asked:\n{screen}\n{}",
+        out.show()
+    );
+    assert!(out.stdout.contains(HELLO), "{}\n{screen}", out.show());
+    assert!(!out.stderr.contains("denied"), "{}", out.show());
+    assert_eq!(up.count.load(Ordering::SeqCst), 1);
+    approver.key(b"q");
+    let _ = wait_timeout(&mut approver.child, Duration::from_secs(10));
+    assert!(
+        !registered(),
+        "the registration is removed when the approver quits"
+    );
 }

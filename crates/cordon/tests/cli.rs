@@ -1,6 +1,8 @@
 //! The command-line contract: help, policy show/check, doctor, audit log, error exits.
 mod common;
 
+use std::path::Path;
+
 use common::*;
 
 #[test]
@@ -204,6 +206,140 @@ fn doctor_reports_each_layer() {
             out.show()
         );
     }
+}
+
+#[test]
+fn doctor_boots_no_guest_unless_verbose_and_explains_kvm() {
+    let sb = Sandbox::new("doctor-kvm");
+    let out = sb.cordon(&["doctor"]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert!(
+        !out.stdout.contains("VM tier: emulation") && !out.stdout.contains("VM inner wall"),
+        "the slow guest boots belong behind --verbose\n{}",
+        out.show()
+    );
+    if !Path::new("/dev/kvm").exists() || !sb.has_tool("qemu-system-x86_64") {
+        note(
+            "doctor_boots_no_guest_unless_verbose_and_explains_kvm",
+            "no /dev/kvm or no QEMU here: the kvm-group hint is not checked",
+        );
+        return;
+    }
+    let kvm = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("VM tier: KVM"))
+        .unwrap_or_default();
+    let can_open = sb
+        .host_sh("exec 3<>/dev/kvm && echo OPENED")
+        .stdout
+        .contains("OPENED");
+    if can_open {
+        assert!(!kvm.contains("Permission denied"), "{}", out.show());
+        note(
+            "doctor_boots_no_guest_unless_verbose_and_explains_kvm",
+            "the test user may open /dev/kvm: the kvm-group hint is not checked",
+        );
+    } else {
+        assert!(
+            kvm.contains("Permission denied") && kvm.contains("usermod -aG"),
+            "/dev/kvm: Permission denied must say how to join its group\n{}",
+            out.show()
+        );
+    }
+}
+
+#[test]
+fn policy_show_from_home_explains_instead_of_failing() {
+    let sb = Sandbox::new("policy-home");
+    let mut cmd = sb.cordon_command();
+    cmd.current_dir(&sb.home).args(["policy", "show"]);
+    let out = exec(cmd, RUN_TIMEOUT);
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert!(
+        out.stdout.contains("would exit 125") && out.stdout.contains("$HOME"),
+        "the note says why `cordon run` would refuse here\n{}",
+        out.show()
+    );
+    assert!(out.stdout.contains("network.unknown"), "{}", out.show());
+    // `cordon run` there still refuses (the note is not a loosening).
+    let mut run = sb.cordon_command();
+    run.current_dir(&sb.home).args(["run", "--", "true"]);
+    assert_eq!(exec(run, RUN_TIMEOUT).code, 125);
+}
+
+#[test]
+fn policy_show_only_lists_what_a_profile_adds() {
+    let sb = Sandbox::new("policy-only");
+    let out = sb.cordon(&["policy", "show", "--profile", "npm", "--only"]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    let rules: Vec<&str> = out.stdout.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(
+        rules
+            .iter()
+            .any(|l| l.starts_with("network.allow registry.npmjs.org")),
+        "{}",
+        out.show()
+    );
+    assert!(
+        rules.iter().all(|l| l.contains("# builtin profile npm")),
+        "only the profile's rules\n{}",
+        out.show()
+    );
+    let full = sb.cordon(&["policy", "show", "--profile", "npm"]);
+    assert!(
+        full.stdout.lines().count() > rules.len() + 5,
+        "{}",
+        full.show()
+    );
+    let bad = sb.cordon(&["policy", "show", "--only"]);
+    assert_ne!(
+        bad.code,
+        0,
+        "--only without --profile is an error\n{}",
+        bad.show()
+    );
+}
+
+#[test]
+fn policy_check_without_a_file_checks_every_tier() {
+    let sb = Sandbox::new("policy-check-eff");
+    let out = sb.cordon(&["policy", "check"]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert!(
+        out.stdout.contains("effective policy for"),
+        "{}",
+        out.show()
+    );
+    // A broken user policy is found without naming it.
+    let user = sb.home.join(".config/cordon/policy.toml");
+    sb.write_host(&user, "[network]\nallow = [\"a.test\"]\nbogus = 1\n");
+    let out = sb.cordon(&["policy", "check"]);
+    assert_eq!(out.code, 1, "{}", out.show());
+    assert!(
+        out.stderr.contains("policy.toml:3"),
+        "the error names file:line\n{}",
+        out.show()
+    );
+}
+
+#[test]
+fn cordon_log_prints_fix_lines_whole() {
+    let sb = Sandbox::new("log-fix");
+    let long = format!("{}/{}/notes.txt", sb.home.display(), "deep".repeat(80));
+    let fix = format!("--allow-read {long}  or  [filesystem] allow_read = [\"{long}\"]");
+    let event = serde_json::json!({"ts": 1.0, "event": "approval", "phase": "decision",
+        "kind": "read", "target": long, "port": 0, "decision": "deny", "by": "no approver",
+        "fix": fix});
+    let file = sb.root.join("audit.jsonl");
+    sb.write_host(&file, &format!("{event}\n"));
+    let out = sb.cordon(&["log", "--file", &file.display().to_string()]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert!(
+        out.stdout.contains(&format!("to allow it: {fix}\n")),
+        "the fix must be printed whole, ready to paste\n{}",
+        out.show()
+    );
 }
 
 fn json_has_number(v: &serde_json::Value, n: i64) -> bool {

@@ -186,7 +186,8 @@ fn ask_read_without_an_approver_is_denied_logged_and_summarised() {
 /// neighbours whose names differ only past the cut. A session allowance is for one path.
 #[test]
 fn allow_session_for_a_long_path_does_not_cover_its_neighbours() {
-    let deep = format!("other/{}/{}", "d".repeat(100), "e".repeat(60));
+    // Longer than the 400 characters a path is shown whole up to.
+    let deep = format!("other/{}/{}", "d".repeat(220), "e".repeat(200));
     let t = T::new(
         "fa-session-long",
         &format!(

@@ -48,9 +48,11 @@ fn cargo_build_tiny_crate() {
         );
         return;
     }
+    // Its own workspace: the test home may lie inside cordon's checkout, whose Cargo.toml
+    // cargo would otherwise take for this crate's workspace.
     sb.write_host(
         &sb.ws.join("Cargo.toml"),
-        "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\n",
+        "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\n\n[workspace]\n",
     );
     sb.write_host(
         &sb.ws.join("src/main.rs"),

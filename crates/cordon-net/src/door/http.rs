@@ -139,14 +139,13 @@ async fn connect(
         Err(v) => return forbidden(&ctx, "connect", &target, port, v),
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let pre = if ctx.raw_allowed(port) {
-        match open(&ctx, "connect", &target, port, approved).await {
-            Ok(x) => Some(x),
-            Err(r) if r.denied => return text(StatusCode::FORBIDDEN, r.message),
-            Err(r) => return text(StatusCode::BAD_GATEWAY, r.message),
-        }
-    } else {
-        None
+    // Resolved and connected before the answer: a destination that cannot be reached gets a
+    // 502 naming the cause, not a "200" followed by a hang-up. Nothing is sent upstream until
+    // the first bytes passed their check.
+    let (up, rule) = match open(&ctx, "connect", &target, port, approved).await {
+        Ok(x) => x,
+        Err(r) if r.denied => return text(StatusCode::FORBIDDEN, r.message),
+        Err(r) => return text(StatusCode::BAD_GATEWAY, r.message),
     };
     let task_ctx = ctx.clone();
     tokio::spawn(async move {
@@ -155,19 +154,9 @@ async fn connect(
             return;
         };
         let mut client = TokioIo::new(upgraded);
-        let (up, rule, first) = match pre {
-            Some((up, rule)) => (up, rule, Vec::new()),
-            None => {
-                let Ok(first) =
-                    first_bytes(&ctx, "connect", &mut client, &target, port, Vec::new()).await
-                else {
-                    return;
-                };
-                let Ok((up, rule)) = open(&ctx, "connect", &target, port, approved).await else {
-                    return;
-                };
-                (up, rule, first)
-            }
+        let Ok(first) = first_bytes(&ctx, "connect", &mut client, &target, port, Vec::new()).await
+        else {
+            return;
         };
         splice(&ctx, "connect", client, (up, rule), &first, &target, port).await;
     });
@@ -184,7 +173,7 @@ async fn connect(
 }
 
 /// Refuses ambiguous message framing (request smuggling).
-fn framing_ok(h: &HeaderMap) -> Result<(), String> {
+pub(crate) fn framing_ok(h: &HeaderMap) -> Result<(), String> {
     let cl: Vec<&HeaderValue> = h.get_all(header::CONTENT_LENGTH).iter().collect();
     let te = h.get_all(header::TRANSFER_ENCODING).iter().count();
     if te > 0 && !cl.is_empty() {

@@ -5,10 +5,11 @@ mod dns;
 mod http;
 pub(crate) mod io;
 mod kernel;
+mod plain;
 mod socks;
 mod transparent;
 mod tunnel;
-mod upstream;
+pub(crate) mod upstream;
 
 use crate::approve::{Approver, AskRequest};
 use crate::event::Event;

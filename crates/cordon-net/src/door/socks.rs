@@ -1,11 +1,11 @@
 //! The SOCKS5 listener.
 
-use super::tunnel::{first_bytes, open, splice, unsynth};
+use super::tunnel::{first_bytes, open, splice, unsynth, Failure};
 use super::Ctx;
 use crate::parse::Parsed;
 use crate::socks::{
     parse_greeting, parse_request, reply, METHOD_NONE, METHOD_NO_AUTH, REP_HOST_UNREACHABLE,
-    REP_NOT_ALLOWED, REP_OK,
+    REP_NOT_ALLOWED, REP_OK, REP_REFUSED,
 };
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
@@ -79,24 +79,24 @@ pub(crate) async fn serve(ctx: Arc<Ctx>, mut s: TcpStream) {
             return;
         }
     };
-    if ctx.raw_allowed(port) {
-        let Ok((up, rule)) = open(&ctx, "socks", &target, port, approved).await else {
-            let _ = s.write_all(&reply(REP_HOST_UNREACHABLE)).await;
-            return;
-        };
-        if s.write_all(&reply(REP_OK)).await.is_err() {
+    // Connected before the reply, so the reply code says what happened (first bytes are
+    // still checked before anything goes upstream).
+    let (up, rule) = match open(&ctx, "socks", &target, port, approved).await {
+        Ok(x) => x,
+        Err(r) => {
+            let code = match r.failure {
+                _ if r.denied => REP_NOT_ALLOWED,
+                Failure::Refused => REP_REFUSED,
+                Failure::Unresolved | Failure::Unreachable => REP_HOST_UNREACHABLE,
+            };
+            let _ = s.write_all(&reply(code)).await;
             return;
         }
-        splice(&ctx, "socks", s, (up, rule), &buf, &target, port).await;
-        return;
-    }
+    };
     if s.write_all(&reply(REP_OK)).await.is_err() {
         return;
     }
     let Ok(first) = first_bytes(&ctx, "socks", &mut s, &target, port, buf).await else {
-        return;
-    };
-    let Ok((up, rule)) = open(&ctx, "socks", &target, port, approved).await else {
         return;
     };
     splice(&ctx, "socks", s, (up, rule), &first, &target, port).await;

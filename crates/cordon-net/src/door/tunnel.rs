@@ -3,6 +3,7 @@
 
 use super::io::{read_some, Counters};
 use super::kernel;
+pub(crate) use super::upstream::Failure;
 use super::upstream::{connect, UpErr};
 use super::Ctx;
 use crate::event::Event;
@@ -69,6 +70,8 @@ pub(crate) async fn first_bytes<C: AsyncRead + Unpin>(
 pub(crate) struct Refused {
     /// Refused by policy (as opposed to a resolution or connect failure).
     pub(crate) denied: bool,
+    /// For a failure (not a denial): what failed.
+    pub(crate) failure: Failure,
     /// Text for the person: destination, rule, reason, fix.
     pub(crate) message: String,
 }
@@ -97,20 +100,46 @@ pub(crate) async fn open(
             ctx.deny(via, target, port, rule, reason, fix);
             Err(Refused {
                 denied: true,
+                failure: Failure::Unreachable,
                 message,
             })
         }
-        Err(UpErr::Failed(why)) => {
+        Err(UpErr::Failed(failure, why)) => {
+            // Audited as an error (not a denial): the policy allowed it; `cordon log` and the
+            // exit line report it so the person learns why their tool saw a failure.
             let mut e = Event::new("close", via, target.to_string(), port);
             e.decision = "error";
             e.reason = why.clone();
             ctx.emit(e);
             Err(Refused {
                 denied: false,
-                message: format!("cordon: {target}:{port}: {why}\n"),
+                failure,
+                message: format!(
+                    "cordon: {target}:{port} is allowed but cannot be reached: {why}\n"
+                ),
             })
         }
     }
+}
+
+/// The audit record of a tunnel's end: its byte counts and what ended it, if an error.
+pub(crate) fn close_event(
+    via: &'static str,
+    target: &Host,
+    port: u16,
+    rule: String,
+    counters: &Counters,
+    err: Option<impl std::fmt::Display>,
+) -> Event {
+    let (bytes_up, bytes_down) = counters.get();
+    let mut e = Event::new("close", via, target.to_string(), port);
+    e.rule = rule;
+    e.bytes_up = bytes_up;
+    e.bytes_down = bytes_down;
+    if let Some(err) = err {
+        e.reason = err.to_string();
+    }
+    e
 }
 
 /// A reader task and a writer task per direction (as hyper's proxy path has), so reading
@@ -208,6 +237,21 @@ pub(crate) async fn splice<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             return;
         }
     }
+    if !ctx.raw_allowed(port) && first.first().is_some_and(|b| *b != 0x16) {
+        // Checked plain HTTP: every request on the connection is checked, not only this one.
+        super::plain::run(
+            ctx,
+            via,
+            client,
+            upstream,
+            rule,
+            first.to_vec(),
+            target,
+            port,
+        )
+        .await;
+        return;
+    }
     let mut e = Event::new("connect", via, target.to_string(), port);
     e.rule = rule.clone();
     ctx.emit(e);
@@ -237,13 +281,12 @@ pub(crate) async fn splice<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         down.and(up)
     }
     .await;
-    let (bytes_up, bytes_down) = counters.get();
-    let mut e = Event::new("close", via, target.to_string(), port);
-    e.rule = rule;
-    e.bytes_up = bytes_up;
-    e.bytes_down = bytes_down;
-    if let Err(err) = result {
-        e.reason = err.to_string();
-    }
-    ctx.emit(e);
+    ctx.emit(close_event(
+        via,
+        target,
+        port,
+        rule,
+        &counters,
+        result.err(),
+    ));
 }

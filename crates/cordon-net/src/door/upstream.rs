@@ -16,14 +16,27 @@ pub(crate) enum UpErr {
         fix: String,
     },
     /// Resolution or connection failed.
-    Failed(String),
+    Failed(Failure, String),
+}
+
+/// What went wrong reaching an allowed destination (SOCKS5 has a reply code for each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// The name has no address (or resolving it failed or timed out).
+    Unresolved,
+    /// The destination answered with a refusal.
+    Refused,
+    /// No answer in time, or no route.
+    Unreachable,
 }
 
 impl UpErr {
     fn from_verdict(v: Verdict) -> UpErr {
         match v {
             Verdict::Deny { rule, reason, fix } => UpErr::Denied { rule, reason, fix },
-            Verdict::Allow { rule } => UpErr::Failed(format!("unexpected allow by {rule}")),
+            Verdict::Allow { rule } => {
+                UpErr::Failed(Failure::Unreachable, format!("unexpected allow by {rule}"))
+            }
         }
     }
 }
@@ -53,7 +66,9 @@ pub(crate) async fn connect(
         Host::Ip(ip) => (None, vec![*ip]),
         Host::Name(n) => (
             Some(n.as_str()),
-            resolve(ctx, n, port).await.map_err(UpErr::Failed)?,
+            resolve(ctx, n, port)
+                .await
+                .map_err(|e| UpErr::Failed(Failure::Unresolved, e))?,
         ),
     };
     let mut allowed = Vec::new();
@@ -74,10 +89,10 @@ pub(crate) async fn connect(
     if allowed.is_empty() {
         return Err(match first_denial {
             Some(d) => UpErr::from_verdict(d),
-            None => UpErr::Failed(format!("{target} has no addresses")),
+            None => UpErr::Failed(Failure::Unresolved, format!("{target} has no addresses")),
         });
     }
-    let mut last_err = String::new();
+    let mut last_err = (Failure::Unreachable, String::new());
     for (ip, rule) in allowed {
         let addr = SocketAddr::new(ip, port);
         match tokio::time::timeout(ctx.opts.connect_timeout, TcpStream::connect(addr)).await {
@@ -85,9 +100,68 @@ pub(crate) async fn connect(
                 let _ = s.set_nodelay(true);
                 return Ok((s, rule, ip));
             }
-            Ok(Err(e)) => last_err = format!("connecting to {addr}: {e}"),
-            Err(_) => last_err = format!("connecting to {addr} timed out"),
+            Ok(Err(e)) => {
+                let f = if e.kind() == std::io::ErrorKind::ConnectionRefused {
+                    Failure::Refused
+                } else {
+                    Failure::Unreachable
+                };
+                last_err = (f, format!("connecting to {addr}: {e}"));
+            }
+            Err(_) => {
+                last_err = (
+                    Failure::Unreachable,
+                    format!("connecting to {addr} timed out"),
+                )
+            }
         }
     }
-    Err(UpErr::Failed(last_err))
+    Err(UpErr::Failed(last_err.0, last_err.1))
+}
+
+/// The upstream side of a tunnel that is served request by request (plain HTTP, or an
+/// intercepted one): the connection the door opened for the check, then a kept sender.
+pub(crate) struct Kept<B> {
+    pub(crate) spare: Option<TcpStream>,
+    pub(crate) sender: Option<hyper::client::conn::http1::SendRequest<B>>,
+}
+
+/// What the next request goes over.
+pub(crate) enum Next<B> {
+    /// The kept sender, ready.
+    Ready(hyper::client::conn::http1::SendRequest<B>),
+    /// A connection to hand-shake on: the spare one, or a new one to the same address.
+    Fresh(TcpStream),
+}
+
+impl<B: hyper::body::Body + 'static> Kept<B> {
+    pub(crate) fn new(spare: TcpStream) -> Self {
+        Kept {
+            spare: Some(spare),
+            sender: None,
+        }
+    }
+
+    /// Reconnections go to `addr` only: the address that was checked, never resolved again.
+    pub(crate) async fn next(
+        &mut self,
+        addr: SocketAddr,
+        timeout: std::time::Duration,
+    ) -> Result<Next<B>, String> {
+        if let Some(mut s) = self.sender.take() {
+            if s.ready().await.is_ok() {
+                return Ok(Next::Ready(s));
+            }
+        }
+        let tcp = match self.spare.take() {
+            Some(t) => t,
+            None => match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+                Ok(Ok(t)) => t,
+                Ok(Err(e)) => return Err(format!("connecting to {addr}: {e}")),
+                Err(_) => return Err(format!("connecting to {addr} timed out")),
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        Ok(Next::Fresh(tcp))
+    }
 }

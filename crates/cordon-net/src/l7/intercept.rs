@@ -7,7 +7,8 @@
 use super::body::L7Body;
 use super::request::{exfil, prepare, scrub_response, text, Denied};
 use super::L7;
-use crate::door::io::read_some;
+use crate::door::io::{read_some, Prefixed};
+use crate::door::upstream::{Kept, Next};
 use crate::door::Ctx;
 use crate::event::Event;
 use crate::inspect::MAX_FIRST_BYTES;
@@ -16,63 +17,13 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
-use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 type OnEvent = Arc<dyn Fn(Event) + Send + Sync>;
-
-/// A client stream whose first bytes were already read (for the policy checks).
-struct Prefixed<S> {
-    first: Vec<u8>,
-    at: usize,
-    inner: S,
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if self.at < self.first.len() {
-            let n = buf.remaining().min(self.first.len() - self.at);
-            let at = self.at;
-            buf.put_slice(&self.first[at..at + n]);
-            self.at += n;
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-/// The upstream side of one intercepted client connection.
-struct Upstream {
-    /// The connection the door opened for the policy check, used for the first request.
-    spare: Option<TcpStream>,
-    sender: Option<SendRequest<L7Body>>,
-}
 
 /// One intercepted client connection.
 struct Conn {
@@ -84,7 +35,7 @@ struct Conn {
     addr: SocketAddr,
     tls: bool,
     connect_timeout: Duration,
-    up: tokio::sync::Mutex<Upstream>,
+    up: tokio::sync::Mutex<Kept<L7Body>>,
 }
 
 impl Conn {
@@ -169,25 +120,16 @@ impl Conn {
     /// A sender ready for the next request: the kept one, or a new connection to the same
     /// address.
     async fn sender(&self) -> Result<SendRequest<L7Body>, String> {
-        let mut up = self.up.lock().await;
-        if let Some(mut s) = up.sender.take() {
-            if s.ready().await.is_ok() {
-                return Ok(s);
-            }
-        }
-        let tcp = match up.spare.take() {
-            Some(t) => t,
-            None => {
-                let c = tokio::time::timeout(self.connect_timeout, TcpStream::connect(self.addr));
-                match c.await {
-                    Ok(Ok(t)) => t,
-                    Ok(Err(e)) => return Err(format!("connecting to {}: {e}", self.addr)),
-                    Err(_) => return Err(format!("connecting to {} timed out", self.addr)),
-                }
-            }
+        let next = self
+            .up
+            .lock()
+            .await
+            .next(self.addr, self.connect_timeout)
+            .await?;
+        let tcp = match next {
+            Next::Ready(s) => return Ok(s),
+            Next::Fresh(t) => t,
         };
-        drop(up);
-        let _ = tcp.set_nodelay(true);
         if self.tls {
             let cfg = self.l7.client_config()?;
             let name = rustls::pki_types::ServerName::try_from(self.host.clone())
@@ -259,16 +201,9 @@ pub(crate) async fn run<C>(
         addr,
         tls,
         connect_timeout: ctx.opts.connect_timeout,
-        up: tokio::sync::Mutex::new(Upstream {
-            spare: Some(upstream),
-            sender: None,
-        }),
+        up: tokio::sync::Mutex::new(Kept::new(upstream)),
     });
-    let io = Prefixed {
-        first,
-        at: 0,
-        inner: client,
-    };
+    let io = Prefixed::new(first, client);
     let result = if tls {
         let acc = tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io);
         let start = match tokio::time::timeout_at(deadline, acc).await {

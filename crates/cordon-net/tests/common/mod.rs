@@ -23,6 +23,15 @@ impl Upstream {
     pub fn count(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
     }
+
+    /// How many bytes reached the server, over all connections.
+    pub fn seen_text(&self) -> String {
+        String::from_utf8_lossy(&self.seen.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
 }
 
 /// Echo server: echoes everything, records what it got.
@@ -43,22 +52,44 @@ pub fn echo() -> Upstream {
     })
 }
 
+/// Reads one request head and records it in `seen`; `None` at end of stream.
+fn record_head(s: &mut TcpStream, seen: &Mutex<Vec<u8>>) -> Option<()> {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 {
+        match s.read(&mut b) {
+            Ok(1) => head.push(b[0]),
+            _ => return None,
+        }
+    }
+    seen.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .extend_from_slice(&head);
+    Some(())
+}
+
 /// HTTP server: reads one head, answers `hello` with Connection: close.
 pub fn http() -> Upstream {
     serve(|mut s, seen| {
-        let mut head = Vec::new();
-        let mut b = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 {
-            match s.read(&mut b) {
-                Ok(1) => head.push(b[0]),
-                _ => return,
-            }
+        if record_head(&mut s, &seen).is_none() {
+            return;
         }
-        seen.lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(&head);
         let _ =
             s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
+    })
+}
+
+/// Keep-alive HTTP server: answers every request head (no bodies) with `ok`, records them.
+pub fn http_keepalive() -> Upstream {
+    serve(|mut s, seen| loop {
+        if record_head(&mut s, &seen).is_none() {
+            return;
+        }
+        if s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .is_err()
+        {
+            return;
+        }
     })
 }
 

@@ -200,3 +200,24 @@ fn selection_by_command() {
     assert_eq!(pick(&[]), None);
     assert_eq!(pick(&["é@", "ö"]), None);
 }
+
+#[test]
+fn a_host_a_builtin_profile_allows_suggests_that_profile() {
+    // (Other profiles may list the same hosts: only what the suggestion must name is checked.)
+    assert!(
+        profile_suggestion("Static.Crates.IO.").is_some_and(|s| s.starts_with("--profile crates"))
+    );
+    assert!(
+        profile_suggestion("registry.npmjs.org").is_some_and(|s| s.starts_with("--profile npm"))
+    );
+    // A wildcard covers subdomains, not the bare name or a look-alike.
+    let sub = profile_suggestion("europe-west1-aiplatform.googleapis.com");
+    assert!(sub.is_none(), "{sub:?}");
+    assert!(profile_suggestion("us-central1.aiplatform.googleapis.com")
+        .is_some_and(|s| s.contains("gemini")));
+    assert!(profile_suggestion("evilregistry.npmjs.org").is_none());
+    assert!(profile_suggestion("registry.npmjs.org.evil.test").is_none());
+    // Several profiles: all named.
+    let s = profile_suggestion("api.openai.com").expect("openai");
+    assert!(s.starts_with("--profile ") && s.contains("codex"), "{s}");
+}

@@ -5,7 +5,12 @@
 
 use super::oneshot::{self, Sender};
 use super::procinfo::Process;
-use super::sanitize::{clean, MAX_SHOWN};
+use super::sanitize::{clean, clean_name, MAX_SHOWN};
+
+/// Fixes are sent whole (they are meant to be copied); this only bounds them.
+const MAX_FIX: usize = 16 * 1024;
+/// Host names are at most 253 characters: shown whole.
+const MAX_HOST: usize = 300;
 use crate::audit::Audit;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -103,13 +108,24 @@ struct State {
     dropped_hosts: HashSet<String>,
     last_summary: Option<Instant>,
     closed: bool,
+    /// Set once the rendezvous with a registered approver is over (it came, or the wait
+    /// ran out, or none was registered): from then on nobody connected means "deny".
+    rendezvous_over: bool,
 }
+
+/// How long a new sandbox waits, before its first decision, for an approver that has
+/// registered itself (`cordon approvals` running already) to connect.
+pub const RENDEZVOUS: Duration = Duration::from_secs(3);
 
 /// The broker of one sandbox.
 pub struct Core {
     pub settings: Settings,
     audit: Audit,
     state: Mutex<State>,
+    /// Signalled when an approver connects.
+    arrived: std::sync::Condvar,
+    /// Whether a running approver has registered for this sandbox (see [`RENDEZVOUS`]).
+    registered: Box<dyn Fn() -> bool + Send + Sync>,
 }
 
 fn unix_now() -> f64 {
@@ -120,12 +136,57 @@ fn unix_now() -> f64 {
 }
 
 impl Core {
+    #[cfg(test)]
     pub fn new(settings: Settings, audit: Audit) -> Arc<Core> {
+        Self::with_rendezvous(settings, audit, Box::new(|| false))
+    }
+
+    /// A broker that, before its first decision, waits (at most [`RENDEZVOUS`]) for an
+    /// approver when `registered` says one is running.
+    pub fn with_rendezvous(
+        settings: Settings,
+        audit: Audit,
+        registered: Box<dyn Fn() -> bool + Send + Sync>,
+    ) -> Arc<Core> {
         Arc::new(Core {
             settings,
             audit,
             state: Mutex::new(State::default()),
+            arrived: std::sync::Condvar::new(),
+            registered,
         })
+    }
+
+    /// Whether a decision now may first have to wait for a registered approver.
+    pub fn rendezvous_pending(&self) -> bool {
+        let st = self.lock();
+        st.approvers.is_empty() && !st.rendezvous_over && !st.closed
+    }
+
+    /// Waits (bounded) for the approver that registered itself before this sandbox started
+    /// to connect; returns whether an approver is connected. Blocks: call from a thread that
+    /// may wait, never from the door's runtime.
+    pub fn await_approver(&self) -> bool {
+        let mut st = self.lock();
+        if !st.approvers.is_empty() || st.rendezvous_over || st.closed {
+            return !st.approvers.is_empty();
+        }
+        let registered = (self.registered)();
+        if registered {
+            let deadline = Instant::now() + RENDEZVOUS;
+            while st.approvers.is_empty() && !st.closed {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                st = match self.arrived.wait_timeout(st, left) {
+                    Ok((g, _)) => g,
+                    Err(p) => p.into_inner().0,
+                };
+            }
+        }
+        st.rendezvous_over = true;
+        !st.approvers.is_empty()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -237,7 +298,7 @@ impl Core {
         let p = process();
         let deadline_unix = unix_now() + self.settings.timeout.as_secs_f64();
         let target = if key.kind == "network" {
-            json!({"host": key.host, "port": key.port})
+            json!({"host": clean_name(&key.host, MAX_HOST), "port": key.port})
         } else {
             json!({ "path": key.host })
         };
@@ -246,7 +307,7 @@ impl Core {
             "target": target,
             "process": {"pid": p.pid, "exe": p.exe, "cmdline": p.cmdline},
             "via": ask.via,
-            "rule": clean(&ask.rule, MAX_SHOWN), "fix": clean(&ask.fix, MAX_SHOWN),
+            "rule": clean_name(&ask.rule, MAX_SHOWN), "fix": clean(&ask.fix, MAX_FIX),
             "deadline": deadline_unix.floor() as u64,
             "session_allowed": self.settings.session_scope,
         });
@@ -263,7 +324,7 @@ impl Core {
             id,
             Prompt {
                 key,
-                fix: clean(&ask.fix, MAX_SHOWN),
+                fix: clean(&ask.fix, MAX_FIX),
                 waiters: vec![tx],
                 started: now,
                 deadline: now + self.settings.timeout,
@@ -337,6 +398,8 @@ impl Core {
         lines.extend(pending.into_iter().map(|(_, p)| p.message.clone()));
         if lines.iter().all(|l| send(&conn, l)) {
             st.approvers.insert(conn_id, conn);
+            st.rendezvous_over = true;
+            self.arrived.notify_all();
         }
     }
 
@@ -407,6 +470,7 @@ impl Core {
     pub fn close(&self) {
         let mut st = self.lock();
         st.closed = true;
+        self.arrived.notify_all();
         self.deny_all(&mut st, by::SANDBOX_ENDED);
         self.summarise(&mut st);
         st.approvers.clear();

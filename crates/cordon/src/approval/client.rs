@@ -3,7 +3,7 @@
 //! decision for the oldest one: a = allow once, d = deny, s = allow for the session (when
 //! the sandbox's policy offers it), q = quit. Everything shown is sanitised again here.
 
-use super::sanitize::{clean, MAX_SHOWN};
+use super::sanitize::{clean, clean_name, MAX_SHOWN};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -66,7 +66,11 @@ fn s(v: &Value, k: &str) -> String {
 /// One line describing a request.
 pub fn describe(v: &Value) -> String {
     let t = v.get("target").cloned().unwrap_or_default();
-    let host = s(&t, "host");
+    let name =
+        |k: &str, max: usize| clean_name(t.get(k).and_then(|x| x.as_str()).unwrap_or(""), max);
+    // Shown whole (a host name is at most 253 characters; the terminal wraps it), or for a
+    // hostile broker's longer text, without its middle: the end says whose name it is.
+    let host = name("host", 300);
     let port = t.get("port").and_then(|p| p.as_u64()).unwrap_or(0);
     let p = v.get("process").cloned().unwrap_or_default();
     let exe = s(&p, "exe");
@@ -77,7 +81,7 @@ pub fn describe(v: &Value) -> String {
         None => "a process".into(),
     };
     let what = match t.get("path") {
-        Some(_) => s(&t, "path"),
+        Some(_) => name("path", 2 * MAX_SHOWN),
         None => format!("{host}:{port}"),
     };
     let kind = match s(v, "kind").as_str() {
@@ -89,7 +93,7 @@ pub fn describe(v: &Value) -> String {
 }
 
 fn connect(path: &Path, idx: usize, tx: &mpsc::Sender<Input>) -> Option<UnixStream> {
-    let s = UnixStream::connect(path).ok()?;
+    let s = UnixStream::connect(crate::dirs::socket_name(path).ok()?.path).ok()?;
     let r = s.try_clone().ok()?;
     let tx = tx.clone();
     std::thread::spawn(move || {
@@ -167,6 +171,15 @@ pub fn approvals(sandbox: Option<String>) -> i32 {
         }
     };
     let only = sandbox.as_deref().map(|s| clean(s, MAX_SHOWN));
+    // Sandboxes started from now on wait for this approver before their first decision.
+    super::sweep(&dir);
+    let _registration = match super::Registration::new(&dir, only.as_deref()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cordon: {e}");
+            return crate::EXIT_CORDON;
+        }
+    };
     let (tx, rx) = mpsc::channel();
     let keys = tx.clone();
     std::thread::spawn(move || {
@@ -198,7 +211,9 @@ pub fn approvals(sandbox: Option<String>) -> i32 {
     );
     let mut last_scan = None::<std::time::Instant>;
     loop {
-        if last_scan.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+        // Frequent enough that a new sandbox, which waits for a registered approver, is
+        // joined well within its wait (broker::RENDEZVOUS).
+        if last_scan.is_none_or(|t| t.elapsed() >= Duration::from_millis(200)) {
             last_scan = Some(std::time::Instant::now());
             for p in sockets(&dir, only.as_deref()) {
                 if known.contains_key(&p) {
@@ -212,7 +227,7 @@ pub fn approvals(sandbox: Option<String>) -> i32 {
                 }
             }
         }
-        let ev = match rx.recv_timeout(Duration::from_millis(300)) {
+        let ev = match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(ev) => ev,
             Err(mpsc::RecvTimeoutError::Timeout) => continue,
             Err(mpsc::RecvTimeoutError::Disconnected) => return 0,

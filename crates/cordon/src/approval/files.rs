@@ -7,7 +7,11 @@
 use super::broker::{Ask, Core, Key};
 use super::oneshot::Receiver;
 use super::procinfo;
-use super::sanitize::{clean, MAX_SHOWN};
+use super::sanitize::{clean, clean_name};
+
+/// Paths are shown whole up to this many characters (terminals wrap them), beyond it without
+/// their middle; the key then carries a digest of the real name (see [`distinct`]).
+const MAX_PATH: usize = 400;
 use cordon_linux::pathguard::{Asker, FileAsk, Op};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
@@ -71,7 +75,9 @@ impl FileAsker {
             .name("approval-files".into())
             .spawn(move || {
                 for (req, reply) in rx {
-                    let path = clean(&req.path.to_string_lossy(), MAX_SHOWN);
+                    let path = clean_name(&req.path.to_string_lossy(), MAX_PATH);
+                    // The fix names the whole path (it is meant to be pasted).
+                    let whole = clean(&req.path.to_string_lossy(), usize::MAX);
                     let ask = Ask {
                         key: Key {
                             kind: req.op.ask_kind(),
@@ -80,8 +86,9 @@ impl FileAsker {
                         },
                         via: op_name(req.op),
                         rule: req.rule.clone(),
-                        fix: fix(req.op, &path),
+                        fix: fix(req.op, &whole),
                     };
+                    core.await_approver();
                     let rx = core.ask(ask, || procinfo::of_task(req.tid, req.pid));
                     let _ = reply.send(rx);
                 }

@@ -11,12 +11,11 @@ pub mod sanitize;
 mod server;
 
 pub use broker::Settings;
-pub use server::{approvals_dir, sweep};
+pub use server::{approvals_dir, sweep, Registration};
 
 use broker::{Ask, Core, Key};
 use cordon_net::{Approver, AskRequest};
 use procinfo::Process;
-use sanitize::{clean, MAX_SHOWN};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -40,7 +39,9 @@ impl Broker {
         settings: Settings,
         audit: crate::audit::Audit,
     ) -> Result<Self, String> {
-        let core = Core::new(settings, audit);
+        let (d, id) = (dir.to_path_buf(), settings.sandbox.clone());
+        let registered = Box::new(move || server::approver_registered(&d, &id));
+        let core = Core::with_rendezvous(settings, audit, registered);
         let server = server::Server::start(dir, core.clone())?;
         Ok(Broker {
             core,
@@ -72,10 +73,11 @@ impl Broker {
         Ok(files::FileAsker::start(self.core.clone())?)
     }
 
-    /// A cheap, shareable "is an approver connected?" for the connect() precheck.
+    /// A shareable "is an approver connected?" for the connect() precheck: cheap, except
+    /// right after the start, when it waits (bounded) for an approver that registered itself.
     pub fn presence(&self) -> Arc<dyn Fn() -> bool + Send + Sync> {
         let core = self.core.clone();
-        Arc::new(move || core.has_approver())
+        Arc::new(move || core.has_approver() || core.await_approver())
     }
 
     /// Denies whatever is pending and removes the socket.
@@ -98,10 +100,13 @@ struct DoorHook {
 
 impl Approver for DoorHook {
     fn ask(&self, req: AskRequest) -> Pin<Box<dyn Future<Output = bool> + Send>> {
+        // Keyed on the whole name (a host is at most 253 characters of letters, digits, `-`,
+        // `_` and `.`, or an address): a prompt, its answer and a session allowance cover
+        // exactly the name asked about, never another that shares its first characters.
         let ask = Ask {
             key: Key {
                 kind: "network",
-                host: clean(&req.target.to_string(), MAX_SHOWN),
+                host: req.target.to_string(),
                 port: req.port,
             },
             via: req.via,
@@ -110,10 +115,29 @@ impl Approver for DoorHook {
         };
         let who = self.who.clone();
         let peer = req.peer;
-        let rx = self.core.ask(ask, move || match (who, peer) {
+        let process = move || match (who, peer) {
             (Some(w), Some(p)) => w(p),
             _ => Process::default(),
-        });
+        };
+        if !self.core.rendezvous_pending() {
+            return Box::pin(self.core.ask(ask, process));
+        }
+        // The first decision may wait for a registered approver: on a thread of its own, not
+        // on the door's runtime.
+        let core = self.core.clone();
+        let (tx, rx) = oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("approval-wait".into())
+            .spawn(move || {
+                core.await_approver();
+                tx.send(core.ask(ask, process).wait(&|| true));
+            });
+        if spawned.is_err() {
+            // No thread: decided as if nobody were there (fails closed).
+            let (tx, rx) = oneshot::channel();
+            tx.send(false);
+            return Box::pin(rx);
+        }
         Box::pin(rx)
     }
 }

@@ -1,7 +1,8 @@
 //! Making strings from the sandbox safe to show a person: no control or escape sequences
 //! (they could move the cursor, retitle the terminal or paint a fake prompt), no
-//! bidirectional overrides or invisible characters (they could reorder what is read), and
-//! no unbounded length (visibly shortened with "…").
+//! bidirectional controls, Unicode tag characters or other invisible characters (they could
+//! reorder or hide what is read), and no unbounded length (visibly shortened with "…"; names
+//! are shortened in the middle, so their end, which says whose they are, stays visible).
 
 /// The longest string shown for a name or command line, in characters.
 pub const MAX_SHOWN: usize = 160;
@@ -10,13 +11,48 @@ pub const MAX_SHOWN: usize = 160;
 fn invisible(c: char) -> bool {
     matches!(c,
         '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
-        | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+        | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{180E}' | '\u{034F}' | '\u{E0000}'..='\u{E007F}')
 }
 
 /// `s` with escape sequences and control, bidi and invisible characters removed (tabs and
 /// line breaks become spaces), shortened to `max` characters with a trailing "…".
 pub fn clean(s: &str, max: usize) -> String {
-    let mut out = String::with_capacity(s.len().min(max * 4));
+    shorten(strip(s), max)
+}
+
+/// Like [`clean`], but a long `s` loses its middle, not its end: a host name keeps at least
+/// its last two labels (three when the second-level one is short, as in `co.uk`), a path
+/// its file name, so `api.example.com.<many x>.evil.test` still shows `evil.test`.
+pub fn clean_name(s: &str, max: usize) -> String {
+    let s = strip(s);
+    let n = s.chars().count();
+    if n <= max {
+        return s;
+    }
+    let labels: Vec<&str> = s.rsplit(['.', '/']).take(3).collect();
+    let owner = match labels.as_slice() {
+        [tld, sld, third, ..] if sld.chars().count() <= 3 => {
+            [tld, sld, third]
+                .iter()
+                .map(|l| l.chars().count())
+                .sum::<usize>()
+                + 2
+        }
+        [tld, sld, ..] => tld.chars().count() + sld.chars().count() + 1,
+        _ => 0,
+    };
+    let tail = owner.max(max / 2).min(max.saturating_sub(2));
+    let head = max.saturating_sub(tail + 1);
+    let chars: Vec<char> = s.chars().collect();
+    let mut out: String = chars[..head].iter().collect();
+    out.push('…');
+    out.extend(&chars[n - tail..]);
+    out
+}
+
+fn strip(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
     let mut it = s.chars().peekable();
     while let Some(c) = it.next() {
         match c {
@@ -26,7 +62,7 @@ pub fn clean(s: &str, max: usize) -> String {
             c => out.push(c),
         }
     }
-    shorten(out, max)
+    out
 }
 
 /// Skips the rest of an escape sequence started by `first` (ESC, CSI or OSC).
@@ -101,6 +137,34 @@ mod tests {
             clean("a\u{2066}b\u{2069}c\u{200F}d\u{200B}e\u{FEFF}", 100),
             "abcde"
         );
+    }
+
+    #[test]
+    fn tag_characters_are_removed() {
+        let tagged: String = "api.example.com"
+            .chars()
+            .chain(['\u{E0001}', '\u{E0065}', '\u{E007F}'])
+            .collect();
+        assert_eq!(clean(&tagged, 100), "api.example.com");
+        assert_eq!(clean_name(&tagged, 100), "api.example.com");
+    }
+
+    #[test]
+    fn long_names_keep_their_end() {
+        let host = format!("api.anthropic.com.{}.evil.test", "x".repeat(200));
+        let c = clean_name(&host, 160);
+        assert_eq!(c.chars().count(), 160);
+        assert!(c.starts_with("api.anthropic.com.x"), "{c}");
+        assert!(c.ends_with("xxx.evil.test"), "{c}");
+        assert!(c.contains('…'));
+        // A long last label still shows whole with its parent.
+        let label = "y".repeat(63);
+        let host = format!("{}.{label}.example.co.uk", "a".repeat(150));
+        let c = clean_name(&host, 100);
+        assert!(c.ends_with("example.co.uk"), "{c}");
+        let path = format!("/home/me/{}/secret.txt", "d".repeat(300));
+        assert!(clean_name(&path, 80).ends_with("/secret.txt"));
+        assert_eq!(clean_name("short.test", 160), "short.test");
     }
 
     #[test]

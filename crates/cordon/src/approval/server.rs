@@ -40,20 +40,89 @@ fn id_pid(id: &str) -> Option<u32> {
     id.rsplit_once('-').and_then(|(_, p)| p.parse().ok())
 }
 
-/// Removes sockets of sandboxes whose cordon process is gone.
+/// Removes sockets of sandboxes, and registrations of approvers, whose process is gone.
 pub fn sweep(dir: &Path) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
     for e in rd.flatten() {
         let name = e.file_name();
-        let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".sock")) else {
+        let Some(name) = name.to_str() else {
             continue;
         };
-        if id_pid(id).is_none_or(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+        let pid = match (
+            name.strip_suffix(".sock"),
+            name.strip_suffix(APPROVER_SUFFIX),
+        ) {
+            (Some(id), _) => id_pid(id),
+            (_, Some(pid)) => pid.parse().ok(),
+            _ => continue,
+        };
+        if pid.is_none_or(|p| !alive(p)) {
             let _ = std::fs::remove_file(e.path());
         }
     }
+}
+
+fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// A running approver's registration: `<approvals dir>/<pid>.approver`, holding the sandbox
+/// it is limited to (empty: every sandbox). A sandbox that starts while one is registered
+/// waits a moment for it before its first decision (`broker::RENDEZVOUS`), so a connection
+/// made by the command's first instruction is asked, not refused for want of an approver.
+const APPROVER_SUFFIX: &str = ".approver";
+
+/// Registers this process as an approver until the value is dropped.
+pub struct Registration(PathBuf);
+
+impl Registration {
+    pub fn new(dir: &Path, only: Option<&str>) -> Result<Registration, String> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = dir.join(format!("{}{APPROVER_SUFFIX}", std::process::id()));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| format!("cannot register in {}: {e}", path.display()))?;
+        f.write_all(only.unwrap_or("").as_bytes())
+            .map_err(|e| format!("cannot register in {}: {e}", path.display()))?;
+        Ok(Registration(path))
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Whether a live approver registered for `sandbox` (or for every sandbox) in `dir`.
+pub fn approver_registered(dir: &Path, sandbox: &str) -> bool {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    rd.flatten().any(|e| {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(APPROVER_SUFFIX))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            return false;
+        };
+        // Only the person's own files count (the directory is theirs and 0700 anyway).
+        let own = e
+            .metadata()
+            .is_ok_and(|m| m.is_file() && m.uid() == cordon_linux::sys::getuid());
+        own && alive(pid)
+            && std::fs::read_to_string(e.path())
+                .is_ok_and(|only| only.is_empty() || only == sandbox)
+    })
 }
 
 /// A listening approval socket.
@@ -70,7 +139,8 @@ impl Server {
         // The directory is 0700 already; the umask closes the window before chmod.
         // SAFETY: umask only changes this process's file creation mask.
         let old = unsafe { libc::umask(0o177) };
-        let bound = UnixListener::bind(&path);
+        let bound = crate::dirs::socket_name(&path)
+            .and_then(|n| UnixListener::bind(&n.path).map_err(|e| e.to_string()));
         // SAFETY: as above, restoring the previous mask.
         unsafe { libc::umask(old) };
         let listener = bound.map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
@@ -101,7 +171,9 @@ impl Server {
         self.stop.store(true, Ordering::Relaxed);
         let _ = std::fs::remove_file(&self.path);
         // Wake the accept loop so it sees the flag.
-        let _ = UnixStream::connect(&self.path);
+        if let Ok(n) = crate::dirs::socket_name(&self.path) {
+            let _ = UnixStream::connect(&n.path);
+        }
     }
 }
 

@@ -329,3 +329,135 @@ fn the_terminal_approver_names_files_and_hosts() {
     let net = serde_json::json!({"kind": "network", "target": {"host": "a.test", "port": 443}, "rule": "r"});
     assert!(super::client::describe(&net).contains("wants network a.test:443"));
 }
+
+type DoorFuture = std::pin::Pin<Box<dyn Future<Output = bool> + Send>>;
+
+/// What the door would ask about `host`, through the same hook the door uses.
+fn door_ask(core: &Arc<Core>, host: &str) -> DoorFuture {
+    use cordon_net::Approver as _;
+    let hook = super::DoorHook {
+        core: core.clone(),
+        who: None,
+    };
+    hook.ask(cordon_net::AskRequest {
+        via: "connect",
+        target: cordon_net::parse_host(host).expect("host"),
+        port: 443,
+        rule: "no rule: unknown = ask".into(),
+        fix: format!("--allow-domain {host}"),
+        peer: None,
+    })
+}
+
+/// The hook's answer, waited for a bounded while (the broker decides on other threads).
+fn answer_of(f: &mut DoorFuture) -> Option<bool> {
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..200 {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return Some(v);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+#[test]
+fn long_names_sharing_a_prefix_are_two_approvals_and_show_their_end() {
+    let mut s = settings();
+    s.session_scope = true;
+    let mut t = T::new(s, true);
+    let filler = ["x".repeat(60), "y".repeat(60), "z".repeat(40)].join(".");
+    let good = format!("api.anthropic.com.{filler}.good.test");
+    let evil = format!("api.anthropic.com.{filler}.evil.test");
+    let mut rx_good = door_ask(&t.core, &good);
+    let first = t.next();
+    assert_eq!(first["type"], "request");
+    assert_eq!(
+        first["target"]["host"],
+        good.as_str(),
+        "the whole name is sent"
+    );
+    let shown = super::client::describe(&first);
+    assert!(shown.contains(".good.test:443"), "{shown}");
+    t.core
+        .answer(first["id"].as_u64().expect("id"), "allow_session")
+        .expect("answer");
+    assert_eq!(answer_of(&mut rx_good), Some(true));
+    assert_eq!(t.next()["type"], "resolved");
+    // Same first 160+ characters, another owner: asked on its own, not covered by the session.
+    let mut rx_evil = door_ask(&t.core, &evil);
+    let second = t.next();
+    assert_eq!(second["type"], "request", "{second}");
+    assert_ne!(first["id"], second["id"]);
+    let shown = super::client::describe(&second);
+    assert!(
+        shown.contains(".evil.test:443"),
+        "the tail is visible: {shown}"
+    );
+    t.core
+        .answer(second["id"].as_u64().expect("id"), "deny")
+        .expect("answer");
+    assert_eq!(answer_of(&mut rx_evil), Some(false));
+    // The session allowance covers exactly the first name.
+    let mut again = door_ask(&t.core, &good);
+    assert_eq!(answer_of(&mut again), Some(true));
+}
+
+#[test]
+fn a_registered_approver_is_waited_for_before_the_first_decision() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("audit.jsonl");
+    let core = Core::with_rendezvous(
+        settings(),
+        Audit::open(Some(&log)).expect("audit"),
+        Box::new(|| true),
+    );
+    assert!(core.rendezvous_pending());
+    let (a, b) = UnixStream::pair().expect("pair");
+    let c2 = core.clone();
+    let joiner = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        c2.add_approver(1, Arc::new(Mutex::new(b)));
+    });
+    let started = std::time::Instant::now();
+    assert!(core.await_approver(), "the approver arrived while waiting");
+    assert!(started.elapsed() < super::broker::RENDEZVOUS);
+    joiner.join().expect("join");
+    assert!(!core.rendezvous_pending());
+    drop(a);
+}
+
+#[test]
+fn without_a_registered_approver_nothing_waits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("audit.jsonl");
+    let core = Core::with_rendezvous(
+        settings(),
+        Audit::open(Some(&log)).expect("audit"),
+        Box::new(|| false),
+    );
+    let started = std::time::Instant::now();
+    assert!(!core.await_approver());
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // The rendezvous happens once: a registration appearing later changes nothing.
+    assert!(!core.rendezvous_pending());
+}
+
+#[test]
+fn registrations_count_only_while_their_process_lives() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    assert!(!super::server::approver_registered(dir.path(), "x-1"));
+    let r = super::Registration::new(dir.path(), None).expect("register");
+    assert!(super::server::approver_registered(dir.path(), "x-1"));
+    drop(r);
+    assert!(!super::server::approver_registered(dir.path(), "x-1"));
+    let only = super::Registration::new(dir.path(), Some("y-2")).expect("register");
+    assert!(!super::server::approver_registered(dir.path(), "x-1"));
+    assert!(super::server::approver_registered(dir.path(), "y-2"));
+    drop(only);
+    // A dead approver's file is ignored, and swept.
+    std::fs::write(dir.path().join("999999999.approver"), "").expect("write");
+    assert!(!super::server::approver_registered(dir.path(), "x-1"));
+    super::sweep(dir.path());
+    assert!(!dir.path().join("999999999.approver").exists());
+}

@@ -134,7 +134,9 @@ fn transparent_ports(eff: &cordon_policy::Effective) -> Vec<u16> {
 
 /// `cordon doctor`'s lines about the VM tier: (layer, detail). The tier is optional, so these
 /// are notes, never failures of the namespace tier.
-pub fn doctor_lines() -> Vec<(&'static str, String)> {
+/// `verbose`: boot test guests where no cached result says how KVM behaves (seconds, up to a
+/// minute and more under emulation); otherwise only what can be known at once is reported.
+pub fn doctor_lines(verbose: bool) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     let qemu_found = std::env::var_os("PATH")
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(qemu::QEMU).is_file()));
@@ -159,6 +161,20 @@ pub fn doctor_lines() -> Vec<(&'static str, String)> {
         "VM kernel",
         format!("{} ({})", kernel.image.display(), kernel.version),
     ));
+    if !verbose {
+        let kvm = match probe::kvm_known(&kernel) {
+            Some(Ok(b)) => format!(
+                "works: a guest reached userspace in {} ms",
+                b.took.as_millis()
+            ),
+            Some(Err(why)) => format!(
+                "unavailable: {why}; `--isolation vm --allow-emulation` runs under TCG (slow)"
+            ),
+            None => "not probed yet: `cordon doctor --verbose` boots a test guest".into(),
+        };
+        out.push(("VM tier: KVM", kvm));
+        return out;
+    }
     let initrd = match initramfs::ensure(&kernel) {
         Ok(i) => i,
         Err(e) => {

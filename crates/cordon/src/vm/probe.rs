@@ -23,28 +23,11 @@ pub struct Booted {
 
 /// A KVM guest that reached userspace, or why KVM is unusable.
 pub fn kvm(kernel: &Kernel, initrd: &Path) -> Result<Booted, String> {
-    if let Err(e) = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-    {
-        return Err(format!("/dev/kvm: {e}"));
-    }
-    let cache = cache_file(kernel);
-    if let Some(c) = cache.as_ref().and_then(|p| std::fs::read_to_string(p).ok()) {
-        return match c.strip_prefix("ok ") {
-            Some(rest) => {
-                let mut w = rest.split_whitespace().map(|x| x.parse::<i64>().ok());
-                Ok(Booted {
-                    took: Duration::from_millis(w.next().flatten().unwrap_or(0).max(0) as u64),
-                    landlock: w.next().flatten(),
-                })
-            }
-            None => Err(c.trim().to_string()),
-        };
+    if let Some(known) = kvm_known(kernel) {
+        return known;
     }
     let result = boot(kernel, initrd, Accel::Kvm, KVM_PROBE_TIMEOUT);
-    if let Some(p) = cache {
+    if let Some(p) = cache_file(kernel) {
         let line = match &result {
             Ok(b) => format!("ok {} {}", b.took.as_millis(), b.landlock.unwrap_or(-1)),
             Err(e) => e.clone(),
@@ -52,6 +35,52 @@ pub fn kvm(kernel: &Kernel, initrd: &Path) -> Result<Booted, String> {
         let _ = std::fs::write(p, line);
     }
     result
+}
+
+/// What is known about KVM without booting: `/dev/kvm` cannot be opened (with how to fix
+/// it), or the result of an earlier probe since this boot; `None` when only a boot can say.
+pub fn kvm_known(kernel: &Kernel) -> Option<Result<Booted, String>> {
+    if let Err(e) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+    {
+        return Some(Err(kvm_open_error(&e)));
+    }
+    let c = cache_file(kernel).and_then(|p| std::fs::read_to_string(p).ok())?;
+    Some(match c.strip_prefix("ok ") {
+        Some(rest) => {
+            let mut w = rest.split_whitespace().map(|x| x.parse::<i64>().ok());
+            Ok(Booted {
+                took: Duration::from_millis(w.next().flatten().unwrap_or(0).max(0) as u64),
+                landlock: w.next().flatten(),
+            })
+        }
+        None => Err(c.trim().to_string()),
+    })
+}
+
+/// `/dev/kvm: Permission denied` and what to do about it: the device's group (`kvm` on
+/// Debian and Ubuntu) must be one of the person's.
+fn kvm_open_error(e: &std::io::Error) -> String {
+    use std::os::unix::fs::MetadataExt;
+    if e.kind() != std::io::ErrorKind::PermissionDenied {
+        return format!("/dev/kvm: {e}");
+    }
+    let gid = std::fs::metadata("/dev/kvm").map(|m| m.gid()).ok();
+    let group = gid
+        .and_then(|g| {
+            std::fs::read_to_string("/etc/group").ok().and_then(|t| {
+                t.lines().find_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    (f.len() > 2 && f[2].parse() == Ok(g)).then(|| f[0].to_string())
+                })
+            })
+        })
+        .unwrap_or_else(|| "kvm".into());
+    format!(
+        "/dev/kvm: {e}: you are not in its group; run `sudo usermod -aG {group} $USER`, then log out and in again (or `newgrp {group}`)"
+    )
 }
 
 fn cache_file(kernel: &Kernel) -> Option<std::path::PathBuf> {

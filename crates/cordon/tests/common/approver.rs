@@ -41,11 +41,20 @@ impl Approver {
         assert_eq!(meta.permissions().mode() & 0o777, 0o600, "socket mode");
         // The file appears at bind(), a moment before listen(): retry briefly.
         let mut conn = None;
+        let mut last = None;
         wait_for(Duration::from_secs(10), || {
-            conn = UnixStream::connect(&path).ok();
+            match super::unix_connect(&path) {
+                Ok(c) => conn = Some(c),
+                Err(e) => last = Some(e),
+            }
             conn.is_some()
         });
-        let s = conn.expect("connect to the approval socket");
+        let s = conn.unwrap_or_else(|| {
+            panic!(
+                "cannot connect to the approval socket {}: {last:?}",
+                path.display()
+            )
+        });
         s.set_read_timeout(Some(Duration::from_secs(30)))
             .expect("timeout");
         let w = s.try_clone().expect("clone");

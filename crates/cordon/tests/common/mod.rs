@@ -114,7 +114,28 @@ pub fn note(test: &str, what: &str) {
     report("NOTE", test, what);
 }
 
+/// SKIP/NOTE lines reported by this test binary, for the count printed when it exits.
+static REPORTED: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn print_count() {
+    let n = REPORTED.load(Ordering::Relaxed);
+    let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cordon-it-skips.txt");
+    let line = format!(
+        "cordon-it: {n} check(s) skipped or only partly possible in this test binary (the SKIP/NOTE lines above; every run's are appended to {})\n",
+        file.display()
+    );
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}
+
 fn report(kind: &str, test: &str, reason: &str) {
+    if REPORTED.fetch_add(1, Ordering::Relaxed) == 0 {
+        // libtest ends with `std::process::exit`, which runs atexit handlers: the count is
+        // then the last thing this binary prints, after its `test result:` line, with or
+        // without .ci/run.
+        // SAFETY: registers a plain function without arguments that only reads an atomic
+        // and writes to stderr.
+        unsafe { libc::atexit(print_count) };
+    }
     let line = format!("{kind} {test}: {reason}\n");
     // std::io::stderr() is not captured by libtest (only the print macros are).
     let _ = std::io::stderr().write_all(line.as_bytes());
@@ -501,6 +522,44 @@ fn reader(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<String> {
         let _ = tx.send(String::from_utf8_lossy(&buf).into_owned());
     });
     rx
+}
+
+/// `f` applied to a name for the unix socket at `path` that fits `sockaddr_un` (108 bytes):
+/// the path itself, or `/proc/self/fd/N/NAME` through its directory, so a checkout under a
+/// long path binds and connects like any other (instead of "path must be shorter than
+/// SUN_LEN").
+pub fn via_short_name<T>(
+    path: &Path,
+    f: impl FnOnce(&Path) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    if path.as_os_str().as_bytes().len() < 108 {
+        return f(path);
+    }
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return f(path);
+    };
+    let d = fs::File::open(dir)?;
+    let short = PathBuf::from(format!("/proc/self/fd/{}", d.as_raw_fd())).join(name);
+    let r = f(&short);
+    drop(d);
+    r
+}
+
+/// Binds a unix listener at `path`, however long the path.
+pub fn unix_listener(path: &Path) -> std::io::Result<std::os::unix::net::UnixListener> {
+    via_short_name(path, |p| std::os::unix::net::UnixListener::bind(p))
+}
+
+/// Connects to the unix socket at `path`, however long the path.
+pub fn unix_connect(path: &Path) -> std::io::Result<std::os::unix::net::UnixStream> {
+    via_short_name(path, |p| std::os::unix::net::UnixStream::connect(p))
+}
+
+/// A short path for a socket a host tool (tmux) makes itself, whatever the checkout's path.
+pub fn short_socket_path(tag: &str) -> PathBuf {
+    PathBuf::from(format!("/tmp/cit-{tag}-{}.sock", unique()))
 }
 
 /// Poll `child` until it exits or `timeout` passes (None on timeout).

@@ -86,12 +86,14 @@ pub fn build(cfg: &GuestConfig) -> Result<(), String> {
 
 fn home(cfg: &GuestConfig) -> Result<(), String> {
     let target = under(NEW, &cfg.home);
-    if cfg.home == "/" || !target.is_dir() {
-        return Ok(());
-    }
-    if !cfg.kept {
+    if cfg.home == "/" || !cfg.kept {
         // No outer $HOME share (the KVM probe's boot): $HOME stays read-only.
         return Ok(());
+    }
+    if !target.is_dir() {
+        // Only possible for a $HOME below the guest's private /tmp (a home under /tmp).
+        std::fs::create_dir_all(&target)
+            .map_err(|e| format!("create {}: {e}", target.display()))?;
     }
     // The outer $HOME: the outer sandbox's private layer (or a named sandbox's kept layer).
     // Writes go through QEMU's 9p server, so the outer path guard judges them.

@@ -45,19 +45,29 @@ def read_head(c, limit=65536):
     return buf
 
 def http_serve(c, srv, dst, extra):
-    head = read_head(c)
-    lines = head.split(b"\r\n")
-    parts = lines[0].decode("latin1").split(" ")
-    path = parts[1] if len(parts) > 1 else ""
-    host = ""
-    for l in lines[1:]:
-        k, _, v = l.partition(b":")
-        if k.strip().lower() == b"host":
-            host = v.strip().decode("latin1")
-    log(srv=srv, ev="request", dst=dst, method=parts[0], path=path, host=host, **extra)
-    body = ("cordon-it-ok path=%s host=%s dst=%s\n" % (path, host, dst)).encode()
-    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
-              b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    # One request per connection, unless the client asks for keep-alive (bounded).
+    for _ in range(20):
+        head = read_head(c)
+        if not head:
+            return
+        lines = head.split(b"\r\n")
+        parts = lines[0].decode("latin1").split(" ")
+        path = parts[1] if len(parts) > 1 else ""
+        host = ""
+        keep = False
+        for l in lines[1:]:
+            k, _, v = l.partition(b":")
+            if k.strip().lower() == b"host":
+                host = v.strip().decode("latin1")
+            if k.strip().lower() == b"connection" and v.strip().lower() == b"keep-alive":
+                keep = True
+        log(srv=srv, ev="request", dst=dst, method=parts[0], path=path, host=host, **extra)
+        body = ("cordon-it-ok path=%s host=%s dst=%s\n" % (path, host, dst)).encode()
+        conn = b"keep-alive" if keep else b"close"
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: " + conn +
+                  b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        if not keep:
+            return
 
 tls_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 tls_ctx.load_cert_chain(CERT, KEY)
