@@ -24,8 +24,7 @@ use super::GuardConfig;
 
 /// Workers at most: each may sit in a FIFO open waiting for its peer.
 const MAX_WORKERS: usize = 32;
-/// Socket calls (connect, sendto, sendmsg, sendmmsg) being performed at once: each may wait
-/// for a loopback peer or a full socket buffer.
+/// connect(2) calls being performed at once (each may wait for a loopback peer).
 const MAX_CONNECTS: usize = 64;
 
 struct Shared {
@@ -35,9 +34,7 @@ struct Shared {
     /// Workers waiting for work.
     idle: AtomicUsize,
     opener: Arc<ProcOpener>,
-    /// Socket-call threads alive, and those of them waiting for a call.
     connects: AtomicUsize,
-    connects_idle: AtomicUsize,
 }
 
 /// A notification plus its caller, opened by the receiver.
@@ -108,7 +105,6 @@ pub fn serve(listener: OwnedFd, init_pid: i32, cfg: GuardConfig) -> io::Result<J
     let anchors = Anchors::open(&root, &cfg.writable_roots)?;
     let shared = Arc::new(Shared {
         connects: AtomicUsize::new(0),
-        connects_idle: AtomicUsize::new(0),
         listener,
         guard: Guard::new(root, cfg),
         anchors,
@@ -132,7 +128,6 @@ fn receive(
 ) {
     let mut workers = vec![first];
     let mut pinned = PinnedSet::new();
-    let mut sockets = SocketPool::new();
     loop {
         match shared.listener.recv() {
             Ok(Recv::Got(n)) => {
@@ -153,7 +148,7 @@ fn receive(
                     continue;
                 }
                 if super::connect::is_socket_call(n.nr) {
-                    sockets.offer(&shared, n, caller);
+                    spawn_connect(&shared, n, caller);
                     continue;
                 }
                 let Some((n, caller)) = pinned.offer(&shared, (n, caller)) else {
@@ -174,8 +169,6 @@ fn receive(
     }
     drop(tx);
     drop(pinned);
-    // Idle socket threads end when their queue closes; busy ones when their call ends.
-    drop(sockets);
     for w in workers {
         let _ = w.join();
     }
@@ -210,81 +203,25 @@ fn first_base(n: &Notif) -> (Option<Base>, u8) {
     }
 }
 
-/// Threads that perform socket calls (connect, sendto, sendmsg, sendmmsg) for the sandbox.
-/// They are unconfined: a call may block on a loopback peer or a full buffer, and performing
-/// it needs pidfd_getfd on the caller, which the Landlocked workers cannot do. A thread stays
-/// for the next call (starting one per call cost ~40 µs of every sendmsg); at most
-/// [`MAX_CONNECTS`] exist, and a call finding none free and no room for another gets EAGAIN,
-/// as before.
-struct SocketPool {
-    tx: Option<Sender<Work>>,
-    rx: Arc<Mutex<Receiver<Work>>>,
-}
-
-impl SocketPool {
-    fn new() -> Self {
-        let (tx, rx) = mpsc::channel::<Work>();
-        Self {
-            tx: Some(tx),
-            rx: Arc::new(Mutex::new(rx)),
-        }
+/// Starts a worker and waits until it is confined; its confinement error is returned.
+/// connect(2) runs on its own unconfined thread: it may block on a loopback peer, and it needs
+/// pidfd_getfd on the caller, which the Landlocked workers cannot do.
+fn spawn_connect(shared: &Arc<Shared>, n: Notif, caller: super::caller::Caller) {
+    if shared.connects.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTS {
+        shared.connects.fetch_sub(1, Ordering::AcqRel);
+        shared.listener.respond(n.id, 0, libc::EAGAIN);
+        return;
     }
-
-    fn offer(&mut self, shared: &Arc<Shared>, n: Notif, caller: Caller) {
-        let Some(tx) = &self.tx else {
-            shared.listener.respond(n.id, 0, libc::EAGAIN);
-            return;
-        };
-        // Claim an idle thread, or room for a new one; the claim is what makes the queue never
-        // hold a call that no thread will take.
-        let claimed_idle = shared
-            .connects_idle
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |i| i.checked_sub(1))
-            .is_ok();
-        if !claimed_idle {
-            if shared.connects.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTS {
-                shared.connects.fetch_sub(1, Ordering::AcqRel);
-                shared.listener.respond(n.id, 0, libc::EAGAIN);
-                return;
-            }
-            if self.spawn(shared).is_err() {
-                shared.connects.fetch_sub(1, Ordering::AcqRel);
-                shared.listener.respond(n.id, 0, libc::EAGAIN);
-                return;
-            }
-        }
-        if let Err(e) = tx.send((n, caller)) {
-            let (n, _) = e.0;
-            shared.listener.respond(n.id, 0, libc::EAGAIN);
-        }
-    }
-
-    /// A new thread, already counted in `connects`; it takes the call queued for it first.
-    fn spawn(&self, shared: &Arc<Shared>) -> io::Result<()> {
-        let s = Arc::clone(shared);
-        let rx = Arc::clone(&self.rx);
-        thread::Builder::new()
-            .name("pathguard-socket".into())
-            .spawn(move || {
-                loop {
-                    let next = match rx.lock() {
-                        Ok(r) => r.recv(),
-                        Err(_) => break,
-                    };
-                    let Ok((n, caller)) = next else { break };
-                    super::connect::handle(&s.listener, &n, &caller, &s.guard);
-                    drop(caller);
-                    s.connects_idle.fetch_add(1, Ordering::AcqRel);
-                }
-                s.connects.fetch_sub(1, Ordering::AcqRel);
-            })
-            .map(drop)
-    }
-}
-
-impl Drop for SocketPool {
-    fn drop(&mut self) {
-        self.tx = None;
+    let s = Arc::clone(shared);
+    let spawned = thread::Builder::new()
+        .name("pathguard-connect".into())
+        .spawn(move || {
+            super::connect::handle(&s.listener, &n, &caller, &s.guard);
+            s.connects.fetch_sub(1, Ordering::AcqRel);
+        });
+    if spawned.is_err() {
+        shared.connects.fetch_sub(1, Ordering::AcqRel);
+        shared.listener.respond(n.id, 0, libc::EAGAIN);
     }
 }
 
