@@ -34,11 +34,14 @@ pub fn store(home: &Path) -> PathBuf {
 }
 
 /// `~/rest` for messages.
+/// How a saved file is named to the person: `~/...`, with anything in the name that could act
+/// on the terminal shown as an escape (the sandbox chose the name).
 pub fn tilde(home: &Path, p: &Path) -> String {
-    match p.strip_prefix(home) {
+    let shown = match p.strip_prefix(home) {
         Ok(rest) => format!("~/{}", rest.display()),
         Err(_) => p.display().to_string(),
-    }
+    };
+    crate::approval::sanitize::visible(&shown)
 }
 
 /// The profiles' `[state] persist` paths that do not exist now.
@@ -312,6 +315,11 @@ fn files_below(
 }
 
 /// The host's bytes of `path`, if it is a regular file.
+/// Bytes shown as text only when they are UTF-8 without NULs.
+fn as_text(b: &[u8]) -> Option<&str> {
+    std::str::from_utf8(b).ok().filter(|t| !t.contains('\0'))
+}
+
 fn host_bytes(path: &Path) -> Option<Vec<u8>> {
     let fd = rustix::fs::open(
         path,
@@ -482,20 +490,34 @@ pub fn diff(name: Option<&str>) -> Result<i32, String> {
         for (rel, new) in stored(&home, n) {
             any = true;
             let path = home.join(&rel);
-            let old = host_bytes(&path).unwrap_or_default();
+            let old = host_bytes(&path);
             let shown = tilde(&home, &path);
-            let old_text = String::from_utf8_lossy(&old);
-            let new_text = String::from_utf8_lossy(&new);
-            let d = similar::TextDiff::from_lines(old_text.as_ref(), new_text.as_ref());
             let _ = writeln!(out, "# {n}: {shown}");
-            let _ = write!(
-                out,
-                "{}",
-                d.unified_diff().header(
-                    &format!("{shown} (host)"),
-                    &format!("{shown} (saved by {n})")
-                )
-            );
+            let host_label = match &old {
+                Some(_) => format!("{shown} (host)"),
+                None => format!("{shown} (not on the host)"),
+            };
+            let old = old.unwrap_or_default();
+            // The bytes came from inside the sandbox: text is shown with every control
+            // character escaped, anything else only by its size.
+            match (as_text(&old), as_text(&new)) {
+                (Some(old_text), Some(new_text)) => {
+                    let d = similar::TextDiff::from_lines(old_text, new_text);
+                    let diff = d
+                        .unified_diff()
+                        .header(&host_label, &format!("{shown} (saved inside the sandbox)"))
+                        .to_string();
+                    let _ = write!(out, "{}", crate::approval::sanitize::visible(&diff));
+                }
+                _ => {
+                    let _ = writeln!(
+                        out,
+                        "binary file: {host_label} {} bytes, saved inside the sandbox {} bytes (not shown)",
+                        old.len(),
+                        new.len()
+                    );
+                }
+            }
         }
     }
     if !any {

@@ -379,3 +379,44 @@ fn the_sandbox_cannot_read_what_agents_saved_before() {
         out.show()
     );
 }
+
+/// What the sandbox saved is shown to the person on the host, so it must not act on their
+/// terminal: escape sequences in a saved file (and in its name) appear escaped in `config diff`
+/// and in the exit line, and a binary file is named with its size instead of dumped.
+#[test]
+fn config_diff_shows_escapes_and_binary_files_inertly() {
+    let sb = gemini_sandbox("own-config-escapes");
+    let settings = sb.home.join(".gemini/settings.json");
+    let commands = sb.home.join(".gemini/commands");
+    let script = format!(
+        "printf '\\033]0;PWNED-TITLE\\007{{\"x\":\"\"}}\\n' > '{s}' && \
+         mkdir -p '{c}' && printf 'PNG\\000\\033[2J' > '{c}/icon.png' && \
+         printf 'hi\\n' > \"{c}/$(printf 'evil\\033]0;T\\007.toml')\"",
+        s = settings.display(),
+        c = commands.display()
+    );
+    let out = sb.sh_opts(&["--profile", "gemini"], &script);
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert!(
+        !out.stderr.contains('\u{1b}') && !out.stderr.contains('\u{7}'),
+        "the exit line printed a raw escape:\n{:?}",
+        out.stderr
+    );
+    let diff = sb.cordon(&["config", "diff", "gemini"]);
+    assert_eq!(diff.code, 0, "{}", diff.show());
+    let raw = diff.stdout.clone();
+    assert!(
+        !raw.contains('\u{1b}') && !raw.contains('\u{7}') && !raw.contains('\0'),
+        "config diff printed raw control bytes:\n{raw:?}"
+    );
+    assert!(raw.contains("\\x1b]0;PWNED-TITLE\\x07"), "{raw}");
+    assert!(raw.contains("binary file:"), "{raw}");
+    assert!(raw.contains("icon.png"), "{raw}");
+    assert!(raw.contains("evil\\x1b]0;T\\x07.toml"), "{raw}");
+    // Twin: ordinary text is shown as it is.
+    assert!(raw.contains("+hi"), "{raw}");
+    assert_eq!(
+        fs::read_to_string(&settings).ok().as_deref(),
+        Some(HOST_SETTINGS)
+    );
+}

@@ -51,6 +51,28 @@ pub fn clean_name(s: &str, max: usize) -> String {
     out
 }
 
+/// `s` for a person to review, nothing dropped: text as it is, but every control, bidi or
+/// invisible character other than line breaks and tabs shown as an escape (`\x1b`,
+/// `\u{202e}`), so what the sandbox wrote can neither act on the terminal nor hide from the
+/// reader (a diff that retitled the terminal and showed `+{"x":""}` hid its payload).
+pub fn visible(s: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() && (c as u32) < 0x100 => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if c.is_control() || invisible(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn strip(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut it = s.chars().peekable();
@@ -113,6 +135,18 @@ fn shorten(s: String, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn visible_escapes_every_control_and_keeps_text() {
+        assert_eq!(visible("a\x1b]0;t\x07b"), "a\\x1b]0;t\\x07b");
+        assert_eq!(visible("line\n\tnext"), "line\n\tnext");
+        assert_eq!(
+            visible("x\u{9b}2J\u{202e}y\u{e0041}"),
+            "x\\x9b2J\\u{202e}y\\u{e0041}"
+        );
+        assert_eq!(visible("plain {\"k\": 1} é"), "plain {\"k\": 1} é");
+        assert_eq!(visible("\r\x7f\0"), "\\x0d\\x7f\\x00");
+    }
 
     #[test]
     fn escapes_are_removed() {
