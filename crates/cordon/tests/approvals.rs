@@ -301,6 +301,40 @@ fn allow_session_is_refused_unless_the_policy_permits_it() {
     assert_eq!(up.count.load(Ordering::SeqCst), before + 2);
 }
 
+/// Two names longer than any display cut that share everything but their tail are two
+/// questions: an allowance for the session covers exactly the name it was given, and the
+/// approver is sent the whole name (the tail that says whose it is included).
+#[test]
+fn long_names_sharing_a_prefix_are_asked_about_separately() {
+    let head = format!("{}.{}.{}", "a".repeat(60), "b".repeat(60), "c".repeat(50));
+    let (good, evil) = (format!("{head}.one.test"), format!("{head}.evil.test"));
+    let hosts = format!(
+        "\"{good}\" = \"127.0.0.1\"\n\"{evil}\" = \"127.0.0.1\"\n\n[approval]\nsession_scope = true\n"
+    );
+    let t = Ask::new("appr-long-names", &hosts);
+    let up = upstream();
+    let once = |h: &str| {
+        format!("if exec 3<>/dev/tcp/{h}/{p}; then timeout 10 cat <&3 || echo FAILED; exec 3<&-; else echo FAILED; fi; ", p = up.port)
+    };
+    let child = t.spawn(
+        &format!("{WAIT_GO}{}{}{}", once(&good), once(&evil), once(&good)),
+        &[],
+    );
+    let mut a = Approver::connect(&t.approvals_dir());
+    t.go();
+    let r1 = a.next_of("request");
+    assert_eq!(r1["target"]["host"], good.as_str(), "{r1}");
+    a.decide(&r1["id"], "allow_session");
+    // The neighbour is asked about on its own, by its whole name, and refused.
+    let r2 = a.next_of("request");
+    assert_eq!(r2["target"]["host"], evil.as_str(), "{r2}");
+    a.decide(&r2["id"], "deny");
+    let out = finish(child);
+    // The good name twice (once asked, once under the allowance), the neighbour never.
+    assert_eq!(out.stdout.matches(HELLO).count(), 2, "{}", out.show());
+    assert_eq!(up.count.load(Ordering::SeqCst), 2, "{}", out.show());
+}
+
 #[test]
 fn a_flood_is_rate_limited_and_summarised() {
     let t = Ask::new("appr-flood", "\n[approval]\ntimeout = 3\n");
