@@ -300,7 +300,7 @@ fn container_report(
         !identity || masked.is_empty(),
         "hostUsers: false",
         if identity {
-            "the container shares the node's user namespace; Kubernetes allows procMount: Unmasked only with hostUsers: false".into()
+            "this container shares the host's user namespace: cordon runs either way; in a Kubernetes pod, procMount: Unmasked also needs hostUsers: false".into()
         } else {
             "the pod has its own user namespace".into()
         },
