@@ -286,8 +286,10 @@ pub(crate) fn merge_into(builtin: &mut Layer, profiles: &[Profile]) {
 /// option text (`--profile NAME`, naming the others when several cover it), or `None`.
 pub fn profile_suggestion(host: &str) -> Option<String> {
     use std::sync::OnceLock;
-    // (profile, host pattern), from the compiled-in profiles, parsed once.
-    static HOSTS: OnceLock<Vec<(&'static str, crate::DomainPattern)>> = OnceLock::new();
+    // (profile, whether it is an agent's, host pattern), from the compiled-in profiles, parsed
+    // once. A tool bundle (`npm`, `github`) is offered before an agent's profile that happens
+    // to allow the same host: `--profile copilot` for api.github.com in a codex session misleads.
+    static HOSTS: OnceLock<Vec<(&'static str, bool, crate::DomainPattern)>> = OnceLock::new();
     let hosts = HOSTS.get_or_init(|| {
         let mut v = Vec::new();
         for (name, text) in BUILTIN_PROFILES {
@@ -295,17 +297,19 @@ pub fn profile_suggestion(host: &str) -> Option<String> {
             let Ok(p) = parse_profile(name, &file, text, None, Path::new("/")) else {
                 continue;
             };
+            let agent = !p.commands.is_empty();
             for r in &p.layer.net_allow {
-                v.push((*name, r.value.clone()));
+                v.push((*name, agent, r.value.clone()));
             }
         }
+        v.sort_by_key(|(name, agent, _)| (*agent, *name));
         v
     });
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     let mut names: Vec<&str> = hosts
         .iter()
-        .filter(|(_, pat)| pat.matches_name(&host))
-        .map(|(n, _)| *n)
+        .filter(|(_, _, pat)| pat.matches_name(&host))
+        .map(|(n, _, _)| *n)
         .collect();
     names.dedup();
     match names.as_slice() {

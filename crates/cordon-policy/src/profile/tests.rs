@@ -217,6 +217,9 @@ fn a_host_a_builtin_profile_allows_suggests_that_profile() {
         .is_some_and(|s| s.contains("gemini")));
     assert!(profile_suggestion("evilregistry.npmjs.org").is_none());
     assert!(profile_suggestion("registry.npmjs.org.evil.test").is_none());
+    // A tool bundle comes before an agent's profile that also allows the host.
+    let gh = profile_suggestion("api.github.com").expect("github");
+    assert!(gh.starts_with("--profile github"), "{gh}");
     // Several profiles: all named.
     let s = profile_suggestion("api.openai.com").expect("openai");
     assert!(s.starts_with("--profile ") && s.contains("codex"), "{s}");
