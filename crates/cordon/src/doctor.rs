@@ -153,9 +153,13 @@ fn probe_sandbox(exe: &Path) -> Result<(), String> {
 fn probe_in(exe: &Path, dir: &Path) -> Result<(), String> {
     let script = "test \"$(cat /proc/self/status | grep ^CapEff | tr -d '[:space:]')\" = CapEff:0000000000000000 \
                   && ! touch /usr/.cordon-doctor 2>/dev/null && test -d /proc/1 && echo probe-ok";
+    // The probe's own refused write goes to an audit file in the probe directory (removed
+    // after), not to the person's run logs, where `cordon log` listed it as a denial.
     let out = Command::new(exe)
         .args(["run", "-w"])
         .arg(dir)
+        .arg("--audit")
+        .arg(dir.join("probe-audit.jsonl"))
         .args(["--", "/bin/sh", "-c", script])
         .stdin(Stdio::null())
         .output()
