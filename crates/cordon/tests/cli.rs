@@ -205,7 +205,13 @@ fn doctor_reports_each_layer() {
             "`cordon doctor` must report on {layer}\n{}",
             out.show()
         );
-    }
+    } // Its probe is not one of the person's runs: `cordon log` shows nothing of it.
+    let log = sb.cordon(&["log"]);
+    assert!(
+        !log.all().contains("cordon-doctor"),
+        "doctor's probe appeared in cordon log\n{}",
+        log.show()
+    );
 }
 
 #[test]
