@@ -37,9 +37,6 @@ pub struct NetConfig {
     pub unknown: Unknown,
     /// Managed (administrator) denies: beat everything.
     pub managed_deny: Vec<Rule<DomainPattern>>,
-    /// Names a ready-made option that would allow a host no rule names (`--profile npm`),
-    /// offered first in the fix.
-    pub suggest: Option<fn(&str) -> Option<String>>,
 }
 
 /// The decision for one destination.
@@ -96,7 +93,6 @@ pub struct NetPolicy {
     cidrs: Vec<Rule<CidrPattern>>,
     hosts: HashMap<String, Vec<IpAddr>>,
     unknown: Unknown,
-    suggest: Option<fn(&str) -> Option<String>>,
 }
 
 /// How a port suffix is written in a fix (80/443 need none).
@@ -130,7 +126,6 @@ impl NetPolicy {
             cidrs: cfg.allow_cidrs,
             hosts,
             unknown: cfg.unknown,
-            suggest: cfg.suggest,
         })
     }
 
@@ -242,10 +237,10 @@ impl NetPolicy {
             };
         }
         let pat = format!("{name}{}", port_suffix(port));
-        let profile = self
-            .suggest
-            .and_then(|f| f(name))
-            .filter(|_| port == 80 || port == 443)
+        // A built-in profile that allows the host says more than the bare name does.
+        let profile = Some(port)
+            .filter(|p| *p == 80 || *p == 443)
+            .and_then(|_| cordon_policy::profile_suggestion(name))
             .map(|p| format!("{p}  or  "))
             .unwrap_or_default();
         Verdict::Deny {

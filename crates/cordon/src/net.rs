@@ -44,7 +44,6 @@ pub fn config(eff: &Effective) -> NetConfig {
             UnknownAction::Deny => Unknown::Deny,
         },
         managed_deny,
-        suggest: Some(cordon_policy::profile_suggestion),
     }
 }
 
