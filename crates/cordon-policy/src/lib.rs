@@ -43,6 +43,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod ask;
+mod decision;
 mod duration;
 mod effective;
 mod env;
@@ -66,6 +67,7 @@ mod tier;
 mod trust;
 
 pub use ask::{strict_data, FsMode, StrictData};
+pub use decision::{Decision, Flood, Grant, Outcome, Refusal};
 pub use duration::parse_duration;
 pub use effective::{check_workspace, Approval, Effective, Limits, Network};
 pub use env::{looks_secret, scrub_env, scrub_env_refs, BASE_ALLOW};
