@@ -1,5 +1,7 @@
 //! Audit events: every decision the door makes.
 
+use cordon_policy::Outcome;
+
 /// One audit record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
@@ -23,6 +25,9 @@ pub struct Event {
     pub bytes_up: u64,
     /// Bytes received from the destination (on `close`).
     pub bytes_down: u64,
+    /// For a destination the policy said to ask about: how the question ended (the
+    /// approval broker records the question and its answer on its own).
+    pub asked: Option<Outcome>,
 }
 
 impl Event {
@@ -39,6 +44,7 @@ impl Event {
             fix: String::new(),
             bytes_up: 0,
             bytes_down: 0,
+            asked: None,
         }
     }
 }

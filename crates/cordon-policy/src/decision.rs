@@ -102,6 +102,8 @@ pub enum Outcome {
     Flooded(Flood),
     /// The sandbox ended while the question was pending (or before it was asked).
     SandboxEnded,
+    /// The one asking went away first (its system call was interrupted): nothing to admit.
+    Withdrawn,
 }
 
 impl Outcome {
@@ -130,6 +132,7 @@ impl Outcome {
             Outcome::Flooded(Flood::RateLimit) => "rate limit",
             Outcome::Flooded(Flood::QueueFull) => "queue full",
             Outcome::SandboxEnded => "sandbox ended",
+            Outcome::Withdrawn => "withdrawn",
         }
     }
 
@@ -146,6 +149,7 @@ impl Outcome {
             ("deny", "rate limit") => Outcome::Flooded(Flood::RateLimit),
             ("deny", "queue full") => Outcome::Flooded(Flood::QueueFull),
             ("deny", "sandbox ended") => Outcome::SandboxEnded,
+            ("deny", "withdrawn") => Outcome::Withdrawn,
             _ => return None,
         };
         Some(o)
@@ -180,7 +184,7 @@ impl TryFrom<OutcomeWire> for Outcome {
 mod tests {
     use super::*;
 
-    const ALL: [Outcome; 10] = [
+    const ALL: [Outcome; 11] = [
         Outcome::Granted(Grant::Once),
         Outcome::Granted(Grant::Session),
         Outcome::Granted(Grant::Remembered),
@@ -191,6 +195,7 @@ mod tests {
         Outcome::Flooded(Flood::QueueFull),
         Outcome::Flooded(Flood::RateLimit),
         Outcome::SandboxEnded,
+        Outcome::Withdrawn,
     ];
 
     #[test]
@@ -236,7 +241,11 @@ mod tests {
         ] {
             let v = serde_json::to_value(&d).unwrap();
             assert_eq!(v["rule"], d.rule());
-            assert_eq!(serde_json::from_value::<Decision>(v.clone()).unwrap(), d, "{v}");
+            assert_eq!(
+                serde_json::from_value::<Decision>(v.clone()).unwrap(),
+                d,
+                "{v}"
+            );
         }
         let ask = serde_json::to_value(Decision::Ask(r.clone())).unwrap();
         assert_eq!(ask["decision"], "ask");

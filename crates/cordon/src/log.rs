@@ -115,7 +115,7 @@ pub fn denial(v: &Value) -> Option<Denial> {
             let kind = text(v, "kind");
             let decision = text(v, "decision");
             // A connection that was asked about is recorded by its approval event.
-            if kind != "deny" || (decision == "deny" && text(v, "rule") == cordon_net::ASK_RULE) {
+            if kind != "deny" || v.get("asked").is_some_and(|a| !a.is_null()) {
                 return None;
             }
             let port = v.get("port").and_then(|p| p.as_u64()).unwrap_or(0);

@@ -207,18 +207,21 @@ pub fn start_door(
     audit: Audit,
     opts: cordon_net::DoorOptions,
 ) -> Result<Door, String> {
-    let on_event = Arc::new(move |e: Event| {
-        audit.event(
-            "net",
-            json!({
-                "kind": e.kind, "via": e.via, "target": e.target, "port": e.port,
-                "decision": e.decision, "rule": e.rule, "reason": e.reason, "fix": e.fix,
-                "bytes_up": e.bytes_up, "bytes_down": e.bytes_down,
-            }),
-        );
-    });
+    let on_event = Arc::new(move |e: Event| audit_door_event(&audit, e));
     Door::start_with(listeners, policy, dst, on_event, opts)
         .map_err(|e| format!("cannot start the network door: {e}"))
+}
+
+/// Writes one of the door's events.
+pub fn audit_door_event(audit: &Audit, e: Event) {
+    audit.event(
+        "net",
+        json!({
+            "kind": e.kind, "via": e.via, "target": e.target, "port": e.port,
+            "decision": e.decision, "rule": e.rule, "reason": e.reason, "fix": e.fix,
+            "bytes_up": e.bytes_up, "bytes_down": e.bytes_down, "asked": e.asked,
+        }),
+    );
 }
 
 /// Serves `--host-port` forwarders: each connection inside is joined to the host's

@@ -9,7 +9,7 @@ use crate::{guard, plan, EXIT_CORDON};
 use cordon_linux::pathguard::{self, GuardConfig, NetRoute};
 use cordon_linux::spec::{DoorSocket, TRANSPARENT_PORT};
 use cordon_linux::{mounts, sandbox, supervise, sys};
-use cordon_net::{Door, Host, NetPolicy, OriginalDst};
+use cordon_net::{Door, NetPolicy, OriginalDst, Outcome, Precheck};
 use serde_json::json;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::OwnedFd;
@@ -88,25 +88,18 @@ impl RunHooks {
         let pre_audit = self.audit.clone();
         let precheck = Arc::new(move |to: std::net::SocketAddr| {
             let synth = net::synthetic_names(&door, to.ip());
-            let host = match synth.as_ref().and_then(|s| s.name_of(to.ip())) {
-                Some(name) => Host::Name(name),
-                None => Host::Ip(to.ip()),
-            };
-            // A destination to ask about goes to the door, which holds it while asking — but
-            // only if someone is there to answer; otherwise it is refused here, at once.
-            let v = policy.check(&host, to.port());
-            if v.is_allow() || (v.is_ask() && present.as_ref().is_some_and(|p| p())) {
-                return true;
-            }
-            if let cordon_net::Verdict::Deny { rule, reason, fix } = v {
-                let target = host.to_string();
-                if present.is_some() && rule == cordon_net::policy::ASK_RULE {
-                    pre_audit.event("approval", json!({"phase": "decision", "kind": "network", "target": target, "port": to.port(), "decision": "deny", "by": "no approver", "fix": fix}));
-                } else {
-                    pre_audit.event("net", json!({"kind": "deny", "via": "connect", "target": target, "port": to.port(), "decision": "deny", "rule": rule, "reason": reason, "fix": fix}));
+            let present = present.as_deref().map(|p| p as &dyn Fn() -> bool);
+            match policy.precheck(synth.as_deref(), to, present) {
+                Precheck::Door => true,
+                Precheck::Refused(e) => {
+                    net::audit_door_event(&pre_audit, e);
+                    false
+                }
+                Precheck::Unanswered { target, port, fix } => {
+                    pre_audit.event("approval", json!({"phase": "decision", "kind": "network", "target": target.to_string(), "port": port, "decision": Outcome::NoApprover.decision(), "by": Outcome::NoApprover.by(), "fix": fix}));
+                    false
                 }
             }
-            false
         });
         Ok(Some(NetRoute {
             door: Some((

@@ -3,13 +3,14 @@
 
 use super::io::{Counted, Counters};
 use super::tunnel::{deny_text, first_bytes, open, splice, unsynth};
+use super::Asked;
 use super::Ctx;
 use crate::event::Event;
 use crate::host::{parse_host, split_host_port, Host};
 use crate::httphead::{parse_authority, MAX_HEAD, MAX_HEADERS};
 use crate::l7::request::strip_hop_by_hop;
-use crate::policy::Verdict;
 use bytes::Bytes;
+use cordon_policy::Refusal;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -55,18 +56,16 @@ fn bad_request(ctx: &Ctx, via: &'static str, target: &str, why: String) -> Respo
     )
 }
 
-fn forbidden(ctx: &Ctx, via: &'static str, target: &Host, port: u16, v: Verdict) -> Response<Body> {
-    match v {
-        Verdict::Deny { rule, reason, fix } => {
-            let body = deny_text(target, port, &rule, &reason, &fix);
-            ctx.deny(via, target, port, rule, reason, fix);
-            text(StatusCode::FORBIDDEN, body)
-        }
-        Verdict::Allow { .. } => text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "cordon: internal error\n".into(),
-        ),
-    }
+fn forbidden(
+    ctx: &Ctx,
+    via: &'static str,
+    target: &Host,
+    port: u16,
+    (r, asked): (Refusal, Asked),
+) -> Response<Body> {
+    let body = deny_text(target, port, &r.rule, &r.reason, &r.fix);
+    ctx.refuse(via, target, port, r, asked);
+    text(StatusCode::FORBIDDEN, body)
 }
 
 pub(crate) async fn serve(ctx: Arc<Ctx>, s: TcpStream) {
@@ -232,14 +231,14 @@ async fn forward(
             .and_then(|(h, p)| parse_host(&h).ok().map(|h| (unsynth(&ctx, h), p)))
             .is_some_and(|(h, p)| h == target && p.is_none_or(|p| p == port));
         if !matches || h.as_bytes().contains(&b'@') {
-            let v = Verdict::Deny {
+            let r = Refusal {
                 rule: "built-in: no fronting".into(),
                 reason: format!(
                     "Host header {h:?} does not match the request target {target}:{port}"
                 ),
                 fix: "send a Host header that names the URL's host".into(),
             };
-            return forbidden(&ctx, "http", &target, port, v);
+            return forbidden(&ctx, "http", &target, port, (r, Asked::Not));
         }
     }
     if let Err(e) = framing_ok(req.headers()) {

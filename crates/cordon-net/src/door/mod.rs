@@ -15,8 +15,9 @@ use crate::approve::{Approver, AskRequest};
 use crate::event::Event;
 use crate::host::Host;
 use crate::origdst::OriginalDst;
-use crate::policy::{NetPolicy, Verdict, ASK_RULE};
+use crate::policy::NetPolicy;
 use crate::synth::Synth;
+use cordon_policy::{Decision, Outcome, Refusal};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -92,6 +93,17 @@ impl Default for DoorOptions {
 
 type OnEvent = Arc<dyn Fn(Event) + Send + Sync>;
 
+/// Whether a refused connection was asked about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Asked {
+    /// The policy refused it outright.
+    Not,
+    /// The policy said to ask, and the door has nobody to ask.
+    Nobody,
+    /// The approver was asked; this is how it ended.
+    Answered(Outcome),
+}
+
 /// What every connection handler shares.
 pub(crate) struct Ctx {
     pub(crate) policy: Arc<NetPolicy>,
@@ -107,65 +119,76 @@ impl Ctx {
         (self.on_event)(e);
     }
 
-    pub(crate) fn deny(
+    /// Reports a refusal the policy (or a built-in check) decided.
+    pub(crate) fn deny(&self, via: &'static str, target: &Host, port: u16, r: Refusal) {
+        self.refuse(via, target, port, r, Asked::Not);
+    }
+
+    /// Reports a connection turned away at admission.
+    pub(crate) fn refuse(
         &self,
         via: &'static str,
         target: &Host,
         port: u16,
-        rule: String,
-        reason: String,
-        fix: String,
+        r: Refusal,
+        asked: Asked,
     ) {
         let mut e = Event::new("deny", via, target.to_string(), port);
-        if rule == ASK_RULE && self.opts.approver.is_none() {
+        match asked {
+            Asked::Not => {}
             // Nobody to ask: refused, but reported as what the policy asked for.
-            e.decision = "ask";
+            Asked::Nobody => e.decision = "ask",
+            Asked::Answered(o) => e.asked = Some(o),
         }
-        e.rule = rule;
-        e.reason = reason;
-        e.fix = fix;
+        e.rule = r.rule;
+        e.reason = r.reason;
+        e.fix = r.fix;
         self.emit(e);
     }
 
     /// Applies `v`, asking the approver when it says "ask" (the caller's
     /// connection waits meanwhile). `Ok(approved)` to go on, where `approved`
-    /// means a person allowed it; `Err` is the refusal for the caller to log.
+    /// means a person allowed it; `Err` is the refusal for the caller to report
+    /// with [`Ctx::refuse`].
     pub(crate) async fn admit(
         &self,
         via: &'static str,
         target: &Host,
         port: u16,
-        v: Verdict,
+        v: Decision,
         peer: Option<SocketAddr>,
-    ) -> Result<bool, Verdict> {
-        let (rule, fix) = match v {
-            Verdict::Allow { .. } => return Ok(false),
-            ref d if !d.is_ask() => return Err(v),
-            Verdict::Deny { rule, fix, .. } => (rule, fix),
+    ) -> Result<bool, (Refusal, Asked)> {
+        let r = match v {
+            Decision::Allow { .. } => return Ok(false),
+            Decision::Deny(r) => return Err((r, Asked::Not)),
+            Decision::Ask(r) => r,
         };
         let Some(approver) = &self.opts.approver else {
-            return Err(Verdict::Deny {
-                rule,
-                reason: format!("no rule names {target}:{port} and there is nobody to ask"),
-                fix,
-            });
+            return Err((
+                Refusal {
+                    reason: format!("no rule names {target}:{port} and there is nobody to ask"),
+                    ..r
+                },
+                Asked::Nobody,
+            ));
         };
         let req = AskRequest {
             via,
             target: target.clone(),
             port,
-            rule: rule.clone(),
-            fix: fix.clone(),
+            rule: r.rule.clone(),
+            fix: r.fix.clone(),
             peer,
         };
-        if approver.ask(req).await {
-            Ok(true)
-        } else {
-            Err(Verdict::Deny {
-                rule,
-                reason: format!("asked about {target}:{port}: not allowed"),
-                fix,
-            })
+        match approver.ask(req).await {
+            o if o.allowed() => Ok(true),
+            o => Err((
+                Refusal {
+                    reason: format!("asked about {target}:{port}: not allowed"),
+                    ..r
+                },
+                Asked::Answered(o),
+            )),
         }
     }
 

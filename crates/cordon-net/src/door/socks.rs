@@ -71,10 +71,8 @@ pub(crate) async fn serve(ctx: Arc<Ctx>, mut s: TcpStream) {
         .await
     {
         Ok(a) => a,
-        Err(v) => {
-            if let crate::policy::Verdict::Deny { rule, reason, fix } = v {
-                ctx.deny("socks", &target, port, rule, reason, fix);
-            }
+        Err((r, asked)) => {
+            ctx.refuse("socks", &target, port, r, asked);
             let _ = s.write_all(&reply(REP_NOT_ALLOWED)).await;
             return;
         }

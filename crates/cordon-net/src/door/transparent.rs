@@ -5,7 +5,6 @@
 use super::tunnel::{first_bytes, open, splice, unsynth};
 use super::Ctx;
 use crate::host::{canonical_ip, Host};
-use crate::policy::Verdict;
 use std::sync::Arc;
 use tokio::net::TcpStream;
 
@@ -31,11 +30,10 @@ pub(crate) async fn serve(ctx: Arc<Ctx>, mut s: TcpStream) {
     let v = ctx.policy.check(&target, port);
     let approved = match ctx.admit("transparent", &target, port, v, Some(peer)).await {
         Ok(a) => a,
-        Err(Verdict::Deny { rule, reason, fix }) => {
-            ctx.deny("transparent", &target, port, rule, reason, fix);
+        Err((r, asked)) => {
+            ctx.refuse("transparent", &target, port, r, asked);
             return reset(s);
         }
-        Err(Verdict::Allow { .. }) => return reset(s),
     };
     let Ok(first) = first_bytes(&ctx, "transparent", &mut s, &target, port, Vec::new()).await
     else {

@@ -9,6 +9,7 @@ use super::Ctx;
 use crate::event::Event;
 use crate::host::Host;
 use crate::inspect::{inspect, Inspect, MAX_FIRST_BYTES};
+use cordon_policy::Refusal;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use std::any::Any;
@@ -54,14 +55,12 @@ pub(crate) async fn first_bytes<C: AsyncRead + Unpin>(
                 Ok(_) => continue,
             },
         };
-        ctx.deny(
-            via,
-            target,
-            port,
-            "fronting check".into(),
-            why,
-            String::new(),
-        );
+        let r = Refusal {
+            rule: "fronting check".into(),
+            reason: why,
+            fix: String::new(),
+        };
+        ctx.deny(via, target, port, r);
         return Err(());
     }
 }
@@ -95,9 +94,9 @@ pub(crate) async fn open(
 ) -> Result<(TcpStream, String), Refused> {
     match connect(ctx, target, port, approved).await {
         Ok((s, rule, _ip)) => Ok((s, rule)),
-        Err(UpErr::Denied { rule, reason, fix }) => {
-            let message = deny_text(target, port, &rule, &reason, &fix);
-            ctx.deny(via, target, port, rule, reason, fix);
+        Err(UpErr::Denied(r)) => {
+            let message = deny_text(target, port, &r.rule, &r.reason, &r.fix);
+            ctx.deny(via, target, port, r);
             Err(Refused {
                 denied: true,
                 failure: Failure::Unreachable,

@@ -12,6 +12,7 @@ const MAX_FIX: usize = 16 * 1024;
 /// Host names are at most 253 characters: shown whole.
 const MAX_HOST: usize = 300;
 use crate::audit::Audit;
+use cordon_policy::{Flood, Grant, Outcome};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
@@ -80,18 +81,6 @@ struct Prompt {
     started: Instant,
     deadline: Instant,
     message: Value,
-}
-
-/// Who decided, for the audit trail.
-pub mod by {
-    pub const APPROVER: &str = "approver";
-    pub const TIMEOUT: &str = "timeout";
-    pub const NO_APPROVER: &str = "no approver";
-    pub const APPROVER_GONE: &str = "approver gone";
-    pub const RATE_LIMIT: &str = "rate limit";
-    pub const QUEUE_FULL: &str = "queue full";
-    pub const SESSION: &str = "session";
-    pub const SANDBOX_ENDED: &str = "sandbox ended";
 }
 
 pub(crate) type Conn = Arc<Mutex<UnixStream>>;
@@ -210,8 +199,7 @@ impl Core {
         id: Option<u64>,
         key: &Key,
         fix: &str,
-        decision: &str,
-        who: &str,
+        outcome: Outcome,
         ms: u128,
         n: usize,
         note: &str,
@@ -220,7 +208,7 @@ impl Core {
             "approval",
             json!({
                 "phase": "decision", "id": id, "sandbox": self.settings.sandbox, "kind": key.kind,
-                "target": key.host, "port": key.port, "decision": decision, "by": who,
+                "target": key.host, "port": key.port, "decision": outcome.decision(), "by": outcome.by(),
                 "ms": ms as u64, "connections": n, "note": note, "fix": fix,
             }),
         );
@@ -231,36 +219,31 @@ impl Core {
         let (tx, rx) = oneshot::channel();
         let mut st = self.lock();
         let key = ask.key.clone();
-        let refuse = |st: &mut State, who: &str| {
-            if who == by::RATE_LIMIT || who == by::QUEUE_FULL {
+        // Audits a refusal made without asking; the caller sends it.
+        let refused = |st: &mut State, outcome: Outcome| {
+            if let Outcome::Flooded(_) = outcome {
                 st.dropped += 1;
                 if st.dropped_hosts.len() < 10_000 {
                     st.dropped_hosts.insert(key.host.clone());
                 }
             }
-            self.audit_decision(None, &key, &ask.fix, "deny", who, 0, 1, "");
+            self.audit_decision(None, &key, &ask.fix, outcome, 0, 1, "");
+            outcome
         };
         if st.session.contains(&key) {
             drop(st);
-            self.audit_decision(
-                None,
-                &key,
-                &ask.fix,
-                "allow_session",
-                by::SESSION,
-                0,
-                1,
-                "allowed earlier for this session",
-            );
-            tx.send(true);
+            let outcome = Outcome::Granted(Grant::Remembered);
+            let note = "allowed earlier for this session";
+            self.audit_decision(None, &key, &ask.fix, outcome, 0, 1, note);
+            tx.send(outcome);
             return rx;
         }
         if st.closed {
-            refuse(&mut st, by::SANDBOX_ENDED);
+            tx.send(refused(&mut st, Outcome::SandboxEnded));
             return rx;
         }
         if st.approvers.is_empty() {
-            refuse(&mut st, by::NO_APPROVER);
+            tx.send(refused(&mut st, Outcome::NoApprover));
             return rx;
         }
         // A file approval admits one open: identical file requests are not shared.
@@ -276,6 +259,10 @@ impl Core {
             p.waiters.push(tx);
             return rx;
         }
+        if st.pending.len() >= self.settings.max_pending {
+            tx.send(refused(&mut st, Outcome::Flooded(Flood::QueueFull)));
+            return rx;
+        }
         let now = Instant::now();
         while st
             .recent
@@ -284,12 +271,8 @@ impl Core {
         {
             st.recent.pop_front();
         }
-        if st.pending.len() >= self.settings.max_pending {
-            refuse(&mut st, by::QUEUE_FULL);
-            return rx;
-        }
         if st.recent.len() >= self.settings.per_minute {
-            refuse(&mut st, by::RATE_LIMIT);
+            tx.send(refused(&mut st, Outcome::Flooded(Flood::RateLimit)));
             return rx;
         }
         st.recent.push_back(now);
@@ -343,17 +326,16 @@ impl Core {
         };
         let key = p.key.clone();
         match decision {
-            "allow_once" => self.finish(&mut st, id, "allow_once", by::APPROVER, ""),
-            "deny" => self.finish(&mut st, id, "deny", by::APPROVER, ""),
+            "allow_once" => self.finish(&mut st, id, Outcome::Granted(Grant::Once), ""),
+            "deny" => self.finish(&mut st, id, Outcome::Denied, ""),
             "allow_session" if self.settings.session_scope => {
                 st.session.insert(key);
-                self.finish(&mut st, id, "allow_session", by::APPROVER, "")
+                self.finish(&mut st, id, Outcome::Granted(Grant::Session), "")
             }
             "allow_session" => self.finish(
                 &mut st,
                 id,
-                "deny",
-                by::APPROVER,
+                Outcome::Denied,
                 "allow_session refused: approval.session_scope is not enabled",
             ),
             other => {
@@ -366,21 +348,20 @@ impl Core {
         Ok(())
     }
 
-    fn finish(&self, st: &mut State, id: u64, decision: &str, who: &str, note: &str) {
+    fn finish(&self, st: &mut State, id: u64, outcome: Outcome, note: &str) {
         let Some(p) = st.pending.remove(&id) else {
             return;
         };
         if st.by_key.get(&p.key) == Some(&id) {
             st.by_key.remove(&p.key);
         }
-        let allow = decision != "deny";
         let n = p.waiters.len();
         for w in p.waiters {
-            w.send(allow);
+            w.send(outcome);
         }
         let ms = p.started.elapsed().as_millis();
-        self.audit_decision(Some(id), &p.key, &p.fix, decision, who, ms, n, note);
-        let mut m = json!({"type": "resolved", "id": id, "sandbox": self.settings.sandbox, "decision": decision, "by": who});
+        self.audit_decision(Some(id), &p.key, &p.fix, outcome, ms, n, note);
+        let mut m = json!({"type": "resolved", "id": id, "sandbox": self.settings.sandbox, "decision": outcome.decision(), "by": outcome.by()});
         if !note.is_empty() {
             if let Some(o) = m.as_object_mut() {
                 o.insert("note".into(), note.into());
@@ -408,14 +389,14 @@ impl Core {
         let mut st = self.lock();
         st.approvers.remove(&conn_id);
         if st.approvers.is_empty() {
-            self.deny_all(&mut st, by::APPROVER_GONE);
+            self.deny_all(&mut st, Outcome::ApproverGone);
         }
     }
 
-    fn deny_all(&self, st: &mut State, who: &str) {
+    fn deny_all(&self, st: &mut State, outcome: Outcome) {
         let ids: Vec<u64> = st.pending.keys().copied().collect();
         for id in ids {
-            self.finish(st, id, "deny", who, "");
+            self.finish(st, id, outcome, "");
         }
     }
 
@@ -430,10 +411,10 @@ impl Core {
             .map(|(id, _)| *id)
             .collect();
         for id in expired {
-            self.finish(&mut st, id, "deny", by::TIMEOUT, "");
+            self.finish(&mut st, id, Outcome::Timeout, "");
         }
         if st.approvers.is_empty() && !st.pending.is_empty() {
-            self.deny_all(&mut st, by::APPROVER_GONE);
+            self.deny_all(&mut st, Outcome::ApproverGone);
         }
         let due = st
             .last_summary
@@ -471,7 +452,7 @@ impl Core {
         let mut st = self.lock();
         st.closed = true;
         self.arrived.notify_all();
-        self.deny_all(&mut st, by::SANDBOX_ENDED);
+        self.deny_all(&mut st, Outcome::SandboxEnded);
         self.summarise(&mut st);
         st.approvers.clear();
     }

@@ -109,7 +109,7 @@ impl Asker for FileAsker {
             return false;
         }
         match rrx.recv() {
-            Ok(answer) => answer.wait(waiting),
+            Ok(answer) => answer.wait(waiting).allowed(),
             Err(_) => false,
         }
     }
