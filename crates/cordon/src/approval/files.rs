@@ -13,6 +13,7 @@ use super::sanitize::{clean, clean_name};
 /// their middle; the key then carries a digest of the real name (see [`distinct`]).
 const MAX_PATH: usize = 400;
 use cordon_linux::pathguard::{Asker, FileAsk, Op};
+use cordon_policy::Outcome;
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 
@@ -99,18 +100,19 @@ impl FileAsker {
 }
 
 impl Asker for FileAsker {
-    fn ask(&self, req: FileAsk, waiting: &dyn Fn() -> bool) -> bool {
+    fn ask(&self, req: FileAsk, waiting: &dyn Fn() -> bool) -> Outcome {
         let (rtx, rrx) = mpsc::channel();
         let sent = match self.tx.lock() {
             Ok(tx) => tx.send((req, rtx)).is_ok(),
             Err(_) => false,
         };
+        // The naming thread is gone: nobody can be asked (fails closed).
         if !sent {
-            return false;
+            return Outcome::NoApprover;
         }
         match rrx.recv() {
-            Ok(answer) => answer.wait(waiting).allowed(),
-            Err(_) => false,
+            Ok(answer) => answer.wait(waiting),
+            Err(_) => Outcome::NoApprover,
         }
     }
 }
