@@ -3,6 +3,7 @@
 //! allow fails at once with "connection refused" instead of after a round trip.
 
 use crate::event::Event;
+use crate::event::{Decided, Kind};
 use crate::host::Host;
 use crate::policy::NetPolicy;
 use crate::synth::Synth;
@@ -57,10 +58,10 @@ impl NetPolicy {
             },
             Decision::Deny(r) => (r, false),
         };
-        let mut e = Event::new("deny", "connect", host.to_string(), port);
+        let mut e = Event::new(Kind::Deny, "connect", host.to_string(), port);
         if nobody {
             // As the door reports it: refused, but what the policy asked for.
-            e.decision = "ask";
+            e.decision = Decided::Ask;
         }
         e.rule = r.rule;
         e.reason = r.reason;
@@ -104,7 +105,9 @@ mod tests {
             }
         );
         match p.precheck(Some(&synth), to(x4), None) {
-            Precheck::Refused(e) => assert_eq!((e.decision, e.target.as_str()), ("ask", "x.test")),
+            Precheck::Refused(e) => {
+                assert_eq!((e.decision, e.target.as_str()), (Decided::Ask, "x.test"))
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -121,7 +124,10 @@ mod tests {
         ] {
             match p.precheck(Some(&synth), to, Some(yes)) {
                 Precheck::Refused(e) => {
-                    assert_eq!((e.kind, e.via, e.decision), ("deny", "connect", "deny"));
+                    assert_eq!(
+                        (e.kind, e.via, e.decision),
+                        (Kind::Deny, "connect", Decided::Deny)
+                    );
                     assert!(!e.rule.is_empty(), "{e:?}");
                 }
                 other => panic!("{to}: {other:?}"),

@@ -2,6 +2,7 @@
 //! rule names, under `unknown = "ask"`.
 
 use super::*;
+use crate::event::Kind;
 use crate::{Door, DoorOptions, Listeners, NetConfig, NetPolicy, OriginalDst, Unknown};
 use cordon_policy::{CidrPattern, Origin, Rule, Tier};
 use std::io::{Read, Write};
@@ -157,15 +158,18 @@ fn refused_when_the_approver_says_no_or_is_absent() {
     let deny = |ev: &Events| {
         ev.lock()
             .ok()
-            .and_then(|v| v.iter().find(|e| e.kind == "deny").cloned())
+            .and_then(|v| v.iter().find(|e| e.kind == Kind::Deny).cloned())
             .expect("a deny event")
     };
     let (asked, unasked) = (deny(&ev), deny(&ev2));
     assert_eq!(
         (asked.decision, asked.asked),
-        ("deny", Some(Outcome::Denied))
+        (crate::event::Decided::Deny, Some(Outcome::Denied))
     );
-    assert_eq!((unasked.decision, unasked.asked), ("ask", None));
+    assert_eq!(
+        (unasked.decision, unasked.asked),
+        (crate::event::Decided::Ask, None)
+    );
     assert_eq!(asked.rule, unasked.rule);
 }
 

@@ -6,6 +6,7 @@ use super::tunnel::{deny_text, first_bytes, open, splice, unsynth};
 use super::Asked;
 use super::Ctx;
 use crate::event::Event;
+use crate::event::Kind;
 use crate::host::{parse_host, split_host_port, Host};
 use crate::httphead::{parse_authority, MAX_HEAD, MAX_HEADERS};
 use crate::l7::request::strip_hop_by_hop;
@@ -42,7 +43,7 @@ fn text(status: StatusCode, msg: String) -> Response<Body> {
 
 fn bad_request(ctx: &Ctx, via: &'static str, target: &str, why: String) -> Response<Body> {
     let mut e = Event::new(
-        "deny",
+        Kind::Deny,
         via,
         target.chars().take(MAX_CONNECT_TARGET).collect(),
         0,
@@ -295,7 +296,7 @@ async fn forward(
             )
         }
     };
-    let mut e = Event::new("connect", "http", target.to_string(), port);
+    let mut e = Event::new(Kind::Connect, "http", target.to_string(), port);
     e.rule = rule.clone();
     ctx.emit(e);
     let close_ctx = ctx.clone();
@@ -303,7 +304,7 @@ async fn forward(
     tokio::spawn(async move {
         let r = conn.await;
         let (bytes_up, bytes_down) = counters.get();
-        let mut e = Event::new("close", "http", close_target, port);
+        let mut e = Event::new(Kind::Close, "http", close_target, port);
         e.rule = rule;
         e.bytes_up = bytes_up;
         e.bytes_down = bytes_down;

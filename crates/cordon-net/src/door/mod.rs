@@ -13,6 +13,7 @@ pub(crate) mod upstream;
 
 use crate::approve::{Approver, AskRequest};
 use crate::event::Event;
+use crate::event::{Decided, Kind};
 use crate::host::Host;
 use crate::origdst::OriginalDst;
 use crate::policy::NetPolicy;
@@ -133,11 +134,11 @@ impl Ctx {
         r: Refusal,
         asked: Asked,
     ) {
-        let mut e = Event::new("deny", via, target.to_string(), port);
+        let mut e = Event::new(Kind::Deny, via, target.to_string(), port);
         match asked {
             Asked::Not => {}
             // Nobody to ask: refused, but reported as what the policy asked for.
-            Asked::Nobody => e.decision = "ask",
+            Asked::Nobody => e.decision = Decided::Ask,
             Asked::Answered(o) => e.asked = Some(o),
         }
         e.rule = r.rule;
@@ -339,7 +340,7 @@ fn spawn_accept<F, Fut>(
             };
             let Some(permit) = ctx.permit() else {
                 let _ = stream.set_zero_linger();
-                let mut e = Event::new("deny", via, peer.to_string(), 0);
+                let mut e = Event::new(Kind::Deny, via, peer.to_string(), 0);
                 e.rule = "built-in: connection limit".into();
                 e.reason = format!("more than {} concurrent connections", ctx.opts.max_conns);
                 ctx.emit(e);

@@ -4,6 +4,7 @@
 
 use super::tunnel::{first_bytes, open, splice, unsynth};
 use super::Ctx;
+use crate::event::Kind;
 use crate::host::{canonical_ip, Host};
 use std::sync::Arc;
 use tokio::net::TcpStream;
@@ -19,7 +20,7 @@ pub(crate) async fn serve(ctx: Arc<Ctx>, mut s: TcpStream) {
         return reset(s);
     };
     let Some(dst) = ctx.dst.take(peer) else {
-        let mut e = crate::event::Event::new("deny", "transparent", peer.to_string(), 0);
+        let mut e = crate::event::Event::new(Kind::Deny, "transparent", peer.to_string(), 0);
         e.rule = "built-in: transparent door".into();
         e.reason = format!("no original destination registered for {peer}");
         ctx.emit(e);

@@ -11,7 +11,7 @@ use super::sanitize::{clean, clean_name, MAX_SHOWN};
 const MAX_FIX: usize = 16 * 1024;
 /// Host names are at most 253 characters: shown whole.
 const MAX_HOST: usize = 300;
-use crate::audit::Audit;
+use crate::audit::{Approval, AskKind, Asker, Audit, Decision, Request, Summary, Target};
 use cordon_policy::{Flood, Grant, Outcome};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -57,8 +57,8 @@ impl Settings {
 /// What is asked about.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Key {
-    /// `network`, `read` or `write`.
-    pub kind: &'static str,
+    /// A connection, a read or a write.
+    pub kind: AskKind,
     /// Host name or address, or for files the path (sanitised).
     pub host: String,
     /// Port (0 for files).
@@ -204,14 +204,18 @@ impl Core {
         n: usize,
         note: &str,
     ) {
-        self.audit.event(
-            "approval",
-            json!({
-                "phase": "decision", "id": id, "sandbox": self.settings.sandbox, "kind": key.kind,
-                "target": key.host, "port": key.port, "decision": outcome.decision(), "by": outcome.by(),
-                "ms": ms as u64, "connections": n, "note": note, "fix": fix,
-            }),
-        );
+        self.audit.event(Approval::Decision(Decision {
+            id,
+            sandbox: self.settings.sandbox.clone(),
+            kind: key.kind,
+            target: key.host.clone(),
+            port: key.port,
+            outcome,
+            ms: u64::try_from(ms).unwrap_or(u64::MAX),
+            connections: n,
+            note: note.into(),
+            fix: fix.into(),
+        }));
     }
 
     /// Asks about one connection; `process` is called only if a new prompt is shown.
@@ -247,7 +251,7 @@ impl Core {
             return rx;
         }
         // A file approval admits one open: identical file requests are not shared.
-        let shares = key.kind == "network";
+        let shares = key.kind == AskKind::Network;
         if let Some(p) = st
             .by_key
             .get(&key)
@@ -280,26 +284,38 @@ impl Core {
         let id = st.next_id;
         let p = process();
         let deadline_unix = unix_now() + self.settings.timeout.as_secs_f64();
-        let target = if key.kind == "network" {
-            json!({"host": clean_name(&key.host, MAX_HOST), "port": key.port})
+        let target = if key.kind == AskKind::Network {
+            Target::Host {
+                host: clean_name(&key.host, MAX_HOST),
+                port: key.port,
+            }
         } else {
-            json!({ "path": key.host })
+            Target::Path {
+                path: key.host.clone(),
+            }
         };
-        let message = json!({
-            "type": "request", "id": id, "sandbox": self.settings.sandbox, "kind": key.kind,
-            "target": target,
-            "process": {"pid": p.pid, "exe": p.exe, "cmdline": p.cmdline},
-            "via": ask.via,
-            "rule": clean_name(&ask.rule, MAX_SHOWN), "fix": clean(&ask.fix, MAX_FIX),
-            "deadline": deadline_unix.floor() as u64,
-            "session_allowed": self.settings.session_scope,
-        });
-        let mut audited = message.clone();
-        if let Some(o) = audited.as_object_mut() {
-            o.insert("phase".into(), "request".into());
-            o.remove("type");
+        let request = Request {
+            id,
+            sandbox: self.settings.sandbox.clone(),
+            kind: key.kind,
+            target,
+            process: Asker {
+                pid: p.pid,
+                exe: p.exe,
+                cmdline: p.cmdline,
+            },
+            via: ask.via.into(),
+            rule: clean_name(&ask.rule, MAX_SHOWN),
+            fix: clean(&ask.fix, MAX_FIX),
+            deadline: deadline_unix.floor() as u64,
+            session_allowed: self.settings.session_scope,
+        };
+        // The approvers get what is audited, as a protocol message.
+        let mut message = serde_json::to_value(&request).unwrap_or_default();
+        if let Some(o) = message.as_object_mut() {
+            o.insert("type".into(), "request".into());
         }
-        self.audit.event("approval", audited);
+        self.audit.event(Approval::Request(request));
         if shares {
             st.by_key.insert(key.clone(), id);
         }
@@ -435,11 +451,17 @@ impl Core {
                 st.dropped_hosts.len(),
                 if st.dropped_hosts.len() == 1 { "" } else { "s" }
             );
-            let m = json!({"type": "summary", "sandbox": self.settings.sandbox, "denied": st.dropped, "hosts": st.dropped_hosts.len(), "text": text});
-            self.audit.event(
-                "approval",
-                json!({"phase": "summary", "sandbox": self.settings.sandbox, "denied": st.dropped, "hosts": st.dropped_hosts.len(), "text": text}),
-            );
+            let summary = Summary {
+                sandbox: self.settings.sandbox.clone(),
+                denied: st.dropped,
+                hosts: st.dropped_hosts.len(),
+                text,
+            };
+            let mut m = serde_json::to_value(&summary).unwrap_or_default();
+            if let Some(o) = m.as_object_mut() {
+                o.insert("type".into(), "summary".into());
+            }
+            self.audit.event(Approval::Summary(summary));
             broadcast(st, &m);
             st.dropped = 0;
             st.dropped_hosts.clear();

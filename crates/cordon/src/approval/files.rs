@@ -12,6 +12,7 @@ use super::sanitize::{clean, clean_name};
 /// Paths are shown whole up to this many characters (terminals wrap them), beyond it without
 /// their middle; the key then carries a digest of the real name (see [`distinct`]).
 const MAX_PATH: usize = 400;
+use crate::audit::AskKind;
 use cordon_linux::pathguard::{Asker, FileAsk, Op};
 use cordon_policy::Outcome;
 use std::sync::mpsc::{self, Sender};
@@ -81,7 +82,11 @@ impl FileAsker {
                     let whole = clean(&req.path.to_string_lossy(), usize::MAX);
                     let ask = Ask {
                         key: Key {
-                            kind: req.op.ask_kind(),
+                            kind: if req.op == Op::Read {
+                                AskKind::Read
+                            } else {
+                                AskKind::Write
+                            },
                             host: distinct(&req.path, &path),
                             port: 0,
                         },

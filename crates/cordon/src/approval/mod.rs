@@ -55,6 +55,11 @@ impl Broker {
         self.who = Some(who);
     }
 
+    /// The sandbox's id.
+    pub fn sandbox(&self) -> &str {
+        &self.core.settings.sandbox
+    }
+
     /// The socket's path.
     pub fn path(&self) -> &Path {
         &self.server.path
@@ -105,7 +110,7 @@ impl Approver for DoorHook {
         // exactly the name asked about, never another that shares its first characters.
         let ask = Ask {
             key: Key {
-                kind: "network",
+                kind: crate::audit::AskKind::Network,
                 host: req.target.to_string(),
                 port: req.port,
             },

@@ -2,7 +2,7 @@
 
 use super::broker::{Ask, Core, Key, Settings};
 use super::oneshot::Receiver;
-use crate::audit::Audit;
+use crate::audit::{AskKind, Audit};
 use cordon_policy::Outcome::{self, *};
 use cordon_policy::{Flood, Grant};
 use serde_json::Value;
@@ -66,7 +66,7 @@ impl T {
         self.core.ask(
             Ask {
                 key: Key {
-                    kind: "network",
+                    kind: AskKind::Network,
                     host: host.into(),
                     port,
                 },
@@ -276,7 +276,7 @@ fn closing_denies_and_refuses_new_requests() {
     assert_eq!(poll_now(&mut rx), Some(SandboxEnded));
 }
 
-fn ask_file(t: &T, kind: &'static str, path: &str) -> Receiver {
+fn ask_file(t: &T, kind: AskKind, path: &str) -> Receiver {
     t.core.ask(
         Ask {
             key: Key {
@@ -295,8 +295,8 @@ fn ask_file(t: &T, kind: &'static str, path: &str) -> Receiver {
 #[test]
 fn identical_file_requests_are_never_shared() {
     let mut t = T::new(settings(), true);
-    let mut rx1 = ask_file(&t, "read", "/h/other/f");
-    let mut rx2 = ask_file(&t, "read", "/h/other/f");
+    let mut rx1 = ask_file(&t, AskKind::Read, "/h/other/f");
+    let mut rx2 = ask_file(&t, AskKind::Read, "/h/other/f");
     let r1 = t.next();
     let r2 = t.next();
     assert_eq!(r1["kind"], "read");
@@ -317,15 +317,15 @@ fn identical_file_requests_are_never_shared() {
 #[test]
 fn a_blocking_wait_ends_when_the_caller_is_gone() {
     let t = T::new(settings(), true);
-    let rx = ask_file(&t, "write", "/ws/.env");
+    let rx = ask_file(&t, AskKind::Write, "/ws/.env");
     let start = std::time::Instant::now();
     assert_eq!(
         rx.wait(&|| start.elapsed() < Duration::from_millis(100)),
         Withdrawn
     );
-    let rx = ask_file(&t, "write", "/ws/.env");
+    let rx = ask_file(&t, AskKind::Write, "/ws/.env");
     let none = T::new(settings(), false);
-    let rx_none = ask_file(&none, "write", "/ws/.env");
+    let rx_none = ask_file(&none, AskKind::Write, "/ws/.env");
     assert_eq!(rx_none.wait(&|| true), NoApprover, "denied at once");
     drop(rx);
 }
