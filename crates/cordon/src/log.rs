@@ -443,6 +443,43 @@ mod tests {
     }
 
     #[test]
+    fn a_connection_asked_about_is_counted_once_by_its_approval() {
+        let fix = "--allow-domain a.test";
+        let ev = records(vec![
+            json!({"ts": 1.0, "event": "net", "kind": "deny", "via": "socks", "target": "a.test", "port": 443, "decision": "deny", "rule": "no rule: unknown = ask", "fix": fix, "asked": {"decision": "deny", "by": "timeout"}}),
+            json!({"ts": 1.0, "event": "approval", "phase": "decision", "kind": "network", "target": "a.test", "port": 443, "decision": "deny", "by": "timeout", "fix": fix}),
+            json!({"ts": 2.0, "event": "net", "kind": "deny", "via": "socks", "target": "b.test", "port": 443, "decision": "ask", "rule": "no rule: unknown = ask", "fix": "--allow-domain b.test"}),
+        ]);
+        let r = render(&ev);
+        assert!(
+            r.contains("  a.test:443  (1 time)\n    rule:        asked; denied by timeout\n"),
+            "{r}"
+        );
+        assert!(r.contains("  b.test:443  (1 time)\n    rule:        no rule: unknown = ask (nobody to ask: denied)\n"), "{r}");
+    }
+
+    #[test]
+    fn hostile_logs_are_read_without_panicking() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let f = d.path().join("hostile.jsonl");
+        let good = json!({"ts": 5.0, "pid": 7, "event": "file", "op": "write", "path": "/p", "decision": "deny", "rule": "r"});
+        let mut body = Vec::new();
+        body.extend_from_slice(b"\xff\xfe\x00garbage\n{\"event\":\"net\",\"port\":-1}\n");
+        body.extend_from_slice(b"{\"event\":\"approval\",\"phase\":\"decision\",\"decision\":\"allow_once\",\"by\":\"rate limit\"}\n");
+        body.extend(std::iter::repeat_n(b'x', 3 << 20));
+        body.push(b'\n');
+        body.extend_from_slice(format!("{good}\n").as_bytes());
+        body.extend_from_slice(b"{\"event\":\"net\",\"kind\":\"deny\"");
+        std::fs::write(&f, body).expect("write");
+        let ev = read_events(&f, 0.0, None);
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(
+            render(&ev),
+            "file write denials:\n  /p  (1 time)\n    rule:        r\n"
+        );
+    }
+
+    #[test]
     fn fix_lines_are_never_cut() {
         let long = format!("/ws/{}/file", "d".repeat(400));
         let fix = format!("--allow-read {long}  or  [filesystem] allow_read = [\"{long}\"]");
