@@ -1,7 +1,7 @@
 //! `--isolation landlock`: the explicit weaker mode (no namespaces). Each attack checks the
 //! host afterwards; each has a legitimate twin.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! home directory is created on the host and a first login's credential file is kept, while
 //! shell, git and workspace configuration and everything the profile does not name stay
 //! refused; `$HOME` with a mount below it still works.
-mod common;
+use crate::common;
 
 use common::*;
 use std::fs;

@@ -114,14 +114,14 @@ pub fn note(test: &str, what: &str) {
     report("NOTE", test, what);
 }
 
-/// SKIP/NOTE lines reported by this test binary, for the count printed when it exits.
+/// SKIP/NOTE lines reported by the integration tests, for the count printed when it exits.
 static REPORTED: AtomicU64 = AtomicU64::new(0);
 
 extern "C" fn print_count() {
     let n = REPORTED.load(Ordering::Relaxed);
     let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cordon-it-skips.txt");
     let line = format!(
-        "cordon-it: {n} check(s) skipped or only partly possible in this test binary (the SKIP/NOTE lines above; every run's are appended to {})\n",
+        "cordon-it: {n} check(s) skipped or only partly possible in the integration tests (the SKIP/NOTE lines above; every run's are appended to {})\n",
         file.display()
     );
     let _ = std::io::stderr().write_all(line.as_bytes());

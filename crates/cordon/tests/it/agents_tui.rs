@@ -7,7 +7,7 @@
 //! the first model request (claude checks its API before anything else: its ordinary
 //! "cannot connect" screen is what is asserted). Also: no terminal reply reaches the outer
 //! shell after a command exits.
-mod common;
+use crate::common;
 
 use common::*;
 use std::fs;

@@ -13,7 +13,7 @@
 //! mirror for the base image (built once, kept as localhost/cordon-it-base:bookworm); else SKIP.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 use std::os::unix::fs::{chown, PermissionsExt};

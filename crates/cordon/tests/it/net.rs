@@ -1,7 +1,7 @@
 //! Network egress (issue 3): one policed door, checked against a test "internet" (a network
 //! namespace with recording servers, see `common/net.rs`). Every attack checks what the
 //! SERVERS saw afterwards, not only exit codes, and has a legitimate twin.
-mod common;
+use crate::common;
 
 use common::net::*;
 use common::*;

@@ -1,6 +1,6 @@
 //! `cordon mcp`: a stdio MCP server in its own sandbox. The test writes a tiny server in
 //! Python that answers `initialize` and a `probe` method reporting what it could do.
-mod common;
+use crate::common;
 
 use common::*;
 use std::fs;

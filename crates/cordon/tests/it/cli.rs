@@ -1,5 +1,5 @@
 //! The command-line contract: help, policy show/check, doctor, audit log, error exits.
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! Legitimate work inside the sandbox: the twins of the attack tests. Builds, package
 //! managers and terminals must keep working, with caches in the private layer.
-mod common;
+use crate::common;
 
 use common::*;
 use std::process::Stdio;

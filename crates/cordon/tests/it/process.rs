@@ -1,6 +1,6 @@
 //! Processes, signals, syscalls and network: nothing inside reaches host processes, the
 //! kernel's riskier surface, host sockets or the host loopback.
-mod common;
+use crate::common;
 
 use common::*;
 use std::fs;

@@ -1,7 +1,7 @@
 //! Approvals end to end: a real `cordon run` with `unknown = "ask"`, an approver driving the
 //! socket protocol from the test (or `cordon approvals` in tmux), and a local upstream.
 
-mod common;
+use crate::common;
 
 use common::approver::*;
 use common::*;

@@ -3,7 +3,7 @@
 //! against a recording HTTPS server in the test "internet" (`secrets_door/server.py`, its
 //! certificate from the harness's test CA, which cordon gets through SSL_CERT_FILE): every
 //! attack checks what the SERVER received, and has a legitimate twin.
-mod common;
+use crate::common;
 
 use common::net::*;
 use common::*;

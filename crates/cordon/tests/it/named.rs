@@ -1,7 +1,7 @@
 //! Named sandboxes (`cordon run --name`), `cordon ls/rm/gc`, `cordon exec` and `cordon shell`.
 //! The clock for the maximum age is `created` in the sandbox's meta.json, which the tests
 //! rewrite (cordon honours no clock override).
-mod common;
+use crate::common;
 
 use common::*;
 use std::fs;

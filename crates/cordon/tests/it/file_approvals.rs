@@ -1,7 +1,7 @@
 //! File approvals end to end (`[filesystem] ask_read` / `ask_write`): a real `cordon run`, the
 //! test as the approver on the broker's socket, the host checked afterwards.
 
-mod common;
+use crate::common;
 
 use common::approver::*;
 use common::*;

@@ -3,7 +3,7 @@
 //! (bind, connect, datagrams) when the places they live in are shared with the host. Every
 //! attack is checked on the HOST afterwards (bytes, mode, whether `git status` there runs
 //! anything); every one has its legitimate twin.
-mod common;
+use crate::common;
 
 use common::*;
 use std::fs;

@@ -2,7 +2,7 @@
 //! the FILE:LINE form of check's findings. (Rendering itself: crates/cordon-kube/tests.)
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

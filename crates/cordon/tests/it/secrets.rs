@@ -1,5 +1,5 @@
 //! Secrets (R3, R5): secret paths unreadable, environment scrubbed.
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -1,6 +1,6 @@
 //! Protected configuration paths (M3): never created, written, renamed, replaced or deleted
 //! from inside, even in the workspace; git itself keeps working.
-mod common;
+use crate::common;
 
 use common::*;
 use std::fs;

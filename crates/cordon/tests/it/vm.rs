@@ -2,7 +2,7 @@
 //! by the namespace tier. Each test boots a guest under software emulation (TCG, a few seconds
 //! each), so they are few and each checks several things in one boot. Attacks are checked on
 //! the HOST afterwards and have a legitimate twin in the same run.
-mod common;
+use crate::common;
 
 use common::net::*;
 use common::*;

@@ -1,5 +1,5 @@
 //! Filesystem writes (M2, R6): only the workspace and allow_write paths reach the host.
-mod common;
+use crate::common;
 
 use common::*;
 use std::fs;

@@ -1,7 +1,7 @@
 //! Agent profiles: listing, `policy show --profile`, automatic selection, and for each agent
 //! that installs from npm: it starts inside cordon with its profile, its state directory is
 //! writable (and kept on the host), its configuration is not.
-mod common;
+use crate::common;
 
 use common::*;
 use std::fs;
