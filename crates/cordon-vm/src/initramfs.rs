@@ -99,15 +99,6 @@ impl<W: Write> Cpio<W> {
     }
 }
 
-/// The cache directory for VM images.
-pub fn cache_dir() -> Result<PathBuf, String> {
-    let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-        Some(x) => PathBuf::from(x),
-        None => crate::dirs::home()?.join(".cache"),
-    };
-    Ok(base.join("cordon").join("vm"))
-}
-
 /// A key for this cordon build: its executable's identity (size, mtime, inode).
 fn build_id() -> Result<String, String> {
     let m = std::fs::metadata("/proc/self/exe")
@@ -129,15 +120,15 @@ fn build_id() -> Result<String, String> {
 }
 
 /// The cached initramfs for `kernel`, built now if missing (or if cordon or the kernel changed).
-pub fn ensure(kernel: &Kernel) -> Result<PathBuf, String> {
-    let dir = cache_dir()?;
+pub fn ensure(kernel: &Kernel, places: &crate::Places) -> Result<PathBuf, String> {
+    let dir = &places.cache;
     let path = dir.join(format!("initramfs-{}-{}.cpio", kernel.version, build_id()?));
     if path.is_file() {
         return Ok(path);
     }
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     // Older images of other builds are of no more use.
-    if let Ok(rd) = std::fs::read_dir(&dir) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
             let name = e.file_name();
             // Never our own name: a concurrent run may be booting from it right now.
@@ -151,7 +142,7 @@ pub fn ensure(kernel: &Kernel) -> Result<PathBuf, String> {
     let tmp = dir.join(format!(".initramfs-{}.tmp", std::process::id()));
     let built = std::fs::File::create(&tmp)
         .map_err(|e| format!("cannot create {}: {e}", tmp.display()))
-        .and_then(|f| build(std::io::BufWriter::new(f), &kernel.version, &dir));
+        .and_then(|f| build(std::io::BufWriter::new(f), &kernel.version, dir));
     if let Err(e) = built.and_then(|_| {
         std::fs::rename(&tmp, &path).map_err(|e| format!("cannot write {}: {e}", path.display()))
     }) {

@@ -4,8 +4,8 @@
 //! else leaves.
 
 use super::Port;
-use crate::vm::config::DOOR_PORTS;
-use crate::vm::frame::Kind;
+use crate::config::DOOR_PORTS;
+use crate::frame::Kind;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -111,7 +111,7 @@ fn open(door_port: u16, conn: TcpStream, port: &Port, streams: &Arc<Streams>) {
 fn open_to(dst: SocketAddr, conn: TcpStream, port: &Port, streams: &Arc<Streams>) {
     start(
         Kind::OpenTo,
-        &crate::vm::frame::encode_addr(dst),
+        &crate::frame::encode_addr(dst),
         conn,
         port,
         streams,

@@ -2,8 +2,8 @@
 //! control port it finds.
 
 use super::sys;
-use crate::vm::config::PORT_NAME;
-use crate::vm::initramfs::MODULE_LIST;
+use crate::config::PORT_NAME;
+use crate::initramfs::MODULE_LIST;
 use std::path::{Path, PathBuf};
 
 pub fn drop_bounding_set() {
@@ -18,7 +18,7 @@ pub fn drop_bounding_set() {
 pub fn load_modules(cmdline: &str) -> Result<(), String> {
     let list = std::fs::read_to_string(Path::new("/").join(MODULE_LIST)).unwrap_or_default();
     for m in list.lines().filter(|l| !l.is_empty()) {
-        let params = module_params(cmdline, &crate::vm::kernel::mod_name(m));
+        let params = module_params(cmdline, &crate::kernel::mod_name(m));
         sys::load_module(Path::new(m), &params).map_err(|e| format!("load module {m}: {e}"))?;
     }
     Ok(())

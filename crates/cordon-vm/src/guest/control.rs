@@ -3,7 +3,7 @@
 
 use super::command::set_winsize;
 use super::{forward, Port};
-use crate::vm::frame::{self, Kind};
+use crate::frame::{self, Kind};
 use std::fs::File;
 use std::io::Write;
 use std::sync::Arc;

@@ -48,15 +48,9 @@ pub fn send(port: &Port, kind: Kind, stream: u32, data: &[u8]) -> std::io::Resul
     frame::write(&mut *p, kind, stream, data)
 }
 
-/// Runs the guest; returns the command's exit status (125 when the VM failed).
-pub fn run(args: HostArgs) -> i32 {
-    match run_inner(args) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("cordon: {e}");
-            crate::EXIT_CORDON
-        }
-    }
+/// Runs the guest; the command's exit status, or why the VM failed.
+pub fn run(args: HostArgs) -> Result<i32, String> {
+    run_inner(args)
 }
 
 fn run_inner(args: HostArgs) -> Result<i32, String> {

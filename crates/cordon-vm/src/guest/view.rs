@@ -5,7 +5,7 @@
 //! a minimal /dev; the read-write shares (workspace first) over 9p on top.
 
 use super::sys::{chardev, mount, switch_root};
-use crate::vm::config::{share_tag, GuestConfig, HOME_TAG, ROOT_TAG, VARTMP_TAG};
+use crate::config::{share_tag, GuestConfig, HOME_TAG, ROOT_TAG, VARTMP_TAG};
 use std::path::{Path, PathBuf};
 
 const NEW: &str = "/mnt";

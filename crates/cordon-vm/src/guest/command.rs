@@ -2,8 +2,8 @@
 //! and exec (Landlock at the guest's ABI, the seccomp denylist, no capabilities).
 
 use super::{send, Port};
-use crate::vm::config::GuestConfig;
-use crate::vm::frame::Kind;
+use crate::config::GuestConfig;
+use crate::frame::Kind;
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;

@@ -6,6 +6,7 @@
 use super::guest::{PROBE_OK, PROBE_WORD};
 use super::kernel::Kernel;
 use super::qemu::{Accel, Machine, QEMU};
+use crate::Places;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -22,12 +23,12 @@ pub struct Booted {
 }
 
 /// A KVM guest that reached userspace, or why KVM is unusable.
-pub fn kvm(kernel: &Kernel, initrd: &Path) -> Result<Booted, String> {
-    if let Some(known) = kvm_known(kernel) {
+pub fn kvm(kernel: &Kernel, initrd: &Path, places: &Places) -> Result<Booted, String> {
+    if let Some(known) = kvm_known(kernel, places) {
         return known;
     }
-    let result = boot(kernel, initrd, Accel::Kvm, KVM_PROBE_TIMEOUT);
-    if let Some(p) = cache_file(kernel) {
+    let result = boot(kernel, initrd, Accel::Kvm, KVM_PROBE_TIMEOUT, places);
+    if let Some(p) = cache_file(kernel, places) {
         let line = match &result {
             Ok(b) => format!("ok {} {}", b.took.as_millis(), b.landlock.unwrap_or(-1)),
             Err(e) => e.clone(),
@@ -39,7 +40,7 @@ pub fn kvm(kernel: &Kernel, initrd: &Path) -> Result<Booted, String> {
 
 /// What is known about KVM without booting: `/dev/kvm` cannot be opened (with how to fix
 /// it), or the result of an earlier probe since this boot; `None` when only a boot can say.
-pub fn kvm_known(kernel: &Kernel) -> Option<Result<Booted, String>> {
+pub fn kvm_known(kernel: &Kernel, places: &Places) -> Option<Result<Booted, String>> {
     if let Err(e) = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -47,7 +48,7 @@ pub fn kvm_known(kernel: &Kernel) -> Option<Result<Booted, String>> {
     {
         return Some(Err(kvm_open_error(&e)));
     }
-    let c = cache_file(kernel).and_then(|p| std::fs::read_to_string(p).ok())?;
+    let c = cache_file(kernel, places).and_then(|p| std::fs::read_to_string(p).ok())?;
     Some(match c.strip_prefix("ok ") {
         Some(rest) => {
             let mut w = rest.split_whitespace().map(|x| x.parse::<i64>().ok());
@@ -83,10 +84,13 @@ fn kvm_open_error(e: &std::io::Error) -> String {
     )
 }
 
-fn cache_file(kernel: &Kernel) -> Option<std::path::PathBuf> {
+fn cache_file(kernel: &Kernel, places: &Places) -> Option<std::path::PathBuf> {
     let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
-    let dir = crate::dirs::runtime_dir().ok()?;
-    Some(dir.join(format!("kvm-probe-{}-{}", boot.trim(), kernel.version)))
+    Some(
+        places
+            .runtime
+            .join(format!("kvm-probe-{}-{}", boot.trim(), kernel.version)),
+    )
 }
 
 /// Boots to userspace and back under `accel`; the time it took, or why it did not.
@@ -95,8 +99,9 @@ pub fn boot(
     initrd: &Path,
     accel: Accel,
     timeout: Duration,
+    places: &Places,
 ) -> Result<Booted, String> {
-    let dir = crate::dirs::runtime_dir()?.join(format!("probe-{}", std::process::id()));
+    let dir = places.runtime.join(format!("probe-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let r = boot_in(&dir, kernel, initrd, accel, timeout);
     let _ = std::fs::remove_dir_all(&dir);
