@@ -1,7 +1,6 @@
 //! `cordon run --isolation vm` and `cordon vm-host`: the command line of the VM tier and its
 //! wiring into an ordinary sandbox; the tier itself is the `cordon-vm` crate.
 
-use crate::cli::RunArgs;
 use crate::fail;
 use clap::Args;
 use cordon_vm::qemu::Accel;
@@ -77,18 +76,21 @@ pub fn vm_host(a: VmHostArgs) -> i32 {
 
 /// `cordon run --isolation vm`: prepares the guest's kernel and initramfs on the host, then
 /// runs `cordon vm-host` (which starts QEMU) as the command of a namespace-tier sandbox.
-pub fn run(mut args: RunArgs, opts: crate::plan::BuildOpts) -> i32 {
-    if !args.host_port.is_empty() || !args.publish.is_empty() {
+pub fn run(mut args: crate::run::Request) -> i32 {
+    let opts = args.opts;
+    if args
+        .network
+        .as_ref()
+        .is_some_and(|n| !n.host_ports.is_empty())
+        || !args.publish.is_empty()
+    {
         return fail("--isolation vm does not support --host-port or --publish yet (docs/vm.md)");
     }
-    // The writable roots become the shares; the outer plan is built again by run_with.
-    let net_flags = crate::net::NetFlags {
-        host_ports: args.host_port.clone(),
-    };
+    // The writable roots become the shares; the outer plan is built again by the outer run.
     let plan = match crate::plan::build(
         &args.layers,
         &args.command,
-        (!args.no_network).then_some(&net_flags),
+        args.network.as_ref(),
         &args.publish,
         opts,
     ) {
@@ -136,7 +138,7 @@ pub fn run(mut args: RunArgs, opts: crate::plan::BuildOpts) -> i32 {
     // (shell rc files, agent hooks and settings) is protected as in the namespace tier. An
     // in-memory layer inside the guest would be guarded by nothing but the guest kernel.
     cmd.push("--kept".into());
-    if !args.no_network {
+    if args.network.is_some() {
         cmd.push("--net".into());
         for p in cordon_vm::transparent_ports(&plan.effective) {
             cmd.push("--tport".into());
@@ -160,11 +162,11 @@ pub fn run(mut args: RunArgs, opts: crate::plan::BuildOpts) -> i32 {
     cmd.append(&mut args.command);
     args.command = cmd;
     args.isolation = crate::cli::Isolation::Namespaces;
-    let opts = crate::plan::BuildOpts {
+    args.opts = crate::plan::BuildOpts {
         // QEMU needs /dev/kvm inside the outer sandbox; nothing else ever gets it.
         devices: if accel == Accel::Kvm { &["kvm"] } else { &[] },
         vm: true,
         ..opts
     };
-    crate::run::run_with(args, opts)
+    crate::run::run_request(args)
 }
