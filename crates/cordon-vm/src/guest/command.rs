@@ -125,7 +125,7 @@ pub fn spawn(cfg: &GuestConfig, slave: Option<&OwnedFd>) -> std::io::Result<std:
             cordon_linux::sys::set_no_new_privs()?;
             cordon_linux::landlock_rules::restrict(&writable, false)
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
-            cordon_linux::seccomp::install(&cordon_linux::seccomp::denylist_program(), 0)?;
+            cordon_linux::seccomp::install(&cordon_linux::seccomp::denylist_program()?, 0)?;
             Ok(())
         });
     }
