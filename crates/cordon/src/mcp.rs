@@ -9,7 +9,7 @@ use cordon_linux::Stdio;
 pub fn mcp(args: McpArgs) -> i32 {
     let wants_net = args.network
         || !args.layers.allow_domain.is_empty()
-        || !args.host_port.is_empty()
+        || !args.net.host_ports.is_empty()
         || !args.layers.profile.is_empty();
     // No profile is picked from the command's name: an agent's profile would give the
     // server the agent's hosts and state.
@@ -17,9 +17,7 @@ pub fn mcp(args: McpArgs) -> i32 {
         command: args.command,
         layers: args.layers,
         audit: args.audit,
-        network: wants_net.then_some(crate::net::NetFlags {
-            host_ports: args.host_port,
-        }),
+        network: wants_net.then_some(args.net),
         publish: Vec::new(),
         isolation: crate::cli::Isolation::Namespaces,
         named: Default::default(),

@@ -200,9 +200,7 @@ impl From<RunArgs> for Request {
             command: a.command,
             layers: a.layers,
             audit: a.audit,
-            network: (!a.no_network).then_some(NetFlags {
-                host_ports: a.host_port,
-            }),
+            network: (!a.no_network).then_some(a.net),
             publish: a.publish,
             isolation: a.isolation,
             named: a.named,
