@@ -13,7 +13,6 @@ const MAX_FIX: usize = 16 * 1024;
 const MAX_HOST: usize = 300;
 use crate::audit::{Approval, AskKind, Asker, Audit, Decision, Request, Summary, Target};
 use cordon_policy::{Flood, Grant, Outcome};
-use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::os::unix::net::UnixStream;
@@ -80,7 +79,37 @@ struct Prompt {
     waiters: Vec<Sender>,
     started: Instant,
     deadline: Instant,
-    message: Value,
+    message: Message,
+}
+
+/// What the broker tells approvers, one JSON line each (docs/approvals.md); requests and
+/// summaries are also audited as they were sent.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Message {
+    /// The first line on a connection.
+    Hello {
+        version: u32,
+        sandbox: String,
+        command: String,
+        workspace: String,
+        session_scope: bool,
+        /// Seconds a prompt waits.
+        timeout: u64,
+    },
+    /// A question.
+    Request(Request),
+    /// How a question ended.
+    Resolved {
+        id: u64,
+        sandbox: String,
+        #[serde(flatten)]
+        outcome: Outcome,
+        #[serde(skip_serializing_if = "String::is_empty")]
+        note: String,
+    },
+    /// Questions refused unasked since the last summary.
+    Summary(Summary),
 }
 
 pub(crate) type Conn = Arc<Mutex<UnixStream>>;
@@ -183,14 +212,15 @@ impl Core {
     }
 
     /// The first line an approver gets.
-    pub fn hello(&self) -> Value {
-        json!({
-            "type": "hello", "version": 1, "sandbox": self.settings.sandbox,
-            "command": clean(&self.settings.command, MAX_SHOWN),
-            "workspace": clean(&self.settings.workspace, MAX_SHOWN),
-            "session_scope": self.settings.session_scope,
-            "timeout": self.settings.timeout.as_secs(),
-        })
+    pub fn hello(&self) -> Message {
+        Message::Hello {
+            version: 1,
+            sandbox: self.settings.sandbox.clone(),
+            command: clean(&self.settings.command, MAX_SHOWN),
+            workspace: clean(&self.settings.workspace, MAX_SHOWN),
+            session_scope: self.settings.session_scope,
+            timeout: self.settings.timeout.as_secs(),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -310,11 +340,8 @@ impl Core {
             deadline: deadline_unix.floor() as u64,
             session_allowed: self.settings.session_scope,
         };
-        // The approvers get what is audited, as a protocol message.
-        let mut message = serde_json::to_value(&request).unwrap_or_default();
-        if let Some(o) = message.as_object_mut() {
-            o.insert("type".into(), "request".into());
-        }
+        // The approvers get what is audited.
+        let message = Message::Request(request.clone());
         self.audit.event(Approval::Request(request));
         if shares {
             st.by_key.insert(key.clone(), id);
@@ -377,12 +404,12 @@ impl Core {
         }
         let ms = p.started.elapsed().as_millis();
         self.audit_decision(Some(id), &p.key, &p.fix, outcome, ms, n, note);
-        let mut m = json!({"type": "resolved", "id": id, "sandbox": self.settings.sandbox, "decision": outcome.decision(), "by": outcome.by()});
-        if !note.is_empty() {
-            if let Some(o) = m.as_object_mut() {
-                o.insert("note".into(), note.into());
-            }
-        }
+        let m = Message::Resolved {
+            id,
+            sandbox: self.settings.sandbox.clone(),
+            outcome,
+            note: note.into(),
+        };
         broadcast(st, &m);
     }
 
@@ -457,10 +484,7 @@ impl Core {
                 hosts: st.dropped_hosts.len(),
                 text,
             };
-            let mut m = serde_json::to_value(&summary).unwrap_or_default();
-            if let Some(o) = m.as_object_mut() {
-                o.insert("type".into(), "summary".into());
-            }
+            let m = Message::Summary(summary.clone());
             self.audit.event(Approval::Summary(summary));
             broadcast(st, &m);
             st.dropped = 0;
@@ -493,8 +517,10 @@ impl Core {
 }
 
 /// One JSON line to one approver; false if it is gone or stuck.
-fn send(conn: &Conn, v: &Value) -> bool {
-    let mut line = v.to_string();
+fn send(conn: &Conn, v: &Message) -> bool {
+    let Ok(mut line) = serde_json::to_string(v) else {
+        return false;
+    };
     line.push('\n');
     match conn.lock() {
         Ok(mut s) => s.write_all(line.as_bytes()).is_ok(),
@@ -503,6 +529,6 @@ fn send(conn: &Conn, v: &Value) -> bool {
 }
 
 /// Tells every approver; ones that cannot be written to are dropped.
-fn broadcast(st: &mut State, v: &Value) {
+fn broadcast(st: &mut State, v: &Message) {
     st.approvers.retain(|_, c| send(c, v));
 }
