@@ -1,6 +1,6 @@
 //! Audit events: every decision the door makes.
 
-use cordon_policy::Outcome;
+use cordon_policy::{Outcome, Refusal};
 use serde::{Deserialize, Serialize};
 
 /// What an event records.
@@ -94,7 +94,33 @@ pub struct Event {
     pub asked: Option<Outcome>,
 }
 
+/// Whether a refused connection was asked about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Asked {
+    /// The policy refused it outright.
+    Not,
+    /// The policy said to ask, and there was nobody to ask.
+    Nobody,
+    /// The approver was asked; this is how it ended.
+    Answered(Outcome),
+}
+
 impl Event {
+    /// The record of a refused connection.
+    pub fn refused(via: &'static str, target: String, port: u16, r: Refusal, asked: Asked) -> Self {
+        let mut e = Event::new(Kind::Deny, via, target, port);
+        match asked {
+            Asked::Not => {}
+            // Nobody to ask: refused, but reported as what the policy asked for.
+            Asked::Nobody => e.decision = Decided::Ask,
+            Asked::Answered(o) => e.asked = Some(o),
+        }
+        e.rule = r.rule;
+        e.reason = r.reason;
+        e.fix = r.fix;
+        e
+    }
+
     /// An event with no byte counts.
     pub fn new(kind: Kind, via: &'static str, target: String, port: u16) -> Self {
         Event {

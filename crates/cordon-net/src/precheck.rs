@@ -2,8 +2,7 @@
 //! door, the path guard asks whether the door would take it, so a destination nobody can
 //! allow fails at once with "connection refused" instead of after a round trip.
 
-use crate::event::Event;
-use crate::event::{Decided, Kind};
+use crate::event::{Asked, Event};
 use crate::host::Host;
 use crate::policy::NetPolicy;
 use crate::synth::Synth;
@@ -58,21 +57,15 @@ impl NetPolicy {
             },
             Decision::Deny(r) => (r, false),
         };
-        let mut e = Event::new(Kind::Deny, "connect", host.to_string(), port);
-        if nobody {
-            // As the door reports it: refused, but what the policy asked for.
-            e.decision = Decided::Ask;
-        }
-        e.rule = r.rule;
-        e.reason = r.reason;
-        e.fix = r.fix;
-        Precheck::Refused(e)
+        let asked = if nobody { Asked::Nobody } else { Asked::Not };
+        Precheck::Refused(Event::refused("connect", host.to_string(), port, r, asked))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::{Decided, Kind};
     use crate::policy::{test_domain, NetConfig, Unknown};
 
     fn policy(unknown: Unknown) -> NetPolicy {

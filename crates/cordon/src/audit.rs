@@ -151,19 +151,7 @@ pub struct Net {
 /// A refusal, to be filled in (the door's events are converted whole).
 impl Default for Net {
     fn default() -> Self {
-        Net {
-            kind: Kind::Deny,
-            via: String::new(),
-            target: String::new(),
-            port: 0,
-            decision: Decided::Deny,
-            rule: String::new(),
-            reason: String::new(),
-            fix: String::new(),
-            bytes_up: 0,
-            bytes_down: 0,
-            asked: None,
-        }
+        cordon_net::Event::new(Kind::Deny, "", String::new(), 0).into()
     }
 }
 

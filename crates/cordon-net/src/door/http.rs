@@ -3,10 +3,8 @@
 
 use super::io::{Counted, Counters};
 use super::tunnel::{deny_text, first_bytes, open, splice, unsynth};
-use super::Asked;
 use super::Ctx;
-use crate::event::Event;
-use crate::event::Kind;
+use crate::event::{Asked, Event, Kind};
 use crate::host::{parse_host, split_host_port, Host};
 use crate::httphead::{parse_authority, MAX_HEAD, MAX_HEADERS};
 use crate::l7::request::strip_hop_by_hop;

@@ -12,13 +12,12 @@ mod tunnel;
 pub(crate) mod upstream;
 
 use crate::approve::{Approver, AskRequest};
-use crate::event::Event;
-use crate::event::{Decided, Kind};
+use crate::event::{Asked, Event, Kind};
 use crate::host::Host;
 use crate::origdst::OriginalDst;
 use crate::policy::NetPolicy;
 use crate::synth::Synth;
-use cordon_policy::{Decision, Outcome, Refusal};
+use cordon_policy::{Decision, Refusal};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -94,17 +93,6 @@ impl Default for DoorOptions {
 
 type OnEvent = Arc<dyn Fn(Event) + Send + Sync>;
 
-/// Whether a refused connection was asked about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Asked {
-    /// The policy refused it outright.
-    Not,
-    /// The policy said to ask, and the door has nobody to ask.
-    Nobody,
-    /// The approver was asked; this is how it ended.
-    Answered(Outcome),
-}
-
 /// What every connection handler shares.
 pub(crate) struct Ctx {
     pub(crate) policy: Arc<NetPolicy>,
@@ -134,17 +122,7 @@ impl Ctx {
         r: Refusal,
         asked: Asked,
     ) {
-        let mut e = Event::new(Kind::Deny, via, target.to_string(), port);
-        match asked {
-            Asked::Not => {}
-            // Nobody to ask: refused, but reported as what the policy asked for.
-            Asked::Nobody => e.decision = Decided::Ask,
-            Asked::Answered(o) => e.asked = Some(o),
-        }
-        e.rule = r.rule;
-        e.reason = r.reason;
-        e.fix = r.fix;
-        self.emit(e);
+        self.emit(Event::refused(via, target.to_string(), port, r, asked));
     }
 
     /// Applies `v`, asking the approver when it says "ask" (the caller's
