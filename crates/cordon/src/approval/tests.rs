@@ -474,3 +474,29 @@ fn registrations_count_only_while_their_process_lives() {
     super::sweep(dir.path());
     assert!(!dir.path().join("999999999.approver").exists());
 }
+
+#[test]
+fn what_an_approver_sends_is_parsed_once_and_bad_lines_are_errors() {
+    let mut t = T::new(settings(), true);
+    let mut rx = t.ask("a.test", 443);
+    let id = t.next()["id"].as_u64().expect("id");
+    let handle = |l: &str| super::server::handle(&t.core, l.as_bytes());
+    assert_eq!(handle(r#"{"type":"ping"}"#), Ok(()));
+    for bad in [
+        "not json",
+        r#"{"type":"decision","decision":"deny"}"#,
+        r#"{"type":"decision","id":"1","decision":"deny"}"#,
+        r#"{"type":"shutdown"}"#,
+        r#"[1]"#,
+    ] {
+        assert!(handle(bad).is_err(), "{bad}");
+    }
+    assert!(handle(&format!(
+        r#"{{"type":"decision","id":{id},"decision":"maybe"}}"#
+    ))
+    .is_err());
+    assert_eq!(poll_now(&mut rx), None, "nothing decided by a bad line");
+    let line = format!(r#"{{"type":"decision","id":{id},"decision":"allow_once"}}"#);
+    assert_eq!(handle(&line), Ok(()));
+    assert_eq!(poll_now(&mut rx), Some(Granted(Grant::Once)));
+}
