@@ -85,6 +85,14 @@ pub struct Profile {
     /// 0700) before a run when missing, so its state persists and its settings can be saved
     /// from the very first run. Each with its origin.
     pub dirs: Vec<Rule<PathBuf>>,
+    /// `[config] regenerated`: own configuration the agent itself rewrites from its shipped
+    /// copy at every start (codex's bundled skills): written in the private layer like the
+    /// rest, never saved for `cordon config apply` (there is nothing of the person's to review).
+    pub regenerated: Vec<ProtectRule>,
+    /// `[config.volatile]`: per own-configuration file (absolute), the keys (dotted paths into
+    /// its JSON or TOML) the agent updates by itself, counters and timestamps: a file that
+    /// differs from the host's only there is not saved.
+    pub volatile: Vec<(PathBuf, Vec<String>)>,
 }
 
 impl Profile {
@@ -127,6 +135,8 @@ struct RawState {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     protect: List,
+    regenerated: List,
+    volatile: Option<std::collections::BTreeMap<String, Vec<Spanned<String>>>>,
 }
 
 /// Parses profile `name` from `text`. `file` is where errors point (the compiled-in ones are
@@ -230,11 +240,73 @@ pub fn parse_profile(
         }
         layer.allow_write.push(Rule::new(path, cx.origin(at)));
     }
-    for entry in raw.config.and_then(|c| c.protect).iter().flatten() {
+    let (protect, regen, volatile_raw) = match raw.config {
+        Some(c) => (c.protect, c.regenerated, c.volatile),
+        None => (None, None, None),
+    };
+    for entry in protect.iter().flatten() {
         let at = entry.span().start;
         let rule = ProtectRule::from_policy(entry.get_ref(), cx.origin(at))
             .map_err(|e| cx.err(at, format!("config.protect `{}`: {e}", entry.get_ref())))?;
         layer.protect.push(rule);
+    }
+    let own_home = |pattern: &str| {
+        layer
+            .protect
+            .iter()
+            .any(|r| r.kind == crate::protect::ProtectKind::Home && r.pattern == pattern)
+    };
+    let mut regenerated = Vec::new();
+    for entry in regen.iter().flatten() {
+        let at = entry.span().start;
+        let rule = ProtectRule::from_policy(entry.get_ref(), cx.origin(at))
+            .map_err(|e| cx.err(at, format!("config.regenerated `{}`: {e}", entry.get_ref())))?;
+        // Only below the agent's own configuration: what is not saved must be its own.
+        let below_own = rule.kind == crate::protect::ProtectKind::Home
+            && layer.protect.iter().any(|r| {
+                r.kind == crate::protect::ProtectKind::Home
+                    && r.pattern.strip_suffix("/**").is_some_and(|dir| {
+                        rule.pattern.starts_with(dir) && rule.pattern[dir.len()..].starts_with('/')
+                    })
+            });
+        if !below_own {
+            return Err(cx.err(
+                at,
+                format!(
+                    "config.regenerated `{}` must lie below a `~/DIR/**` entry of config.protect",
+                    entry.get_ref()
+                ),
+            ));
+        }
+        regenerated.push(rule);
+    }
+    let mut volatile = Vec::new();
+    for (file, keys) in volatile_raw.iter().flatten() {
+        let at = keys.first().map_or(0, |k| k.span().start);
+        let Some(rest) = file.strip_prefix("~/") else {
+            return Err(cx.err(
+                at,
+                format!("config.volatile: {file:?} must start with `~/`"),
+            ));
+        };
+        if !own_home(rest) {
+            return Err(cx.err(
+                at,
+                format!("config.volatile: {file:?} is not a file of config.protect"),
+            ));
+        }
+        let mut list = Vec::new();
+        for k in keys {
+            let key = k.get_ref();
+            if key.is_empty() || key.split('.').any(str::is_empty) {
+                return Err(cx.err(
+                    k.span().start,
+                    format!("config.volatile: {key:?} is not a dotted key path"),
+                ));
+            }
+            list.push(key.clone());
+        }
+        volatile.push((home.join(rest), list));
     }
     Ok(Profile {
         name: name.to_string(),
@@ -243,6 +315,8 @@ pub fn parse_profile(
         file: override_file.map(Path::to_path_buf),
         layer,
         dirs: state_dirs,
+        regenerated,
+        volatile,
     })
 }
 

@@ -224,3 +224,31 @@ fn a_host_a_builtin_profile_allows_suggests_that_profile() {
     let s = profile_suggestion("api.openai.com").expect("openai");
     assert!(s.starts_with("--profile ") && s.contains("codex"), "{s}");
 }
+
+#[test]
+fn regenerated_and_volatile_stay_within_the_agents_own_configuration() {
+    let parse = |text: &str| parse_profile("x", Path::new("profiles/x.toml"), text, None, home());
+    let base =
+        "description = \"x\"\n[config]\nprotect = [\"~/.x/config.toml\", \"~/.x/skills/**\"]\n";
+    let ok = parse(&format!(
+        "{base}regenerated = [\"~/.x/skills/.system/**\"]\n[config.volatile]\n\"~/.x/config.toml\" = [\"a.count\"]\n"
+    ))
+    .unwrap();
+    let own = OwnConfig::new(home(), std::slice::from_ref(&ok)).unwrap();
+    assert!(own.regenerated(&home().join(".x/skills/.system/s/SKILL.md")));
+    assert!(!own.regenerated(&home().join(".x/skills/mine/SKILL.md")));
+    assert_eq!(
+        own.volatile_keys(&home().join(".x/config.toml")),
+        ["a.count"]
+    );
+    // Outside its own configuration, neither is accepted, and each error has its place.
+    for bad in [
+        format!("{base}regenerated = [\"~/.bashrc\"]\n"),
+        format!("{base}regenerated = [\".x/skills/**\"]\n"),
+        format!("{base}[config.volatile]\n\"~/.bashrc\" = [\"a\"]\n"),
+        format!("{base}[config.volatile]\n\"~/.x/config.toml\" = [\"a..b\"]\n"),
+    ] {
+        let e = parse(&bad).unwrap_err().to_string();
+        assert!(e.starts_with("profiles/x.toml:"), "{e}");
+    }
+}
