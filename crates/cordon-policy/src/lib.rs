@@ -55,6 +55,7 @@ mod paths;
 mod profile;
 mod protect;
 mod render;
+pub use render::quoted;
 mod resolve;
 mod secrets;
 pub mod special;
