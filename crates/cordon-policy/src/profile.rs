@@ -114,6 +114,16 @@ struct RawProfile {
     network: Option<RawNetwork>,
     state: Option<RawState>,
     config: Option<RawConfig>,
+    env: Option<RawProfileEnv>,
+}
+
+/// `[env] set`: constants written in the profile (never values passed from the host), for
+/// the settings an agent reads only from its environment, such as the switch that turns
+/// its optional traffic off.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfileEnv {
+    set: std::collections::BTreeMap<Spanned<String>, Spanned<String>>,
 }
 
 type List = Option<Vec<Spanned<String>>>;
@@ -143,8 +153,8 @@ struct RawConfig {
 /// named `profiles/NAME.toml`); `override_file` is the person's file when it came from one
 /// (it then appears in every origin). Errors are `FILE:LINE:COL: message`.
 ///
-/// There is deliberately no `[env]`: a profile must never pass secrets by default, and the
-/// built-in tier cannot pass variables at all.
+/// `[env]` has only `set`, constants written in the profile: a profile never passes a host
+/// variable (so never a secret), and a name that looks secret is refused.
 pub fn parse_profile(
     name: &str,
     file: &Path,
@@ -239,6 +249,29 @@ pub fn parse_profile(
             return Err(cx.err(at, format!("state.persist `{}` {problem}", path.display())));
         }
         layer.allow_write.push(Rule::new(path, cx.origin(at)));
+    }
+    for (name, value) in raw.env.iter().flat_map(|e| e.set.iter()) {
+        let at = name.span().start;
+        let n = name.get_ref();
+        let plain = !n.is_empty()
+            && n.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        if !plain || crate::env::looks_secret(n) {
+            return Err(cx.err(
+                at,
+                format!("env.set: {n:?} is not a plain variable name that looks like no secret"),
+            ));
+        }
+        if value.get_ref().chars().any(char::is_control) {
+            return Err(cx.err(
+                value.span().start,
+                "env.set: a control character in the value",
+            ));
+        }
+        layer.env_set.push(Rule::new(
+            (n.clone(), std::ffi::OsString::from(value.get_ref())),
+            cx.origin(at),
+        ));
     }
     let (protect, regen, volatile_raw) = match raw.config {
         Some(c) => (c.protect, c.regenerated, c.volatile),
@@ -352,6 +385,7 @@ pub(crate) fn merge_into(builtin: &mut Layer, profiles: &[Profile]) {
             .extend(p.layer.allow_write.iter().cloned());
         builtin.protect.extend(p.layer.protect.iter().cloned());
         builtin.net_allow.extend(p.layer.net_allow.iter().cloned());
+        builtin.env_set.extend(p.layer.env_set.iter().cloned());
     }
 }
 
