@@ -603,6 +603,7 @@ pub fn apply(name: &str) -> Result<i32, String> {
         return Ok(0);
     }
     let mut failed = 0;
+    let mut applied = 0;
     for (rel, bytes) in files {
         let path = home.join(&rel);
         let shown = tilde(&home, &path);
@@ -619,6 +620,7 @@ pub fn apply(name: &str) -> Result<i32, String> {
         match write_beneath(&home, &rel, &bytes, 0o600, Existing::Replace) {
             Ok(_) => {
                 println!("applied {shown}");
+                applied += 1;
                 let _ = remove_stored(&home, name, &rel);
             }
             Err(e) => {
@@ -626,6 +628,11 @@ pub fn apply(name: &str) -> Result<i32, String> {
                 failed += 1;
             }
         }
+    }
+    if applied == 0 && failed == 0 {
+        println!(
+            "nothing to apply for {name}: what it saved is what it rewrites or counts by itself"
+        );
     }
     Ok(if failed == 0 { 0 } else { 1 })
 }
