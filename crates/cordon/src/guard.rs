@@ -63,6 +63,20 @@ impl ProtectRules {
             && !self.shared.iter().any(|w| path.starts_with(w))
     }
 
+    /// In the private `$HOME` layer and nowhere it leaves it: not host-shared (workspace,
+    /// allow_write, `[state] persist`), not the agent's own configuration (which `cordon config
+    /// apply` copies out). What is written there is gone at exit (a named sandbox keeps it in
+    /// its own state directory, as it keeps `/var/tmp`, a scratch place), so a repository shape
+    /// there reaches no git the person runs; agents make them there (codex's plugin-marketplace
+    /// clone under `~/.codex/.tmp`). Only where a private layer exists (`own` is set then).
+    fn private_only(&self, path: &Path) -> bool {
+        self.own
+            .as_ref()
+            .is_some_and(|own| own.owner(path).is_none())
+            && path.starts_with(&self.home)
+            && !self.shared.iter().any(|w| path.starts_with(w))
+    }
+
     fn in_dependencies(&self, path: &Path) -> bool {
         anywhere_exempt(&self.home, path)
     }
@@ -85,6 +99,15 @@ impl ProtectRules {
         if self.scratch(path) {
             return Verdict::Allow;
         }
+        // Before the agent's own configuration is let into the layer: `config apply` copies
+        // that out.
+        if makes_bare_repository(op, path) && !self.private_only(path) {
+            return Verdict::Deny {
+                errno: libc::EPERM,
+                rule: "protect: a HEAD file outside .git makes a bare-repository-shaped directory"
+                    .into(),
+            };
+        }
         if let Some(own) = &self.own {
             if own
                 .writable_in_layer(path, &self.set, &self.shared)
@@ -106,13 +129,6 @@ impl ProtectRules {
             return Verdict::Deny {
                 errno: libc::EPERM,
                 rule: format!("protect {rule} ({})", rule.origin),
-            };
-        }
-        if makes_bare_repository(op, path) {
-            return Verdict::Deny {
-                errno: libc::EPERM,
-                rule: "protect: a HEAD file outside .git makes a bare-repository-shaped directory"
-                    .into(),
             };
         }
         let moves = matches!(op, Op::RenameFrom | Op::RenameTo);

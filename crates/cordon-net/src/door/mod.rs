@@ -145,7 +145,8 @@ impl Ctx {
         let Some(approver) = &self.opts.approver else {
             return Err((
                 Refusal {
-                    reason: format!("no rule names {target}:{port} and there is nobody to ask"),
+                    // The words `cordon log` uses for the same refusal.
+                    reason: format!("asked; denied by no approver (no rule names {target}:{port})"),
                     ..r
                 },
                 Asked::Nobody,
@@ -163,7 +164,11 @@ impl Ctx {
             o if o.allowed() => Ok(true),
             o => Err((
                 Refusal {
-                    reason: format!("asked about {target}:{port}: not allowed"),
+                    // The words `cordon log` uses: "asked; denied by" who or what refused.
+                    reason: format!(
+                        "asked; denied by {} (no rule names {target}:{port})",
+                        o.by()
+                    ),
                     ..r
                 },
                 Asked::Answered(o),
