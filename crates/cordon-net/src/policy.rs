@@ -215,7 +215,11 @@ impl NetPolicy {
             .unwrap_or_default();
         let fix = format!("{profile}--allow-domain {pat}  or  [network] allow = [\"{pat}\"]");
         // Only for what no rule decides: a deny still wins, an allow still admits.
-        if let Some(o) = self.optional.iter().find(|o| o.value.pattern.matches(name, port)) {
+        if let Some(o) = self
+            .optional
+            .iter()
+            .find(|o| o.value.pattern.matches(name, port))
+        {
             let host = &o.value.host;
             return Decision::Deny(Refusal {
                 rule: format!("optional {} ({})", o.value.pattern, o.origin),

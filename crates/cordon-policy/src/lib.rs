@@ -77,8 +77,7 @@ pub use net::{CidrPattern, DomainPattern, OptionalDomain, Ports};
 pub use paths::expand_path;
 pub use profile::{
     builtin_profile, check_profile_name, parse_profile, profile_for_command, profile_suggestion,
-    profiles_allowing,
-    OwnConfig, OwnMatch, Profile, BUILTIN_PROFILES,
+    profiles_allowing, OwnConfig, OwnMatch, Profile, BUILTIN_PROFILES,
 };
 pub use protect::{
     builtin_protect_rules, git_extra_protect, parse_gitdir_file, GitPathKind, GitPathRef,

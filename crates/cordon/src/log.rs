@@ -576,6 +576,44 @@ mod tests {
     }
 
     #[test]
+    fn optional_hosts_are_one_calm_line_apart_from_denials() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let f = d.path().join("opt.jsonl");
+        let opt = |host: &str, profile: &str, why: &str| {
+            json!({"ts": 5.0, "pid": 7, "event": "net", "kind": "deny", "via": "http", "target": host, "port": 443, "decision": "deny",
+                   "rule": format!("optional {host} (builtin profile {profile}:20)"), "fix": format!("--allow-domain {host}"),
+                   "optional": {"profile": profile, "why": why}})
+        };
+        let mut lines: Vec<_> = (0..6)
+            .map(|_| opt("registry.npmjs.org", "gemini", "its update check"))
+            .collect();
+        let body = |l: &[serde_json::Value]| l.iter().map(|l| format!("{l}\n")).collect::<String>();
+        std::fs::write(&f, body(&lines)).expect("write");
+        assert_eq!(
+            exit_summary(&f, 2.0, 7, "cordon log").as_deref(),
+            Some("cordon: 6 optional connections refused as the gemini profile says (registry.npmjs.org: its update check); allow with --profile npm")
+        );
+        let r = render(&read_events(&f, 0.0, None));
+        assert!(r.starts_with("optional connections refused (an active profile says the agent works without them):\n  registry.npmjs.org:443  (6 times)\n    why:         optional for the gemini profile: its update check\n    to allow it: --allow-domain registry.npmjs.org\n"), "{r}");
+        assert!(!r.contains("denials"), "{r}");
+        // Several hosts no one tool profile covers: each its own flag; a real denial keeps its line.
+        lines = vec![
+            opt("github.com", "codex", "its plugin sync"),
+            opt("api.github.com", "codex", "its plugin sync"),
+            opt("tel.x.test", "codex", "its telemetry"),
+            json!({"ts": 5.0, "pid": 7, "event": "net", "kind": "deny", "target": "evil.test", "port": 443, "decision": "deny"}),
+        ];
+        std::fs::write(&f, body(&lines)).expect("write");
+        let s = exit_summary(&f, 2.0, 7, "cordon log").expect("summary");
+        assert_eq!(
+            s,
+            "cordon: 1 denied (1 network); see `cordon log`\n\
+             cordon: 3 optional connections refused as the codex profile says (api.github.com, github.com: its plugin sync; tel.x.test: its telemetry); \
+             allow with --allow-domain api.github.com --allow-domain github.com --allow-domain tel.x.test"
+        );
+    }
+
+    #[test]
     fn since_parses() {
         assert_eq!(parse_since("30m", 10_000.0), Ok(8_200.0));
         assert_eq!(parse_since("2h", 10_000.0), Ok(2_800.0));

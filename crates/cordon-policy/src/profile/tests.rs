@@ -382,6 +382,12 @@ fn codex_and_gemini_list_the_hosts_they_work_without_as_optional() {
         }
     }
     // Another profile that allows the host still admits it (`--profile npm`).
-    assert_eq!(profiles_allowing("registry.npmjs.org").first(), Some(&"npm"));
-    assert_eq!(profiles_allowing("raw.githubusercontent.com").first(), Some(&"github"));
+    assert_eq!(
+        profiles_allowing("registry.npmjs.org").first(),
+        Some(&"npm")
+    );
+    assert_eq!(
+        profiles_allowing("raw.githubusercontent.com").first(),
+        Some(&"github")
+    );
 }
