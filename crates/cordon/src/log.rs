@@ -259,7 +259,12 @@ pub fn exit_summary(path: &Path, since: f64, pid: u32, see: &str) -> Option<Stri
         let Some(d) = denial(&r) else { continue };
         if let (Some(o), Event::Net(n)) = (d.optional, &r.event) {
             optional_n += 1;
-            optional.entry(o).or_default().insert(shown_name(&n.target));
+            // As `--allow-domain` takes it: 80 and 443 need no port.
+            let host = match n.port {
+                80 | 443 => shown_name(&n.target),
+                p => host_port(&n.target, p),
+            };
+            optional.entry(o).or_default().insert(host);
         } else if d.kind == UNREACHABLE {
             failed += 1;
         } else {
