@@ -164,9 +164,10 @@ impl Ctx {
             o if o.allowed() => Ok(true),
             o => Err((
                 Refusal {
-                    // The words `cordon log` uses: "asked; denied by" who or what refused.
+                    // The words `cordon log` uses: "asked; denied by" who or what refused (the
+                    // approver's outcome says which), and where the question is recorded.
                     reason: format!(
-                        "asked; denied by {} (no rule names {target}:{port})",
+                        "asked; denied by {} (no rule names {target}:{port}; see `cordon log`)",
                         o.by()
                     ),
                     ..r
