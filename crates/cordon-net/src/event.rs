@@ -1,6 +1,6 @@
 //! Audit events: every decision the door makes.
 
-use cordon_policy::{Outcome, Refusal};
+use cordon_policy::{OptionalHost, Outcome, Refusal};
 use serde::{Deserialize, Serialize};
 
 /// What an event records.
@@ -92,6 +92,9 @@ pub struct Event {
     /// For a destination the policy said to ask about: how the question ended (the
     /// approval broker records the question and its answer on its own).
     pub asked: Option<Outcome>,
+    /// For a host an active profile lists as optional and no rule allows: refused unasked,
+    /// reported apart from real denials.
+    pub optional: Option<OptionalHost>,
 }
 
 /// Whether a refused connection was asked about.
@@ -118,6 +121,7 @@ impl Event {
         e.rule = r.rule;
         e.reason = r.reason;
         e.fix = r.fix;
+        e.optional = r.optional;
         e
     }
 
@@ -139,6 +143,7 @@ impl Event {
             bytes_up: 0,
             bytes_down: 0,
             asked: None,
+            optional: None,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::host::{canonical_ip, parse_host, Host};
 use crate::ranges::{embedded_v4, host_net, is_metadata, special_range};
-use cordon_policy::{CidrPattern, Decision, DomainPattern, Ports, Refusal, Rule};
+use cordon_policy::{CidrPattern, Decision, DomainPattern, OptionalDomain, Ports, Refusal, Rule};
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -30,6 +30,8 @@ pub struct NetConfig {
     pub allow: Vec<Rule<DomainPattern>>,
     /// Domain patterns that are denied (beat `allow`).
     pub deny: Vec<Rule<DomainPattern>>,
+    /// Hosts the active profiles list as optional: what no rule allows is refused unasked.
+    pub optional: Vec<Rule<OptionalDomain>>,
     /// CIDR ranges (with optional port) admitted as destinations.
     pub allow_cidrs: Vec<Rule<CidrPattern>>,
     /// `[network.hosts]`: name, address, origin.
@@ -54,6 +56,7 @@ pub struct NetPolicy {
     allow: Vec<Rule<DomainPattern>>,
     deny: Vec<Rule<DomainPattern>>,
     managed_deny: Vec<Rule<DomainPattern>>,
+    optional: Vec<Rule<OptionalDomain>>,
     cidrs: Vec<Rule<CidrPattern>>,
     hosts: HashMap<String, Vec<IpAddr>>,
     unknown: Unknown,
@@ -87,6 +90,7 @@ impl NetPolicy {
             allow: cfg.allow,
             deny: cfg.deny,
             managed_deny: cfg.managed_deny,
+            optional: cfg.optional,
             cidrs: cfg.allow_cidrs,
             hosts,
             unknown: cfg.unknown,
@@ -186,6 +190,7 @@ impl NetPolicy {
                 rule: describe_domain(r, "managed deny"),
                 reason: format!("{name}:{port} is forbidden by a managed policy"),
                 fix: "none: a managed policy forbids it (ask your administrator)".into(),
+                optional: None,
             });
         }
         if let Some(r) = self.deny.iter().find(|r| r.value.matches(name, port)) {
@@ -193,6 +198,7 @@ impl NetPolicy {
                 rule: describe_domain(r, "deny"),
                 reason: format!("{name}:{port} matches a deny rule"),
                 fix: format!("remove the deny rule {:?} ({})", r.value.as_str(), r.origin),
+                optional: None,
             });
         }
         if let Some(r) = self.allow.iter().find(|r| r.value.matches(name, port)) {
@@ -207,10 +213,25 @@ impl NetPolicy {
             .and_then(|_| cordon_policy::profile_suggestion(name))
             .map(|p| format!("{p}  or  "))
             .unwrap_or_default();
-        self.no_rule(
-            format!("no allow rule names {name} on port {port}"),
-            format!("{profile}--allow-domain {pat}  or  [network] allow = [\"{pat}\"]"),
-        )
+        let fix = format!("{profile}--allow-domain {pat}  or  [network] allow = [\"{pat}\"]");
+        // Only for what no rule decides: a deny still wins, an allow still admits.
+        if let Some(o) = self
+            .optional
+            .iter()
+            .find(|o| o.value.pattern.matches(name, port))
+        {
+            let host = &o.value.host;
+            return Decision::Deny(Refusal {
+                rule: format!("optional {} ({})", o.value.pattern, o.origin),
+                reason: format!(
+                    "{name}:{port} is optional for the {} profile ({}); refused without asking",
+                    host.profile, host.why
+                ),
+                fix,
+                optional: Some(host.clone()),
+            });
+        }
+        self.no_rule(format!("no allow rule names {name} on port {port}"), fix)
     }
 
     /// What `unknown` decides for a destination no rule names.
@@ -220,11 +241,13 @@ impl NetPolicy {
                 rule: "no rule: unknown = deny".into(),
                 reason,
                 fix,
+                optional: None,
             }),
             Unknown::Ask => Decision::Ask(Refusal {
                 rule: ASK_RULE.into(),
                 reason,
                 fix,
+                optional: None,
             }),
         }
     }
@@ -267,6 +290,7 @@ impl NetPolicy {
                     rule: "built-in: cloud metadata addresses are refused".into(),
                     reason: format!("{what} is a cloud metadata address"),
                     fix: Self::cidr_fix(m, port),
+                    optional: None,
                 }),
             };
         }
@@ -300,6 +324,7 @@ impl NetPolicy {
                         rule: "built-in: special-purpose ranges are refused".to_string(),
                         reason,
                         fix: fix.clone(),
+                        optional: None,
                     })
                 };
                 match (special, embedded_special) {

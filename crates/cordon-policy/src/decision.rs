@@ -14,6 +14,20 @@ pub struct Refusal {
     pub reason: String,
     /// The flag or policy line that would allow it (may be empty).
     pub fix: String,
+    /// Set when no rule admits the host and an active profile lists it as optional: refused
+    /// unasked and reported apart from real denials. `None` for every other refusal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional: Option<OptionalHost>,
+}
+
+/// Why a host was refused as optional: the profile that lists it (the agent contacts it and
+/// works without it) and what the agent wants it for, as the profile says.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct OptionalHost {
+    /// The profile (`gemini`).
+    pub profile: String,
+    /// What the agent uses the host for (`its update check`).
+    pub why: String,
 }
 
 /// The decision of a policy check. The audit writes it as `"decision"` with its fields.
@@ -231,6 +245,7 @@ mod tests {
             rule: "no rule: unknown = ask".into(),
             reason: "no allow rule names x.test on port 443".into(),
             fix: "--allow-domain x.test".into(),
+            optional: None,
         };
         for d in [
             Decision::Allow {

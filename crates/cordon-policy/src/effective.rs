@@ -29,6 +29,8 @@ pub struct Network {
     pub allow: Vec<Rule<crate::DomainPattern>>,
     /// Destinations denied (beat `allow`).
     pub deny: Vec<Rule<crate::DomainPattern>>,
+    /// Hosts the active profiles list as optional: refused unasked unless a rule allows them.
+    pub optional: Vec<Rule<crate::OptionalDomain>>,
     /// Address blocks allowed.
     pub allow_cidrs: Vec<Rule<crate::CidrPattern>>,
     /// What happens to anything else.

@@ -61,6 +61,8 @@ pub struct Layer {
     pub max_age: Option<Rule<u64>>,
     /// `network.allow`.
     pub net_allow: Vec<Rule<crate::DomainPattern>>,
+    /// `network.optional` (profiles only): hosts refused unasked and reported apart.
+    pub net_optional: Vec<Rule<crate::OptionalDomain>>,
     /// `network.deny`.
     pub net_deny: Vec<Rule<crate::DomainPattern>>,
     /// `network.allow_cidrs`.

@@ -64,7 +64,7 @@ mod tier;
 mod trust;
 
 pub use ask::{strict_data, FsMode, StrictData};
-pub use decision::{Decision, Flood, Grant, Outcome, Refusal};
+pub use decision::{Decision, Flood, Grant, OptionalHost, Outcome, Refusal};
 pub use duration::parse_duration;
 pub use effective::{check_workspace, Approval, Effective, Limits, Network};
 pub use env::{looks_secret, scrub_env, scrub_env_refs, BASE_ALLOW};
@@ -73,11 +73,11 @@ pub use export::{Egress, Exported, Relocate};
 pub use file::parse_policy;
 pub use layer::{CliLayer, Layer, UnknownAction};
 pub use load::{load_inputs, Locations, MANAGED_POLICY, PROJECT_POLICY};
-pub use net::{CidrPattern, DomainPattern, Ports};
+pub use net::{CidrPattern, DomainPattern, OptionalDomain, Ports};
 pub use paths::expand_path;
 pub use profile::{
     builtin_profile, check_profile_name, parse_profile, profile_for_command, profile_suggestion,
-    OwnConfig, OwnMatch, Profile, BUILTIN_PROFILES,
+    profiles_allowing, OwnConfig, OwnMatch, Profile, BUILTIN_PROFILES,
 };
 pub use protect::{
     builtin_protect_rules, git_extra_protect, parse_gitdir_file, GitPathKind, GitPathRef,

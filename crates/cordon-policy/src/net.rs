@@ -129,6 +129,19 @@ impl fmt::Display for DomainPattern {
     }
 }
 
+/// `[network] optional` of a profile: a host the agent contacts and works without. No rule
+/// allows it by being listed here: a connection no allow rule admits is refused without
+/// asking, and reported as optional rather than as a denial.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct OptionalDomain {
+    /// The host (or pattern), as the door matches it.
+    pub pattern: DomainPattern,
+    /// The profile and what the agent wants the host for.
+    pub host: crate::OptionalHost,
+    /// Where that is documented or seen (a URL, or the installed agent's file).
+    pub source: String,
+}
+
 /// An address block with optional ports: `10.0.0.0/8`, `10.0.0.0/8:8080`, `fd00::/8:*`,
 /// `[fd00::/8]:443`, `[fd00::]/8:443`, or a bare address (one host), `1.2.3.4:22`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -132,6 +132,16 @@ type List = Option<Vec<Spanned<String>>>;
 #[serde(deny_unknown_fields)]
 struct RawNetwork {
     allow: List,
+    optional: Option<Vec<Spanned<RawOptional>>>,
+}
+
+/// One `[network] optional` entry: `{ host = "...", why = "...", source = "..." }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOptional {
+    host: Spanned<String>,
+    why: Spanned<String>,
+    source: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -201,11 +211,51 @@ pub fn parse_profile(
     }
 
     let mut layer = Layer::default();
-    for entry in raw.network.and_then(|n| n.allow).iter().flatten() {
+    let (allow, optional) = match raw.network {
+        Some(n) => (n.allow, n.optional),
+        None => (None, None),
+    };
+    for entry in allow.iter().flatten() {
         let at = entry.span().start;
         let pattern = crate::DomainPattern::parse(entry.get_ref())
             .map_err(|e| cx.err(at, format!("network.allow: {e}")))?;
         layer.net_allow.push(Rule::new(pattern, cx.origin(at)));
+    }
+    for entry in optional.iter().flatten() {
+        let e = entry.get_ref();
+        let at = e.host.span().start;
+        let pattern = crate::DomainPattern::parse(e.host.get_ref())
+            .map_err(|m| cx.err(at, format!("network.optional: {m}")))?;
+        let same = |p: &crate::DomainPattern| p.as_str().eq_ignore_ascii_case(pattern.as_str());
+        if layer.net_allow.iter().any(|r| same(&r.value)) {
+            return Err(cx.err(
+                at,
+                format!("network.optional: {pattern} is also in network.allow (one or the other)"),
+            ));
+        }
+        if layer.net_optional.iter().any(|r| same(&r.value.pattern)) {
+            return Err(cx.err(at, format!("network.optional: {pattern} is listed twice")));
+        }
+        for (key, field, max) in [("why", &e.why, 120), ("source", &e.source, 300)] {
+            let v = field.get_ref().trim();
+            if v.is_empty() || v.len() > max || v.chars().any(char::is_control) {
+                return Err(cx.err(
+                    field.span().start,
+                    format!("network.optional: `{key}` must be one non-empty line of at most {max} bytes"),
+                ));
+            }
+        }
+        layer.net_optional.push(Rule::new(
+            crate::OptionalDomain {
+                pattern,
+                host: crate::OptionalHost {
+                    profile: name.to_string(),
+                    why: e.why.get_ref().trim().to_string(),
+                },
+                source: e.source.get_ref().trim().to_string(),
+            },
+            cx.origin(at),
+        ));
     }
     let (persist, dirs) = match raw.state {
         Some(s) => (s.persist, s.dirs),
@@ -385,6 +435,9 @@ pub(crate) fn merge_into(builtin: &mut Layer, profiles: &[Profile]) {
             .extend(p.layer.allow_write.iter().cloned());
         builtin.protect.extend(p.layer.protect.iter().cloned());
         builtin.net_allow.extend(p.layer.net_allow.iter().cloned());
+        builtin
+            .net_optional
+            .extend(p.layer.net_optional.iter().cloned());
         builtin.env_set.extend(p.layer.env_set.iter().cloned());
     }
 }
@@ -393,10 +446,20 @@ pub(crate) fn merge_into(builtin: &mut Layer, profiles: &[Profile]) {
 /// fix: `--profile npm` says more than `--allow-domain registry.npmjs.org`. Returns the
 /// option text (`--profile NAME`, naming the others when several cover it), or `None`.
 pub fn profile_suggestion(host: &str) -> Option<String> {
+    match profiles_allowing(host).as_slice() {
+        [] => None,
+        [one] => Some(format!("--profile {one}")),
+        [first, rest @ ..] => Some(format!("--profile {first} (or {})", rest.join(", "))),
+    }
+}
+
+/// The built-in profiles that allow `host`, the best suggestion first: a tool bundle (`npm`,
+/// `github`) before an agent's profile that happens to allow the same host (`--profile
+/// copilot` for api.github.com in a codex session misleads).
+pub fn profiles_allowing(host: &str) -> Vec<&'static str> {
     use std::sync::OnceLock;
     // (profile, whether it is an agent's, host pattern), from the compiled-in profiles, parsed
-    // once. A tool bundle (`npm`, `github`) is offered before an agent's profile that happens
-    // to allow the same host: `--profile copilot` for api.github.com in a codex session misleads.
+    // once.
     static HOSTS: OnceLock<Vec<(&'static str, bool, crate::DomainPattern)>> = OnceLock::new();
     let hosts = HOSTS.get_or_init(|| {
         let mut v = Vec::new();
@@ -420,11 +483,7 @@ pub fn profile_suggestion(host: &str) -> Option<String> {
         .map(|(n, _, _)| *n)
         .collect();
     names.dedup();
-    match names.as_slice() {
-        [] => None,
-        [one] => Some(format!("--profile {one}")),
-        [first, rest @ ..] => Some(format!("--profile {first} (or {})", rest.join(", "))),
-    }
+    names
 }
 
 /// The profile a command selects by itself, if any: its basename (`/usr/bin/claude` →

@@ -135,6 +135,14 @@ impl Effective {
         for r in &n.deny {
             line(&mut s, &format!("network.deny {}", r.value), &r.origin);
         }
+        for r in &n.optional {
+            let o = &r.value;
+            let what = format!(
+                "network.optional {} (refused unasked unless allowed: {}; {})",
+                o.pattern, o.host.why, o.source
+            );
+            line(&mut s, &what, &r.origin);
+        }
         for r in &n.allow_cidrs {
             line(
                 &mut s,
@@ -298,6 +306,9 @@ impl Effective {
             for x in v {
                 c.field(key, x.as_bytes());
             }
+        }
+        for r in &n.optional {
+            c.field("net_optional", r.value.pattern.as_str().as_bytes());
         }
         c.field("net_unknown", self.network.unknown.value.name().as_bytes());
         for r in &self.network.hosts {

@@ -405,6 +405,7 @@ fn merge_network(strong: &[Layer], project: &Layer, builtin: &Layer) -> Network 
     Network {
         allow: all().flat_map(|l| l.net_allow.iter().cloned()).collect(),
         deny: all().flat_map(|l| l.net_deny.iter().cloned()).collect(),
+        optional: all().flat_map(|l| l.net_optional.iter().cloned()).collect(),
         allow_cidrs: all()
             .flat_map(|l| l.net_allow_cidrs.iter().cloned())
             .collect(),

@@ -8,7 +8,7 @@
 //! sandbox itself: reading never trusts a line (see [`Record::parse`]).
 
 use cordon_net::event::{Decided, Kind};
-use cordon_policy::Outcome;
+use cordon_policy::{OptionalHost, Outcome};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -146,6 +146,10 @@ pub struct Net {
     /// approval event records the question).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asked: Option<Outcome>,
+    /// A host an active profile lists as optional (`{"profile": ..., "why": ...}`): refused
+    /// unasked, reported apart from real denials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional: Option<OptionalHost>,
 }
 
 /// A refusal, to be filled in (the door's events are converted whole).
@@ -169,6 +173,7 @@ impl From<cordon_net::Event> for Net {
             bytes_up: e.bytes_up,
             bytes_down: e.bytes_down,
             asked: e.asked,
+            optional: e.optional,
         }
     }
 }
@@ -458,6 +463,14 @@ mod tests {
             target: "x.test".into(),
             port: 443,
             asked: Some(Outcome::Timeout),
+            ..Net::default()
+        }));
+        round_trip(Event::Net(Net {
+            target: "registry.npmjs.org".into(),
+            optional: Some(OptionalHost {
+                profile: "gemini".into(),
+                why: "its update check".into(),
+            }),
             ..Net::default()
         }));
         round_trip(Event::File(FileOp {

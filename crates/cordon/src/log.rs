@@ -6,6 +6,7 @@
 use crate::approval::sanitize::{clean, clean_name};
 use crate::audit::{Allowed, Approval, AskKind, Event, Record};
 use cordon_net::event::{Decided, Kind};
+use cordon_policy::OptionalHost;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Read};
 use std::os::unix::fs::DirBuilderExt;
@@ -23,6 +24,9 @@ const SHOWN_NAME: usize = 400;
 const SHOWN_FIX: usize = 16 * 1024;
 /// The kind of an allowed connection that failed (not a denial, reported with them).
 pub const UNREACHABLE: &str = "unreachable";
+/// The kind of a connection to a host a profile lists as optional (not a denial: the agent
+/// works without it), reported apart.
+pub const OPTIONAL: &str = "optional";
 
 /// `<state>/cordon/logs`, created 0700.
 pub fn logs_dir() -> Result<PathBuf, String> {
@@ -87,6 +91,8 @@ pub struct Denial {
     pub rule: String,
     /// The flag or policy line that would allow it (may be empty).
     pub fix: String,
+    /// For kind [`OPTIONAL`]: the profile that lists the host, and why.
+    pub optional: Option<OptionalHost>,
 }
 
 /// A string from a log, made safe to show (logs hold what sandboxed programs named).
@@ -116,9 +122,26 @@ pub fn denial(r: &Record) -> Option<Denial> {
             what: host_port(&n.target, n.port),
             rule: format!("allowed, but {}", shown(&n.reason)),
             fix: String::new(),
+            optional: None,
         }),
         // A connection that was asked about is recorded by its approval event.
         Event::Net(n) if n.kind != Kind::Deny || n.asked.is_some() => None,
+        Event::Net(n) if n.optional.is_some() => {
+            let o = n.optional.as_ref().map(|o| OptionalHost {
+                profile: shown_name(&o.profile),
+                why: shown(&o.why),
+            });
+            Some(Denial {
+                kind: OPTIONAL.into(),
+                what: host_port(&n.target, n.port),
+                rule: o
+                    .as_ref()
+                    .map(|o| format!("optional for the {} profile: {}", o.profile, o.why))
+                    .unwrap_or_default(),
+                fix: shown_fix(&n.fix),
+                optional: o,
+            })
+        }
         Event::Net(n) => {
             let what = if n.port == 0 {
                 shown_name(&n.target)
@@ -134,6 +157,7 @@ pub fn denial(r: &Record) -> Option<Denial> {
                 what,
                 rule,
                 fix: shown_fix(&n.fix),
+                optional: None,
             })
         }
         Event::File(f) if f.decision == Allowed::Deny => Some(Denial {
@@ -141,6 +165,7 @@ pub fn denial(r: &Record) -> Option<Denial> {
             what: shown_name(&f.path.to_string_lossy()),
             rule: f.rule.as_deref().map(shown).unwrap_or_default(),
             fix: String::new(),
+            optional: None,
         }),
         Event::Approval(Approval::Decision(d)) if !d.outcome.allowed() => {
             let (kind, what) = match d.kind {
@@ -159,6 +184,7 @@ pub fn denial(r: &Record) -> Option<Denial> {
                     format!("asked; denied by {by} ({})", shown(&d.note))
                 },
                 fix: shown_fix(&d.fix),
+                optional: None,
             })
         }
         _ => None,
@@ -220,15 +246,26 @@ fn skip_line(reader: &mut impl BufRead) -> std::io::Result<()> {
     }
 }
 
-/// The one stderr line after a run with denials: counts by kind and how to see them.
+/// What stderr says after a run: one line counting denials by kind and how to see them, and
+/// one calm line for connections refused as a profile's optional hosts (not denials: the
+/// agent works without them), naming them and the flag that would allow them.
 pub fn exit_summary(path: &Path, since: f64, pid: u32, see: &str) -> Option<String> {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut failed = 0;
-    for d in read_events(path, since, Some(pid))
-        .iter()
-        .filter_map(denial)
-    {
-        if d.kind == UNREACHABLE {
+    // (profile, why) -> hosts, and how many connections in all.
+    let mut optional: BTreeMap<OptionalHost, std::collections::BTreeSet<String>> = BTreeMap::new();
+    let mut optional_n = 0;
+    for r in read_events(path, since, Some(pid)) {
+        let Some(d) = denial(&r) else { continue };
+        if let (Some(o), Event::Net(n)) = (d.optional, &r.event) {
+            optional_n += 1;
+            // As `--allow-domain` takes it: 80 and 443 need no port.
+            let host = match n.port {
+                80 | 443 => shown_name(&n.target),
+                p => host_port(&n.target, p),
+            };
+            optional.entry(o).or_default().insert(host);
+        } else if d.kind == UNREACHABLE {
             failed += 1;
         } else {
             *counts.entry(d.kind).or_default() += 1;
@@ -242,12 +279,61 @@ pub fn exit_summary(path: &Path, since: f64, pid: u32, see: &str) -> Option<Stri
         n => Some(format!("{n} allowed connections failed")),
     };
     let said = match (total, failed) {
-        (0, None) => return None,
-        (0, Some(f)) => f,
-        (_, None) => format!("{total} denied ({})", parts.join(", ")),
-        (_, Some(f)) => format!("{total} denied ({}), {f}", parts.join(", ")),
+        (0, None) => None,
+        (0, Some(f)) => Some(f),
+        (_, None) => Some(format!("{total} denied ({})", parts.join(", "))),
+        (_, Some(f)) => Some(format!("{total} denied ({}), {f}", parts.join(", "))),
     };
-    Some(format!("cordon: {said}; see `{see}`"))
+    let mut lines: Vec<String> = said
+        .map(|s| format!("cordon: {s}; see `{see}`"))
+        .into_iter()
+        .collect();
+    if optional_n > 0 {
+        lines.push(optional_line(optional_n, &optional));
+    }
+    (!lines.is_empty()).then(|| lines.join("\n"))
+}
+
+/// `cordon: 6 optional connections refused as the gemini profile says (registry.npmjs.org:
+/// its update check); allow with --profile npm`.
+fn optional_line(
+    n: usize,
+    groups: &BTreeMap<OptionalHost, std::collections::BTreeSet<String>>,
+) -> String {
+    let mut profiles: Vec<&str> = groups.keys().map(|o| o.profile.as_str()).collect();
+    profiles.dedup();
+    let says = match profiles.as_slice() {
+        [one] => format!("the {one} profile says"),
+        many => format!("the {} profiles say", many.join(" and ")),
+    };
+    let named: Vec<String> = groups
+        .iter()
+        .map(|(o, hosts)| {
+            let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+            format!("{}: {}", hosts.join(", "), o.why)
+        })
+        .collect();
+    let hosts: std::collections::BTreeSet<&String> = groups.values().flatten().collect();
+    // One tool profile that allows every host says it best; else each host's own flag.
+    let first = |h: &str| cordon_policy::profiles_allowing(h).first().copied();
+    let shared = hosts
+        .iter()
+        .map(|h| first(h))
+        .reduce(|a, b| if a == b { a } else { None })
+        .flatten();
+    let allow = match shared {
+        Some(p) => format!("--profile {p}"),
+        None => hosts
+            .iter()
+            .map(|h| format!("--allow-domain {h}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
+    let conns = if n == 1 { "connection" } else { "connections" };
+    format!(
+        "cordon: {n} optional {conns} refused as {says} ({}); allow with {allow}",
+        named.join("; ")
+    )
 }
 
 /// Parses `--since`: `30m`, `2h`, `1d`, `45s`, `today`, or unix seconds.
@@ -304,6 +390,10 @@ pub fn render(events: &[Record]) -> String {
         if *kind != last_kind {
             if kind == UNREACHABLE {
                 out.push_str("allowed, but could not be reached:\n");
+            } else if kind == OPTIONAL {
+                out.push_str(
+                    "optional connections refused (an active profile says the agent works without them):\n",
+                );
             } else {
                 out.push_str(&format!("{kind} denials:\n"));
             }
@@ -315,7 +405,7 @@ pub fn render(events: &[Record]) -> String {
             format!("{n} times")
         };
         out.push_str(&format!("  {what}  ({times})\n"));
-        let label = if kind == UNREACHABLE {
+        let label = if kind == UNREACHABLE || kind == OPTIONAL {
             "why:   "
         } else {
             "rule:  "
@@ -488,6 +578,44 @@ mod tests {
         ];
         let r = render(&records(ev));
         assert!(r.contains(&format!("to allow it: {fix}\n")), "{r}");
+    }
+
+    #[test]
+    fn optional_hosts_are_one_calm_line_apart_from_denials() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let f = d.path().join("opt.jsonl");
+        let opt = |host: &str, profile: &str, why: &str| {
+            json!({"ts": 5.0, "pid": 7, "event": "net", "kind": "deny", "via": "http", "target": host, "port": 443, "decision": "deny",
+                   "rule": format!("optional {host} (builtin profile {profile}:20)"), "fix": format!("--allow-domain {host}"),
+                   "optional": {"profile": profile, "why": why}})
+        };
+        let mut lines: Vec<_> = (0..6)
+            .map(|_| opt("registry.npmjs.org", "gemini", "its update check"))
+            .collect();
+        let body = |l: &[serde_json::Value]| l.iter().map(|l| format!("{l}\n")).collect::<String>();
+        std::fs::write(&f, body(&lines)).expect("write");
+        assert_eq!(
+            exit_summary(&f, 2.0, 7, "cordon log").as_deref(),
+            Some("cordon: 6 optional connections refused as the gemini profile says (registry.npmjs.org: its update check); allow with --profile npm")
+        );
+        let r = render(&read_events(&f, 0.0, None));
+        assert!(r.starts_with("optional connections refused (an active profile says the agent works without them):\n  registry.npmjs.org:443  (6 times)\n    why:         optional for the gemini profile: its update check\n    to allow it: --allow-domain registry.npmjs.org\n"), "{r}");
+        assert!(!r.contains("denials"), "{r}");
+        // Several hosts no one tool profile covers: each its own flag; a real denial keeps its line.
+        lines = vec![
+            opt("github.com", "codex", "its plugin sync"),
+            opt("api.github.com", "codex", "its plugin sync"),
+            opt("tel.x.test", "codex", "its telemetry"),
+            json!({"ts": 5.0, "pid": 7, "event": "net", "kind": "deny", "target": "evil.test", "port": 443, "decision": "deny"}),
+        ];
+        std::fs::write(&f, body(&lines)).expect("write");
+        let s = exit_summary(&f, 2.0, 7, "cordon log").expect("summary");
+        assert_eq!(
+            s,
+            "cordon: 1 denied (1 network); see `cordon log`\n\
+             cordon: 3 optional connections refused as the codex profile says (api.github.com, github.com: its plugin sync; tel.x.test: its telemetry); \
+             allow with --allow-domain api.github.com --allow-domain github.com --allow-domain tel.x.test"
+        );
     }
 
     #[test]

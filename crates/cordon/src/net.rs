@@ -36,6 +36,7 @@ pub fn config(eff: &Effective) -> NetConfig {
     NetConfig {
         allow: n.allow.clone(),
         deny,
+        optional: n.optional.clone(),
         allow_cidrs: n.allow_cidrs.clone(),
         hosts: n
             .hosts

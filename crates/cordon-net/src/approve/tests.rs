@@ -174,6 +174,51 @@ fn refused_when_the_approver_says_no_or_is_absent() {
 }
 
 #[test]
+fn an_optional_host_is_refused_without_asking_and_says_so() {
+    let (port, n) = upstream();
+    let a = Arc::new(Fixed {
+        answer: Outcome::Granted(cordon_policy::Grant::Once),
+        asked: Mutex::new(vec![]),
+    });
+    let mut cfg = config(true);
+    cfg.optional = vec![Rule::new(
+        cordon_policy::OptionalDomain {
+            pattern: cordon_policy::DomainPattern::parse(&format!("up.test:{port}"))
+                .expect("valid"),
+            host: cordon_policy::OptionalHost {
+                profile: "agent".into(),
+                why: "its update check".into(),
+            },
+            source: "s".into(),
+        },
+        Origin::bare(Tier::Builtin),
+    )];
+    let (_d, addr, ev) = door_events(cfg.clone(), Some(a.clone()));
+    assert_eq!(socks(addr, port).0, 2, "refused");
+    assert_eq!(
+        a.asked.lock().map(|v| v.len()).unwrap_or(9),
+        0,
+        "nobody asked"
+    );
+    assert_eq!(n.load(Ordering::SeqCst), 0);
+    let e = ev
+        .lock()
+        .ok()
+        .and_then(|v| v.iter().find(|e| e.kind == Kind::Deny).cloned())
+        .expect("a deny event");
+    assert_eq!((e.decision, e.asked), (crate::event::Decided::Deny, None));
+    assert_eq!(e.optional.map(|o| o.profile), Some("agent".into()));
+    // Twin: allowed by a rule, it passes and still nobody is asked.
+    cfg.allow = vec![Rule::new(
+        cordon_policy::DomainPattern::parse("up.test:*").expect("valid"),
+        Origin::bare(Tier::Cli),
+    )];
+    let (_d2, addr2) = door(cfg, Some(a.clone()));
+    assert_eq!(socks(addr2, port), (0, b"hi".to_vec()));
+    assert_eq!(a.asked.lock().map(|v| v.len()).unwrap_or(9), 0);
+}
+
+#[test]
 fn approval_does_not_lift_special_ranges() {
     // Approved, but the name resolves to loopback, which needs allow_cidrs.
     let (port, n) = upstream();

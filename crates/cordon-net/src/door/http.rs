@@ -236,6 +236,7 @@ async fn forward(
                     "Host header {h:?} does not match the request target {target}:{port}"
                 ),
                 fix: "send a Host header that names the URL's host".into(),
+                optional: None,
             };
             return forbidden(&ctx, "http", &target, port, (r, Asked::Not));
         }

@@ -60,6 +60,7 @@ pub(crate) async fn first_bytes<C: AsyncRead + Unpin>(
             rule: "fronting check".into(),
             reason: why,
             fix: String::new(),
+            optional: None,
         };
         ctx.deny(via, target, port, r);
         return Err(());

@@ -382,3 +382,70 @@ proptest::proptest! {
         proptest::prop_assert!(!p.check(&h, 443).is_allow());
     }
 }
+
+fn optional(p: &str) -> Rule<OptionalDomain> {
+    Rule::new(
+        OptionalDomain {
+            pattern: DomainPattern::parse(p).expect("valid test pattern"),
+            host: cordon_policy::OptionalHost {
+                profile: "agent".into(),
+                why: "its update check".into(),
+            },
+            source: "https://x.test/src".into(),
+        },
+        Origin::bare(Tier::Builtin),
+    )
+}
+
+#[test]
+fn precedence_is_deny_then_allow_then_optional_then_ask() {
+    let p = NetPolicy::new(NetConfig {
+        allow: vec![src("both.test")],
+        deny: vec![src("denied.test")],
+        managed_deny: vec![src("managed.test")],
+        optional: ["both.test", "denied.test", "managed.test", "opt.test"]
+            .iter()
+            .map(|h| optional(h))
+            .collect(),
+        unknown: Unknown::Ask,
+        ..NetConfig::default()
+    })
+    .expect("policy");
+    // Optional: refused (not asked), with what the profile says and the usual fix.
+    match p.check(&name("opt.test"), 443) {
+        Decision::Deny(r) => {
+            let o = r.optional.expect("marked optional");
+            assert_eq!(
+                (o.profile.as_str(), o.why.as_str()),
+                ("agent", "its update check")
+            );
+            assert!(r.rule.starts_with("optional opt.test"), "{}", r.rule);
+            assert!(r.reason.contains("refused without asking"), "{}", r.reason);
+            assert!(r.fix.contains("--allow-domain opt.test"), "{}", r.fix);
+        }
+        v => panic!("{v:?}"),
+    }
+    // Another port is not the optional host: asked as any other.
+    assert!(p.check(&name("opt.test"), 22).is_ask());
+    assert!(p.check(&name("other.test"), 443).is_ask());
+    // An allow (another profile, the person) admits it; a deny still decides as a deny.
+    assert!(p.check(&name("both.test"), 443).is_allow());
+    for d in ["denied.test", "managed.test"] {
+        match p.check(&name(d), 443) {
+            Decision::Deny(r) => assert!(r.optional.is_none(), "{d}: {r:?}"),
+            v => panic!("{d}: {v:?}"),
+        }
+    }
+    // Approval never turns it into an allow.
+    let v = p.check_resolved_approved(Some("opt.test"), ip("198.51.100.7"), 443);
+    assert!(
+        matches!(
+            v,
+            Decision::Deny(Refusal {
+                optional: Some(_),
+                ..
+            })
+        ),
+        "{v:?}"
+    );
+}

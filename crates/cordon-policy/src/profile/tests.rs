@@ -292,3 +292,102 @@ fn a_profile_sets_constants_only_and_every_other_tier_overrides_them() {
         );
     }
 }
+
+#[test]
+fn optional_hosts_are_parsed_with_their_reason_and_source_and_merged() {
+    let parse = |text: &str| parse_profile("x", Path::new("profiles/x.toml"), text, None, home());
+    let p = parse(
+        "description = \"x\"\n[network]\nallow = [\"api.x.test\"]\noptional = [\n  { host = \"*.Tel.x.test\", why = \"its update check\", source = \"https://x.test/src\" },\n]\n",
+    )
+    .unwrap();
+    let o = &p.layer.net_optional[0];
+    assert!(o.value.pattern.matches("a.tel.x.test", 443));
+    assert!(!o.value.pattern.matches("a.tel.x.test", 22));
+    assert_eq!(o.value.host.profile, "x");
+    assert_eq!(o.value.host.why, "its update check");
+    assert_eq!(o.value.source, "https://x.test/src");
+    assert_eq!(o.origin.to_string(), "builtin profile x:5");
+    let mut inputs = Inputs::new("/home/u", "/home/u/src");
+    inputs.profiles.push(p);
+    let eff = resolve(&inputs).unwrap();
+    assert_eq!(eff.network.optional.len(), 1);
+    assert!(eff
+        .render()
+        .contains("network.optional *.Tel.x.test (refused unasked unless allowed: its update check; https://x.test/src)"));
+}
+
+#[test]
+fn a_bad_optional_entry_is_an_error_at_its_place() {
+    let parse = |text: &str| parse_profile("x", Path::new("profiles/x.toml"), text, None, home());
+    let head = "description = \"x\"\n[network]\nallow = [\"a.test\"]\noptional = [\n";
+    for (entry, at, says) in [
+        (
+            "{ host = \"1.2.3.4\", why = \"w\", source = \"s\" }",
+            "profiles/x.toml:5:12:",
+            "an IP address is not a domain",
+        ),
+        (
+            "{ host = \"a.test\", why = \"w\", source = \"s\" }",
+            "profiles/x.toml:5:12:",
+            "also in network.allow",
+        ),
+        (
+            "{ host = \"b.test\", why = \"\", source = \"s\" }",
+            "profiles/x.toml:5:28:",
+            "`why` must be one non-empty line",
+        ),
+        (
+            "{ host = \"b.test\", why = \"w\", source = \"a\\nb\" }",
+            "profiles/x.toml:5:42:",
+            "`source` must be one non-empty line",
+        ),
+        ("{ host = \"b.test\", why = \"w\" }", "profiles/x.toml:5:", "source"),
+        (
+            "{ host = \"b.test\", why = \"w\", source = \"s\", allow = true }",
+            "profiles/x.toml:5:",
+            "unknown field",
+        ),
+        (
+            "{ host = \"b.test\", why = \"w\", source = \"s\" },\n  { host = \"B.test\", why = \"w\", source = \"s\" }",
+            "profiles/x.toml:6:12:",
+            "listed twice",
+        ),
+    ] {
+        let e = parse(&format!("{head}  {entry},\n]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with(at) && e.contains(says), "{entry}: {e}");
+    }
+}
+
+#[test]
+fn codex_and_gemini_list_the_hosts_they_work_without_as_optional() {
+    for (agent, hosts) in [
+        (
+            "codex",
+            &["github.com", "api.github.com", "raw.githubusercontent.com"][..],
+        ),
+        ("gemini", &["registry.npmjs.org"][..]),
+    ] {
+        let p = builtin(agent);
+        let listed: Vec<&str> = p
+            .layer
+            .net_optional
+            .iter()
+            .map(|r| r.value.pattern.as_str())
+            .collect();
+        assert_eq!(listed, hosts, "{agent}");
+        for r in &p.layer.net_optional {
+            assert!(r.value.source.contains("https://"), "{agent}: a source");
+        }
+    }
+    // Another profile that allows the host still admits it (`--profile npm`).
+    assert_eq!(
+        profiles_allowing("registry.npmjs.org").first(),
+        Some(&"npm")
+    );
+    assert_eq!(
+        profiles_allowing("raw.githubusercontent.com").first(),
+        Some(&"github")
+    );
+}

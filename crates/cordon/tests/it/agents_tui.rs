@@ -173,6 +173,8 @@ fn gemini_first_run() {
         pane.contains("gemini saved its settings inside the sandbox only"),
         "{pane}"
     );
+    // Its update check (registry.npmjs.org) is optional in its profile: no denial.
+    assert!(!pane.contains(" denied ("), "{pane}");
 
     // The host's configuration is unchanged (there was none); what gemini saved is listed.
     let gem = sb.home.join(".gemini");
@@ -229,6 +231,8 @@ fn codex_first_run() {
         "{pane}"
     );
     assert!(!pane.contains("stale arg0"), "{pane}");
+    // Its plugin sync's GitHub hosts are optional in its profile: no denial.
+    assert!(!pane.contains(" denied ("), "{pane}");
 
     let codex = sb.home.join(".codex");
     assert!(!codex.join("config.toml").exists(), "{pane}");

@@ -76,12 +76,18 @@ impl Ask {
     /// `cordon run -p policy -- bash run.sh ARGS...` with SCRIPT in the workspace's
     /// run.sh, in the background.
     fn spawn(&self, script: &str, args: &[&str]) -> Child {
+        self.spawn_with(&[], script, args)
+    }
+
+    /// [`Ask::spawn`] with more `cordon run` options.
+    fn spawn_with(&self, opts: &[&str], script: &str, args: &[&str]) -> Child {
         self.sb.write_host(&self.sb.ws.join("run.sh"), script);
         let mut cmd = self.sb.user_command(bin());
         cmd.env("XDG_RUNTIME_DIR", &self.runtime)
             .arg("run")
             .arg("-p")
             .arg(&self.policy)
+            .args(opts)
             .args(["--", "bash", "run.sh"])
             .args(args)
             .stdout(Stdio::piped())
@@ -208,6 +214,85 @@ fn allow_once_admits_one_connection_and_the_next_asks_again() {
     assert!(fs::read_dir(t.approvals_dir())
         .map(|rd| rd.count() == 0)
         .unwrap_or(true));
+}
+
+/// A host an active profile lists as optional (one the agent works without) is refused at
+/// once, the approver never asked; the exit line names it on its own calm line, not as a
+/// denial, and `cordon log` lists it under its own heading with the fix. The unknown host
+/// right after it IS asked (the approver was there). Twin: `--allow-domain` admits it.
+#[test]
+fn an_optional_host_is_refused_unasked_and_reported_apart_from_denials() {
+    let t = Ask::new("appr-optional", "\"opt.test\" = \"127.0.0.1\"\n");
+    t.sb.write_host(
+        &t.sb.home.join(".config/cordon/profiles/optest.toml"),
+        "description = \"optional-host test\"\n[network]\noptional = [\n  { host = \"opt.test:*\", why = \"its update check\", source = \"tests/it/approvals.rs\" },\n]\n",
+    );
+    let up = upstream();
+    let opt = connect_once(up.port).replace("up.test", "opt.test");
+    let child = t.spawn_with(
+        &["--profile", "optest"],
+        &format!("{WAIT_GO}{opt}{}", connect_once(up.port)),
+        &[],
+    );
+    let mut a = Approver::connect(&t.approvals_dir());
+    t.go();
+    // The first question is about up.test: opt.test, tried first, was never asked.
+    let r = a.next_of("request");
+    assert_eq!(r["target"]["host"], "up.test", "{r}");
+    a.decide(&r["id"], "deny");
+    let out = finish(child);
+    assert!(!out.stdout.contains(HELLO), "{}", out.show());
+    assert_eq!(out.stdout.matches("FAILED").count(), 2, "{}", out.show());
+    assert_eq!(up.count.load(Ordering::SeqCst), 0);
+    // One attempt per address bash tried (IPv4 and IPv6): counted, never as denied.
+    let want = format!(
+        " refused as the optest profile says (opt.test:{}: its update check); allow with --allow-domain opt.test:{}",
+        up.port, up.port
+    );
+    assert!(
+        out.stderr.lines().any(|l| l.starts_with("cordon: ")
+            && l.contains(" optional connection")
+            && l.ends_with(&want)),
+        "{want}\n{}",
+        out.show()
+    );
+    // Only the asked one is a denial.
+    assert!(
+        out.stderr.contains("1 denied (1 network)")
+            && !out
+                .stderr
+                .lines()
+                .any(|l| l.contains("denied") && l.contains("opt.test")),
+        "{}",
+        out.show()
+    );
+    let log = t.log(&["--sandbox", &a.sandbox]);
+    let section = log
+        .stdout
+        .split("optional connections refused")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        section.contains(&format!("opt.test:{}  (", up.port))
+            && section.contains("optional for the optest profile: its update check")
+            && section.contains(&format!("to allow it: --allow-domain opt.test:{}", up.port)),
+        "{}",
+        log.show()
+    );
+    // Twin: the person's allow admits it, nobody asked (no approver is connected now).
+    let out = finish(t.spawn_with(
+        &[
+            "--profile",
+            "optest",
+            "--allow-domain",
+            &format!("opt.test:{}", up.port),
+        ],
+        &opt,
+        &[],
+    ));
+    assert!(out.stdout.contains(HELLO), "{}", out.show());
+    assert_eq!(up.count.load(Ordering::SeqCst), 1);
+    assert!(!out.stderr.contains("optional"), "{}", out.show());
 }
 
 #[test]
