@@ -22,6 +22,22 @@ pub fn block_signals() -> Result<Signals, SetupError> {
         .ctx(|| "set up signal handling".into())
 }
 
+/// How long the command has to end by itself after the person's terminal hung up (to save its
+/// state on SIGHUP) before the sandbox is killed: a sandbox outlives its terminal for no one.
+const HANGUP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Whether the terminal on `fd` has hung up (its window or ssh session is gone): poll says HUP.
+fn hung_up(fd: RawFd) -> bool {
+    let tty = borrow(fd);
+    let mut fds = [PollFd::new(&tty, PollFlags::IN)];
+    let zero = rustix::event::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    poll(&mut fds, Some(&zero)).is_ok()
+        && fds[0].revents().intersects(PollFlags::HUP | PollFlags::ERR)
+}
+
 fn first_tty() -> Option<RawFd> {
     [0, 1, 2].into_iter().find(|fd| sys::isatty(*fd))
 }
@@ -117,12 +133,25 @@ pub fn run(sandbox: Launched, signals: Signals, hooks: &mut dyn Hooks) -> Result
         tty: first_tty(),
     };
 
+    // Set when the terminal hung up: past it, init (and with it everything inside) is killed.
+    let mut hangup: Option<std::time::Instant> = None;
     let code = loop {
         let mut fds = vec![PollFd::new(&signals.0, PollFlags::IN)];
         if ctrl_open {
             fds.push(PollFd::new(&ctrl, PollFlags::IN));
         }
-        match poll(&mut fds, None) {
+        let wait = hangup.map(|at| {
+            let left = at.saturating_duration_since(std::time::Instant::now());
+            rustix::event::Timespec {
+                tv_sec: i64::try_from(left.as_secs()).unwrap_or(0),
+                tv_nsec: i64::from(left.subsec_nanos()),
+            }
+        });
+        if hangup.is_some_and(|at| std::time::Instant::now() >= at) {
+            let _ = sys::kill(init_pid, libc::SIGKILL);
+            hangup = None;
+        }
+        match poll(&mut fds, wait.as_ref()) {
             Ok(_) => {}
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(SetupError::new("wait for the sandbox", e.into())),
@@ -155,6 +184,11 @@ pub fn run(sandbox: Launched, signals: Signals, hooks: &mut dyn Hooks) -> Result
                 }
             } else if sig != libc::SIGCONT {
                 let _ = sys::kill(init_pid, sig);
+                // A SIGHUP with the terminal still there is someone's `kill -HUP` (a reload):
+                // only passed on. With the terminal gone, the sandbox ends with it.
+                if sig == libc::SIGHUP && hangup.is_none() && st.tty.is_some_and(hung_up) {
+                    hangup = Some(std::time::Instant::now() + HANGUP_GRACE);
+                }
             }
         }
     };

@@ -416,3 +416,104 @@ fn the_first_run_notice_is_seen_after_a_full_screen_command() {
     assert!(!pane.contains("profile gemini (Gemini CLI"), "{pane}");
     assert!(pane.contains("DRAWN"), "{pane}");
 }
+
+/// Processes on the host whose command line ends with `marker` (the sandbox's are visible
+/// from the host's pid namespace).
+fn running(marker: &str) -> Vec<String> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.trim_end().ends_with(marker))
+        .collect()
+}
+
+/// Closing the terminal (its window, an ssh session) ends the sandbox even when the command
+/// ignores SIGHUP, as TUIs in raw mode tend to: nothing keeps running inside for no one.
+/// (Found here: every gemini run of these tests left its sandbox behind.)
+#[test]
+fn closing_the_terminal_ends_the_sandbox() {
+    let test = "agents_tui::closing_the_terminal_ends_the_sandbox";
+    let sb = Sandbox::new("term-hangup");
+    if !sb.has_tool("tmux") {
+        skip(test, "tmux is not installed");
+        return;
+    }
+    let marker = format!("sleep {}", 7_000_000 + std::process::id());
+    let t = Tui::new(&sb, test);
+    t.start_shell(&format!(
+        "{} run -- bash -c 'trap \"\" HUP; echo CORDON-IT-RAN; exec {marker}'; sleep 60",
+        cordon_bin().display()
+    ));
+    t.expect("CORDON-IT-RAN");
+    assert!(
+        wait_for(Duration::from_secs(20), || !running(&marker).is_empty()),
+        "the command never started"
+    );
+    let _ = t.tmux(&["kill-server"]);
+    assert!(
+        wait_for(Duration::from_secs(20), || running(&marker).is_empty()
+            && running(&format!(
+                "run -- bash -c trap \"\" HUP; echo CORDON-IT-RAN; exec {marker}"
+            ))
+            .is_empty()),
+        "the sandbox outlived its terminal: {:?}",
+        running(&marker)
+    );
+}
+
+/// Twin: a SIGHUP sent while the terminal is still there (someone's `kill -HUP`, a reload) is
+/// passed on to the command, which keeps running.
+#[test]
+fn a_hup_with_the_terminal_still_there_is_only_passed_on_twin() {
+    let test = "agents_tui::a_hup_with_the_terminal_still_there_is_only_passed_on_twin";
+    let sb = Sandbox::new("term-hup-twin");
+    if !sb.has_tool("tmux") {
+        skip(test, "tmux is not installed");
+        return;
+    }
+    let marker = format!("sleep {}", 8_000_000 + std::process::id());
+    let t = Tui::new(&sb, test);
+    t.start_shell(&format!(
+        "{} run -- bash -c 'trap \"echo GOT-HUP\" HUP; echo CORDON-IT-RAN; while :; do {marker} & wait $!; done'; sleep 60",
+        cordon_bin().display()
+    ));
+    t.expect("CORDON-IT-RAN");
+    let cordon = format!("run -- bash -c trap \"echo GOT-HUP\" HUP; echo CORDON-IT-RAN; while :; do {marker} & wait $!; done");
+    let pid = || -> Option<i32> {
+        let dir = fs::read_dir("/proc").ok()?;
+        dir.flatten().find_map(|e| {
+            let c = fs::read(e.path().join("cmdline")).ok()?;
+            let c = String::from_utf8_lossy(&c).replace('\0', " ");
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            // The outermost cordon: its parent is the shell, not another cordon.
+            let parent = fs::read_to_string(e.path().join("stat")).ok()?;
+            let ppid: i32 = parent
+                .rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            let pc = fs::read(format!("/proc/{ppid}/cmdline")).ok()?;
+            (c.trim_end().ends_with(&cordon) && !String::from_utf8_lossy(&pc).contains(" run -- "))
+                .then_some(pid)
+        })
+    };
+    assert!(
+        wait_for(Duration::from_secs(20), || pid().is_some()),
+        "cordon not found"
+    );
+    let target = pid().unwrap_or(0);
+    // SAFETY: kill has no memory preconditions; the pid was just read from /proc.
+    assert_eq!(unsafe { libc::kill(target, libc::SIGHUP) }, 0);
+    t.expect("GOT-HUP");
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(
+        !running(&marker).is_empty() && pid() == Some(target),
+        "a HUP with the terminal there ended the sandbox:\n{}",
+        t.pane()
+    );
+}
