@@ -6,6 +6,8 @@
 //!   [`Effective`] policy whose every rule carries its [`Origin`].
 //! * [`ProtectSet`] matches protected configuration paths (built-in list in
 //!   `data/protected.toml`); [`git_extra_protect`] finds the paths a git config adds.
+//! * [`FileRules`] are the path guard's decisions (protections, exemptions, the
+//!   bare-repository rule, asks), each refusal naming its rule.
 //! * [`scrub_env`] builds the sandbox environment.
 //! * [`content_hash`] and [`TrustStore`] bind project-file trust to exact content.
 //!
@@ -49,6 +51,7 @@ mod env;
 mod error;
 mod export;
 mod file;
+mod fsrules;
 mod glob;
 pub mod host;
 mod layer;
@@ -72,6 +75,10 @@ pub use env::{looks_secret, scrub_env, scrub_env_refs, BASE_ALLOW};
 pub use error::PolicyError;
 pub use export::{Egress, Exported, Relocate};
 pub use file::parse_policy;
+pub use fsrules::{
+    makes_bare_repository, AskKind, AskPaths, AskRoot, AskRule, ExemptKind, Exemption,
+    FileDecision, FileOp, FileRules, Place, Refusal, BUILTIN_REFUSALS, EXEMPTIONS,
+};
 pub use layer::{CliLayer, Layer, UnknownAction};
 pub use load::{load_inputs, Locations, MANAGED_POLICY, PROJECT_POLICY};
 pub use net::{CidrPattern, DomainPattern, Ports};

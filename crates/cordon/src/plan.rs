@@ -21,7 +21,7 @@ pub struct Plan {
     /// Canonical workspace.
     pub workspace: PathBuf,
     /// Paths asked about (`ask_read`, `ask_write`).
-    pub asks: crate::fileask::AskPaths,
+    pub asks: cordon_policy::AskPaths,
     /// The active profiles' own `$HOME` configuration (written to the private layer).
     pub own: std::sync::Arc<cordon_policy::OwnConfig>,
     /// `[state] persist` files that did not exist yet: kept at exit if the command made them.
@@ -177,7 +177,7 @@ pub fn build(
         .filter_map(|p| p.canonicalize().ok())
         .collect();
     // ask_read paths are hidden like deny_read ones: the stand-in is the boundary.
-    let asks = crate::fileask::AskPaths::from_policy(&eff, &workspace)?;
+    let asks = cordon_policy::AskPaths::from_policy(&eff, &workspace)?;
     deny_read.extend(asks.hide());
     reopen_read.extend(asks.reopen());
     let mut protect_existing = existing_protected(&protect, &home, &writable);

@@ -70,17 +70,6 @@ pub(crate) fn is_read(flags: i32) -> bool {
     flags & writes == 0 && flags & libc::O_PATH == 0
 }
 
-impl Op {
-    /// How an approver names it: `read` for [`Op::Read`], `write` for everything else.
-    pub fn ask_kind(self) -> &'static str {
-        if self == Op::Read {
-            "read"
-        } else {
-            "write"
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

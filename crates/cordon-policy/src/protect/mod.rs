@@ -237,6 +237,8 @@ pub struct ProtectSet {
     anywhere: Index,
     home_rules: Index,
     absolute: Vec<usize>,
+    /// The package caches below `$HOME` (see [`crate::fsrules::EXEMPTIONS`]).
+    caches: Vec<std::path::PathBuf>,
 }
 
 impl ProtectSet {
@@ -259,6 +261,7 @@ impl ProtectSet {
             anywhere: Index::default(),
             home_rules: Index::default(),
             absolute: Vec::new(),
+            caches: crate::fsrules::exempt::package_caches(home),
         };
         for rule in rules {
             let pat = rule.compile().map_err(|e| {
@@ -289,9 +292,44 @@ impl ProtectSet {
     /// Is `path` (absolute, normalised, symlinks resolved, no `..`) itself protected?
     /// Returns the first rule (in [`ProtectSet::rules`] order) that matches.
     pub fn matches(&self, path: &Path) -> Option<&ProtectRule> {
+        self.first_match(path, |_| true)
+    }
+
+    /// The rule protecting `path` from the sandbox, as the path guard and the named-sandbox
+    /// scrub decide it: [`ProtectSet::matches`], except that inside a dependency tree or
+    /// package cache only the rules that [apply there](ProtectRule::applies_in_dependency_trees)
+    /// count.
+    pub fn protecting(&self, path: &Path) -> Option<&ProtectRule> {
+        if self.in_dependency_tree(path) {
+            self.first_match(path, |r| r.applies_in_dependency_trees())
+        } else {
+            self.matches(path)
+        }
+    }
+
+    /// [`ProtectSet::is_ancestor`] with the rules [`ProtectSet::protecting`] counts at `path`:
+    /// whether moving `path` would move protected content.
+    pub fn leads_to_protected(&self, path: &Path) -> bool {
+        if self.in_dependency_tree(path) {
+            self.ancestor_of(path, |r| r.applies_in_dependency_trees())
+        } else {
+            self.is_ancestor(path)
+        }
+    }
+
+    /// Whether only the rules that apply in dependency trees apply at `path`.
+    pub fn in_dependency_tree(&self, path: &Path) -> bool {
+        crate::fsrules::exempt::in_dependency_tree(&self.caches, path)
+    }
+
+    fn first_match(
+        &self,
+        path: &Path,
+        counts: impl Fn(&ProtectRule) -> bool,
+    ) -> Option<&ProtectRule> {
         let mut best: Option<usize> = None;
         self.each_match(path, |idx| {
-            if best.is_none_or(|b| idx < b) {
+            if best.is_none_or(|b| idx < b) && counts(&self.rules[idx]) {
                 best = Some(idx);
             }
         });
@@ -347,6 +385,12 @@ impl ProtectSet {
     /// hold a `.git`, so "could contain a match below" would forbid every rename; moving `x`
     /// moves its `.git` along to a name where the same anywhere rule still protects it.
     pub fn is_ancestor(&self, path: &Path) -> bool {
+        self.ancestor_of(path, |_| true)
+    }
+
+    /// [`ProtectSet::is_ancestor`] counting only the `anywhere` rules `counts` accepts (home
+    /// and absolute rules apply everywhere).
+    fn ancestor_of(&self, path: &Path, counts: impl Fn(&ProtectRule) -> bool) -> bool {
         let lower = path.as_os_str().as_bytes().to_ascii_lowercase();
         let comps = components(&lower);
         if !self.home_rules.is_empty() {
@@ -377,7 +421,7 @@ impl ProtectSet {
         (0..comps.len()).any(|i| {
             self.anywhere
                 .candidates(comps[i])
-                .any(|idx| self.compiled[idx].could_extend(&comps[i..]))
+                .any(|idx| counts(&self.rules[idx]) && self.compiled[idx].could_extend(&comps[i..]))
         })
     }
 }
