@@ -169,7 +169,15 @@ fn policy_show_lists_builtin_rules_with_tier() {
     let out = sb.cordon(&["policy", "show"]);
     assert_eq!(out.code, 0, "`policy show` must exit 0\n{}", out.show());
     let s = out.stdout.to_lowercase();
-    for w in [".git/hooks", ".ssh", "claude.md", ".envrc"] {
+    for w in [
+        ".git/hooks",
+        ".ssh",
+        "claude.md",
+        ".envrc",
+        "filesystem.exempt scratch /tmp",
+        "filesystem.exempt dependency_tree node_modules",
+        "filesystem.refuse head outside .git",
+    ] {
         assert!(
             s.contains(w),
             "`policy show` must list the builtin rule for {w}\n{}",

@@ -245,3 +245,22 @@ fn exemptions_are_well_formed() {
         }
     }
 }
+
+#[test]
+fn policy_show_lists_every_exemption_and_refusal_with_why() {
+    let eff = resolve(&Inputs::new(HOME, WS)).expect("resolves");
+    let text = eff.render();
+    for e in EXEMPTIONS {
+        let at = match e.kind {
+            ExemptKind::PackageCache => format!("~/{}", e.path),
+            _ => e.path.to_string(),
+        };
+        let want = format!("filesystem.exempt {} {at}  # builtin\n", e.kind.name());
+        assert!(text.contains(&want), "{want}");
+        assert!(text.contains(e.why), "{}", e.why);
+    }
+    for (what, why) in BUILTIN_REFUSALS {
+        assert!(text.contains(&format!("filesystem.refuse {what}  # builtin\n")));
+        assert!(text.contains(why));
+    }
+}
