@@ -45,6 +45,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod ask;
+mod compile;
 mod duration;
 mod effective;
 mod env;
@@ -69,6 +70,7 @@ mod tier;
 mod trust;
 
 pub use ask::{strict_data, FsMode, StrictData};
+pub use compile::{compile, Compiled};
 pub use duration::parse_duration;
 pub use effective::{check_workspace, Approval, Effective, Limits, Network};
 pub use env::{looks_secret, scrub_env, scrub_env_refs, BASE_ALLOW};
@@ -80,7 +82,7 @@ pub use fsrules::{
     FileDecision, FileOp, FileRules, Place, Refusal, BUILTIN_REFUSALS, EXEMPTIONS,
 };
 pub use layer::{CliLayer, Layer, UnknownAction};
-pub use load::{load_inputs, Locations, MANAGED_POLICY, PROJECT_POLICY};
+pub use load::{check_file, load_inputs, Locations, MANAGED_POLICY, PROJECT_POLICY};
 pub use net::{CidrPattern, DomainPattern, Ports};
 pub use paths::expand_path;
 pub use profile::{

@@ -5,7 +5,8 @@ use crate::cli::PolicyLayers;
 use crate::{dirs, gitprotect};
 use cordon_linux::{Spec, Stdio};
 use cordon_policy::{
-    load_inputs, resolve, CliLayer, Effective, Locations, ProtectKind, ProtectRule, ProtectSet,
+    compile, load_inputs, resolve, CliLayer, Compiled, Effective, Inputs, Locations, ProtectKind,
+    ProtectRule, ProtectSet,
 };
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStringExt;
@@ -52,12 +53,24 @@ pub fn workspace(layers: &PolicyLayers) -> Result<PathBuf, String> {
     Ok(ws)
 }
 
-/// Reads every tier and merges them.
+/// Reads every tier and merges them (what `policy show` and `kube` present; `run` and
+/// `policy check` go on to [`compiled`]).
 pub fn effective(
     layers: &PolicyLayers,
     home: &Path,
     workspace: &Path,
 ) -> Result<Effective, String> {
+    let eff = resolve(&inputs(layers, home, workspace)?).map_err(|e| e.to_string())?;
+    eff.check_workspace(workspace).map_err(|e| e.to_string())?;
+    Ok(eff)
+}
+
+/// Reads every tier and compiles them as `cordon run` enforces them.
+pub fn compiled(layers: &PolicyLayers, home: &Path, workspace: &Path) -> Result<Compiled, String> {
+    compile(&inputs(layers, home, workspace)?).map_err(|e| e.to_string())
+}
+
+fn inputs(layers: &PolicyLayers, home: &Path, workspace: &Path) -> Result<Inputs, String> {
     let cli = CliLayer {
         allow_write: layers.allow_write.iter().map(PathBuf::from).collect(),
         allow_read: layers.allow_read.iter().map(PathBuf::from).collect(),
@@ -82,9 +95,7 @@ pub fn effective(
     .map_err(|e| e.to_string())?;
     let mut inputs = inputs;
     inputs.profiles = crate::profiles::load(home, &layers.profile)?;
-    let eff = resolve(&inputs).map_err(|e| e.to_string())?;
-    eff.check_workspace(workspace).map_err(|e| e.to_string())?;
-    Ok(eff)
+    Ok(inputs)
 }
 
 /// Protected paths: the policy's rules plus what git configuration points at.
@@ -142,7 +153,11 @@ pub fn build(
 ) -> Result<Plan, String> {
     let home = home()?;
     let workspace = workspace(layers)?;
-    let eff = effective(layers, &home, &workspace)?;
+    let Compiled {
+        effective: eff,
+        writable,
+        asks,
+    } = compiled(layers, &home, &workspace)?;
     for w in &eff.warnings {
         eprintln!("cordon: warning: {w}");
     }
@@ -153,14 +168,6 @@ pub fn build(
 
     // A read-only workspace is still mounted like a writable one (so it is there even under
     // /tmp, which the sandbox replaces), then bound read-only over itself below.
-    let mut writable = vec![workspace.clone()];
-    for p in eff.allow_write_paths() {
-        let c = canonical(&p, "allow_write path")?;
-        eff.check_workspace(&c).map_err(|e| e.to_string())?;
-        if !writable.contains(&c) {
-            writable.push(c);
-        }
-    }
     // Missing paths need no hiding; symlinked ones are hidden where they lead, too.
     let mut deny_read = Vec::new();
     for p in eff.deny_read_effective() {
@@ -177,7 +184,6 @@ pub fn build(
         .filter_map(|p| p.canonicalize().ok())
         .collect();
     // ask_read paths are hidden like deny_read ones: the stand-in is the boundary.
-    let asks = cordon_policy::AskPaths::from_policy(&eff, &workspace)?;
     deny_read.extend(asks.hide());
     reopen_read.extend(asks.reopen());
     let mut protect_existing = existing_protected(&protect, &home, &writable);

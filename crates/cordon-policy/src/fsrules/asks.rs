@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use super::FileDecision;
 use crate::ask::{strict_data, FsMode, StrictData};
 use crate::effective::Effective;
+use crate::error::PolicyError;
 use crate::protect::ProtectKind;
 use crate::tier::{Origin, Rule};
 
@@ -112,7 +113,7 @@ fn deepest<'a>(paths: impl Iterator<Item = &'a Path>, path: &Path) -> Option<usi
 
 impl AskPaths {
     /// From the effective policy; the workspace must not lie inside an `ask_read` path.
-    pub fn from_policy(eff: &Effective, workspace: &Path) -> Result<AskPaths, String> {
+    pub fn from_policy(eff: &Effective, workspace: &Path) -> Result<AskPaths, PolicyError> {
         let mut read = roots(&eff.ask_read, AskKind::Read);
         if eff.fs_mode.value == FsMode::Strict {
             let rule = AskRule {
@@ -120,8 +121,9 @@ impl AskPaths {
                 named: None,
                 origin: eff.fs_mode.origin.clone(),
             };
-            let data = strict_data().map_err(|e| e.to_string())?;
-            for path in strict_hidden(eff, workspace, &data)? {
+            let data = strict_data()?;
+            let hidden = strict_hidden(eff, workspace, &data).map_err(|e| rule.origin.error(e))?;
+            for path in hidden {
                 read.push(AskRoot {
                     path,
                     rule: rule.clone(),
@@ -130,11 +132,11 @@ impl AskPaths {
         }
         let write = roots(&eff.ask_write, AskKind::Write);
         if let Some(r) = read.iter().find(|r| workspace.starts_with(&r.path)) {
-            return Err(format!(
+            return Err(r.rule.origin.error(format!(
                 "the workspace {} is inside {}; choose another directory",
                 workspace.display(),
                 r.rule
-            ));
+            )));
         }
         let hidden = eff
             .deny_read_effective()
