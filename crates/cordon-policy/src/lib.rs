@@ -90,8 +90,8 @@ pub use profile::{
     OwnConfig, OwnMatch, Profile, BUILTIN_PROFILES,
 };
 pub use protect::{
-    builtin_protect_rules, git_extra_protect, parse_gitdir_file, GitPathKind, GitPathRef,
-    ProtectKind, ProtectRule, ProtectSet,
+    builtin_protect_rules, git_extra_protect, git_pointed_rules, parse_gitdir_file, GitPathKind,
+    GitPathRef, ProtectKind, ProtectRule, ProtectSet,
 };
 pub use resolve::{builtin_layer, resolve, Inputs};
 pub use secrets::{Inject, RequestTable, SecretDef, SecretSource};

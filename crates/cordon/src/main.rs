@@ -10,7 +10,6 @@ mod cli;
 mod dirs;
 mod doctor;
 mod exec;
-mod gitprotect;
 mod guard;
 mod kube;
 mod log;

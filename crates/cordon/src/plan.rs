@@ -2,11 +2,11 @@
 //! enforcement [`Spec`].
 
 use crate::cli::PolicyLayers;
-use crate::{dirs, gitprotect};
+use crate::dirs;
 use cordon_linux::{Spec, Stdio};
 use cordon_policy::{
-    compile, load_inputs, resolve, CliLayer, Compiled, Effective, Inputs, Locations, ProtectKind,
-    ProtectRule, ProtectSet,
+    compile, load_inputs, resolve, CliLayer, Compiled, Effective, Inputs, Locations, ProtectRule,
+    ProtectSet,
 };
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStringExt;
@@ -102,7 +102,7 @@ fn inputs(layers: &PolicyLayers, home: &Path, workspace: &Path) -> Result<Inputs
 pub fn protect_set(eff: &Effective, home: &Path, workspace: &Path) -> Result<ProtectSet, String> {
     // `eff.protect` holds what policy added; `ProtectSet::new` adds the built-in list.
     let mut extra: Vec<ProtectRule> = eff.protect.clone();
-    extra.extend(gitprotect::rules(home, workspace));
+    extra.extend(cordon_policy::git_pointed_rules(home, workspace));
     // cordon's own sockets (approvals, exec) live there; when a shared /tmp or workspace puts
     // it in reach, the sandbox must not replace or remove them (connecting is refused anyway:
     // the sandbox did not bind them).
@@ -186,7 +186,7 @@ pub fn build(
     // ask_read paths are hidden like deny_read ones: the stand-in is the boundary.
     deny_read.extend(asks.hide());
     reopen_read.extend(asks.reopen());
-    let mut protect_existing = existing_protected(&protect, &home, &writable);
+    let mut protect_existing = protect.existing(&home, &writable);
     // The agent's own configuration is changed in the private layer: a read-only bind would
     // refuse that (and make its atomic replace fail with EBUSY).
     protect_existing.retain(|p| own.writable_in_layer(p, &protect, &writable).is_none());
@@ -263,37 +263,4 @@ pub fn build(
         own: std::sync::Arc::new(own),
         new_state,
     })
-}
-
-/// Protected paths that exist now in a writable place: they get read-only binds, a second wall
-/// behind the path guard. Only literal patterns are looked up (at the workspace and
-/// allow_write roots for `anywhere` rules); the guard covers every other match at run time.
-fn existing_protected(set: &ProtectSet, home: &Path, writable: &[PathBuf]) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = Vec::new();
-    for rule in set.rules() {
-        // A rule without `/**` protects a name (e.g. `.git`), not what is inside it: only
-        // files get a read-only bind for it; the guard keeps the name from being moved.
-        let subtree = rule.pattern.ends_with("/**");
-        let body = rule.pattern.strip_suffix("/**").unwrap_or(&rule.pattern);
-        if !rule.literal && body.contains(['*', '?', '[']) {
-            continue;
-        }
-        let candidates: Vec<PathBuf> = match rule.kind {
-            ProtectKind::Home => vec![home.join(body)],
-            ProtectKind::Absolute => vec![PathBuf::from(body)],
-            ProtectKind::Anywhere => writable.iter().map(|w| w.join(body)).collect(),
-        };
-        for c in candidates {
-            let Ok(meta) = std::fs::symlink_metadata(&c) else {
-                continue;
-            };
-            let inside = c.starts_with(home) || writable.iter().any(|w| c.starts_with(w));
-            if inside && (meta.is_file() || (subtree && meta.is_dir())) && !out.contains(&c) {
-                out.push(c);
-            }
-        }
-    }
-    // Parents before children, so a bound directory does not hide a later bind inside it.
-    out.sort_by_key(|p| p.components().count());
-    out
 }

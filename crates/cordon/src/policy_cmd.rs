@@ -71,9 +71,10 @@ fn show(layers: &PolicyLayers, only: bool) -> i32 {
             .filter(|r| !eff.protect.contains(r) && !builtin.contains(r))
             .collect();
         if !extra.is_empty() {
-            out.push_str("\n# protected because git configuration points there\n");
+            out.push_str("\n# protected for this run, each with why\n");
             for r in extra {
-                out.push_str(&format!("protect {r}  # {}\n", r.origin));
+                let why = r.why.as_deref().unwrap_or("protected");
+                out.push_str(&format!("filesystem.protect {r}  # {} ({why})\n", r.origin));
             }
         }
         out.push_str(&format!("\n# policy digest {}\n", eff.digest()));

@@ -6,17 +6,19 @@
 
 mod data;
 mod gitconfig;
+mod gitpaths;
 pub(crate) mod pattern;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::PolicyError;
 use crate::tier::Origin;
 pub use data::builtin_protect_rules;
 pub use gitconfig::{git_extra_protect, parse_gitdir_file, GitPathKind, GitPathRef};
+pub use gitpaths::git_pointed_rules;
 use pattern::{components, Pattern};
 
 /// How a protect rule is anchored.
@@ -238,7 +240,7 @@ pub struct ProtectSet {
     home_rules: Index,
     absolute: Vec<usize>,
     /// The package caches below `$HOME` (see [`crate::fsrules::EXEMPTIONS`]).
-    caches: Vec<std::path::PathBuf>,
+    caches: Vec<PathBuf>,
 }
 
 impl ProtectSet {
@@ -282,6 +284,39 @@ impl ProtectSet {
             set.rules.push(rule);
         }
         Ok(set)
+    }
+
+    /// Protected paths that exist now in a writable place: they get read-only binds, a second wall
+    /// behind the path guard. Only literal patterns are looked up (at the workspace and
+    /// allow_write roots for `anywhere` rules); the guard covers every other match at run time.
+    pub fn existing(&self, home: &Path, writable: &[PathBuf]) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = Vec::new();
+        for rule in self.rules() {
+            // A rule without `/**` protects a name (e.g. `.git`), not what is inside it: only
+            // files get a read-only bind for it; the guard keeps the name from being moved.
+            let subtree = rule.pattern.ends_with("/**");
+            let body = rule.pattern.strip_suffix("/**").unwrap_or(&rule.pattern);
+            if !rule.literal && body.contains(['*', '?', '[']) {
+                continue;
+            }
+            let candidates: Vec<PathBuf> = match rule.kind {
+                ProtectKind::Home => vec![home.join(body)],
+                ProtectKind::Absolute => vec![PathBuf::from(body)],
+                ProtectKind::Anywhere => writable.iter().map(|w| w.join(body)).collect(),
+            };
+            for c in candidates {
+                let Ok(meta) = std::fs::symlink_metadata(&c) else {
+                    continue;
+                };
+                let inside = c.starts_with(home) || writable.iter().any(|w| c.starts_with(w));
+                if inside && (meta.is_file() || (subtree && meta.is_dir())) && !out.contains(&c) {
+                    out.push(c);
+                }
+            }
+        }
+        // Parents before children, so a bound directory does not hide a later bind inside it.
+        out.sort_by_key(|p| p.components().count());
+        out
     }
 
     /// Every rule in the set, built-in first.
