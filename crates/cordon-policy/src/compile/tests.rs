@@ -2,7 +2,7 @@
 //! invalid, the file check and the run's loading agree, match what the generator knows about
 //! each entry, and every refusal names the file, the line of a bad entry and a column.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -225,12 +225,19 @@ fn render(choices: &[Option<(usize, bool)>], duplicate: bool, data: &Path, missi
     }
 }
 
-#[test]
-fn policy_check_refuses_exactly_what_run_refuses() {
+/// A scratch root with `$HOME` and a workspace below it: (guard, root, home, workspace).
+fn machine() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
     let d = tempfile::tempdir().expect("tempdir");
     let root = d.path().canonicalize().expect("canonical");
     let home = root.join("home");
     let ws = home.join("src/app");
+    std::fs::create_dir_all(&ws).expect("mkdir");
+    (d, root, home, ws)
+}
+
+#[test]
+fn policy_check_refuses_exactly_what_run_refuses() {
+    let (_d, root, home, ws) = machine();
     let data = root.join("data");
     for p in [&ws, &data, &home.join("other")] {
         std::fs::create_dir_all(p).expect("mkdir");
@@ -320,11 +327,7 @@ fn policy_check_refuses_exactly_what_run_refuses() {
 
 #[test]
 fn a_missing_allow_write_path_is_refused_at_its_entry() {
-    let d = tempfile::tempdir().expect("tempdir");
-    let root = d.path().canonicalize().expect("canonical");
-    let home = root.join("home");
-    let ws = home.join("src/app");
-    std::fs::create_dir_all(&ws).expect("mkdir");
+    let (_d, root, home, ws) = machine();
     let file = root.join("p.toml");
     let text = format!(
         "[filesystem]\nallow_write = [\"{}\"]\n",
