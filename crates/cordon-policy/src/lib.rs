@@ -78,7 +78,7 @@ pub use error::PolicyError;
 pub use export::{Egress, Exported, Relocate};
 pub use file::parse_policy;
 pub use fsrules::{
-    makes_bare_repository, AskKind, AskPaths, AskRoot, AskRule, ExemptKind, Exemption,
+    leads_to, makes_bare_repository, AskKind, AskPaths, AskRoot, AskRule, ExemptKind, Exemption,
     FileDecision, FileOp, FileRules, Place, Refusal, BUILTIN_REFUSALS, EXEMPTIONS,
 };
 pub use layer::{CliLayer, Layer, UnknownAction};

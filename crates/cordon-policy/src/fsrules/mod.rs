@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use crate::profile::OwnConfig;
 use crate::protect::{ProtectRule, ProtectSet};
-pub use asks::{AskKind, AskPaths, AskRoot, AskRule};
+pub use asks::{leads_to, AskKind, AskPaths, AskRoot, AskRule};
 pub use exempt::{ExemptKind, Exemption, EXEMPTIONS};
 
 /// The kind of name change (or open) a sandboxed process asked for.
