@@ -1,4 +1,6 @@
-//! cordon's policy model: pure code, no I/O but reading policy files.
+//! cordon's policy model: pure code, no I/O but reading (policy files, git configuration) and
+//! looking at paths where a run's policy is compiled ([`compile`]: whether they exist, where
+//! they lead).
 //!
 //! * [`parse_policy`] validates one TOML policy file (unknown keys and bad values are errors
 //!   reported as `FILE:LINE:COL: message`).

@@ -1,4 +1,4 @@
-//! Reading the standard policy locations into [`Inputs`]. The only I/O in the crate.
+//! Reading the standard policy locations into [`Inputs`], and one file for `policy check`.
 
 use std::fs;
 use std::io::ErrorKind;
