@@ -95,6 +95,7 @@ fn skip(test: &str, why: &str) {
     // std::io::stderr() is not captured by libtest (the print macros are).
     use std::io::Write as _;
     let _ = std::io::stderr().write_all(format!("SKIP {test}: {why}\n").as_bytes());
+    test_summary::record("SKIP", test, why);
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/tmp");
     let _ = std::fs::create_dir_all(&dir);
     if let Ok(mut f) = std::fs::OpenOptions::new()

@@ -20,11 +20,10 @@
 //! project may lower them. An untrusted project only tightens; a trusted one may also
 //! `allow_write`, `allow_read` and `network.allow`, never `[env]`, `[approval]` or `[secrets]`.
 //!
-//! ```
-//! use std::path::Path;
-//! use cordon_policy::{resolve, Inputs};
+//! In use (the same code runs as the unit test `crate_example_resolves_a_policy`; the crate
+//! has no doc tests, see crates/test-summary):
 //!
-//! # fn main() -> Result<(), cordon_policy::PolicyError> {
+//! ```text
 //! let mut inputs = Inputs::new("/home/u", "/home/u/src/app");
 //! inputs.user.push((
 //!     "/home/u/.config/cordon/policy.toml".into(),
@@ -36,9 +35,6 @@
 //! let protect = eff.protect_set()?;
 //! assert!(protect.matches(Path::new("/home/u/src/app/.git/hooks/pre-commit")).is_some());
 //! assert!(protect.is_ancestor(Path::new("/home/u/src/app/.git")));
-//! println!("{}", eff.render());
-//! # Ok(())
-//! # }
 //! ```
 
 // Pure policy code: nothing here needs the syscall boundary.
@@ -65,6 +61,7 @@ mod paths;
 mod profile;
 mod protect;
 mod render;
+pub use render::quoted;
 mod resolve;
 mod secrets;
 pub mod special;
@@ -99,3 +96,27 @@ pub use resolve::{builtin_layer, resolve, Inputs};
 pub use secrets::{Inject, RequestTable, SecretDef, SecretSource};
 pub use tier::{Origin, Rule, Tier};
 pub use trust::{content_hash, TrustStore};
+
+#[cfg(test)]
+mod crate_example {
+    use super::{resolve, Inputs};
+    use std::path::Path;
+
+    #[test]
+    fn crate_example_resolves_a_policy() {
+        let mut inputs = Inputs::new("/home/u", "/home/u/src/app");
+        inputs.user.push((
+            "/home/u/.config/cordon/policy.toml".into(),
+            "[filesystem]\nallow_read = [\"~/.aws/config\"]\n".into(),
+        ));
+        let eff = resolve(&inputs).unwrap();
+        assert!(eff.is_read_denied(Path::new("/home/u/.aws/credentials")));
+        assert!(!eff.is_read_denied(Path::new("/home/u/.aws/config")));
+        let protect = eff.protect_set().unwrap();
+        assert!(protect
+            .matches(Path::new("/home/u/src/app/.git/hooks/pre-commit"))
+            .is_some());
+        assert!(protect.is_ancestor(Path::new("/home/u/src/app/.git")));
+        assert!(!eff.render().is_empty());
+    }
+}

@@ -85,6 +85,14 @@ pub struct Profile {
     /// 0700) before a run when missing, so its state persists and its settings can be saved
     /// from the very first run. Each with its origin.
     pub dirs: Vec<Rule<PathBuf>>,
+    /// `[config] regenerated`: own configuration the agent itself rewrites from its shipped
+    /// copy at every start (codex's bundled skills): written in the private layer like the
+    /// rest, never saved for `cordon config apply` (there is nothing of the person's to review).
+    pub regenerated: Vec<ProtectRule>,
+    /// `[config.volatile]`: per own-configuration file (absolute), the keys (dotted paths into
+    /// its JSON or TOML) the agent updates by itself, counters and timestamps: a file that
+    /// differs from the host's only there is not saved.
+    pub volatile: Vec<(PathBuf, Vec<String>)>,
 }
 
 impl Profile {
@@ -106,6 +114,16 @@ struct RawProfile {
     network: Option<RawNetwork>,
     state: Option<RawState>,
     config: Option<RawConfig>,
+    env: Option<RawProfileEnv>,
+}
+
+/// `[env] set`: constants written in the profile (never values passed from the host), for
+/// the settings an agent reads only from its environment, such as the switch that turns
+/// its optional traffic off.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfileEnv {
+    set: std::collections::BTreeMap<Spanned<String>, Spanned<String>>,
 }
 
 type List = Option<Vec<Spanned<String>>>;
@@ -127,14 +145,16 @@ struct RawState {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     protect: List,
+    regenerated: List,
+    volatile: Option<std::collections::BTreeMap<String, Vec<Spanned<String>>>>,
 }
 
 /// Parses profile `name` from `text`. `file` is where errors point (the compiled-in ones are
 /// named `profiles/NAME.toml`); `override_file` is the person's file when it came from one
 /// (it then appears in every origin). Errors are `FILE:LINE:COL: message`.
 ///
-/// There is deliberately no `[env]`: a profile must never pass secrets by default, and the
-/// built-in tier cannot pass variables at all.
+/// `[env]` has only `set`, constants written in the profile: a profile never passes a host
+/// variable (so never a secret), and a name that looks secret is refused.
 pub fn parse_profile(
     name: &str,
     file: &Path,
@@ -230,11 +250,96 @@ pub fn parse_profile(
         }
         layer.allow_write.push(Rule::new(path, cx.origin(at)));
     }
-    for entry in raw.config.and_then(|c| c.protect).iter().flatten() {
+    for (name, value) in raw.env.iter().flat_map(|e| e.set.iter()) {
+        let at = name.span().start;
+        let n = name.get_ref();
+        let plain = !n.is_empty()
+            && n.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        if !plain || crate::env::looks_secret(n) {
+            return Err(cx.err(
+                at,
+                format!("env.set: {n:?} is not a plain variable name that looks like no secret"),
+            ));
+        }
+        if value.get_ref().chars().any(char::is_control) {
+            return Err(cx.err(
+                value.span().start,
+                "env.set: a control character in the value",
+            ));
+        }
+        layer.env_set.push(Rule::new(
+            (n.clone(), std::ffi::OsString::from(value.get_ref())),
+            cx.origin(at),
+        ));
+    }
+    let (protect, regen, volatile_raw) = match raw.config {
+        Some(c) => (c.protect, c.regenerated, c.volatile),
+        None => (None, None, None),
+    };
+    for entry in protect.iter().flatten() {
         let at = entry.span().start;
         let rule = ProtectRule::from_policy(entry.get_ref(), cx.origin(at))
             .map_err(|e| cx.err(at, format!("config.protect `{}`: {e}", entry.get_ref())))?;
         layer.protect.push(rule);
+    }
+    let own_home = |pattern: &str| {
+        layer
+            .protect
+            .iter()
+            .any(|r| r.kind == crate::protect::ProtectKind::Home && r.pattern == pattern)
+    };
+    let mut regenerated = Vec::new();
+    for entry in regen.iter().flatten() {
+        let at = entry.span().start;
+        let rule = ProtectRule::from_policy(entry.get_ref(), cx.origin(at))
+            .map_err(|e| cx.err(at, format!("config.regenerated `{}`: {e}", entry.get_ref())))?;
+        // Only below the agent's own configuration: what is not saved must be its own.
+        let below_own = rule.kind == crate::protect::ProtectKind::Home
+            && layer.protect.iter().any(|r| {
+                r.kind == crate::protect::ProtectKind::Home
+                    && r.pattern.strip_suffix("/**").is_some_and(|dir| {
+                        rule.pattern.starts_with(dir) && rule.pattern[dir.len()..].starts_with('/')
+                    })
+            });
+        if !below_own {
+            return Err(cx.err(
+                at,
+                format!(
+                    "config.regenerated `{}` must lie below a `~/DIR/**` entry of config.protect",
+                    entry.get_ref()
+                ),
+            ));
+        }
+        regenerated.push(rule);
+    }
+    let mut volatile = Vec::new();
+    for (file, keys) in volatile_raw.iter().flatten() {
+        let at = keys.first().map_or(0, |k| k.span().start);
+        let Some(rest) = file.strip_prefix("~/") else {
+            return Err(cx.err(
+                at,
+                format!("config.volatile: {file:?} must start with `~/`"),
+            ));
+        };
+        if !own_home(rest) {
+            return Err(cx.err(
+                at,
+                format!("config.volatile: {file:?} is not a file of config.protect"),
+            ));
+        }
+        let mut list = Vec::new();
+        for k in keys {
+            let key = k.get_ref();
+            if key.is_empty() || key.split('.').any(str::is_empty) {
+                return Err(cx.err(
+                    k.span().start,
+                    format!("config.volatile: {key:?} is not a dotted key path"),
+                ));
+            }
+            list.push(key.clone());
+        }
+        volatile.push((home.join(rest), list));
     }
     Ok(Profile {
         name: name.to_string(),
@@ -243,6 +348,8 @@ pub fn parse_profile(
         file: override_file.map(Path::to_path_buf),
         layer,
         dirs: state_dirs,
+        regenerated,
+        volatile,
     })
 }
 
@@ -279,6 +386,7 @@ pub(crate) fn merge_into(builtin: &mut Layer, profiles: &[Profile]) {
             .extend(p.layer.allow_write.iter().cloned());
         builtin.protect.extend(p.layer.protect.iter().cloned());
         builtin.net_allow.extend(p.layer.net_allow.iter().cloned());
+        builtin.env_set.extend(p.layer.env_set.iter().cloned());
     }
 }
 

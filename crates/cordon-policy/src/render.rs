@@ -15,11 +15,14 @@ impl Effective {
         let mut s = String::new();
         let deny_eff = self.deny_read_effective();
         let reopen = self.allow_read_reopen();
-        let _ = writeln!(s, "workspace {}", self.workspace.display());
+        let _ = writeln!(s, "workspace {}", quoted(&self.workspace.to_string_lossy()));
         for r in &self.allow_write {
             line(
                 &mut s,
-                &format!("filesystem.allow_write {}", r.value.display()),
+                &format!(
+                    "filesystem.allow_write {}",
+                    quoted(&r.value.to_string_lossy())
+                ),
                 &r.origin,
             );
         }
@@ -31,7 +34,10 @@ impl Effective {
             };
             line(
                 &mut s,
-                &format!("filesystem.deny_read {}{note}", r.value.display()),
+                &format!(
+                    "filesystem.deny_read {}{note}",
+                    quoted(&r.value.to_string_lossy())
+                ),
                 &r.origin,
             );
         }
@@ -43,21 +49,27 @@ impl Effective {
             };
             line(
                 &mut s,
-                &format!("filesystem.allow_read {}{note}", r.value.display()),
+                &format!(
+                    "filesystem.allow_read {}{note}",
+                    quoted(&r.value.to_string_lossy())
+                ),
                 &r.origin,
             );
         }
         for r in &self.ask_read {
             line(
                 &mut s,
-                &format!("filesystem.ask_read {}", r.value.display()),
+                &format!("filesystem.ask_read {}", quoted(&r.value.to_string_lossy())),
                 &r.origin,
             );
         }
         for r in &self.ask_write {
             line(
                 &mut s,
-                &format!("filesystem.ask_write {}", r.value.display()),
+                &format!(
+                    "filesystem.ask_write {}",
+                    quoted(&r.value.to_string_lossy())
+                ),
                 &r.origin,
             );
         }
@@ -65,12 +77,20 @@ impl Effective {
             line(&mut s, "filesystem.mode strict", &self.fs_mode.origin);
         }
         for r in &self.protect {
-            line(&mut s, &format!("filesystem.protect {r}"), &r.origin);
+            line(
+                &mut s,
+                &format!("filesystem.protect {}", quoted(&r.to_string())),
+                &r.origin,
+            );
         }
         match crate::protect::builtin_protect_rules() {
             Ok(rules) => {
                 for r in &rules {
-                    line(&mut s, &format!("filesystem.protect {r}"), &r.origin);
+                    line(
+                        &mut s,
+                        &format!("filesystem.protect {}", quoted(&r.to_string())),
+                        &r.origin,
+                    );
                 }
             }
             Err(e) => {
@@ -384,5 +404,20 @@ impl Canon {
             self.hasher.update((part.len() as u64).to_le_bytes());
             self.hasher.update(part);
         }
+    }
+}
+
+/// A path or pattern as it can be pasted: bare when it holds only characters that need no
+/// quoting, else a TOML basic string (what a policy file takes; in a shell, too, for names
+/// without `$`, backquote or `\\`).
+pub fn quoted(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-~+@:,=%*?[]".contains(c));
+    if plain {
+        value.to_string()
+    } else {
+        toml::Value::String(value.to_string()).to_string()
     }
 }

@@ -120,7 +120,7 @@ pub fn resolve(inputs: &Inputs) -> Result<Effective, PolicyError> {
             .iter()
             .flat_map(|l| l.env_pass.iter().cloned())
             .collect(),
-        env_set: merge_env_set(&strong),
+        env_set: merge_env_set(&builtin, &strong),
         limits: merge_limits(&strong, &project, &builtin, &mut warnings),
         network: merge_network(&strong, &project, &builtin),
         approval: merge_approval(&strong, &builtin),
@@ -290,11 +290,15 @@ fn accepted_allow_read(
     out
 }
 
-/// One value per name. Later user sources override earlier ones (the user file, then each
+/// One value per name. A profile's constants (the built-in tier) come first, so every other
+/// source overrides them; later user sources override earlier ones (the user file, then each
 /// `-p` file, then flags); managed values override everything.
-fn merge_env_set(strong: &[Layer]) -> Vec<Rule<(String, OsString)>> {
-    let rules: Vec<&Rule<(String, OsString)>> =
-        strong.iter().flat_map(|l| l.env_set.iter()).collect();
+fn merge_env_set(builtin: &Layer, strong: &[Layer]) -> Vec<Rule<(String, OsString)>> {
+    let rules: Vec<&Rule<(String, OsString)>> = builtin
+        .env_set
+        .iter()
+        .chain(strong.iter().flat_map(|l| l.env_set.iter()))
+        .collect();
     last_wins_managed_final(rules, |r| r.value.0.clone())
 }
 

@@ -373,7 +373,9 @@ pub fn collect(
         if shared.iter().any(|s| path.starts_with(s)) {
             continue;
         }
-        if host_bytes(&path).as_deref() == Some(bytes.as_slice()) {
+        // What the agent rewrites itself, and changes only to its own counters, are nothing
+        // for the person to review.
+        if own.regenerated(&path) || unchanged_for_review(own, &path, &bytes) {
             continue;
         }
         let dir = store(home).join(m.profile);
@@ -402,6 +404,56 @@ pub fn collect(
         }
     }
     done
+}
+
+/// Whether `new` (saved inside for `path`) equals the host's file, or differs from it only in
+/// keys the profile names as updated by the agent itself (`[config.volatile]`). A file the
+/// host does not have is always something to review.
+fn unchanged_for_review(own: &OwnConfig, path: &Path, new: &[u8]) -> bool {
+    let Some(old) = host_bytes(path) else {
+        return false;
+    };
+    if old == new {
+        return true;
+    }
+    let keys = own.volatile_keys(path);
+    !keys.is_empty() && same_but(&keys, &old, new)
+}
+
+/// `old` and `new` parsed alike (JSON, else TOML) and equal once `keys` are removed from both.
+fn same_but(keys: &[&str], old: &[u8], new: &[u8]) -> bool {
+    fn json(b: &[u8]) -> Option<serde_json::Value> {
+        serde_json::from_slice(b).ok()
+    }
+    fn toml_value(b: &[u8]) -> Option<serde_json::Value> {
+        let t: toml::Table = std::str::from_utf8(b).ok()?.parse().ok()?;
+        serde_json::to_value(t).ok()
+    }
+    fn strip(v: &mut serde_json::Value, key: &str) {
+        let mut parts: Vec<&str> = key.split('.').collect();
+        let Some(last) = parts.pop() else { return };
+        let mut at = v;
+        for p in parts {
+            match at.get_mut(p) {
+                Some(next) => at = next,
+                None => return,
+            }
+        }
+        if let Some(map) = at.as_object_mut() {
+            map.remove(last);
+        }
+    }
+    let (Some(mut a), Some(mut b)) = (
+        json(old).or_else(|| toml_value(old)),
+        json(new).or_else(|| toml_value(new)),
+    ) else {
+        return false;
+    };
+    for k in keys {
+        strip(&mut a, k);
+        strip(&mut b, k);
+    }
+    a == b
 }
 
 /// The one line printed at exit when the agent saved configuration inside.
@@ -487,9 +539,19 @@ pub fn diff(name: Option<&str>) -> Result<i32, String> {
     let mut any = false;
     let mut out = io::stdout().lock();
     for n in &names {
+        let own = crate::profiles::load_one(&home, n)
+            .ok()
+            .and_then(|p| OwnConfig::new(&home, std::slice::from_ref(&p)).ok());
         for (rel, new) in stored(&home, n) {
-            any = true;
             let path = home.join(&rel);
+            // Stored by an older cordon, or the host caught up since: nothing to review.
+            if own
+                .as_ref()
+                .is_some_and(|o| o.regenerated(&path) || unchanged_for_review(o, &path, &new))
+            {
+                continue;
+            }
+            any = true;
             let old = host_bytes(&path);
             let shown = tilde(&home, &path);
             let _ = writeln!(out, "# {n}: {shown}");
@@ -541,6 +603,7 @@ pub fn apply(name: &str) -> Result<i32, String> {
         return Ok(0);
     }
     let mut failed = 0;
+    let mut applied = 0;
     for (rel, bytes) in files {
         let path = home.join(&rel);
         let shown = tilde(&home, &path);
@@ -549,9 +612,15 @@ pub fn apply(name: &str) -> Result<i32, String> {
             failed += 1;
             continue;
         }
+        if own.regenerated(&path) || unchanged_for_review(&own, &path, &bytes) {
+            // Nothing of the person's: the agent on the host writes its own copy.
+            let _ = remove_stored(&home, name, &rel);
+            continue;
+        }
         match write_beneath(&home, &rel, &bytes, 0o600, Existing::Replace) {
             Ok(_) => {
                 println!("applied {shown}");
+                applied += 1;
                 let _ = remove_stored(&home, name, &rel);
             }
             Err(e) => {
@@ -559,6 +628,11 @@ pub fn apply(name: &str) -> Result<i32, String> {
                 failed += 1;
             }
         }
+    }
+    if applied == 0 && failed == 0 {
+        println!(
+            "nothing to apply for {name}: what it saved is what it rewrites or counts by itself"
+        );
     }
     Ok(if failed == 0 { 0 } else { 1 })
 }

@@ -110,7 +110,7 @@ pub fn protect_set(eff: &Effective, home: &Path, workspace: &Path) -> Result<Pro
         ProtectRule::exact(
             &crate::dirs::runtime_dir_path(),
             true,
-            Some("cordon's runtime directory".into()),
+            Some("cordon's runtime directory (its approvals and exec sockets)".into()),
             cordon_policy::Origin::bare(cordon_policy::Tier::Builtin),
         )
         .ok(),

@@ -70,11 +70,31 @@ fn show(layers: &PolicyLayers, only: bool) -> i32 {
             .iter()
             .filter(|r| !eff.protect.contains(r) && !builtin.contains(r))
             .collect();
-        if !extra.is_empty() {
-            out.push_str("\n# protected for this run, each with why\n");
-            for r in extra {
-                let why = r.why.as_deref().unwrap_or("protected");
-                out.push_str(&format!("filesystem.protect {r}  # {} ({why})\n", r.origin));
+        // Grouped by their reason: git configuration pointing somewhere, cordon's runtime
+        // directory, ...
+        let mut whys: Vec<&str> = extra
+            .iter()
+            .map(|r| r.why.as_deref().unwrap_or(""))
+            .collect();
+        whys.dedup();
+        for why in whys {
+            let label = match why {
+                w if w.starts_with("git ") => {
+                    format!("protected because git configuration points there ({w})")
+                }
+                "" => "protected".to_string(),
+                w => format!("protected: {w}"),
+            };
+            out.push_str(&format!("\n# {label}\n"));
+            for r in extra
+                .iter()
+                .filter(|r| r.why.as_deref().unwrap_or("") == why)
+            {
+                out.push_str(&format!(
+                    "protect {}  # {}\n",
+                    cordon_policy::quoted(&r.to_string()),
+                    r.origin
+                ));
             }
         }
         out.push_str(&format!("\n# policy digest {}\n", eff.digest()));

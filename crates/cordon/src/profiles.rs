@@ -221,18 +221,22 @@ fn seen_marker(home: &Path, name: &str) -> PathBuf {
 
 /// On the first run of each profile when the person has no policy file: one paragraph on
 /// stderr saying what is protected, what is allowed and where to change it.
-pub fn first_run_notice(home: &Path, workspace: &Path, profiles: &[Profile]) {
+/// Returns the notices printed.
+pub fn first_run_notice(home: &Path, workspace: &Path, profiles: &[Profile]) -> Vec<String> {
     let xdg = std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from);
     let user_policy = Locations::standard(home, xdg.as_deref(), workspace).user;
+    let mut shown = Vec::new();
     if user_policy.exists() {
-        return;
+        return shown;
     }
     for p in profiles {
         let marker = seen_marker(home, &p.name);
         if marker.exists() {
             continue;
         }
-        eprintln!("{}", notice_text(home, p, &user_policy));
+        let text = notice_text(home, p, &user_policy);
+        eprintln!("{text}");
+        shown.push(text);
         if let Some(dir) = marker.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
@@ -240,6 +244,7 @@ pub fn first_run_notice(home: &Path, workspace: &Path, profiles: &[Profile]) {
             eprintln!("cordon: warning: cannot write {}: {e}", marker.display());
         }
     }
+    shown
 }
 
 fn notice_text(home: &Path, p: &Profile, user_policy: &Path) -> String {
@@ -277,7 +282,8 @@ fn notice_text(home: &Path, p: &Profile, user_policy: &Path) -> String {
 
 /// Before `cordon run`: adds the profile the command selects (unless `--no-auto-profile`)
 /// and prints the first-run notice of every profile in force.
-pub fn prepare_run(args: &mut crate::cli::RunArgs) -> Result<(), String> {
+/// Returns the first-run notices it printed.
+pub fn prepare_run(args: &mut crate::cli::RunArgs) -> Result<Vec<String>, String> {
     let home = crate::plan::home()?;
     if !args.no_auto_profile {
         if let Some(name) = auto_select(&home, &args.command)? {
@@ -287,13 +293,12 @@ pub fn prepare_run(args: &mut crate::cli::RunArgs) -> Result<(), String> {
         }
     }
     if args.layers.profile.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let workspace = crate::plan::workspace(&args.layers)?;
     if args.isolation != crate::cli::Isolation::Landlock {
         create_state_dirs(&home, &load_all(&home, &args.layers.profile)?)?;
     }
     let profiles = load(&home, &args.layers.profile)?;
-    first_run_notice(&home, &workspace, &profiles);
-    Ok(())
+    Ok(first_run_notice(&home, &workspace, &profiles))
 }

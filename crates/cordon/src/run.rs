@@ -212,10 +212,23 @@ impl From<RunArgs> for Request {
 
 /// `cordon run`: picks the command's profile, shows a first run's notice, runs it.
 pub fn run(mut args: RunArgs) -> i32 {
-    if let Err(e) = crate::profiles::prepare_run(&mut args) {
-        return fail(e);
+    let notices = match crate::profiles::prepare_run(&mut args) {
+        Ok(n) => n,
+        Err(e) => return fail(e),
+    };
+    let code = run_request(Request::from(args));
+    // On a terminal the command may have drawn over the notice at once (an agent's full-screen
+    // TUI does): it is said again where the person reads next, after the command.
+    if !notices.is_empty() && rustix::termios::isatty(std::io::stderr()) {
+        for n in &notices {
+            let n = n.strip_prefix("cordon: ").unwrap_or(n);
+            let n = n.replace(" (Shown once.)", "");
+            eprintln!(
+                "cordon: shown at the start, again here in case the command's screen hid it: {n}"
+            );
+        }
     }
-    run_request(Request::from(args))
+    code
 }
 
 /// Runs a request: the plan is made complete first, then the sandbox is started from it in

@@ -146,7 +146,8 @@ impl Ctx {
         let Some(approver) = &self.opts.approver else {
             return Err(Verdict::Deny {
                 rule,
-                reason: format!("no rule names {target}:{port} and there is nobody to ask"),
+                // The words `cordon log` uses for the same refusal.
+                reason: format!("asked; denied by no approver (no rule names {target}:{port})"),
                 fix,
             });
         };
@@ -163,7 +164,11 @@ impl Ctx {
         } else {
             Err(Verdict::Deny {
                 rule,
-                reason: format!("asked about {target}:{port}: not allowed"),
+                // `cordon log` says "asked; denied by" who refused: the approver, a timeout,
+                // no approver running, a rate limit.
+                reason: format!(
+                    "asked; denied (no rule names {target}:{port}; `cordon log` says by whom)"
+                ),
                 fix,
             })
         }

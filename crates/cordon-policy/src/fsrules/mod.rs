@@ -93,7 +93,7 @@ pub enum Place {
     Scratch,
     /// A path the host shares writable (the workspace, `allow_write`).
     HostShared,
-    /// `$HOME`'s private layer.
+    /// `$HOME`'s private layer (or, without one, `$HOME` itself).
     HomeLayer,
     /// Anywhere else.
     Elsewhere,
@@ -128,7 +128,7 @@ impl fmt::Display for Refusal<'_> {
 pub const BUILTIN_REFUSALS: &[(&str, &str)] = &[
     (
         "HEAD outside .git",
-        "with objects/ and refs/ beside it git takes the directory for a bare repository and runs its config's core.fsmonitor when the person runs git there on the host",
+        "with objects/ and refs/ beside it git takes the directory for a bare repository and runs its config's core.fsmonitor when the person runs git there on the host; not refused in scratch, nor in the private $HOME layer outside the agent's own configuration (what stays there reaches no host git)",
     ),
     (
         "moving a directory that leads to protected paths",
@@ -147,16 +147,14 @@ pub enum FileDecision<'a> {
     Ask(&'a AskRoot),
 }
 
-/// What the rules of a bare repository say: git treats any directory holding `HEAD`,
-/// `objects/` and `refs/` as a bare repository and reads its `config` (`core.fsmonitor`,
-/// hooks) when the user later runs git there. `HEAD` is the one file git cannot do without,
-/// and outside a `.git` directory nothing legitimate creates it (`git init`/`clone` in the
-/// workspace are refused anyway), so placing one there is refused. Compared
-/// ASCII-case-insensitively like every protected name. `place` is where the path lies (every
-/// place but scratch is decided alike today: what a sandbox keeps in its private `$HOME`
-/// layer can be persisted or copied out).
-pub fn makes_bare_repository(op: FileOp, path: &Path, place: Place) -> bool {
-    let _ = place;
+/// Whether `op` makes `path` a bare repository's `HEAD`: git treats any directory holding
+/// `HEAD`, `objects/` and `refs/` as a bare repository and reads its `config`
+/// (`core.fsmonitor`, hooks) when the user later runs git there. `HEAD` is the one file git
+/// cannot do without, and outside a `.git` directory nothing legitimate in a host-visible
+/// place creates it (`git init`/`clone` in the workspace are refused anyway). Compared
+/// ASCII-case-insensitively like every protected name. Where it is refused is
+/// [`FileRules`]'s decision (not in scratch, nor where only the private layer holds it).
+pub fn makes_bare_repository(op: FileOp, path: &Path) -> bool {
     let named_head = path
         .file_name()
         .is_some_and(|n| n.as_encoded_bytes().eq_ignore_ascii_case(b"HEAD"));
@@ -231,10 +229,29 @@ impl FileRules {
         }
     }
 
+    /// In the private `$HOME` layer and nowhere it leaves it: not host-shared (workspace,
+    /// allow_write, `[state] persist`), not the agent's own configuration (which `cordon config
+    /// apply` copies out). What is written there is gone at exit (a named sandbox keeps it in
+    /// its own state directory, as it keeps `/var/tmp`, a scratch place), so a repository shape
+    /// there reaches no git the person runs; agents make them there (codex's plugin-marketplace
+    /// clone under `~/.codex/.tmp`). Only where a private layer exists (`own` is set then).
+    fn private_only(&self, path: &Path, place: Place) -> bool {
+        place == Place::HomeLayer
+            && self
+                .own
+                .as_ref()
+                .is_some_and(|own| own.owner(path).is_none())
+    }
+
     fn refusal(&self, op: FileOp, path: &Path) -> Option<Refusal<'_>> {
         let place = self.place(path);
         if place == Place::Scratch {
             return None;
+        }
+        // Before the agent's own configuration is let into the layer: `config apply` copies
+        // that out.
+        if makes_bare_repository(op, path) && !self.private_only(path, place) {
+            return Some(Refusal::BareRepository);
         }
         if let Some(own) = &self.own {
             if own
@@ -246,9 +263,6 @@ impl FileRules {
         }
         if let Some(rule) = self.set.protecting(path) {
             return Some(Refusal::Protected(rule));
-        }
-        if makes_bare_repository(op, path, place) {
-            return Some(Refusal::BareRepository);
         }
         if op.moves() && self.set.leads_to_protected(path) {
             return Some(Refusal::LeadsToProtected);

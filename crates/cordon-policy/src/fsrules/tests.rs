@@ -146,11 +146,7 @@ fn a_head_outside_git_is_refused_where_it_places_a_name() {
         r.decide(FileOp::Create, Path::new("/tmp/r/HEAD")),
         FileDecision::Allow
     );
-    assert!(makes_bare_repository(
-        FileOp::Create,
-        Path::new("/a/HEAD"),
-        Place::HomeLayer
-    ));
+    assert!(makes_bare_repository(FileOp::Create, Path::new("/a/HEAD")));
 }
 
 #[test]
@@ -263,4 +259,39 @@ fn policy_show_lists_every_exemption_and_refusal_with_why() {
         assert!(text.contains(&format!("filesystem.refuse {what}  # builtin\n")));
         assert!(text.contains(why));
     }
+}
+
+#[test]
+fn a_head_only_the_private_home_layer_holds_is_the_sandboxs_own() {
+    let home = Path::new(HOME);
+    let text = "description = \"g\"\n[config]\nprotect = [\"~/.gemini/commands/**\"]\n";
+    let profile =
+        crate::parse_profile("gemini", Path::new("p.toml"), text, None, home).expect("profile");
+    let own = OwnConfig::new(home, &[profile]).expect("own");
+    let set = ProtectSet::new(home, &[]).expect("set");
+    let shared = vec![PathBuf::from(WS), PathBuf::from("/home/u/kept")];
+    let r = FileRules::new(
+        set,
+        home.into(),
+        shared,
+        AskPaths::default(),
+        Some(Arc::new(own)),
+    );
+    // codex's marketplace clone in its private home layer.
+    let staging = "/home/u/.codex/.tmp/.staging/m/HEAD";
+    assert_eq!(
+        r.decide(FileOp::Create, Path::new(staging)),
+        FileDecision::Allow
+    );
+    // What leaves the layer keeps the rule: the workspace, a host-shared path under $HOME, the
+    // agent's own configuration (copied out by `config apply`).
+    for p in [
+        format!("{WS}/x/HEAD"),
+        "/home/u/kept/r/HEAD".to_string(),
+        "/home/u/.gemini/commands/HEAD".to_string(),
+    ] {
+        assert!(refused(&r, FileOp::Create, &p).is_some(), "{p}");
+    }
+    // Without a private layer `$HOME` is the host's.
+    assert!(refused(&rules(), FileOp::Create, staging).is_some());
 }

@@ -27,6 +27,10 @@ use super::Profile;
 pub struct OwnConfig {
     home: PathBuf,
     profiles: Vec<(String, ProtectSet)>,
+    /// Per profile, what the agent rewrites itself (`[config] regenerated`).
+    regenerated: Vec<ProtectSet>,
+    /// (file, keys) the agents update by themselves (`[config.volatile]`).
+    volatile: Vec<(PathBuf, Vec<String>)>,
 }
 
 /// A path one profile names as its own configuration, and the rule that names it.
@@ -44,6 +48,8 @@ impl OwnConfig {
         let mut out = OwnConfig {
             home: home.to_path_buf(),
             profiles: Vec::new(),
+            regenerated: Vec::new(),
+            volatile: Vec::new(),
         };
         for p in profiles {
             let rules: Vec<ProtectRule> = p
@@ -56,6 +62,9 @@ impl OwnConfig {
             if !rules.is_empty() && !out.profiles.iter().any(|(n, _)| n == &p.name) {
                 out.profiles
                     .push((p.name.clone(), ProtectSet::from_rules(home, rules)?));
+                out.regenerated
+                    .push(ProtectSet::from_rules(home, p.regenerated.clone())?);
+                out.volatile.extend(p.volatile.iter().cloned());
             }
         }
         Ok(out)
@@ -84,6 +93,25 @@ impl OwnConfig {
                 rule,
             })
         })
+    }
+
+    /// Whether `path` is own configuration its agent rewrites by itself at every start: it is
+    /// never saved for `cordon config apply` (the agent on the host writes its own copy).
+    pub fn regenerated(&self, path: &Path) -> bool {
+        self.profiles
+            .iter()
+            .zip(&self.regenerated)
+            .any(|((_, own), regen)| own.matches(path).is_some() && regen.matches(path).is_some())
+    }
+
+    /// The keys of own-configuration file `path` that its agent updates by itself (counters,
+    /// timestamps), as dotted paths into the file's JSON or TOML.
+    pub fn volatile_keys(&self, path: &Path) -> Vec<&str> {
+        self.volatile
+            .iter()
+            .filter(|(f, _)| f == path)
+            .flat_map(|(_, keys)| keys.iter().map(String::as_str))
+            .collect()
     }
 
     /// Whether a write to `path` may land in the private `$HOME` layer: `path` is an active

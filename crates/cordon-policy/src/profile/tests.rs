@@ -37,8 +37,20 @@ fn every_builtin_profile_parses_and_describes_itself() {
 #[test]
 fn builtin_profiles_pass_no_secrets_and_keep_state_below_home() {
     for (name, text) in BUILTIN_PROFILES {
-        assert!(!text.contains("[env]"), "{name} must not pass environment");
         let p = builtin(name);
+        // Constants only, and none that looks like a secret (the parser refuses those).
+        assert!(
+            p.layer.env_pass.is_empty(),
+            "{name} must not pass environment"
+        );
+        for r in &p.layer.env_set {
+            assert!(
+                !crate::env::looks_secret(&r.value.0),
+                "{name}: {}",
+                r.value.0
+            );
+        }
+        let _ = text;
         for w in p.persist_paths() {
             assert!(
                 w.starts_with(home()) && w != home(),
@@ -223,4 +235,60 @@ fn a_host_a_builtin_profile_allows_suggests_that_profile() {
     // Several profiles: all named.
     let s = profile_suggestion("api.openai.com").expect("openai");
     assert!(s.starts_with("--profile ") && s.contains("codex"), "{s}");
+}
+
+#[test]
+fn regenerated_and_volatile_stay_within_the_agents_own_configuration() {
+    let parse = |text: &str| parse_profile("x", Path::new("profiles/x.toml"), text, None, home());
+    let base =
+        "description = \"x\"\n[config]\nprotect = [\"~/.x/config.toml\", \"~/.x/skills/**\"]\n";
+    let ok = parse(&format!(
+        "{base}regenerated = [\"~/.x/skills/.system/**\"]\n[config.volatile]\n\"~/.x/config.toml\" = [\"a.count\"]\n"
+    ))
+    .unwrap();
+    let own = OwnConfig::new(home(), std::slice::from_ref(&ok)).unwrap();
+    assert!(own.regenerated(&home().join(".x/skills/.system/s/SKILL.md")));
+    assert!(!own.regenerated(&home().join(".x/skills/mine/SKILL.md")));
+    assert_eq!(
+        own.volatile_keys(&home().join(".x/config.toml")),
+        ["a.count"]
+    );
+    // Outside its own configuration, neither is accepted, and each error has its place.
+    for bad in [
+        format!("{base}regenerated = [\"~/.bashrc\"]\n"),
+        format!("{base}regenerated = [\".x/skills/**\"]\n"),
+        format!("{base}[config.volatile]\n\"~/.bashrc\" = [\"a\"]\n"),
+        format!("{base}[config.volatile]\n\"~/.x/config.toml\" = [\"a..b\"]\n"),
+    ] {
+        let e = parse(&bad).unwrap_err().to_string();
+        assert!(e.starts_with("profiles/x.toml:"), "{e}");
+    }
+}
+
+#[test]
+fn a_profile_sets_constants_only_and_every_other_tier_overrides_them() {
+    let parse = |text: &str| parse_profile("x", Path::new("profiles/x.toml"), text, None, home());
+    let p = parse("description = \"x\"\n[env]\nset = { X_QUIET = \"1\" }\n").unwrap();
+    let mut inputs = Inputs::new("/home/u", "/home/u/src");
+    inputs.profiles.push(p.clone());
+    let eff = resolve(&inputs).unwrap();
+    assert_eq!(eff.env_set.len(), 1);
+    assert_eq!(eff.env_set[0].value.1, "1");
+    inputs.user.push((
+        "/home/u/.config/cordon/policy.toml".into(),
+        "[env]\nset = { X_QUIET = \"0\" }\n".into(),
+    ));
+    let eff = resolve(&inputs).unwrap();
+    assert_eq!(eff.env_set.len(), 1);
+    assert_eq!(eff.env_set[0].value.1, "0", "the person's value wins");
+    for bad in [
+        "[env]\nset = { API_TOKEN = \"x\" }\n",
+        "[env]\nset = { lower = \"x\" }\n",
+        "[env]\npass = [\"HOME\"]\n",
+    ] {
+        assert!(
+            parse(&format!("description = \"x\"\n{bad}")).is_err(),
+            "{bad}"
+        );
+    }
 }

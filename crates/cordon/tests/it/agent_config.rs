@@ -420,3 +420,70 @@ fn config_diff_shows_escapes_and_binary_files_inertly() {
         Some(HOST_SETTINGS)
     );
 }
+
+/// What the agent rewrites itself (codex's bundled skills under `~/.codex/skills/.system`)
+/// and changes only to keys it updates by itself (a counter in `config.toml`) are not saved,
+/// so the exit line and `cordon config diff` list only what the person would review; a real
+/// change and a skill of the person's beside them still are (the twin).
+#[test]
+fn what_the_agent_regenerates_or_counts_is_not_offered_for_review() {
+    let sb = Sandbox::new("own-config-volatile");
+    let config = sb.home.join(".codex/config.toml");
+    sb.write_host(
+        &config,
+        "model = \"gpt-a\"\n\n[tui.model_availability_nux]\n\"gpt-a\" = 1\n",
+    );
+    let system = sb.home.join(".codex/skills/.system");
+    // As codex starts: its system skills and marker, and the counter bumped by a TOML writer
+    // that spells the file differently.
+    let regenerate = format!(
+        "mkdir -p '{s}/imagegen' && echo '---' > '{s}/imagegen/SKILL.md' && echo c97e > '{s}/.codex-system-skills.marker' && \
+         printf \"model = 'gpt-a'\\n[tui]\\nmodel_availability_nux = {{ gpt-a = 4 }}\\n\" > '{c}.new' && mv '{c}.new' '{c}' && \
+         cat '{s}/imagegen/SKILL.md'",
+        s = system.display(),
+        c = config.display()
+    );
+    let out = sb.sh_opts(&["--profile", "codex"], &regenerate);
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert!(
+        out.stdout.contains("---"),
+        "codex sees its skills inside\n{}",
+        out.show()
+    );
+    assert!(!out.stderr.contains("saved its settings"), "{}", out.show());
+    let diff = sb.cordon(&["config", "diff"]);
+    assert!(diff.stdout.contains("nothing saved"), "{}", diff.show());
+    assert!(!system.exists(), "{}", out.show());
+
+    // Twin: a real setting and the person's own skill are saved; the system skills are not.
+    let mine = sb.home.join(".codex/skills/mine/SKILL.md");
+    let change = format!(
+        "{regenerate} && printf 'model = \"gpt-b\"\\n\\n[tui.model_availability_nux]\\n\"gpt-a\" = 5\\n' > '{c}' && \
+         mkdir -p \"$(dirname '{m}')\" && echo 'my skill' > '{m}'",
+        c = config.display(),
+        m = mine.display()
+    );
+    let out = sb.sh_opts(&["--profile", "codex"], &change);
+    assert_eq!(out.code, 0, "{}", out.show());
+    let line: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("saved its settings"))
+        .collect();
+    assert_eq!(line.len(), 1, "{}", out.show());
+    assert!(line[0].contains("~/.codex/config.toml"), "{}", line[0]);
+    assert!(
+        line[0].contains("~/.codex/skills/mine/SKILL.md"),
+        "{}",
+        line[0]
+    );
+    assert!(!line[0].contains(".system"), "{}", line[0]);
+    let diff = sb.cordon(&["config", "diff", "codex"]);
+    assert!(
+        diff.stdout.contains("+model = \"gpt-b\""),
+        "{}",
+        diff.show()
+    );
+    assert!(diff.stdout.contains("my skill"), "{}", diff.show());
+    assert!(!diff.stdout.contains(".system"), "{}", diff.show());
+}

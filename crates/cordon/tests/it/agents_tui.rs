@@ -379,3 +379,36 @@ fn no_terminal_reply_reaches_the_outer_shell() {
     // Twin: what comes after the command does reach the terminal.
     assert!(pane.contains("AFTER-EXIT"), "{pane}");
 }
+
+/// A first run's profile notice is printed before the command starts; a full-screen command
+/// wipes the screen (and here its scrollback) at once, so on a terminal the notice is said
+/// again after the command. Twin: the second run prints no notice at all.
+#[test]
+fn the_first_run_notice_is_seen_after_a_full_screen_command() {
+    let test = "agents_tui::the_first_run_notice_is_seen_after_a_full_screen_command";
+    let sb = Sandbox::new("notice-tui");
+    if !sb.has_tool("tmux") {
+        skip(test, "tmux is not installed");
+        return;
+    }
+    let t = Tui::new(&sb, test);
+    // Clear screen and scrollback, draw, end: what a TUI leaves behind.
+    let wipe = "printf '\\033[H\\033[2J\\033[3J'; echo DRAWN";
+    let run = format!(
+        "{} run --profile gemini -- sh -c \"{wipe}\"; echo RUN-ENDED",
+        cordon_bin().display()
+    );
+    t.start_shell(&format!("{run}; sleep 120"));
+    t.expect("RUN-ENDED");
+    let pane = t.pane();
+    assert!(
+        pane.contains("again here in case the command's screen hid it")
+            && pane.contains("profile gemini (Gemini CLI"),
+        "{pane}"
+    );
+    t.start_shell(&format!("{run}; sleep 120"));
+    t.expect("RUN-ENDED");
+    let pane = t.pane();
+    assert!(!pane.contains("profile gemini (Gemini CLI"), "{pane}");
+    assert!(pane.contains("DRAWN"), "{pane}");
+}

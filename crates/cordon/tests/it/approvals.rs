@@ -223,6 +223,21 @@ fn no_approver_means_deny() {
         "{}",
         log.show()
     );
+    // What the proxy answers says it in the same words as `cordon log`.
+    let out = finish(t.spawn(
+        &format!(
+            "curl -s -x http://127.0.0.1:3128 http://up.test:{}/; echo",
+            up.port
+        ),
+        &[],
+    ));
+    assert!(
+        out.stdout.contains("asked; denied") && out.stdout.contains("cordon log"),
+        "{}",
+        out.show()
+    );
+    assert!(!out.stdout.contains("not allowed"), "{}", out.show());
+    assert_eq!(up.count.load(Ordering::SeqCst), 0);
 }
 
 #[test]

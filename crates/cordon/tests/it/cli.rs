@@ -362,6 +362,45 @@ fn doctor_boots_no_guest_unless_verbose_and_explains_kvm() {
     }
 }
 
+/// Each extra protected path is labelled with its own reason (git configuration pointing
+/// somewhere, cordon's runtime directory), and a path with a space is printed quoted, so the
+/// line can be pasted into a policy file.
+#[test]
+fn policy_show_labels_each_reason_and_quotes_paths_with_spaces() {
+    let sb = Sandbox::new("policy-labels");
+    sb.host_sh_ok("git init -q . && git config core.hooksPath 'my hooks'");
+    let spaced = sb.home.join("notes dir");
+    let allow = format!("--allow-write={}", spaced.display());
+    std::fs::create_dir_all(&spaced).expect("mkdir");
+    chown_tree(&spaced);
+    let out = sb.cordon(&["policy", "show", &allow]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    let text = &out.stdout;
+    let quoted = format!("filesystem.allow_write \"{}\"", spaced.display());
+    assert!(text.contains(&quoted), "{quoted}\n{text}");
+    let hooks = format!("protect \"{}/my hooks/**\"", sb.ws.display());
+    let git_label = text
+        .find("# protected because git configuration points there (git core.hooksPath)")
+        .expect(text);
+    let hooks_at = text.find(&hooks).expect(&hooks);
+    assert!(hooks_at > git_label, "{text}");
+    // cordon's runtime directory has its own label, not git's.
+    let runtime_label = text
+        .find("# protected: cordon's runtime directory")
+        .expect(text);
+    let runtime_rule = text[runtime_label..]
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    assert!(runtime_rule.starts_with("protect "), "{text}");
+    assert!(runtime_rule.contains("cordon"), "{runtime_rule}");
+    assert!(
+        !text[git_label..runtime_label.max(git_label)].contains(&runtime_rule),
+        "{text}"
+    );
+}
+
 #[test]
 fn policy_show_from_home_explains_instead_of_failing() {
     let sb = Sandbox::new("policy-home");

@@ -322,3 +322,22 @@ fn aider_profile() {
         install: "aider-chat is not installed by .ci/run: it pulls in hundreds of MB of Python dependencies; `pipx install aider-chat` enables this test",
     });
 }
+
+/// claude's profile turns its optional traffic off with the variable claude reads
+/// (CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC): set inside with the profile, not without it,
+/// and the person's own `[env] set` wins.
+#[test]
+fn a_profile_constant_reaches_the_agent_and_the_person_overrides_it() {
+    let sb = Sandbox::new("profile-env");
+    let show = "echo \"V=${CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC-unset}\"";
+    let out = sb.sh_opts(&["--profile", "claude"], show);
+    assert!(out.stdout.contains("V=1"), "{}", out.show());
+    let out = sb.sh_opts(&["--no-auto-profile"], show);
+    assert!(out.stdout.contains("V=unset"), "{}", out.show());
+    sb.write_host(
+        &sb.home.join(".config/cordon/policy.toml"),
+        "[env]\nset = { CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC = \"0\" }\n",
+    );
+    let out = sb.sh_opts(&["--profile", "claude"], show);
+    assert!(out.stdout.contains("V=0"), "{}", out.show());
+}

@@ -442,6 +442,59 @@ fn bare_repository_copied_in_from_scratch() {
     );
 }
 
+/// A bare-repository shape where it can reach the host is refused however it is made:
+/// `cordon config apply` copies an agent's own files out (codex's `~/.codex/skills/**`), and
+/// an `allow_write` path below `$HOME` is the host's.
+#[test]
+fn bare_repository_shaped_dir_where_it_reaches_the_host() {
+    let sb = repo("bare-reach");
+    let kept = sb.home.join("kept");
+    fs::create_dir_all(&kept).expect("mkdir");
+    chown_tree(&kept);
+    let make = |dir: &str| {
+        format!(
+            "mkdir -p {dir}/objects {dir}/refs && printf '[core]\\n\\tfsmonitor = touch /tmp/pwned\\n' > {dir}/config; \
+             echo 'ref: refs/heads/main' > {dir}/HEAD && echo 'MADE {dir}'; "
+        )
+    };
+    let script = format!(
+        "{}{}{}true",
+        make("\"$HOME/.codex/skills/evil\""),
+        make("\"$HOME/kept/evil\""),
+        make("./evil")
+    );
+    let allow = format!("--allow-write={}", kept.display());
+    let out = sb.sh_opts(&["--profile", "codex", &allow], &script);
+    assert!(!out.stdout.contains("MADE"), "{}", out.show());
+    assert!(!kept.join("evil/HEAD").exists(), "{}", out.show());
+    assert!(!sb.ws.join("evil/HEAD").exists(), "{}", out.show());
+    let diff = sb.cordon(&["config", "diff", "codex"]);
+    assert!(!diff.stdout.contains("evil/HEAD"), "{}", diff.show());
+}
+
+/// Twin: in the private `$HOME` layer, outside every host-shared path and every file an
+/// agent's profile offers for `config apply`, a repository shape is made (codex's plugin
+/// marketplace clone under `~/.codex/.tmp`; `git init --bare` under `~`) and is gone at exit:
+/// no git on the host ever sees it.
+#[test]
+fn bare_repository_in_the_private_layer_twin() {
+    let sb = repo("bare-private");
+    let script = "set -e; d=\"$HOME/.codex/.tmp/.staging/marketplace-x/checkout\"; \
+        mkdir -p \"$d/objects\" \"$d/refs\" && echo 'ref: refs/heads/main' > \"$d/HEAD\" && cat \"$d/HEAD\"; \
+        git init -q --bare \"$HOME/scratch.git\" && git -C \"$HOME/scratch.git\" rev-parse --is-bare-repository";
+    let out = sb.sh_opts(&["--profile", "codex"], script);
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert!(
+        out.stdout.contains("ref: refs/heads/main"),
+        "{}",
+        out.show()
+    );
+    assert!(out.stdout.contains("true"), "{}", out.show());
+    assert!(!out.stderr.contains("denied"), "{}", out.show());
+    assert!(!sb.home.join(".codex/.tmp").exists(), "{}", out.show());
+    assert!(!sb.home.join("scratch.git").exists(), "{}", out.show());
+}
+
 #[test]
 fn git_workflow_twin() {
     let sb = repo("git-twin");

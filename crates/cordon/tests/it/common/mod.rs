@@ -114,28 +114,10 @@ pub fn note(test: &str, what: &str) {
     report("NOTE", test, what);
 }
 
-/// SKIP/NOTE lines reported by the integration tests, for the count printed when it exits.
-static REPORTED: AtomicU64 = AtomicU64::new(0);
-
-extern "C" fn print_count() {
-    let n = REPORTED.load(Ordering::Relaxed);
-    let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cordon-it-skips.txt");
-    let line = format!(
-        "cordon-it: {n} check(s) skipped or only partly possible in the integration tests (the SKIP/NOTE lines above; every run's are appended to {})\n",
-        file.display()
-    );
-    let _ = std::io::stderr().write_all(line.as_bytes());
-}
-
 fn report(kind: &str, test: &str, reason: &str) {
-    if REPORTED.fetch_add(1, Ordering::Relaxed) == 0 {
-        // libtest ends with `std::process::exit`, which runs atexit handlers: the count is
-        // then the last thing this binary prints, after its `test result:` line, with or
-        // without .ci/run.
-        // SAFETY: registers a plain function without arguments that only reads an atomic
-        // and writes to stderr.
-        unsafe { libc::atexit(print_count) };
-    }
+    // Counted once for the whole `cargo test --workspace` run by crates/test-summary, whose
+    // binary runs last.
+    test_summary::record(kind, test, reason);
     let line = format!("{kind} {test}: {reason}\n");
     // std::io::stderr() is not captured by libtest (only the print macros are).
     let _ = std::io::stderr().write_all(line.as_bytes());
