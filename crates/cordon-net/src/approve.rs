@@ -3,6 +3,7 @@
 //! such destinations are refused, as before.
 
 use crate::host::Host;
+use cordon_policy::Outcome;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -24,11 +25,12 @@ pub struct AskRequest {
     pub peer: Option<SocketAddr>,
 }
 
-/// Decides held connections. `ask` resolves to `true` to admit exactly the
-/// connection asked about; anything else (including a dropped future) refuses.
+/// Decides held connections. `ask` resolves to [`Outcome::Granted`] to admit exactly the
+/// connection asked about; any other outcome refuses (a dropped future must resolve to a
+/// refusal too).
 pub trait Approver: Send + Sync {
     /// Asks about one connection; the connection waits until this resolves.
-    fn ask(&self, req: AskRequest) -> Pin<Box<dyn Future<Output = bool> + Send>>;
+    fn ask(&self, req: AskRequest) -> Pin<Box<dyn Future<Output = Outcome> + Send>>;
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The DNS stub's answers. It never forwards anything: allowed names get
 //! synthetic addresses, everything else an immediate refusal.
 
+use crate::event::Decided;
 use crate::host::{parse_host, Host};
 use crate::policy::NetPolicy;
 use crate::synth::Synth;
@@ -22,8 +23,8 @@ pub struct Answer {
     pub name: String,
     /// The query type, e.g. `A`.
     pub qtype: String,
-    /// `answered`, `nodata`, `nxdomain`, `refused`, `notimp`, `formerr` or `servfail`.
-    pub decision: &'static str,
+    /// `Answered`, `Nodata`, `Nxdomain`, `Refused`, `Notimp`, `Formerr` or `Servfail`.
+    pub decision: crate::event::Decided,
 }
 
 fn error(id: u16, code: ResponseCode, query: Option<&Query>, rd: bool) -> Option<Vec<u8>> {
@@ -41,7 +42,7 @@ pub fn respond(packet: &[u8], policy: &NetPolicy, synth: &Synth) -> Answer {
         response: None,
         name: String::new(),
         qtype: String::new(),
-        decision: "formerr",
+        decision: Decided::Formerr,
     };
     if packet.len() < 12 || packet.len() > MAX_MESSAGE {
         return out;
@@ -60,7 +61,7 @@ pub fn respond(packet: &[u8], policy: &NetPolicy, synth: &Synth) -> Answer {
     };
     let rd = msg.recursion_desired();
     if msg.message_type() != MessageType::Query || msg.op_code() != OpCode::Query {
-        out.decision = "notimp";
+        out.decision = Decided::Notimp;
         out.response = error(id, ResponseCode::NotImp, None, rd);
         return out;
     }
@@ -71,20 +72,20 @@ pub fn respond(packet: &[u8], policy: &NetPolicy, synth: &Synth) -> Answer {
     out.name = q.name().to_ascii().to_ascii_lowercase();
     out.qtype = q.query_type().to_string();
     if q.query_class() != DNSClass::IN {
-        out.decision = "refused";
+        out.decision = Decided::Refused;
         out.response = error(id, ResponseCode::Refused, Some(q), rd);
         return out;
     }
     let name = match parse_host(&out.name) {
         Ok(Host::Name(n)) if policy.name_may_resolve(&n) => n,
         _ => {
-            out.decision = "nxdomain";
+            out.decision = Decided::Nxdomain;
             out.response = error(id, ResponseCode::NXDomain, Some(q), rd);
             return out;
         }
     };
     let Some((v4, v6)) = synth.assign(&name) else {
-        out.decision = "servfail";
+        out.decision = Decided::Servfail;
         out.response = error(id, ResponseCode::ServFail, Some(q), rd);
         return out;
     };
@@ -101,17 +102,17 @@ pub fn respond(packet: &[u8], policy: &NetPolicy, synth: &Synth) -> Answer {
     match q.query_type() {
         RecordType::A => {
             m.add_answer(Record::from_rdata(owner, TTL, RData::A(A(v4))));
-            out.decision = "answered";
+            out.decision = Decided::Answered;
         }
         RecordType::AAAA => {
             m.add_answer(Record::from_rdata(owner, TTL, RData::AAAA(AAAA(v6))));
-            out.decision = "answered";
+            out.decision = Decided::Answered;
         }
-        _ => out.decision = "nodata",
+        _ => out.decision = Decided::Nodata,
     }
     out.response = m.to_vec().ok();
     if out.response.is_none() {
-        out.decision = "servfail";
+        out.decision = Decided::Servfail;
         out.response = error(id, ResponseCode::ServFail, None, rd);
     }
     out

@@ -3,14 +3,15 @@
 
 use crate::host::{canonical_ip, parse_host, Host};
 use crate::ranges::{embedded_v4, host_net, is_metadata, special_range};
-use cordon_policy::{CidrPattern, DomainPattern, Ports, Rule};
+use cordon_policy::{CidrPattern, Decision, DomainPattern, Ports, Refusal, Rule};
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-/// The rule of a destination that no rule names, under `unknown = "ask"`.
-pub const ASK_RULE: &str = "no rule: unknown = ask";
+/// The rule of a destination that no rule names, under `unknown = "ask"` (a description:
+/// whether to ask is the [`Decision::Ask`] variant, never this text).
+const ASK_RULE: &str = "no rule: unknown = ask";
 /// The rule reported for a connection a person allowed when asked.
-pub const APPROVED_RULE: &str = "approved when asked (unknown = ask)";
+const APPROVED_RULE: &str = "approved when asked (unknown = ask)";
 
 /// What happens to a destination that no rule names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -37,43 +38,6 @@ pub struct NetConfig {
     pub unknown: Unknown,
     /// Managed (administrator) denies: beat everything.
     pub managed_deny: Vec<Rule<DomainPattern>>,
-}
-
-/// The decision for one destination.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// Allowed by `rule`.
-    Allow {
-        /// The rule that allowed it, with its origin.
-        rule: String,
-    },
-    /// Refused.
-    Deny {
-        /// The rule that decided, or `no rule: unknown = deny`.
-        rule: String,
-        /// Why, in words.
-        reason: String,
-        /// The flag or policy line that would allow it.
-        fix: String,
-    },
-}
-
-impl Verdict {
-    /// Whether this is an `Allow`.
-    pub fn is_allow(&self) -> bool {
-        matches!(self, Verdict::Allow { .. })
-    }
-    /// Whether the policy says to ask about this destination (no rule names
-    /// it and `unknown = "ask"`).
-    pub fn is_ask(&self) -> bool {
-        matches!(self, Verdict::Deny { rule, .. } if rule == ASK_RULE)
-    }
-    /// The deciding rule.
-    pub fn rule(&self) -> &str {
-        match self {
-            Verdict::Allow { rule } | Verdict::Deny { rule, .. } => rule,
-        }
-    }
 }
 
 fn describe_domain(r: &Rule<DomainPattern>, kind: &str) -> String {
@@ -135,7 +99,7 @@ impl NetPolicy {
     }
 
     /// The verdict for a target as named by the client, before resolution.
-    pub fn check(&self, host: &Host, port: u16) -> Verdict {
+    pub fn check(&self, host: &Host, port: u16) -> Decision {
         match host {
             Host::Name(n) => self.name_verdict(n, port),
             Host::Ip(ip) => self.ip_verdict(None, *ip, port),
@@ -144,14 +108,14 @@ impl NetPolicy {
 
     /// The verdict for connecting to `ip`, resolved from `name` (or a raw IP
     /// target when `name` is `None`).
-    pub fn check_resolved(&self, name: Option<&str>, ip: IpAddr, port: u16) -> Verdict {
+    pub fn check_resolved(&self, name: Option<&str>, ip: IpAddr, port: u16) -> Decision {
         self.resolved_verdict(name, ip, port, false)
     }
 
     /// Like [`NetPolicy::check_resolved`] for a connection a person approved:
     /// an "ask" verdict counts as allowed; every other check (special ranges,
     /// metadata addresses, denies) still applies.
-    pub fn check_resolved_approved(&self, name: Option<&str>, ip: IpAddr, port: u16) -> Verdict {
+    pub fn check_resolved_approved(&self, name: Option<&str>, ip: IpAddr, port: u16) -> Decision {
         self.resolved_verdict(name, ip, port, true)
     }
 
@@ -161,9 +125,9 @@ impl NetPolicy {
         ip: IpAddr,
         port: u16,
         approved: bool,
-    ) -> Verdict {
-        let approve = |v: Verdict| match v {
-            v if approved && v.is_ask() => Verdict::Allow {
+    ) -> Decision {
+        let approve = |v: Decision| match v {
+            v if approved && v.is_ask() => Decision::Allow {
                 rule: APPROVED_RULE.into(),
             },
             v => v,
@@ -171,9 +135,9 @@ impl NetPolicy {
         match name {
             None => approve(self.ip_verdict(None, ip, port)),
             Some(n) => match approve(self.name_verdict(n, port)) {
-                Verdict::Allow { rule } => match self.ip_verdict(Some(n), ip, port) {
-                    Verdict::Allow { rule: r2 } if r2.is_empty() => Verdict::Allow { rule },
-                    Verdict::Allow { rule: r2 } => Verdict::Allow {
+                Decision::Allow { rule } => match self.ip_verdict(Some(n), ip, port) {
+                    Decision::Allow { rule: r2 } if r2.is_empty() => Decision::Allow { rule },
+                    Decision::Allow { rule: r2 } => Decision::Allow {
                         rule: format!("{rule} + {r2}"),
                     },
                     deny => deny,
@@ -212,27 +176,27 @@ impl NetPolicy {
             })
     }
 
-    fn name_verdict(&self, name: &str, port: u16) -> Verdict {
+    fn name_verdict(&self, name: &str, port: u16) -> Decision {
         if let Some(r) = self
             .managed_deny
             .iter()
             .find(|r| r.value.matches(name, port))
         {
-            return Verdict::Deny {
+            return Decision::Deny(Refusal {
                 rule: describe_domain(r, "managed deny"),
                 reason: format!("{name}:{port} is forbidden by a managed policy"),
                 fix: "none: a managed policy forbids it (ask your administrator)".into(),
-            };
+            });
         }
         if let Some(r) = self.deny.iter().find(|r| r.value.matches(name, port)) {
-            return Verdict::Deny {
+            return Decision::Deny(Refusal {
                 rule: describe_domain(r, "deny"),
                 reason: format!("{name}:{port} matches a deny rule"),
                 fix: format!("remove the deny rule {:?} ({})", r.value.as_str(), r.origin),
-            };
+            });
         }
         if let Some(r) = self.allow.iter().find(|r| r.value.matches(name, port)) {
-            return Verdict::Allow {
+            return Decision::Allow {
                 rule: describe_domain(r, "allow"),
             };
         }
@@ -243,17 +207,25 @@ impl NetPolicy {
             .and_then(|_| cordon_policy::profile_suggestion(name))
             .map(|p| format!("{p}  or  "))
             .unwrap_or_default();
-        Verdict::Deny {
-            rule: self.no_rule(),
-            reason: format!("no allow rule names {name} on port {port}"),
-            fix: format!("{profile}--allow-domain {pat}  or  [network] allow = [\"{pat}\"]"),
-        }
+        self.no_rule(
+            format!("no allow rule names {name} on port {port}"),
+            format!("{profile}--allow-domain {pat}  or  [network] allow = [\"{pat}\"]"),
+        )
     }
 
-    fn no_rule(&self) -> String {
+    /// What `unknown` decides for a destination no rule names.
+    fn no_rule(&self, reason: String, fix: String) -> Decision {
         match self.unknown {
-            Unknown::Deny => "no rule: unknown = deny".into(),
-            Unknown::Ask => ASK_RULE.into(),
+            Unknown::Deny => Decision::Deny(Refusal {
+                rule: "no rule: unknown = deny".into(),
+                reason,
+                fix,
+            }),
+            Unknown::Ask => Decision::Ask(Refusal {
+                rule: ASK_RULE.into(),
+                reason,
+                fix,
+            }),
         }
     }
 
@@ -275,7 +247,7 @@ impl NetPolicy {
 
     /// Returns `Allow` with an empty rule when a resolved name's address
     /// needs no CIDR entry.
-    fn ip_verdict(&self, name: Option<&str>, ip: IpAddr, port: u16) -> Verdict {
+    fn ip_verdict(&self, name: Option<&str>, ip: IpAddr, port: u16) -> Decision {
         let ip = canonical_ip(ip);
         let what = match name {
             Some(n) => format!("{n} resolves to {ip}, which"),
@@ -288,21 +260,21 @@ impl NetPolicy {
                     .find(|c| c.value.ports().contains(port) && c.value.net() == host_net(a))
             };
             return match exact(ip).or_else(|| exact(m)) {
-                Some(c) => Verdict::Allow {
+                Some(c) => Decision::Allow {
                     rule: describe_cidr(c),
                 },
-                None => Verdict::Deny {
+                None => Decision::Deny(Refusal {
                     rule: "built-in: cloud metadata addresses are refused".into(),
                     reason: format!("{what} is a cloud metadata address"),
                     fix: Self::cidr_fix(m, port),
-                },
+                }),
             };
         }
         let embedded = embedded_v4(ip).map(IpAddr::V4);
         let special = special_range(ip);
         let embedded_special = embedded.and_then(|e| special_range(e).map(|r| (e, r)));
         if name.is_some() && special.is_none() {
-            return Verdict::Allow {
+            return Decision::Allow {
                 rule: String::new(),
             };
         }
@@ -312,36 +284,33 @@ impl NetPolicy {
             None => cover,
         };
         match (cover, cover_embedded) {
-            (Some(c), Some(_)) => Verdict::Allow {
+            (Some(c), Some(_)) => Decision::Allow {
                 rule: describe_cidr(c),
             },
             _ => {
-                let (rule, reason) = match (special, embedded_special) {
-                    (_, Some((e, r))) => (
-                        "built-in: special-purpose ranges are refused".to_string(),
-                        format!("{what} embeds {e} ({r})"),
-                    ),
-                    (Some(r), None) => (
-                        "built-in: special-purpose ranges are refused".to_string(),
-                        format!("{what} is in {r}"),
-                    ),
-                    (None, None) => (
-                        self.no_rule(),
-                        format!(
-                            "{what} is a raw IP destination; domain rules never admit IP literals"
-                        ),
-                    ),
-                };
                 let fix_ip = match (cover, embedded_special) {
                     (Some(_), Some((e, _))) => e,
                     _ => ip,
                 };
                 // A name's rule already chose the port: the address alone lifts the refusal.
                 let fix_port = if name.is_some() { 443 } else { port };
-                Verdict::Deny {
-                    rule,
-                    reason,
-                    fix: Self::cidr_fix(fix_ip, fix_port),
+                let fix = Self::cidr_fix(fix_ip, fix_port);
+                let special_refusal = |reason| {
+                    Decision::Deny(Refusal {
+                        rule: "built-in: special-purpose ranges are refused".to_string(),
+                        reason,
+                        fix: fix.clone(),
+                    })
+                };
+                match (special, embedded_special) {
+                    (_, Some((e, r))) => special_refusal(format!("{what} embeds {e} ({r})")),
+                    (Some(r), None) => special_refusal(format!("{what} is in {r}")),
+                    (None, None) => self.no_rule(
+                        format!(
+                            "{what} is a raw IP destination; domain rules never admit IP literals"
+                        ),
+                        fix.clone(),
+                    ),
                 }
             }
         }

@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use cordon_net::event::{Decided, Kind};
 use cordon_net::sni::build_client_hello;
 use cordon_net::socks::build_request;
 use cordon_net::DoorOptions;
@@ -41,14 +42,14 @@ fn connect_allowed_tls_flows_and_is_logged() {
     c.write_all(b"more bytes").expect("send");
     assert_eq!(read_exact_n(&mut c, 10), b"more bytes");
     drop(c);
-    let close = r.wait_event(|e| e.kind == "close" && e.via == "connect");
+    let close = r.wait_event(|e| e.kind == Kind::Close && e.via == "connect");
     assert_eq!(close.bytes_up, (hello.len() + 10) as u64);
     assert_eq!(close.bytes_down, (hello.len() + 10) as u64);
     assert!(close.rule.contains("echo.test"), "{}", close.rule);
     assert!(r
         .events()
         .iter()
-        .any(|e| e.kind == "connect" && e.target == "echo.test"));
+        .any(|e| e.kind == Kind::Connect && e.target == "echo.test"));
     assert_eq!(up.count(), 1);
 }
 
@@ -75,7 +76,7 @@ fn connect_denied_name_gets_403_and_nothing_reaches_upstream() {
             "{resp}"
         );
     }
-    let r2 = r.wait_event(|e| e.kind == "deny" && e.target == "evil.test");
+    let r2 = r.wait_event(|e| e.kind == Kind::Deny && e.target == "evil.test");
     assert_eq!(r2.rule, "no rule: unknown = deny");
     assert!(
         r2.fix.contains(&format!("--allow-domain evil.test:{port}")),
@@ -133,7 +134,7 @@ fn sni_mismatch_denied_before_upstream_connect() {
     c.write_all(b"GET / HTTP/1.1\r\nHost: other.test\r\n\r\n")
         .expect("send");
     assert!(read_to_close(&mut c).is_empty());
-    r.wait_event(|e| e.kind == "deny" && e.rule == "fronting check");
+    r.wait_event(|e| e.kind == Kind::Deny && e.rule == "fronting check");
     // The tunnel is connected before the CONNECT is answered (so an unreachable destination
     // gets a 502), but no byte goes upstream until the first bytes passed.
     assert_eq!(up.bytes(), 0);
@@ -190,7 +191,7 @@ fn http_forward_and_fronting() {
         !seen.to_ascii_lowercase().contains("proxy-authorization"),
         "{seen}"
     );
-    r.wait_event(|e| e.kind == "close" && e.via == "http" && e.bytes_down > 0);
+    r.wait_event(|e| e.kind == Kind::Close && e.via == "http" && e.bytes_down > 0);
     assert_eq!(up.count(), 1);
 
     for (line, host) in [
@@ -337,7 +338,7 @@ fn socks5_works_and_denies() {
     let mut c = client(r.socks);
     c.write_all(&[5, 1, 2]).expect("greeting");
     assert_eq!(read_exact_n(&mut c, 2), [5, 0xff]);
-    r.wait_event(|e| e.via == "socks" && e.kind == "deny" && e.target == "evil.test");
+    r.wait_event(|e| e.via == "socks" && e.kind == Kind::Deny && e.target == "evil.test");
     assert_eq!(up.count(), 1);
 }
 
@@ -431,7 +432,7 @@ fn dns_answers_and_refuses() {
         o => panic!("{o:?}"),
     }
     r.wait_event(|e| {
-        e.kind == "dns" && e.decision == "nxdomain" && e.target.starts_with("c2vjcmv0")
+        e.kind == Kind::Dns && e.decision == Decided::Nxdomain && e.target.starts_with("c2vjcmv0")
     });
 }
 
@@ -475,7 +476,7 @@ fn transparent_door() {
     c.write_all(b"through").expect("send");
     assert_eq!(read_exact_n(&mut c, 7), b"through");
     drop(c);
-    r.wait_event(|e| e.via == "transparent" && e.kind == "close" && e.bytes_up == 7);
+    r.wait_event(|e| e.via == "transparent" && e.kind == Kind::Close && e.bytes_up == 7);
     assert_eq!(up.count(), 1);
     // Denied: a synthetic address for another name, a raw IP, no registration.
     let (other, _) = r.synth().assign("evil.test").expect("room");
@@ -608,8 +609,8 @@ fn unknown_ask_is_reported_as_ask() {
     let r = rig(cfg, DoorOptions::default());
     let (_c, rep) = socks_connect(&r, &build_request("echo.test", port));
     assert_eq!(rep[1], 2);
-    let e = r.wait_event(|e| e.kind == "deny" && e.target == "echo.test");
-    assert_eq!(e.decision, "ask");
+    let e = r.wait_event(|e| e.kind == Kind::Deny && e.target == "echo.test");
+    assert_eq!(e.decision, Decided::Ask);
     assert_eq!(up.count(), 0);
 }
 
@@ -689,7 +690,9 @@ fn unreachable_allowed_destination_gets_502_naming_the_cause() {
         body.contains("allowed but cannot be reached") && body.contains("refused"),
         "{body}"
     );
-    let e = r.wait_event(|e| e.kind == "close" && e.decision == "error" && e.via == "connect");
+    let e = r.wait_event(|e| {
+        e.kind == Kind::Close && e.decision == Decided::Error && e.via == "connect"
+    });
     assert!(e.reason.contains("refused"), "{e:?}");
     // A name that does not resolve.
     let mut c = client(r.http);
@@ -697,7 +700,7 @@ fn unreachable_allowed_destination_gets_502_naming_the_cause() {
     let (head, body) = read_response(&mut c);
     assert!(head.starts_with("HTTP/1.1 502"), "{head}");
     assert!(String::from_utf8_lossy(&body).contains("nowhere.invalid"));
-    r.wait_event(|e| e.decision == "error" && e.target == "nowhere.invalid");
+    r.wait_event(|e| e.decision == Decided::Error && e.target == "nowhere.invalid");
     // SOCKS5 says "connection refused" (5) on a checked port too, before any data.
     let mut s = client(r.socks);
     s.write_all(&[5, 1, 0]).expect("greeting");
@@ -734,7 +737,7 @@ fn keep_alive_requests_must_all_name_the_tunnel_host() {
     assert!(String::from_utf8_lossy(&body).contains("other.test"));
     assert!(read_to_close(&mut c).is_empty(), "the connection must end");
     r.wait_event(|e| {
-        e.kind == "deny" && e.rule == "fronting check" && e.reason.contains("later request")
+        e.kind == Kind::Deny && e.rule == "fronting check" && e.reason.contains("later request")
     });
     let seen = up.seen_text();
     assert!(seen.contains("/first"), "{seen}");
@@ -762,7 +765,7 @@ fn keep_alive_session_to_one_host_works() {
         assert_eq!(body, b"ok");
     }
     drop(c);
-    let close = r.wait_event(|e| e.kind == "close" && e.via == "connect");
+    let close = r.wait_event(|e| e.kind == Kind::Close && e.via == "connect");
     assert!(close.bytes_down > 0 && close.bytes_up > 0, "{close:?}");
     let seen = up.seen_text();
     assert!(seen.contains("/r0") && seen.contains("/r2"), "{seen}");

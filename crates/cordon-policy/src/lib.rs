@@ -44,6 +44,7 @@
 
 mod ask;
 mod compile;
+mod decision;
 mod duration;
 mod effective;
 mod env;
@@ -70,6 +71,7 @@ mod trust;
 
 pub use ask::{strict_data, FsMode, StrictData};
 pub use compile::{compile, Compiled};
+pub use decision::{Decision, Flood, Grant, Outcome, Refusal};
 pub use duration::parse_duration;
 pub use effective::{check_workspace, Approval, Effective, Limits, Network};
 pub use env::{looks_secret, scrub_env, scrub_env_refs, BASE_ALLOW};
@@ -78,7 +80,7 @@ pub use export::{Egress, Exported, Relocate};
 pub use file::parse_policy;
 pub use fsrules::{
     leads_to, makes_bare_repository, AskKind, AskPaths, AskRoot, AskRule, ExemptKind, Exemption,
-    FileDecision, FileOp, FileRules, Place, Refusal, BUILTIN_REFUSALS, EXEMPTIONS,
+    FileDecision, FileOp, FileRefusal, FileRules, Place, BUILTIN_REFUSALS, EXEMPTIONS,
 };
 pub use layer::{CliLayer, Layer, UnknownAction};
 pub use load::{check_file, load_inputs, Locations, MANAGED_POLICY, PROJECT_POLICY};

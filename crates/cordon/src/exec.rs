@@ -7,12 +7,11 @@
 //! serves with the run's rules and network route before the command may exec. The
 //! connection stays open while the command runs (so the supervisor knows what is active).
 
-use crate::audit::Audit;
+use crate::audit::{self, Audit};
 use crate::fail;
 use cordon_linux::exec::{self as join, JoinPlan};
 use cordon_linux::pathguard::{self, GuardConfig, NetRoute};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -203,7 +202,7 @@ fn accept_loop(listener: OwnedFd, shared: Arc<Shared>) {
                 if let Err(e) = serve_one(&conn, &s) {
                     let _ = join::send(conn.as_fd(), format!("E{e}").as_bytes(), &[]);
                     s.audit
-                        .event("exec", json!({ "phase": "refused", "error": e }));
+                        .event(audit::Event::Exec(audit::Exec::Refused { error: e }));
                 }
                 s.last.store(crate::named::now(), Ordering::SeqCst);
                 s.active.fetch_sub(1, Ordering::SeqCst);
@@ -294,10 +293,9 @@ fn serve_one(conn: &OwnedFd, s: &Shared) -> Result<(), String> {
     cfg.asker = asker;
     pathguard::serve(listener, s.init_pid, cfg)
         .map_err(|e| format!("cannot start the path guard: {e}"))?;
-    s.audit.event(
-        "exec",
-        json!({ "phase": "started", "client_pid": cred.pid.as_raw_nonzero().get() }),
-    );
+    s.audit.event(audit::Event::Exec(audit::Exec::Started {
+        client_pid: cred.pid.as_raw_nonzero().get(),
+    }));
     join::send(conn.as_fd(), b"K", &[]).map_err(|e| e.to_string())?;
     // The client keeps the connection until its command ends.
     let _ = join::recv(conn.as_fd());

@@ -2,10 +2,9 @@
 //! [`FileRules`] (every decision is made there) plus what enforcement needs besides.
 
 use crate::approval::files::op_name;
-use crate::audit::Audit;
+use crate::audit::{self, Audit};
 use cordon_linux::pathguard::{Event, GuardConfig};
 use cordon_policy::{AskPaths, FileRules, OwnConfig, ProtectSet};
-use serde_json::json;
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -51,16 +50,17 @@ impl GuardInputs {
             writable_roots: self.writable_roots.clone(),
             protected_inodes,
             on_event: Box::new(move |e: Event| {
-                audit.event(
-                    "file",
-                    json!({
-                        "op": op_name(e.op),
-                        "path": e.path,
-                        "sandbox_pid": e.pid,
-                        "decision": if e.allowed { "allow" } else { "deny" },
-                        "rule": e.rule,
-                    }),
-                );
+                audit.event(audit::Event::File(audit::FileOp {
+                    op: op_name(e.op).into(),
+                    path: e.path,
+                    sandbox_pid: e.pid,
+                    decision: if e.allowed {
+                        audit::Allowed::Allow
+                    } else {
+                        audit::Allowed::Deny
+                    },
+                    rule: e.rule,
+                }));
             }),
             net: None,
             asker: None,

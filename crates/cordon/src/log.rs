@@ -4,9 +4,10 @@
 //! and the flag or policy line that would allow it.
 
 use crate::approval::sanitize::{clean, clean_name};
-use serde_json::Value;
+use crate::audit::{Allowed, Approval, AskKind, Event, Record};
+use cordon_net::event::{Decided, Kind};
 use std::collections::BTreeMap;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -88,97 +89,135 @@ pub struct Denial {
     pub fix: String,
 }
 
-fn text(v: &Value, k: &str) -> String {
-    match v.get(k) {
-        Some(Value::String(s)) if k == "fix" => clean(s, SHOWN_FIX),
-        // Names keep their end (whose file, whose host) when they must be shortened.
-        Some(Value::String(s)) if k == "target" || k == "path" => clean_name(s, SHOWN_NAME),
-        Some(Value::String(s)) => clean(s, SHOWN),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => String::new(),
-    }
+/// A string from a log, made safe to show (logs hold what sandboxed programs named).
+fn shown(s: &str) -> String {
+    clean(s, SHOWN)
 }
 
-/// The denial an audit event records, if it is one.
-pub fn denial(v: &Value) -> Option<Denial> {
-    match v.get("event").and_then(|e| e.as_str())? {
-        "net" if text(v, "kind") == "close" && text(v, "decision") == "error" => {
-            let port = v.get("port").and_then(|p| p.as_u64()).unwrap_or(0);
-            Some(Denial {
-                kind: UNREACHABLE.into(),
-                what: format!("{}:{port}", text(v, "target")),
-                rule: format!("allowed, but {}", text(v, "reason")),
-                fix: String::new(),
-            })
-        }
-        "net" => {
-            let kind = text(v, "kind");
-            let decision = text(v, "decision");
-            // A connection that was asked about is recorded by its approval event.
-            if kind != "deny" || (decision == "deny" && text(v, "rule") == cordon_net::ASK_RULE) {
-                return None;
-            }
-            let port = v.get("port").and_then(|p| p.as_u64()).unwrap_or(0);
-            let target = text(v, "target");
-            let what = if port == 0 {
-                target
+/// A host or path: names keep their end (whose file, whose host) when they must be shortened.
+fn shown_name(s: &str) -> String {
+    clean_name(s, SHOWN_NAME)
+}
+
+/// Fix lines are shown whole (cleaned): they are meant to be pasted.
+fn shown_fix(s: &str) -> String {
+    clean(s, SHOWN_FIX)
+}
+
+fn host_port(target: &str, port: u16) -> String {
+    format!("{}:{port}", shown_name(target))
+}
+
+/// The denial an audit record holds, if it is one.
+pub fn denial(r: &Record) -> Option<Denial> {
+    match &r.event {
+        Event::Net(n) if n.kind == Kind::Close && n.decision == Decided::Error => Some(Denial {
+            kind: UNREACHABLE.into(),
+            what: host_port(&n.target, n.port),
+            rule: format!("allowed, but {}", shown(&n.reason)),
+            fix: String::new(),
+        }),
+        // A connection that was asked about is recorded by its approval event.
+        Event::Net(n) if n.kind != Kind::Deny || n.asked.is_some() => None,
+        Event::Net(n) => {
+            let what = if n.port == 0 {
+                shown_name(&n.target)
             } else {
-                format!("{target}:{port}")
+                host_port(&n.target, n.port)
             };
-            let mut rule = text(v, "rule");
-            if decision == "ask" {
+            let mut rule = shown(&n.rule);
+            if n.decision == Decided::Ask {
                 rule = format!("{rule} (nobody to ask: denied)");
             }
             Some(Denial {
                 kind: "network".into(),
                 what,
                 rule,
-                fix: text(v, "fix"),
+                fix: shown_fix(&n.fix),
             })
         }
-        "file" if text(v, "decision") == "deny" => Some(Denial {
-            kind: format!("file {}", text(v, "op")),
-            what: text(v, "path"),
-            rule: text(v, "rule"),
+        Event::File(f) if f.decision == Allowed::Deny => Some(Denial {
+            kind: format!("file {}", shown(&f.op)),
+            what: shown_name(&f.path.to_string_lossy()),
+            rule: f.rule.as_deref().map(shown).unwrap_or_default(),
             fix: String::new(),
         }),
-        "approval" if text(v, "phase") == "decision" && text(v, "decision") == "deny" => {
-            let port = v.get("port").and_then(|p| p.as_u64()).unwrap_or(0);
-            let note = text(v, "note");
-            let kind = text(v, "kind");
-            let (kind, what) = match kind.as_str() {
-                "read" | "write" => (format!("file {kind}"), text(v, "target")),
-                _ => (kind, format!("{}:{port}", text(v, "target"))),
+        Event::Approval(Approval::Decision(d)) if !d.outcome.allowed() => {
+            let (kind, what) = match d.kind {
+                AskKind::Read | AskKind::Write => {
+                    (format!("file {}", d.kind.name()), shown_name(&d.target))
+                }
+                AskKind::Network => (d.kind.name().to_string(), host_port(&d.target, d.port)),
             };
+            let by = d.outcome.by();
             Some(Denial {
                 kind,
                 what,
-                rule: if note.is_empty() {
-                    format!("asked; denied by {}", text(v, "by"))
+                rule: if d.note.is_empty() {
+                    format!("asked; denied by {by}")
                 } else {
-                    format!("asked; denied by {} ({note})", text(v, "by"))
+                    format!("asked; denied by {by} ({})", shown(&d.note))
                 },
-                fix: text(v, "fix"),
+                fix: shown_fix(&d.fix),
             })
         }
         _ => None,
     }
 }
 
-/// Reads JSON lines from `path`, keeping events at or after `since` written by `pid`
-/// (when given). Malformed lines are skipped.
-pub fn read_events(path: &Path, since: f64, pid: Option<u32>) -> Vec<Value> {
+/// The longest line read from a log; longer ones are skipped (a hostile one would otherwise
+/// be held in memory whole).
+const MAX_LINE: u64 = 1 << 20;
+
+/// Reads the records in `path` at or after `since` written by `pid` (when given).
+/// Lines that are not well-formed records are skipped.
+pub fn read_events(path: &Path, since: f64, pid: Option<u32>) -> Vec<Record> {
     let Ok(f) = std::fs::File::open(path) else {
         return vec![];
     };
-    std::io::BufReader::new(f)
-        .split(b'\n')
-        .map_while(Result::ok)
-        .take(1_000_000)
-        .filter_map(|l| serde_json::from_slice::<Value>(&l).ok())
-        .filter(|v| v.get("ts").and_then(|t| t.as_f64()).unwrap_or(0.0) >= since)
-        .filter(|v| pid.is_none_or(|p| v.get("pid").and_then(|x| x.as_u64()) == Some(u64::from(p))))
-        .collect()
+    let mut reader = std::io::BufReader::new(f);
+    let mut out = Vec::new();
+    let mut line = Vec::new();
+    for _ in 0..1_000_000 {
+        line.clear();
+        let n = match (&mut reader).take(MAX_LINE).read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if n as u64 == MAX_LINE && line.last() != Some(&b'\n') {
+            // Too long: skip to the end of this line.
+            if skip_line(&mut reader).is_err() {
+                break;
+            }
+            continue;
+        }
+        if let Some(r) = Record::parse(&line) {
+            if r.ts >= since && pid.is_none_or(|p| r.pid == p) {
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+/// Consumes the rest of a line.
+fn skip_line(reader: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => {
+                reader.consume(i + 1);
+                return Ok(());
+            }
+            None => {
+                let n = buf.len();
+                reader.consume(n);
+            }
+        }
+    }
 }
 
 /// The one stderr line after a run with denials: counts by kind and how to see them.
@@ -243,7 +282,7 @@ pub fn parse_since(s: &str, now: f64) -> Result<f64, String> {
 type Group = (usize, Vec<String>, Vec<String>);
 
 /// Renders the denials of `events` for a person.
-pub fn render(events: &[Value]) -> String {
+pub fn render(events: &[Record]) -> String {
     // (kind, what) -> (count, rules, fixes)
     let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
     for d in events.iter().filter_map(denial) {
@@ -339,11 +378,7 @@ pub fn log_command(sandbox: Option<&str>, since: Option<&str>, file: Option<&Pat
     for f in &files {
         let mut ev = read_events(f, since, None);
         if let (Some(id), Some(_)) = (sandbox, file) {
-            ev.retain(|v| {
-                v.get("sandbox")
-                    .and_then(|s| s.as_str())
-                    .is_none_or(|s| s == id)
-            });
+            ev.retain(|r| r.event.sandbox().is_none_or(|s| s == id));
         }
         events.extend(ev);
     }
@@ -356,6 +391,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Records as a log holds them (the tests write the on-disk format).
+    fn records(v: Vec<serde_json::Value>) -> Vec<Record> {
+        v.into_iter()
+            .map(|v| Record::parse(v.to_string().as_bytes()).expect("a record"))
+            .collect()
+    }
+
     #[test]
     fn file_approvals_are_grouped_by_path() {
         let events = vec![
@@ -363,7 +405,7 @@ mod tests {
             json!({"ts": 2.0, "event": "approval", "phase": "decision", "kind": "read", "target": "/h/o/f", "port": 0, "decision": "deny", "by": "approver"}),
             json!({"ts": 3.0, "event": "approval", "phase": "decision", "kind": "write", "target": "/ws/.env", "port": 0, "decision": "allow_once", "by": "approver"}),
         ];
-        let text = render(&events);
+        let text = render(&records(events));
         assert!(
             text.contains("file read denials:\n  /h/o/f  (2 times)"),
             "{text}"
@@ -381,7 +423,7 @@ mod tests {
             json!({"ts": 4.0, "event": "file", "op": "write", "path": "/ws/.git/hooks/pre-commit", "decision": "deny", "rule": "protected: git hooks"}),
             json!({"ts": 5.0, "event": "approval", "phase": "decision", "kind": "network", "target": "e\u{1b}[31mvil.test", "port": 80, "decision": "deny", "by": "timeout"}),
         ];
-        let r = render(&ev);
+        let r = render(&records(ev));
         assert!(
             r.contains("network denials:\n  evil.test:80  (1 time)\n"),
             "{r}"
@@ -401,13 +443,50 @@ mod tests {
     }
 
     #[test]
+    fn a_connection_asked_about_is_counted_once_by_its_approval() {
+        let fix = "--allow-domain a.test";
+        let ev = records(vec![
+            json!({"ts": 1.0, "event": "net", "kind": "deny", "via": "socks", "target": "a.test", "port": 443, "decision": "deny", "rule": "no rule: unknown = ask", "fix": fix, "asked": {"decision": "deny", "by": "timeout"}}),
+            json!({"ts": 1.0, "event": "approval", "phase": "decision", "kind": "network", "target": "a.test", "port": 443, "decision": "deny", "by": "timeout", "fix": fix}),
+            json!({"ts": 2.0, "event": "net", "kind": "deny", "via": "socks", "target": "b.test", "port": 443, "decision": "ask", "rule": "no rule: unknown = ask", "fix": "--allow-domain b.test"}),
+        ]);
+        let r = render(&ev);
+        assert!(
+            r.contains("  a.test:443  (1 time)\n    rule:        asked; denied by timeout\n"),
+            "{r}"
+        );
+        assert!(r.contains("  b.test:443  (1 time)\n    rule:        no rule: unknown = ask (nobody to ask: denied)\n"), "{r}");
+    }
+
+    #[test]
+    fn hostile_logs_are_read_without_panicking() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let f = d.path().join("hostile.jsonl");
+        let good = json!({"ts": 5.0, "pid": 7, "event": "file", "op": "write", "path": "/p", "decision": "deny", "rule": "r"});
+        let mut body = Vec::new();
+        body.extend_from_slice(b"\xff\xfe\x00garbage\n{\"event\":\"net\",\"port\":-1}\n");
+        body.extend_from_slice(b"{\"event\":\"approval\",\"phase\":\"decision\",\"decision\":\"allow_once\",\"by\":\"rate limit\"}\n");
+        body.extend(std::iter::repeat_n(b'x', 3 << 20));
+        body.push(b'\n');
+        body.extend_from_slice(format!("{good}\n").as_bytes());
+        body.extend_from_slice(b"{\"event\":\"net\",\"kind\":\"deny\"");
+        std::fs::write(&f, body).expect("write");
+        let ev = read_events(&f, 0.0, None);
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(
+            render(&ev),
+            "file write denials:\n  /p  (1 time)\n    rule:        r\n"
+        );
+    }
+
+    #[test]
     fn fix_lines_are_never_cut() {
         let long = format!("/ws/{}/file", "d".repeat(400));
         let fix = format!("--allow-read {long}  or  [filesystem] allow_read = [\"{long}\"]");
         let ev = vec![
             json!({"ts": 1.0, "event": "approval", "phase": "decision", "kind": "read", "target": long, "port": 0, "decision": "deny", "by": "no approver", "fix": fix}),
         ];
-        let r = render(&ev);
+        let r = render(&records(ev));
         assert!(r.contains(&format!("to allow it: {fix}\n")), "{r}");
     }
 

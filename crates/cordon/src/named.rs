@@ -493,6 +493,20 @@ fn all(home: &Path) -> Vec<Entry> {
     out
 }
 
+/// One named sandbox as `cordon ls --json` prints it (`null` where its metadata is unreadable).
+#[derive(serde::Serialize)]
+struct Row {
+    name: String,
+    workspace: Option<PathBuf>,
+    age_secs: Option<u64>,
+    created: Option<u64>,
+    last_used: Option<u64>,
+    max_age_secs: Option<u64>,
+    isolation: Option<String>,
+    size_bytes: u64,
+    running: bool,
+}
+
 /// `cordon ls [--json]`.
 pub fn ls(json: bool) -> i32 {
     let home = match dirs::home() {
@@ -505,46 +519,46 @@ pub fn ls(json: bool) -> i32 {
         let meta = e.meta().ok().flatten();
         let running = e.running();
         let size = persist::disk_usage(&e.dir);
-        rows.push(serde_json::json!({
-            "name": e.name,
-            "workspace": meta.as_ref().map(|m| m.workspace.clone()),
-            "age_secs": meta.as_ref().map(|m| now.saturating_sub(m.created)),
-            "created": meta.as_ref().map(|m| m.created),
-            "last_used": meta.as_ref().map(|m| m.last_used),
-            "max_age_secs": meta.as_ref().map(|m| m.max_age),
-            "isolation": meta.as_ref().map(|m| m.isolation.clone()),
-            "size_bytes": size,
-            "running": running,
-        }));
+        rows.push(Row {
+            name: e.name.clone(),
+            workspace: meta.as_ref().map(|m| m.workspace.clone()),
+            age_secs: meta.as_ref().map(|m| now.saturating_sub(m.created)),
+            created: meta.as_ref().map(|m| m.created),
+            last_used: meta.as_ref().map(|m| m.last_used),
+            max_age_secs: meta.as_ref().map(|m| m.max_age),
+            isolation: meta.as_ref().map(|m| m.isolation.clone()),
+            size_bytes: size,
+            running,
+        });
     }
     if json {
-        println!("{}", serde_json::Value::Array(rows));
+        match serde_json::to_string(&rows) {
+            Ok(s) => println!("{s}"),
+            Err(e) => return fail(e),
+        }
         return 0;
     }
     println!(
         "{:<24} {:<40} {:<10} {:>8} {:>8} {:>10} STATE",
         "NAME", "WORKSPACE", "ISOLATION", "AGE", "SIZE", "LAST USED"
     );
+    let unknown = || "?".to_string();
     for r in rows {
-        let s = |k: &str| r[k].as_str().unwrap_or("?").to_string();
-        let secs = |k: &str| r[k].as_u64().map(human_age).unwrap_or_else(|| "?".into());
-        let last = r["last_used"]
-            .as_u64()
+        let last = r
+            .last_used
             .map(|t| format!("{} ago", human_age(now.saturating_sub(t))))
-            .unwrap_or_else(|| "?".into());
+            .unwrap_or_else(unknown);
         println!(
             "{:<24} {:<40} {:<10} {:>8} {:>8} {:>10} {}",
-            s("name"),
-            s("workspace"),
-            s("isolation"),
-            secs("age_secs"),
-            human_size(r["size_bytes"].as_u64().unwrap_or(0)),
+            r.name,
+            r.workspace
+                .map(|w| w.display().to_string())
+                .unwrap_or_else(unknown),
+            r.isolation.unwrap_or_else(unknown),
+            r.age_secs.map(human_age).unwrap_or_else(unknown),
+            human_size(r.size_bytes),
             last,
-            if r["running"].as_bool() == Some(true) {
-                "running"
-            } else {
-                "stopped"
-            }
+            if r.running { "running" } else { "stopped" }
         );
     }
     0

@@ -2,11 +2,11 @@
 //! environment the sandbox sees, `--host-port` forwarders, and `cordon connect` (the
 //! ProxyCommand git/ssh use inside).
 
-use crate::audit::Audit;
+use crate::audit::{Audit, Net};
 use cordon_linux::spec::{DoorSocket, HTTP_PROXY_PORT, SOCKS_PORT};
+use cordon_net::event::{Decided, Kind};
 use cordon_net::{Door, DoorOptions, Event, Listeners, NetConfig, NetPolicy, OriginalDst, Unknown};
 use cordon_policy::{Effective, Tier, UnknownAction};
-use serde_json::json;
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -170,7 +170,12 @@ pub fn start_door_when_needed(
                         *c = Some(door);
                     }
                 }
-                Err(e) => audit.event("net", json!({"kind": "error", "reason": e})),
+                Err(e) => audit.event(Net {
+                    kind: Kind::Error,
+                    decision: Decided::Error,
+                    reason: e,
+                    ..Net::default()
+                }),
             }
         })
         .map(drop)
@@ -210,18 +215,32 @@ pub fn start_door(
     audit: Audit,
     opts: cordon_net::DoorOptions,
 ) -> Result<Door, String> {
-    let on_event = Arc::new(move |e: Event| {
-        audit.event(
-            "net",
-            json!({
-                "kind": e.kind, "via": e.via, "target": e.target, "port": e.port,
-                "decision": e.decision, "rule": e.rule, "reason": e.reason, "fix": e.fix,
-                "bytes_up": e.bytes_up, "bytes_down": e.bytes_down,
-            }),
-        );
-    });
+    let on_event = Arc::new(move |e: Event| audit.event(e));
     Door::start_with(listeners, policy, dst, on_event, opts)
         .map_err(|e| format!("cannot start the network door: {e}"))
+}
+
+/// A connection inside refused before it reached the door (the path guard's routing).
+pub fn audit_refused_connect(audit: &Audit, target: String, why: &str) {
+    audit.event(Net {
+        via: "connect".into(),
+        target,
+        reason: why.into(),
+        ..Net::default()
+    });
+}
+
+/// A connection a forwarder (`--host-port`, `--publish`) made.
+fn audit_forward(audit: &Audit, via: &str, port: u16) {
+    audit.event(Net {
+        kind: Kind::Connect,
+        via: via.into(),
+        target: "127.0.0.1".into(),
+        port,
+        decision: Decided::Allow,
+        rule: format!("--{via} {port}"),
+        ..Net::default()
+    });
 }
 
 /// Serves `--host-port` forwarders: each connection inside is joined to the host's
@@ -229,22 +248,26 @@ pub fn start_door(
 pub fn serve_host_ports(listeners: Vec<TcpListener>, audit: Audit) {
     for l in listeners {
         let audit = audit.clone();
-        let _ = std::thread::Builder::new().name("host-port".into()).spawn(move || {
-            let Ok(port) = l.local_addr().map(|a| a.port()) else { return };
-            for conn in l.incoming() {
-                let Ok(inside) = conn else { continue };
-                let target = SocketAddr::from(([127, 0, 0, 1], port));
-                match TcpStream::connect_timeout(&target, Duration::from_secs(5)) {
-                    Ok(outside) => {
-                        audit.event("net", json!({"kind": "connect", "via": "host-port", "target": "127.0.0.1", "port": port, "decision": "allow", "rule": format!("--host-port {port}")}));
-                        splice(inside, outside);
-                    }
-                    Err(_) => {
-                        let _ = inside.shutdown(Shutdown::Both);
+        let _ = std::thread::Builder::new()
+            .name("host-port".into())
+            .spawn(move || {
+                let Ok(port) = l.local_addr().map(|a| a.port()) else {
+                    return;
+                };
+                for conn in l.incoming() {
+                    let Ok(inside) = conn else { continue };
+                    let target = SocketAddr::from(([127, 0, 0, 1], port));
+                    match TcpStream::connect_timeout(&target, Duration::from_secs(5)) {
+                        Ok(outside) => {
+                            audit_forward(&audit, "host-port", port);
+                            splice(inside, outside);
+                        }
+                        Err(_) => {
+                            let _ = inside.shutdown(Shutdown::Both);
+                        }
                     }
                 }
-            }
-        });
+            });
     }
 }
 
@@ -268,20 +291,22 @@ pub fn serve_published(listeners: Vec<(u16, TcpListener)>, factory: OwnedFd, aud
     for (port, l) in listeners {
         let factory = Arc::clone(&factory);
         let audit = audit.clone();
-        let _ = std::thread::Builder::new().name("publish".into()).spawn(move || {
-            for conn in l.incoming() {
-                let Ok(outside) = conn else { continue };
-                match inside_connection(&factory, port) {
-                    Ok(inside) => {
-                        audit.event("net", json!({"kind": "connect", "via": "publish", "target": "127.0.0.1", "port": port, "decision": "allow", "rule": format!("--publish {port}")}));
-                        splice(outside, inside);
-                    }
-                    Err(_) => {
-                        let _ = outside.shutdown(Shutdown::Both);
+        let _ = std::thread::Builder::new()
+            .name("publish".into())
+            .spawn(move || {
+                for conn in l.incoming() {
+                    let Ok(outside) = conn else { continue };
+                    match inside_connection(&factory, port) {
+                        Ok(inside) => {
+                            audit_forward(&audit, "publish", port);
+                            splice(outside, inside);
+                        }
+                        Err(_) => {
+                            let _ = outside.shutdown(Shutdown::Both);
+                        }
                     }
                 }
-            }
-        });
+            });
     }
 }
 

@@ -1,7 +1,7 @@
 //! `cordon run`: build the plan, start the sandbox, supervise it, report.
 
 use crate::approval::{self, Broker};
-use crate::audit::Audit;
+use crate::audit::{self, Audit};
 use crate::cli::{Isolation, RunArgs};
 use crate::fail;
 use crate::net::{self, DoorParts, NetFlags};
@@ -9,8 +9,7 @@ use crate::{guard, plan, EXIT_CORDON};
 use cordon_linux::pathguard::{self, GuardConfig, NetRoute};
 use cordon_linux::spec::{DoorSocket, TRANSPARENT_PORT};
 use cordon_linux::{mounts, sandbox, supervise, sys};
-use cordon_net::{Door, Host, NetPolicy, OriginalDst};
-use serde_json::json;
+use cordon_net::{Door, NetPolicy, OriginalDst, Outcome, Precheck};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
@@ -86,27 +85,36 @@ impl RunHooks {
         let policy = Arc::clone(&net.policy);
         let door = Arc::clone(&self.door);
         let pre_audit = self.audit.clone();
+        let sandbox = self
+            .broker
+            .as_ref()
+            .map(|b| b.sandbox().to_string())
+            .unwrap_or_default();
         let precheck = Arc::new(move |to: std::net::SocketAddr| {
             let synth = net::synthetic_names(&door, to.ip());
-            let host = match synth.as_ref().and_then(|s| s.name_of(to.ip())) {
-                Some(name) => Host::Name(name),
-                None => Host::Ip(to.ip()),
-            };
-            // A destination to ask about goes to the door, which holds it while asking — but
-            // only if someone is there to answer; otherwise it is refused here, at once.
-            let v = policy.check(&host, to.port());
-            if v.is_allow() || (v.is_ask() && present.as_ref().is_some_and(|p| p())) {
-                return true;
-            }
-            if let cordon_net::Verdict::Deny { rule, reason, fix } = v {
-                let target = host.to_string();
-                if present.is_some() && rule == cordon_net::policy::ASK_RULE {
-                    pre_audit.event("approval", json!({"phase": "decision", "kind": "network", "target": target, "port": to.port(), "decision": "deny", "by": "no approver", "fix": fix}));
-                } else {
-                    pre_audit.event("net", json!({"kind": "deny", "via": "connect", "target": target, "port": to.port(), "decision": "deny", "rule": rule, "reason": reason, "fix": fix}));
+            let present = present.as_deref().map(|p| p as &dyn Fn() -> bool);
+            match policy.precheck(synth.as_deref(), to, present) {
+                Precheck::Door => true,
+                Precheck::Refused(e) => {
+                    pre_audit.event(e);
+                    false
+                }
+                Precheck::Unanswered { target, port, fix } => {
+                    pre_audit.event(audit::Approval::Decision(audit::Decision {
+                        id: None,
+                        sandbox: sandbox.clone(),
+                        kind: audit::AskKind::Network,
+                        target: target.to_string(),
+                        port,
+                        outcome: Outcome::NoApprover,
+                        ms: 0,
+                        connections: 1,
+                        note: String::new(),
+                        fix,
+                    }));
+                    false
                 }
             }
-            false
         });
         Ok(Some(NetRoute {
             door: Some((
@@ -116,7 +124,7 @@ impl RunHooks {
             register: Arc::new(move |local, original| dst.register(local, original)),
             precheck,
             on_refused: Arc::new(move |target, why| {
-                audit.event("net", json!({"kind": "deny", "via": "connect", "target": target, "decision": "deny", "reason": why}))
+                net::audit_refused_connect(&audit, target, why)
             }),
         }))
     }
@@ -139,18 +147,23 @@ impl supervise::Hooks for RunHooks {
             let audit = self.audit.clone();
             cfg.net = Some(route.unwrap_or_else(|| NetRoute {
                 on_refused: Arc::new(move |target, why| {
-                    audit.event("net", json!({"kind": "deny", "via": "connect", "target": target, "decision": "deny", "reason": why}))
+                    net::audit_refused_connect(&audit, target, why)
                 }),
                 ..NetRoute::loopback_only()
             }));
             if let Some(b) = self.broker.as_ref().filter(|_| self.file_asks) {
                 // Without it every file question is denied (fail closed).
-                cfg.asker = b.file_asker().map_err(|e| eprintln!("cordon: warning: {e}")).ok();
+                cfg.asker = b
+                    .file_asker()
+                    .map_err(|e| eprintln!("cordon: warning: {e}"))
+                    .ok();
             }
             if let Some(x) = &self.exec {
                 x.set_ready(cfg.net.as_ref(), cfg.asker.clone());
             }
-            pathguard::serve(fd, init_pid, cfg).map(drop).map_err(|e| format!("cannot start the path guard: {e}"))
+            pathguard::serve(fd, init_pid, cfg)
+                .map(drop)
+                .map_err(|e| format!("cannot start the path guard: {e}"))
         });
         if let Err(e) = started {
             // A command that ends at once can take init with it while the guard starts (its
@@ -473,28 +486,28 @@ fn execute(p: Prepared) -> Result<i32, String> {
         idle_exit,
     } = p;
     if audit.enabled() {
-        audit.event(
-            "start",
-            json!({
-                "argv": argv,
-                "workspace": workspace,
-                // Digesting costs start-up time: only for an audit file someone asked for.
-                "policy_digest": audit_flag.is_some().then(|| effective.digest()),
-                "writable": spec.writable,
-                "hidden": spec.deny_read,
-                "protected_binds": spec.protect_existing.len(),
-                "network": if hooks.net.is_some() { "door" } else { "none" },
-                "sandbox": sandbox_id,
-                "approvals": broker_settings.is_some(),
-            }),
-        );
+        audit.event(audit::Event::Start(audit::Start {
+            argv,
+            workspace: workspace.clone(),
+            // Digesting costs start-up time: only for an audit file someone asked for.
+            policy_digest: audit_flag.is_some().then(|| effective.digest()),
+            writable: spec.writable.clone(),
+            hidden: spec.deny_read.clone(),
+            protected_binds: spec.protect_existing.len(),
+            network: if hooks.net.is_some() { "door" } else { "none" }.into(),
+            sandbox: sandbox_id.clone(),
+            approvals: broker_settings.is_some(),
+        }));
     }
     for r in &effective.secrets {
         // Names, hosts and modes only: never a value or a placeholder.
-        audit.event(
-            "secret",
-            json!({"name": r.value.name, "source": r.value.source.kind(), "hosts": r.value.hosts, "inject": r.value.inject.name(), "intercepted": secrets.l7.is_some()}),
-        );
+        audit.event(audit::Event::Secret(audit::Secret {
+            name: r.value.name.clone(),
+            source: r.value.source.kind().into(),
+            hosts: r.value.hosts.clone(),
+            inject: r.value.inject.name().into(),
+            intercepted: secrets.l7.is_some(),
+        }));
     }
     // Sandbox-wide limits where cgroup v2 is delegated; rlimits and tmpfs sizes otherwise.
     let _cgroup =
@@ -533,10 +546,10 @@ fn execute(p: Prepared) -> Result<i32, String> {
     // and threads made after the signals were blocked leave SIGCHLD to the supervisor.
     if let Some(settings) = broker_settings {
         let b = start_broker(settings, audit.clone())?;
-        audit.event(
-            "approvals",
-            json!({ "sandbox": sandbox_id, "socket": b.path() }),
-        );
+        audit.event(audit::Event::Approvals(audit::ApprovalsSocket {
+            sandbox: sandbox_id.clone(),
+            socket: b.path().to_path_buf(),
+        }));
         hooks.broker = Some(b);
     }
     if let (Some(s), Some(guard)) = (&session, exec_guard) {
@@ -588,10 +601,13 @@ fn execute(p: Prepared) -> Result<i32, String> {
         let home = &spec.home;
         let c = crate::agentconfig::collect(&view, &own, &new_state, &spec.writable);
         for p in &c.kept {
-            audit.event("state", json!({"kept": p}));
+            audit.event(audit::Event::State(audit::StateKept { kept: p.clone() }));
         }
         for (profile, p) in &c.saved {
-            audit.event("config", json!({"saved": p, "profile": profile}));
+            audit.event(audit::Event::Config(audit::ConfigSaved {
+                saved: p.clone(),
+                profile: profile.clone(),
+            }));
         }
         for e in &c.errors {
             eprintln!("cordon: warning: {e}");
@@ -602,21 +618,22 @@ fn execute(p: Prepared) -> Result<i32, String> {
     }
     match (result, hooks.error) {
         (_, Some(e)) => {
-            audit.event("stop", json!({ "status": EXIT_CORDON, "error": e }));
+            audit.event(stop(EXIT_CORDON, Some(e.clone())));
             Err(e)
         }
         (Ok(code), None) => {
-            audit.event("stop", json!({ "status": code }));
+            audit.event(stop(code, None));
             Ok(code)
         }
         (Err(e), None) => {
-            audit.event(
-                "stop",
-                json!({ "status": EXIT_CORDON, "error": e.to_string() }),
-            );
+            audit.event(stop(EXIT_CORDON, Some(e.to_string())));
             Err(e.to_string())
         }
     }
+}
+
+fn stop(status: i32, error: Option<String>) -> audit::Event {
+    audit::Event::Stop(audit::Stop { status, error })
 }
 
 /// A fresh private TMPDIR for `--isolation landlock`, in cordon's runtime directory.

@@ -16,6 +16,7 @@ use rustix::fs::{FileType, Mode, OFlags, ResolveFlags, CWD};
 use rustix::io::Errno;
 
 use super::Op;
+use cordon_policy::Outcome;
 
 /// One question about one file operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,9 +35,10 @@ pub struct FileAsk {
 
 /// Decides asked-about operations (the approval broker, in the binary).
 pub trait Asker: Send + Sync {
-    /// Blocks until a person (or the fail-closed machinery) decides; `true` allows exactly
-    /// this one operation. `waiting()` turns false once the caller is gone.
-    fn ask(&self, req: FileAsk, waiting: &dyn Fn() -> bool) -> bool;
+    /// Blocks until a person (or the fail-closed machinery) decides; [`Outcome::Granted`]
+    /// allows exactly this one operation, anything else refuses it. `waiting()` turns false
+    /// once the caller is gone.
+    fn ask(&self, req: FileAsk, waiting: &dyn Fn() -> bool) -> Outcome;
 }
 
 /// Opens the approved `path` (beneath the rule's `root`) for reading on the host.

@@ -153,7 +153,7 @@ impl Guard {
     fn ask(&self, listener: &Listener, n: &Notif, p: Pending) -> Asked {
         let waiting = || listener.id_valid(n.id);
         let allowed = match &self.cfg.asker {
-            Some(a) => a.ask(p.ask.clone(), &waiting),
+            Some(a) => a.ask(p.ask.clone(), &waiting).allowed(),
             None => {
                 self.report(
                     p.ask.op,

@@ -2,6 +2,7 @@
 //! rule names, under `unknown = "ask"`.
 
 use super::*;
+use crate::event::Kind;
 use crate::{Door, DoorOptions, Listeners, NetConfig, NetPolicy, OriginalDst, Unknown};
 use cordon_policy::{CidrPattern, Origin, Rule, Tier};
 use std::io::{Read, Write};
@@ -11,12 +12,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 struct Fixed {
-    answer: bool,
+    answer: Outcome,
     asked: Mutex<Vec<AskRequest>>,
 }
 
 impl Approver for Fixed {
-    fn ask(&self, req: AskRequest) -> Pin<Box<dyn Future<Output = bool> + Send>> {
+    fn ask(&self, req: AskRequest) -> Pin<Box<dyn Future<Output = Outcome> + Send>> {
         if let Ok(mut v) = self.asked.lock() {
             v.push(req);
         }
@@ -39,9 +40,21 @@ fn upstream() -> (u16, Arc<AtomicUsize>) {
     (port, n)
 }
 
+type Events = Arc<Mutex<Vec<crate::Event>>>;
+
 fn door(cfg: NetConfig, approver: Option<Arc<dyn Approver>>) -> (Door, std::net::SocketAddr) {
+    let (d, addr, _) = door_events(cfg, approver);
+    (d, addr)
+}
+
+fn door_events(
+    cfg: NetConfig,
+    approver: Option<Arc<dyn Approver>>,
+) -> (Door, std::net::SocketAddr, Events) {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind socks");
     let addr = l.local_addr().expect("addr");
+    let events: Events = Arc::default();
+    let sink = events.clone();
     let d = Door::start_with(
         Listeners {
             socks: vec![l],
@@ -49,14 +62,18 @@ fn door(cfg: NetConfig, approver: Option<Arc<dyn Approver>>) -> (Door, std::net:
         },
         Arc::new(NetPolicy::new(cfg).expect("policy")),
         Arc::new(OriginalDst::new()),
-        Arc::new(|_| {}),
+        Arc::new(move |e| {
+            if let Ok(mut v) = sink.lock() {
+                v.push(e);
+            }
+        }),
         DoorOptions {
             approver,
             ..DoorOptions::default()
         },
     )
     .expect("door");
-    (d, addr)
+    (d, addr, events)
 }
 
 fn config(cidrs: bool) -> NetConfig {
@@ -106,7 +123,7 @@ fn socks(door: std::net::SocketAddr, port: u16) -> (u8, Vec<u8>) {
 fn approved_connection_passes_and_each_connection_asks() {
     let (port, n) = upstream();
     let a = Arc::new(Fixed {
-        answer: true,
+        answer: Outcome::Granted(cordon_policy::Grant::Once),
         asked: Mutex::new(vec![]),
     });
     let (_d, addr) = door(config(true), Some(a.clone()));
@@ -120,7 +137,7 @@ fn approved_connection_passes_and_each_connection_asks() {
     let asked = a.asked.lock().map(|v| v[0].clone()).expect("asked");
     assert_eq!(asked.target, crate::Host::Name("up.test".into()));
     assert_eq!(asked.port, port);
-    assert_eq!(asked.rule, crate::ASK_RULE);
+    assert_eq!(asked.rule, "no rule: unknown = ask");
     assert!(asked.peer.is_some());
 }
 
@@ -128,15 +145,32 @@ fn approved_connection_passes_and_each_connection_asks() {
 fn refused_when_the_approver_says_no_or_is_absent() {
     let (port, n) = upstream();
     let a = Arc::new(Fixed {
-        answer: false,
+        answer: Outcome::Denied,
         asked: Mutex::new(vec![]),
     });
-    let (_d, addr) = door(config(true), Some(a.clone()));
+    let (_d, addr, ev) = door_events(config(true), Some(a.clone()));
     assert_eq!(socks(addr, port).0, 2);
-    let (_d2, addr2) = door(config(true), None);
+    let (_d2, addr2, ev2) = door_events(config(true), None);
     assert_eq!(socks(addr2, port).0, 2);
     assert_eq!(n.load(Ordering::SeqCst), 0);
     assert_eq!(a.asked.lock().map(|v| v.len()).unwrap_or(0), 1);
+    // The refusal says how the question ended, or that there was nobody to ask.
+    let deny = |ev: &Events| {
+        ev.lock()
+            .ok()
+            .and_then(|v| v.iter().find(|e| e.kind == Kind::Deny).cloned())
+            .expect("a deny event")
+    };
+    let (asked, unasked) = (deny(&ev), deny(&ev2));
+    assert_eq!(
+        (asked.decision, asked.asked),
+        (crate::event::Decided::Deny, Some(Outcome::Denied))
+    );
+    assert_eq!(
+        (unasked.decision, unasked.asked),
+        (crate::event::Decided::Ask, None)
+    );
+    assert_eq!(asked.rule, unasked.rule);
 }
 
 #[test]
@@ -144,7 +178,7 @@ fn approval_does_not_lift_special_ranges() {
     // Approved, but the name resolves to loopback, which needs allow_cidrs.
     let (port, n) = upstream();
     let a = Arc::new(Fixed {
-        answer: true,
+        answer: Outcome::Granted(cordon_policy::Grant::Once),
         asked: Mutex::new(vec![]),
     });
     let (_d, addr) = door(config(false), Some(a));
@@ -160,7 +194,7 @@ fn policy_ask_verdicts() {
     })
     .expect("policy");
     let v = p.check(&crate::Host::Name("x.test".into()), 443);
-    assert!(v.is_ask(), "{v:?}");
+    assert!(matches!(v, crate::Decision::Ask(_)), "{v:?}");
     assert!(!p.check(&crate::Host::Name("bad.test".into()), 443).is_ask());
     assert!(p.name_may_resolve("x.test"));
     assert!(!p.name_may_resolve("bad.test"));

@@ -1,4 +1,5 @@
 use super::*;
+use crate::event::Decided;
 use crate::policy::NetConfig;
 use hickory_proto::rr::Name;
 use std::net::IpAddr;
@@ -30,7 +31,7 @@ fn decode(a: &Answer) -> Message {
 fn allowed_names_get_synthetic_addresses() {
     let (p, s) = (policy(), Synth::new());
     let a = respond(&query("API.test.", RecordType::A), &p, &s);
-    assert_eq!(a.decision, "answered");
+    assert_eq!(a.decision, Decided::Answered);
     assert_eq!(a.name, "api.test.");
     let m = decode(&a);
     assert_eq!(m.id(), 0x4242);
@@ -56,7 +57,7 @@ fn other_types_for_allowed_names_are_empty() {
     let (p, s) = (policy(), Synth::new());
     for ty in [RecordType::TXT, RecordType::MX, RecordType::HTTPS] {
         let a = respond(&query("api.test.", ty), &p, &s);
-        assert_eq!(a.decision, "nodata");
+        assert_eq!(a.decision, Decided::Nodata);
         let m = decode(&a);
         assert_eq!(m.response_code(), ResponseCode::NoError);
         assert!(m.answers().is_empty());
@@ -75,7 +76,7 @@ fn denied_names_get_nxdomain() {
         ("1.2.3.4.", RecordType::A),
     ] {
         let a = respond(&query(n, ty), &p, &s);
-        assert_eq!(a.decision, "nxdomain", "{n}");
+        assert_eq!(a.decision, Decided::Nxdomain, "{n}");
         assert_eq!(decode(&a).response_code(), ResponseCode::NXDomain, "{n}");
         assert!(decode(&a).answers().is_empty());
     }
@@ -90,7 +91,7 @@ fn malformed_packets() {
         0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0xff, 0xff,
     ];
     let a = respond(&junk, &p, &s);
-    assert_eq!(a.decision, "formerr");
+    assert_eq!(a.decision, Decided::Formerr);
     let m = decode(&a);
     assert_eq!(m.id(), 0x1234);
     assert_eq!(m.response_code(), ResponseCode::FormErr);

@@ -4,19 +4,20 @@ use super::io::read_some;
 use super::Ctx;
 use crate::dns::{respond, Answer, MAX_MESSAGE};
 use crate::event::Event;
+use crate::event::{Decided, Kind};
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket};
 
 fn log(ctx: &Ctx, a: &Answer) {
-    let mut e = Event::new("dns", "dns", a.name.clone(), 0);
+    let mut e = Event::new(Kind::Dns, "dns", a.name.clone(), 0);
     e.decision = a.decision;
-    e.rule = if a.decision == "answered" || a.decision == "nodata" {
+    e.rule = if a.decision == Decided::Answered || a.decision == Decided::Nodata {
         "name allowed by policy".into()
     } else {
         String::new()
     };
-    e.reason = format!("{} {}", a.qtype, a.decision);
+    e.reason = format!("{} {}", a.qtype, a.decision.name());
     ctx.emit(e);
 }
 

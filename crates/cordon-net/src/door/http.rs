@@ -4,12 +4,12 @@
 use super::io::{Counted, Counters};
 use super::tunnel::{deny_text, first_bytes, open, splice, unsynth};
 use super::Ctx;
-use crate::event::Event;
+use crate::event::{Asked, Event, Kind};
 use crate::host::{parse_host, split_host_port, Host};
 use crate::httphead::{parse_authority, MAX_HEAD, MAX_HEADERS};
 use crate::l7::request::strip_hop_by_hop;
-use crate::policy::Verdict;
 use bytes::Bytes;
+use cordon_policy::Refusal;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -41,7 +41,7 @@ fn text(status: StatusCode, msg: String) -> Response<Body> {
 
 fn bad_request(ctx: &Ctx, via: &'static str, target: &str, why: String) -> Response<Body> {
     let mut e = Event::new(
-        "deny",
+        Kind::Deny,
         via,
         target.chars().take(MAX_CONNECT_TARGET).collect(),
         0,
@@ -55,18 +55,16 @@ fn bad_request(ctx: &Ctx, via: &'static str, target: &str, why: String) -> Respo
     )
 }
 
-fn forbidden(ctx: &Ctx, via: &'static str, target: &Host, port: u16, v: Verdict) -> Response<Body> {
-    match v {
-        Verdict::Deny { rule, reason, fix } => {
-            let body = deny_text(target, port, &rule, &reason, &fix);
-            ctx.deny(via, target, port, rule, reason, fix);
-            text(StatusCode::FORBIDDEN, body)
-        }
-        Verdict::Allow { .. } => text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "cordon: internal error\n".into(),
-        ),
-    }
+fn forbidden(
+    ctx: &Ctx,
+    via: &'static str,
+    target: &Host,
+    port: u16,
+    (r, asked): (Refusal, Asked),
+) -> Response<Body> {
+    let body = deny_text(target, port, &r.rule, &r.reason, &r.fix);
+    ctx.refuse(via, target, port, r, asked);
+    text(StatusCode::FORBIDDEN, body)
 }
 
 pub(crate) async fn serve(ctx: Arc<Ctx>, s: TcpStream) {
@@ -232,14 +230,14 @@ async fn forward(
             .and_then(|(h, p)| parse_host(&h).ok().map(|h| (unsynth(&ctx, h), p)))
             .is_some_and(|(h, p)| h == target && p.is_none_or(|p| p == port));
         if !matches || h.as_bytes().contains(&b'@') {
-            let v = Verdict::Deny {
+            let r = Refusal {
                 rule: "built-in: no fronting".into(),
                 reason: format!(
                     "Host header {h:?} does not match the request target {target}:{port}"
                 ),
                 fix: "send a Host header that names the URL's host".into(),
             };
-            return forbidden(&ctx, "http", &target, port, v);
+            return forbidden(&ctx, "http", &target, port, (r, Asked::Not));
         }
     }
     if let Err(e) = framing_ok(req.headers()) {
@@ -296,7 +294,7 @@ async fn forward(
             )
         }
     };
-    let mut e = Event::new("connect", "http", target.to_string(), port);
+    let mut e = Event::new(Kind::Connect, "http", target.to_string(), port);
     e.rule = rule.clone();
     ctx.emit(e);
     let close_ctx = ctx.clone();
@@ -304,7 +302,7 @@ async fn forward(
     tokio::spawn(async move {
         let r = conn.await;
         let (bytes_up, bytes_down) = counters.get();
-        let mut e = Event::new("close", "http", close_target, port);
+        let mut e = Event::new(Kind::Close, "http", close_target, port);
         e.rule = rule;
         e.bytes_up = bytes_up;
         e.bytes_down = bytes_down;

@@ -12,11 +12,12 @@ mod tunnel;
 pub(crate) mod upstream;
 
 use crate::approve::{Approver, AskRequest};
-use crate::event::Event;
+use crate::event::{Asked, Event, Kind};
 use crate::host::Host;
 use crate::origdst::OriginalDst;
-use crate::policy::{NetPolicy, Verdict, ASK_RULE};
+use crate::policy::NetPolicy;
 use crate::synth::Synth;
+use cordon_policy::{Decision, Refusal};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -107,70 +108,72 @@ impl Ctx {
         (self.on_event)(e);
     }
 
-    pub(crate) fn deny(
+    /// Reports a refusal the policy (or a built-in check) decided.
+    pub(crate) fn deny(&self, via: &'static str, target: &Host, port: u16, r: Refusal) {
+        self.refuse(via, target, port, r, Asked::Not);
+    }
+
+    /// Reports a connection turned away at admission.
+    pub(crate) fn refuse(
         &self,
         via: &'static str,
         target: &Host,
         port: u16,
-        rule: String,
-        reason: String,
-        fix: String,
+        r: Refusal,
+        asked: Asked,
     ) {
-        let mut e = Event::new("deny", via, target.to_string(), port);
-        if rule == ASK_RULE && self.opts.approver.is_none() {
-            // Nobody to ask: refused, but reported as what the policy asked for.
-            e.decision = "ask";
-        }
-        e.rule = rule;
-        e.reason = reason;
-        e.fix = fix;
-        self.emit(e);
+        self.emit(Event::refused(via, target.to_string(), port, r, asked));
     }
 
     /// Applies `v`, asking the approver when it says "ask" (the caller's
     /// connection waits meanwhile). `Ok(approved)` to go on, where `approved`
-    /// means a person allowed it; `Err` is the refusal for the caller to log.
+    /// means a person allowed it; `Err` is the refusal for the caller to report
+    /// with [`Ctx::refuse`].
     pub(crate) async fn admit(
         &self,
         via: &'static str,
         target: &Host,
         port: u16,
-        v: Verdict,
+        v: Decision,
         peer: Option<SocketAddr>,
-    ) -> Result<bool, Verdict> {
-        let (rule, fix) = match v {
-            Verdict::Allow { .. } => return Ok(false),
-            ref d if !d.is_ask() => return Err(v),
-            Verdict::Deny { rule, fix, .. } => (rule, fix),
+    ) -> Result<bool, (Refusal, Asked)> {
+        let r = match v {
+            Decision::Allow { .. } => return Ok(false),
+            Decision::Deny(r) => return Err((r, Asked::Not)),
+            Decision::Ask(r) => r,
         };
         let Some(approver) = &self.opts.approver else {
-            return Err(Verdict::Deny {
-                rule,
-                // The words `cordon log` uses for the same refusal.
-                reason: format!("asked; denied by no approver (no rule names {target}:{port})"),
-                fix,
-            });
+            return Err((
+                Refusal {
+                    // The words `cordon log` uses for the same refusal.
+                    reason: format!("asked; denied by no approver (no rule names {target}:{port})"),
+                    ..r
+                },
+                Asked::Nobody,
+            ));
         };
         let req = AskRequest {
             via,
             target: target.clone(),
             port,
-            rule: rule.clone(),
-            fix: fix.clone(),
+            rule: r.rule.clone(),
+            fix: r.fix.clone(),
             peer,
         };
-        if approver.ask(req).await {
-            Ok(true)
-        } else {
-            Err(Verdict::Deny {
-                rule,
-                // `cordon log` says "asked; denied by" who refused: the approver, a timeout,
-                // no approver running, a rate limit.
-                reason: format!(
-                    "asked; denied (no rule names {target}:{port}; `cordon log` says by whom)"
-                ),
-                fix,
-            })
+        match approver.ask(req).await {
+            o if o.allowed() => Ok(true),
+            o => Err((
+                Refusal {
+                    // The words `cordon log` uses: "asked; denied by" who or what refused (the
+                    // approver's outcome says which), and where the question is recorded.
+                    reason: format!(
+                        "asked; denied by {} (no rule names {target}:{port}; see `cordon log`)",
+                        o.by()
+                    ),
+                    ..r
+                },
+                Asked::Answered(o),
+            )),
         }
     }
 
@@ -321,7 +324,7 @@ fn spawn_accept<F, Fut>(
             };
             let Some(permit) = ctx.permit() else {
                 let _ = stream.set_zero_linger();
-                let mut e = Event::new("deny", via, peer.to_string(), 0);
+                let mut e = Event::new(Kind::Deny, via, peer.to_string(), 0);
                 e.rule = "built-in: connection limit".into();
                 e.reason = format!("more than {} concurrent connections", ctx.opts.max_conns);
                 ctx.emit(e);

@@ -9,6 +9,7 @@ use super::tunnel::{close_event, deny_text};
 use super::upstream::{Kept, Next};
 use super::Ctx;
 use crate::event::Event;
+use crate::event::Kind;
 use crate::host::Host;
 use crate::httphead::{host_matches, Head};
 use bytes::Bytes;
@@ -61,7 +62,7 @@ fn closing(status: StatusCode, msg: String) -> Response<Body> {
 
 impl Plain {
     fn refuse(&self, status: StatusCode, rule: &str, reason: String) -> Response<Body> {
-        let mut e = Event::new("deny", self.via, self.target.to_string(), self.port);
+        let mut e = Event::new(Kind::Deny, self.via, self.target.to_string(), self.port);
         e.rule = rule.into();
         e.reason = reason.clone();
         (self.on_event)(e);
@@ -180,7 +181,7 @@ pub(crate) async fn run<C>(
     let Ok(addr) = upstream.peer_addr() else {
         return;
     };
-    let mut e = Event::new("connect", via, target.to_string(), port);
+    let mut e = Event::new(Kind::Connect, via, target.to_string(), port);
     e.rule = rule.clone();
     ctx.emit(e);
     let counters = Arc::new(Counters::default());

@@ -2,6 +2,7 @@
 
 use super::tunnel::{first_bytes, open, splice, unsynth, Failure};
 use super::Ctx;
+use crate::event::Kind;
 use crate::parse::Parsed;
 use crate::socks::{
     parse_greeting, parse_request, reply, METHOD_NONE, METHOD_NO_AUTH, REP_HOST_UNREACHABLE,
@@ -53,7 +54,7 @@ pub(crate) async fn serve(ctx: Arc<Ctx>, mut s: TcpStream) {
                 }
             }
             Err((code, why)) => {
-                let mut e = crate::event::Event::new("deny", "socks", String::new(), 0);
+                let mut e = crate::event::Event::new(Kind::Deny, "socks", String::new(), 0);
                 e.rule = "socks5".into();
                 e.reason = why;
                 ctx.emit(e);
@@ -71,10 +72,8 @@ pub(crate) async fn serve(ctx: Arc<Ctx>, mut s: TcpStream) {
         .await
     {
         Ok(a) => a,
-        Err(v) => {
-            if let crate::policy::Verdict::Deny { rule, reason, fix } = v {
-                ctx.deny("socks", &target, port, rule, reason, fix);
-            }
+        Err((r, asked)) => {
+            ctx.refuse("socks", &target, port, r, asked);
             let _ = s.write_all(&reply(REP_NOT_ALLOWED)).await;
             return;
         }

@@ -4,8 +4,8 @@
 
 use super::tunnel::{first_bytes, open, splice, unsynth};
 use super::Ctx;
+use crate::event::Kind;
 use crate::host::{canonical_ip, Host};
-use crate::policy::Verdict;
 use std::sync::Arc;
 use tokio::net::TcpStream;
 
@@ -20,7 +20,7 @@ pub(crate) async fn serve(ctx: Arc<Ctx>, mut s: TcpStream) {
         return reset(s);
     };
     let Some(dst) = ctx.dst.take(peer) else {
-        let mut e = crate::event::Event::new("deny", "transparent", peer.to_string(), 0);
+        let mut e = crate::event::Event::new(Kind::Deny, "transparent", peer.to_string(), 0);
         e.rule = "built-in: transparent door".into();
         e.reason = format!("no original destination registered for {peer}");
         ctx.emit(e);
@@ -31,11 +31,10 @@ pub(crate) async fn serve(ctx: Arc<Ctx>, mut s: TcpStream) {
     let v = ctx.policy.check(&target, port);
     let approved = match ctx.admit("transparent", &target, port, v, Some(peer)).await {
         Ok(a) => a,
-        Err(Verdict::Deny { rule, reason, fix }) => {
-            ctx.deny("transparent", &target, port, rule, reason, fix);
+        Err((r, asked)) => {
+            ctx.refuse("transparent", &target, port, r, asked);
             return reset(s);
         }
-        Err(Verdict::Allow { .. }) => return reset(s),
     };
     let Ok(first) = first_bytes(&ctx, "transparent", &mut s, &target, port, Vec::new()).await
     else {

@@ -7,8 +7,10 @@ pub(crate) use super::upstream::Failure;
 use super::upstream::{connect, UpErr};
 use super::Ctx;
 use crate::event::Event;
+use crate::event::{Decided, Kind};
 use crate::host::Host;
 use crate::inspect::{inspect, Inspect, MAX_FIRST_BYTES};
+use cordon_policy::Refusal;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use std::any::Any;
@@ -54,14 +56,12 @@ pub(crate) async fn first_bytes<C: AsyncRead + Unpin>(
                 Ok(_) => continue,
             },
         };
-        ctx.deny(
-            via,
-            target,
-            port,
-            "fronting check".into(),
-            why,
-            String::new(),
-        );
+        let r = Refusal {
+            rule: "fronting check".into(),
+            reason: why,
+            fix: String::new(),
+        };
+        ctx.deny(via, target, port, r);
         return Err(());
     }
 }
@@ -95,9 +95,9 @@ pub(crate) async fn open(
 ) -> Result<(TcpStream, String), Refused> {
     match connect(ctx, target, port, approved).await {
         Ok((s, rule, _ip)) => Ok((s, rule)),
-        Err(UpErr::Denied { rule, reason, fix }) => {
-            let message = deny_text(target, port, &rule, &reason, &fix);
-            ctx.deny(via, target, port, rule, reason, fix);
+        Err(UpErr::Denied(r)) => {
+            let message = deny_text(target, port, &r.rule, &r.reason, &r.fix);
+            ctx.deny(via, target, port, r);
             Err(Refused {
                 denied: true,
                 failure: Failure::Unreachable,
@@ -107,8 +107,8 @@ pub(crate) async fn open(
         Err(UpErr::Failed(failure, why)) => {
             // Audited as an error (not a denial): the policy allowed it; `cordon log` and the
             // exit line report it so the person learns why their tool saw a failure.
-            let mut e = Event::new("close", via, target.to_string(), port);
-            e.decision = "error";
+            let mut e = Event::new(Kind::Close, via, target.to_string(), port);
+            e.decision = Decided::Error;
             e.reason = why.clone();
             ctx.emit(e);
             Err(Refused {
@@ -132,7 +132,7 @@ pub(crate) fn close_event(
     err: Option<impl std::fmt::Display>,
 ) -> Event {
     let (bytes_up, bytes_down) = counters.get();
-    let mut e = Event::new("close", via, target.to_string(), port);
+    let mut e = Event::new(Kind::Close, via, target.to_string(), port);
     e.rule = rule;
     e.bytes_up = bytes_up;
     e.bytes_down = bytes_down;
@@ -252,7 +252,7 @@ pub(crate) async fn splice<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         .await;
         return;
     }
-    let mut e = Event::new("connect", via, target.to_string(), port);
+    let mut e = Event::new(Kind::Connect, via, target.to_string(), port);
     e.rule = rule.clone();
     ctx.emit(e);
     let counters = Arc::new(Counters::default());

@@ -3,18 +3,14 @@
 
 use super::Ctx;
 use crate::host::{canonical_ip, Host};
-use crate::policy::Verdict;
+use cordon_policy::{Decision, Refusal};
 use std::net::{IpAddr, SocketAddr};
 use tokio::net::TcpStream;
 
 /// Why no upstream connection was made.
 pub(crate) enum UpErr {
-    /// The policy refused (rule, reason, fix).
-    Denied {
-        rule: String,
-        reason: String,
-        fix: String,
-    },
+    /// The policy refused.
+    Denied(Refusal),
     /// Resolution or connection failed.
     Failed(Failure, String),
 }
@@ -31,10 +27,11 @@ pub(crate) enum Failure {
 }
 
 impl UpErr {
-    fn from_verdict(v: Verdict) -> UpErr {
+    fn from_decision(v: Decision) -> UpErr {
         match v {
-            Verdict::Deny { rule, reason, fix } => UpErr::Denied { rule, reason, fix },
-            Verdict::Allow { rule } => {
+            // An address that still needs asking was not approved: refused.
+            Decision::Deny(r) | Decision::Ask(r) => UpErr::Denied(r),
+            Decision::Allow { rule } => {
                 UpErr::Failed(Failure::Unreachable, format!("unexpected allow by {rule}"))
             }
         }
@@ -80,7 +77,7 @@ pub(crate) async fn connect(
             ctx.policy.check_resolved(name, ip, port)
         };
         match v {
-            Verdict::Allow { rule } => allowed.push((ip, rule)),
+            Decision::Allow { rule } => allowed.push((ip, rule)),
             deny => {
                 first_denial.get_or_insert(deny);
             }
@@ -88,7 +85,7 @@ pub(crate) async fn connect(
     }
     if allowed.is_empty() {
         return Err(match first_denial {
-            Some(d) => UpErr::from_verdict(d),
+            Some(d) => UpErr::from_decision(d),
             None => UpErr::Failed(Failure::Unresolved, format!("{target} has no addresses")),
         });
     }

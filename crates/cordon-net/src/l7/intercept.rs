@@ -11,6 +11,7 @@ use crate::door::io::{read_some, Prefixed};
 use crate::door::upstream::{Kept, Next};
 use crate::door::Ctx;
 use crate::event::Event;
+use crate::event::{Decided, Kind};
 use crate::inspect::MAX_FIRST_BYTES;
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{self, HeaderValue};
@@ -179,7 +180,7 @@ pub(crate) async fn run<C>(
     let Ok(addr) = upstream.peer_addr() else {
         return;
     };
-    let mut e = Event::new("connect", via, host.clone(), port);
+    let mut e = Event::new(Kind::Connect, via, host.clone(), port);
     e.rule = rule.clone();
     e.reason = "intercepted: secrets or request rules apply to this host".into();
     ctx.emit(e);
@@ -215,7 +216,7 @@ pub(crate) async fn run<C>(
             .as_deref()
             .is_some_and(|s| !s.eq_ignore_ascii_case(&host))
         {
-            let mut e = Event::new("deny", via, host.clone(), port);
+            let mut e = Event::new(Kind::Deny, via, host.clone(), port);
             e.rule = "fronting check".into();
             e.reason = format!("TLS server name {sni:?} does not match {host}");
             ctx.emit(e);
@@ -224,8 +225,8 @@ pub(crate) async fn run<C>(
         let cfg = match l7.ca.server_config(&host) {
             Ok(c) => c,
             Err(why) => {
-                let mut e = Event::new("close", via, host.clone(), port);
-                e.decision = "error";
+                let mut e = Event::new(Kind::Close, via, host.clone(), port);
+                e.decision = Decided::Error;
                 e.reason = why;
                 ctx.emit(e);
                 return;
@@ -238,7 +239,7 @@ pub(crate) async fn run<C>(
     } else {
         serve(ctx, conn, io).await
     };
-    let mut e = Event::new("close", via, host, port);
+    let mut e = Event::new(Kind::Close, via, host, port);
     e.rule = rule;
     if let Err(why) = result {
         e.reason = why;

@@ -7,6 +7,7 @@ use super::rules::ambiguous_path;
 use super::scrub::{replace_all, Action, Pattern, Stream};
 use super::L7;
 use crate::event::Event;
+use crate::event::Kind;
 use bytes::Bytes;
 use hyper::body::Body;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -39,7 +40,7 @@ impl Denied {
 
     /// The audit record.
     pub fn event(&self, via: &'static str, host: &str, port: u16) -> Event {
-        let mut e = Event::new("deny", via, host.to_string(), port);
+        let mut e = Event::new(Kind::Deny, via, host.to_string(), port);
         e.rule = self.rule.clone();
         e.reason = self.reason.clone();
         e.fix = self.fix.clone();

@@ -92,7 +92,7 @@ fn deny_beats_allow_and_managed_beats_all() {
     assert!(p.check(&name("secret.example.com"), 22).is_allow());
     let v = p.check(&name("x.corp.example.com"), 443);
     match v {
-        Verdict::Deny { rule, .. } => assert!(rule.starts_with("managed deny"), "{rule}"),
+        Decision::Deny(Refusal { rule, .. }) => assert!(rule.starts_with("managed deny"), "{rule}"),
         other => panic!("expected deny, got {other:?}"),
     }
 }
@@ -111,7 +111,7 @@ fn raw_ip_needs_cidr() {
     assert!(p.check(&Host::Ip(ip("1.1.1.1")), 853).is_allow());
     assert!(!p.check(&Host::Ip(ip("1.1.1.1")), 443).is_allow());
     match p.check(&Host::Ip(ip("9.9.9.9")), 8080) {
-        Verdict::Deny { fix, rule, .. } => {
+        Decision::Deny(Refusal { fix, rule, .. }) => {
             assert_eq!(fix, "[network] allow_cidrs = [\"9.9.9.9/32:8080\"]");
             assert_eq!(rule, "no rule: unknown = deny");
         }
@@ -181,7 +181,7 @@ fn special_ranges_and_rebinding() {
     // Raw IP in covered range.
     assert!(p.check(&Host::Ip(ip("10.1.9.9")), 80).is_allow());
     match p.check_resolved(Some("app.test"), ip("192.168.1.5"), 443) {
-        Verdict::Deny { fix, reason, .. } => {
+        Decision::Deny(Refusal { fix, reason, .. }) => {
             assert_eq!(fix, "[network] allow_cidrs = [\"192.168.1.5/32\"]");
             assert!(reason.contains("192.168"), "{reason}");
         }
@@ -189,7 +189,7 @@ fn special_ranges_and_rebinding() {
     }
     // For a name on another port, the fix is still the bare address (the name chose the port).
     match p.check_resolved(Some("db.test"), ip("192.168.1.5"), 5432) {
-        Verdict::Deny { fix, .. } => {
+        Decision::Deny(Refusal { fix, .. }) => {
             assert_eq!(fix, "[network] allow_cidrs = [\"192.168.1.5/32\"]")
         }
         v => panic!("{v:?}"),
@@ -306,7 +306,7 @@ fn unknown_ask_is_reported() {
     })
     .expect("ok");
     match p.check(&name("x.test"), 443) {
-        Verdict::Deny { rule, fix, .. } => {
+        Decision::Ask(Refusal { rule, fix, .. }) => {
             assert!(rule.contains("ask"), "{rule}");
             assert_eq!(
                 fix,
@@ -316,7 +316,7 @@ fn unknown_ask_is_reported() {
         v => panic!("{v:?}"),
     }
     match p.check(&name("x.test"), 22) {
-        Verdict::Deny { fix, .. } => assert!(fix.contains("x.test:22"), "{fix}"),
+        Decision::Ask(Refusal { fix, .. }) => assert!(fix.contains("x.test:22"), "{fix}"),
         v => panic!("{v:?}"),
     }
 }

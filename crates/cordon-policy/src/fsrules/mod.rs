@@ -101,7 +101,7 @@ pub enum Place {
 
 /// Why a change is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal<'a> {
+pub enum FileRefusal<'a> {
     /// A protected path.
     Protected(&'a ProtectRule),
     /// A `HEAD` outside `.git` ([`makes_bare_repository`]).
@@ -110,14 +110,14 @@ pub enum Refusal<'a> {
     LeadsToProtected,
 }
 
-impl fmt::Display for Refusal<'_> {
+impl fmt::Display for FileRefusal<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Refusal::Protected(rule) => write!(f, "protect {rule} ({})", rule.origin),
-            Refusal::BareRepository => f.write_str(
+            FileRefusal::Protected(rule) => write!(f, "protect {rule} ({})", rule.origin),
+            FileRefusal::BareRepository => f.write_str(
                 "protect: a HEAD file outside .git makes a bare-repository-shaped directory",
             ),
-            Refusal::LeadsToProtected => {
+            FileRefusal::LeadsToProtected => {
                 f.write_str("protect: this directory leads to protected paths")
             }
         }
@@ -142,7 +142,7 @@ pub enum FileDecision<'a> {
     /// The operation may happen.
     Allow,
     /// Refused, never asked about.
-    Deny(Refusal<'a>),
+    Deny(FileRefusal<'a>),
     /// A person decides (`ask_read`, `ask_write`, strict mode).
     Ask(&'a AskRoot),
 }
@@ -243,7 +243,7 @@ impl FileRules {
                 .is_some_and(|own| own.owner(path).is_none())
     }
 
-    fn refusal(&self, op: FileOp, path: &Path) -> Option<Refusal<'_>> {
+    fn refusal(&self, op: FileOp, path: &Path) -> Option<FileRefusal<'_>> {
         let place = self.place(path);
         if place == Place::Scratch {
             return None;
@@ -251,7 +251,7 @@ impl FileRules {
         // Before the agent's own configuration is let into the layer: `config apply` copies
         // that out.
         if makes_bare_repository(op, path) && !self.private_only(path, place) {
-            return Some(Refusal::BareRepository);
+            return Some(FileRefusal::BareRepository);
         }
         if let Some(own) = &self.own {
             if own
@@ -262,10 +262,10 @@ impl FileRules {
             }
         }
         if let Some(rule) = self.set.protecting(path) {
-            return Some(Refusal::Protected(rule));
+            return Some(FileRefusal::Protected(rule));
         }
         if op.moves() && self.set.leads_to_protected(path) {
-            return Some(Refusal::LeadsToProtected);
+            return Some(FileRefusal::LeadsToProtected);
         }
         None
     }

@@ -11,8 +11,8 @@ use super::sanitize::{clean, clean_name, MAX_SHOWN};
 const MAX_FIX: usize = 16 * 1024;
 /// Host names are at most 253 characters: shown whole.
 const MAX_HOST: usize = 300;
-use crate::audit::Audit;
-use serde_json::{json, Value};
+use crate::audit::{Approval, AskKind, Asker, Audit, Decision, Request, Summary, Target};
+use cordon_policy::{Flood, Grant, Outcome};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::os::unix::net::UnixStream;
@@ -56,8 +56,8 @@ impl Settings {
 /// What is asked about.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Key {
-    /// `network`, `read` or `write`.
-    pub kind: &'static str,
+    /// A connection, a read or a write.
+    pub kind: AskKind,
     /// Host name or address, or for files the path (sanitised).
     pub host: String,
     /// Port (0 for files).
@@ -79,19 +79,37 @@ struct Prompt {
     waiters: Vec<Sender>,
     started: Instant,
     deadline: Instant,
-    message: Value,
+    message: Message,
 }
 
-/// Who decided, for the audit trail.
-pub mod by {
-    pub const APPROVER: &str = "approver";
-    pub const TIMEOUT: &str = "timeout";
-    pub const NO_APPROVER: &str = "no approver";
-    pub const APPROVER_GONE: &str = "approver gone";
-    pub const RATE_LIMIT: &str = "rate limit";
-    pub const QUEUE_FULL: &str = "queue full";
-    pub const SESSION: &str = "session";
-    pub const SANDBOX_ENDED: &str = "sandbox ended";
+/// What the broker tells approvers, one JSON line each (docs/approvals.md); requests and
+/// summaries are also audited as they were sent.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Message {
+    /// The first line on a connection.
+    Hello {
+        version: u32,
+        sandbox: String,
+        command: String,
+        workspace: String,
+        session_scope: bool,
+        /// Seconds a prompt waits.
+        timeout: u64,
+    },
+    /// A question.
+    Request(Request),
+    /// How a question ended.
+    Resolved {
+        id: u64,
+        sandbox: String,
+        #[serde(flatten)]
+        outcome: Outcome,
+        #[serde(skip_serializing_if = "String::is_empty")]
+        note: String,
+    },
+    /// Questions refused unasked since the last summary.
+    Summary(Summary),
 }
 
 pub(crate) type Conn = Arc<Mutex<UnixStream>>;
@@ -194,14 +212,15 @@ impl Core {
     }
 
     /// The first line an approver gets.
-    pub fn hello(&self) -> Value {
-        json!({
-            "type": "hello", "version": 1, "sandbox": self.settings.sandbox,
-            "command": clean(&self.settings.command, MAX_SHOWN),
-            "workspace": clean(&self.settings.workspace, MAX_SHOWN),
-            "session_scope": self.settings.session_scope,
-            "timeout": self.settings.timeout.as_secs(),
-        })
+    pub fn hello(&self) -> Message {
+        Message::Hello {
+            version: 1,
+            sandbox: self.settings.sandbox.clone(),
+            command: clean(&self.settings.command, MAX_SHOWN),
+            workspace: clean(&self.settings.workspace, MAX_SHOWN),
+            session_scope: self.settings.session_scope,
+            timeout: self.settings.timeout.as_secs(),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -210,20 +229,23 @@ impl Core {
         id: Option<u64>,
         key: &Key,
         fix: &str,
-        decision: &str,
-        who: &str,
+        outcome: Outcome,
         ms: u128,
         n: usize,
         note: &str,
     ) {
-        self.audit.event(
-            "approval",
-            json!({
-                "phase": "decision", "id": id, "sandbox": self.settings.sandbox, "kind": key.kind,
-                "target": key.host, "port": key.port, "decision": decision, "by": who,
-                "ms": ms as u64, "connections": n, "note": note, "fix": fix,
-            }),
-        );
+        self.audit.event(Approval::Decision(Decision {
+            id,
+            sandbox: self.settings.sandbox.clone(),
+            kind: key.kind,
+            target: key.host.clone(),
+            port: key.port,
+            outcome,
+            ms: u64::try_from(ms).unwrap_or(u64::MAX),
+            connections: n,
+            note: note.into(),
+            fix: fix.into(),
+        }));
     }
 
     /// Asks about one connection; `process` is called only if a new prompt is shown.
@@ -231,40 +253,35 @@ impl Core {
         let (tx, rx) = oneshot::channel();
         let mut st = self.lock();
         let key = ask.key.clone();
-        let refuse = |st: &mut State, who: &str| {
-            if who == by::RATE_LIMIT || who == by::QUEUE_FULL {
+        // Audits a refusal made without asking; the caller sends it.
+        let refused = |st: &mut State, outcome: Outcome| {
+            if let Outcome::Flooded(_) = outcome {
                 st.dropped += 1;
                 if st.dropped_hosts.len() < 10_000 {
                     st.dropped_hosts.insert(key.host.clone());
                 }
             }
-            self.audit_decision(None, &key, &ask.fix, "deny", who, 0, 1, "");
+            self.audit_decision(None, &key, &ask.fix, outcome, 0, 1, "");
+            outcome
         };
         if st.session.contains(&key) {
             drop(st);
-            self.audit_decision(
-                None,
-                &key,
-                &ask.fix,
-                "allow_session",
-                by::SESSION,
-                0,
-                1,
-                "allowed earlier for this session",
-            );
-            tx.send(true);
+            let outcome = Outcome::Granted(Grant::Remembered);
+            let note = "allowed earlier for this session";
+            self.audit_decision(None, &key, &ask.fix, outcome, 0, 1, note);
+            tx.send(outcome);
             return rx;
         }
         if st.closed {
-            refuse(&mut st, by::SANDBOX_ENDED);
+            tx.send(refused(&mut st, Outcome::SandboxEnded));
             return rx;
         }
         if st.approvers.is_empty() {
-            refuse(&mut st, by::NO_APPROVER);
+            tx.send(refused(&mut st, Outcome::NoApprover));
             return rx;
         }
         // A file approval admits one open: identical file requests are not shared.
-        let shares = key.kind == "network";
+        let shares = key.kind == AskKind::Network;
         if let Some(p) = st
             .by_key
             .get(&key)
@@ -276,6 +293,10 @@ impl Core {
             p.waiters.push(tx);
             return rx;
         }
+        if st.pending.len() >= self.settings.max_pending {
+            tx.send(refused(&mut st, Outcome::Flooded(Flood::QueueFull)));
+            return rx;
+        }
         let now = Instant::now();
         while st
             .recent
@@ -284,12 +305,8 @@ impl Core {
         {
             st.recent.pop_front();
         }
-        if st.pending.len() >= self.settings.max_pending {
-            refuse(&mut st, by::QUEUE_FULL);
-            return rx;
-        }
         if st.recent.len() >= self.settings.per_minute {
-            refuse(&mut st, by::RATE_LIMIT);
+            tx.send(refused(&mut st, Outcome::Flooded(Flood::RateLimit)));
             return rx;
         }
         st.recent.push_back(now);
@@ -297,26 +314,35 @@ impl Core {
         let id = st.next_id;
         let p = process();
         let deadline_unix = unix_now() + self.settings.timeout.as_secs_f64();
-        let target = if key.kind == "network" {
-            json!({"host": clean_name(&key.host, MAX_HOST), "port": key.port})
+        let target = if key.kind == AskKind::Network {
+            Target::Host {
+                host: clean_name(&key.host, MAX_HOST),
+                port: key.port,
+            }
         } else {
-            json!({ "path": key.host })
+            Target::Path {
+                path: key.host.clone(),
+            }
         };
-        let message = json!({
-            "type": "request", "id": id, "sandbox": self.settings.sandbox, "kind": key.kind,
-            "target": target,
-            "process": {"pid": p.pid, "exe": p.exe, "cmdline": p.cmdline},
-            "via": ask.via,
-            "rule": clean_name(&ask.rule, MAX_SHOWN), "fix": clean(&ask.fix, MAX_FIX),
-            "deadline": deadline_unix.floor() as u64,
-            "session_allowed": self.settings.session_scope,
-        });
-        let mut audited = message.clone();
-        if let Some(o) = audited.as_object_mut() {
-            o.insert("phase".into(), "request".into());
-            o.remove("type");
-        }
-        self.audit.event("approval", audited);
+        let request = Request {
+            id,
+            sandbox: self.settings.sandbox.clone(),
+            kind: key.kind,
+            target,
+            process: Asker {
+                pid: p.pid,
+                exe: p.exe,
+                cmdline: p.cmdline,
+            },
+            via: ask.via.into(),
+            rule: clean_name(&ask.rule, MAX_SHOWN),
+            fix: clean(&ask.fix, MAX_FIX),
+            deadline: deadline_unix.floor() as u64,
+            session_allowed: self.settings.session_scope,
+        };
+        // The approvers get what is audited.
+        let message = Message::Request(request.clone());
+        self.audit.event(Approval::Request(request));
         if shares {
             st.by_key.insert(key.clone(), id);
         }
@@ -343,17 +369,16 @@ impl Core {
         };
         let key = p.key.clone();
         match decision {
-            "allow_once" => self.finish(&mut st, id, "allow_once", by::APPROVER, ""),
-            "deny" => self.finish(&mut st, id, "deny", by::APPROVER, ""),
+            "allow_once" => self.finish(&mut st, id, Outcome::Granted(Grant::Once), ""),
+            "deny" => self.finish(&mut st, id, Outcome::Denied, ""),
             "allow_session" if self.settings.session_scope => {
                 st.session.insert(key);
-                self.finish(&mut st, id, "allow_session", by::APPROVER, "")
+                self.finish(&mut st, id, Outcome::Granted(Grant::Session), "")
             }
             "allow_session" => self.finish(
                 &mut st,
                 id,
-                "deny",
-                by::APPROVER,
+                Outcome::Denied,
                 "allow_session refused: approval.session_scope is not enabled",
             ),
             other => {
@@ -366,26 +391,25 @@ impl Core {
         Ok(())
     }
 
-    fn finish(&self, st: &mut State, id: u64, decision: &str, who: &str, note: &str) {
+    fn finish(&self, st: &mut State, id: u64, outcome: Outcome, note: &str) {
         let Some(p) = st.pending.remove(&id) else {
             return;
         };
         if st.by_key.get(&p.key) == Some(&id) {
             st.by_key.remove(&p.key);
         }
-        let allow = decision != "deny";
         let n = p.waiters.len();
         for w in p.waiters {
-            w.send(allow);
+            w.send(outcome);
         }
         let ms = p.started.elapsed().as_millis();
-        self.audit_decision(Some(id), &p.key, &p.fix, decision, who, ms, n, note);
-        let mut m = json!({"type": "resolved", "id": id, "sandbox": self.settings.sandbox, "decision": decision, "by": who});
-        if !note.is_empty() {
-            if let Some(o) = m.as_object_mut() {
-                o.insert("note".into(), note.into());
-            }
-        }
+        self.audit_decision(Some(id), &p.key, &p.fix, outcome, ms, n, note);
+        let m = Message::Resolved {
+            id,
+            sandbox: self.settings.sandbox.clone(),
+            outcome,
+            note: note.into(),
+        };
         broadcast(st, &m);
     }
 
@@ -408,14 +432,14 @@ impl Core {
         let mut st = self.lock();
         st.approvers.remove(&conn_id);
         if st.approvers.is_empty() {
-            self.deny_all(&mut st, by::APPROVER_GONE);
+            self.deny_all(&mut st, Outcome::ApproverGone);
         }
     }
 
-    fn deny_all(&self, st: &mut State, who: &str) {
+    fn deny_all(&self, st: &mut State, outcome: Outcome) {
         let ids: Vec<u64> = st.pending.keys().copied().collect();
         for id in ids {
-            self.finish(st, id, "deny", who, "");
+            self.finish(st, id, outcome, "");
         }
     }
 
@@ -430,10 +454,10 @@ impl Core {
             .map(|(id, _)| *id)
             .collect();
         for id in expired {
-            self.finish(&mut st, id, "deny", by::TIMEOUT, "");
+            self.finish(&mut st, id, Outcome::Timeout, "");
         }
         if st.approvers.is_empty() && !st.pending.is_empty() {
-            self.deny_all(&mut st, by::APPROVER_GONE);
+            self.deny_all(&mut st, Outcome::ApproverGone);
         }
         let due = st
             .last_summary
@@ -454,11 +478,14 @@ impl Core {
                 st.dropped_hosts.len(),
                 if st.dropped_hosts.len() == 1 { "" } else { "s" }
             );
-            let m = json!({"type": "summary", "sandbox": self.settings.sandbox, "denied": st.dropped, "hosts": st.dropped_hosts.len(), "text": text});
-            self.audit.event(
-                "approval",
-                json!({"phase": "summary", "sandbox": self.settings.sandbox, "denied": st.dropped, "hosts": st.dropped_hosts.len(), "text": text}),
-            );
+            let summary = Summary {
+                sandbox: self.settings.sandbox.clone(),
+                denied: st.dropped,
+                hosts: st.dropped_hosts.len(),
+                text,
+            };
+            let m = Message::Summary(summary.clone());
+            self.audit.event(Approval::Summary(summary));
             broadcast(st, &m);
             st.dropped = 0;
             st.dropped_hosts.clear();
@@ -471,7 +498,7 @@ impl Core {
         let mut st = self.lock();
         st.closed = true;
         self.arrived.notify_all();
-        self.deny_all(&mut st, by::SANDBOX_ENDED);
+        self.deny_all(&mut st, Outcome::SandboxEnded);
         self.summarise(&mut st);
         st.approvers.clear();
     }
@@ -490,8 +517,10 @@ impl Core {
 }
 
 /// One JSON line to one approver; false if it is gone or stuck.
-fn send(conn: &Conn, v: &Value) -> bool {
-    let mut line = v.to_string();
+fn send(conn: &Conn, v: &Message) -> bool {
+    let Ok(mut line) = serde_json::to_string(v) else {
+        return false;
+    };
     line.push('\n');
     match conn.lock() {
         Ok(mut s) => s.write_all(line.as_bytes()).is_ok(),
@@ -500,6 +529,6 @@ fn send(conn: &Conn, v: &Value) -> bool {
 }
 
 /// Tells every approver; ones that cannot be written to are dropped.
-fn broadcast(st: &mut State, v: &Value) {
+fn broadcast(st: &mut State, v: &Message) {
     st.approvers.retain(|_, c| send(c, v));
 }

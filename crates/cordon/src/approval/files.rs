@@ -12,7 +12,9 @@ use super::sanitize::{clean, clean_name};
 /// Paths are shown whole up to this many characters (terminals wrap them), beyond it without
 /// their middle; the key then carries a digest of the real name (see [`distinct`]).
 const MAX_PATH: usize = 400;
+use crate::audit::AskKind;
 use cordon_linux::pathguard::{Asker, FileAsk, Op};
+use cordon_policy::Outcome;
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 
@@ -80,7 +82,11 @@ impl FileAsker {
                     let whole = clean(&req.path.to_string_lossy(), usize::MAX);
                     let ask = Ask {
                         key: Key {
-                            kind: req.op.ask_kind(),
+                            kind: if req.op == Op::Read {
+                                AskKind::Read
+                            } else {
+                                AskKind::Write
+                            },
                             host: distinct(&req.path, &path),
                             port: 0,
                         },
@@ -99,18 +105,19 @@ impl FileAsker {
 }
 
 impl Asker for FileAsker {
-    fn ask(&self, req: FileAsk, waiting: &dyn Fn() -> bool) -> bool {
+    fn ask(&self, req: FileAsk, waiting: &dyn Fn() -> bool) -> Outcome {
         let (rtx, rrx) = mpsc::channel();
         let sent = match self.tx.lock() {
             Ok(tx) => tx.send((req, rtx)).is_ok(),
             Err(_) => false,
         };
+        // The naming thread is gone: nobody can be asked (fails closed).
         if !sent {
-            return false;
+            return Outcome::NoApprover;
         }
         match rrx.recv() {
             Ok(answer) => answer.wait(waiting),
-            Err(_) => false,
+            Err(_) => Outcome::NoApprover,
         }
     }
 }

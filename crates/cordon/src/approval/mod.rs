@@ -14,7 +14,7 @@ pub use broker::Settings;
 pub use server::{approvals_dir, sweep, Registration};
 
 use broker::{Ask, Core, Key};
-use cordon_net::{Approver, AskRequest};
+use cordon_net::{Approver, AskRequest, Outcome};
 use procinfo::Process;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -53,6 +53,11 @@ impl Broker {
     /// Sets how held connections are traced to a process.
     pub fn set_who(&mut self, who: Who) {
         self.who = Some(who);
+    }
+
+    /// The sandbox's id.
+    pub fn sandbox(&self) -> &str {
+        &self.core.settings.sandbox
     }
 
     /// The socket's path.
@@ -99,13 +104,13 @@ struct DoorHook {
 }
 
 impl Approver for DoorHook {
-    fn ask(&self, req: AskRequest) -> Pin<Box<dyn Future<Output = bool> + Send>> {
+    fn ask(&self, req: AskRequest) -> Pin<Box<dyn Future<Output = Outcome> + Send>> {
         // Keyed on the whole name (a host is at most 253 characters of letters, digits, `-`,
         // `_` and `.`, or an address): a prompt, its answer and a session allowance cover
         // exactly the name asked about, never another that shares its first characters.
         let ask = Ask {
             key: Key {
-                kind: "network",
+                kind: crate::audit::AskKind::Network,
                 host: req.target.to_string(),
                 port: req.port,
             },
@@ -135,7 +140,7 @@ impl Approver for DoorHook {
         if spawned.is_err() {
             // No thread: decided as if nobody were there (fails closed).
             let (tx, rx) = oneshot::channel();
-            tx.send(false);
+            tx.send(Outcome::NoApprover);
             return Box::pin(rx);
         }
         Box::pin(rx)

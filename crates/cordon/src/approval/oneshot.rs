@@ -1,7 +1,9 @@
 //! A one-shot answer a held connection waits on (std only: the door polls it on its
 //! runtime, the broker completes it from its own threads). Dropping the sender answers
-//! `false`: nothing is ever admitted by accident.
+//! [`Outcome::SandboxEnded`] (only a closing broker drops a question): nothing is ever
+//! admitted by accident.
 
+use cordon_policy::Outcome;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -9,14 +11,14 @@ use std::task::{Context, Poll, Waker};
 
 #[derive(Default)]
 struct Slot {
-    value: Option<bool>,
+    value: Option<Outcome>,
     waker: Option<Waker>,
     closed: bool,
 }
 
 /// Completes the answer.
 pub struct Sender(Arc<Mutex<Slot>>);
-/// Resolves to the answer, or `false` if the sender went away.
+/// Resolves to the answer, or a refusal if the sender went away.
 pub struct Receiver(Arc<Mutex<Slot>>);
 
 /// A connected pair.
@@ -27,11 +29,11 @@ pub fn channel() -> (Sender, Receiver) {
 
 impl Sender {
     /// Answers; later answers are ignored.
-    pub fn send(self, v: bool) {
+    pub fn send(self, v: Outcome) {
         self.finish(Some(v));
     }
 
-    fn finish(&self, v: Option<bool>) {
+    fn finish(&self, v: Option<Outcome>) {
         let waker = match self.0.lock() {
             Ok(mut s) => {
                 if s.value.is_none() && !s.closed {
@@ -54,18 +56,21 @@ impl Drop for Sender {
     }
 }
 
+/// The answer of a question whose sender went away unanswered.
+const UNANSWERED: Outcome = Outcome::SandboxEnded;
+
 impl Receiver {
-    /// Blocks until answered; `false` as soon as `waiting()` turns false (the one asking
-    /// is gone). Polls: a person's answer may wait a few milliseconds more.
-    pub fn wait(self, waiting: &dyn Fn() -> bool) -> bool {
+    /// Blocks until answered; [`Outcome::Withdrawn`] as soon as `waiting()` turns false (the
+    /// one asking is gone). Polls: a person's answer may wait a few milliseconds more.
+    pub fn wait(self, waiting: &dyn Fn() -> bool) -> Outcome {
         loop {
             match self.0.lock() {
-                Ok(s) if s.closed => return s.value.unwrap_or(false),
+                Ok(s) if s.closed => return s.value.unwrap_or(UNANSWERED),
                 Ok(_) => {}
-                Err(_) => return false,
+                Err(_) => return UNANSWERED,
             }
             if !waiting() {
-                return false;
+                return Outcome::Withdrawn;
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
@@ -73,13 +78,13 @@ impl Receiver {
 }
 
 impl Future for Receiver {
-    type Output = bool;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
+    type Output = Outcome;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
         let Ok(mut s) = self.0.lock() else {
-            return Poll::Ready(false);
+            return Poll::Ready(UNANSWERED);
         };
         if s.closed {
-            return Poll::Ready(s.value.unwrap_or(false));
+            return Poll::Ready(s.value.unwrap_or(UNANSWERED));
         }
         s.waker = Some(cx.waker().clone());
         Poll::Pending

@@ -240,22 +240,23 @@ fn serve(core: Arc<Core>, id: u64, conn: Conn, reader: UnixStream) {
     core.remove_approver(id);
 }
 
-fn handle(core: &Core, line: &[u8]) -> Result<(), String> {
-    let v: serde_json::Value =
-        serde_json::from_slice(line).map_err(|e| format!("not JSON: {e}"))?;
-    match v.get("type").and_then(|t| t.as_str()) {
-        Some("decision") => {
-            let id = v
-                .get("id")
-                .and_then(|i| i.as_u64())
-                .ok_or("a decision needs a numeric id")?;
-            let d = v
-                .get("decision")
-                .and_then(|d| d.as_str())
-                .ok_or("a decision needs \"decision\"")?;
-            core.answer(id, d)
-        }
-        Some("ping") => Ok(()),
-        _ => Err("expected {\"type\":\"decision\",...}".into()),
+/// What an approver may send (docs/approvals.md).
+#[derive(serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Incoming {
+    /// An answer to request `id`: `allow_once`, `allow_session` or `deny`.
+    Decision { id: u64, decision: String },
+    /// Keeps the connection alive.
+    Ping,
+}
+
+pub(super) fn handle(core: &Core, line: &[u8]) -> Result<(), String> {
+    match serde_json::from_slice::<Incoming>(line) {
+        Ok(Incoming::Decision { id, decision }) => core.answer(id, &decision),
+        Ok(Incoming::Ping) => Ok(()),
+        Err(e) if e.is_syntax() || e.is_eof() => Err(format!("not JSON: {e}")),
+        Err(_) => Err(
+            "expected {\"type\":\"decision\",\"id\":N,\"decision\":\"allow_once\"|\"allow_session\"|\"deny\"} or {\"type\":\"ping\"}".into(),
+        ),
     }
 }

@@ -2,7 +2,9 @@
 
 use super::broker::{Ask, Core, Key, Settings};
 use super::oneshot::Receiver;
-use crate::audit::Audit;
+use crate::audit::{AskKind, Audit};
+use cordon_policy::Outcome::{self, *};
+use cordon_policy::{Flood, Grant};
 use serde_json::Value;
 use std::future::Future;
 use std::io::{BufRead, BufReader};
@@ -11,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-fn poll_now(rx: &mut Receiver) -> Option<bool> {
+fn poll_now(rx: &mut Receiver) -> Option<Outcome> {
     let mut cx = Context::from_waker(Waker::noop());
     match std::pin::Pin::new(rx).poll(&mut cx) {
         Poll::Ready(v) => Some(v),
@@ -64,7 +66,7 @@ impl T {
         self.core.ask(
             Ask {
                 key: Key {
-                    kind: "network",
+                    kind: AskKind::Network,
                     host: host.into(),
                     port,
                 },
@@ -107,7 +109,7 @@ fn settings() -> Settings {
 fn no_approver_denies_at_once() {
     let t = T::new(settings(), false);
     let mut rx = t.ask("a.test", 443);
-    assert_eq!(poll_now(&mut rx), Some(false));
+    assert_eq!(poll_now(&mut rx), Some(NoApprover));
     assert_eq!(t.decisions(), vec![("deny".into(), "no approver".into())]);
 }
 
@@ -122,14 +124,14 @@ fn allow_once_admits_one_and_the_next_asks_again() {
     assert_eq!(req["target"]["port"], 443);
     let id = req["id"].as_u64().expect("id");
     t.core.answer(id, "allow_once").expect("answer");
-    assert_eq!(poll_now(&mut rx), Some(true));
+    assert_eq!(poll_now(&mut rx), Some(Granted(Grant::Once)));
     assert_eq!(t.next()["type"], "resolved");
     let mut rx2 = t.ask("a.test", 443);
     assert_eq!(poll_now(&mut rx2), None, "asked again");
     let id2 = t.next()["id"].as_u64().expect("id");
     assert_ne!(id, id2);
     t.core.answer(id2, "deny").expect("answer");
-    assert_eq!(poll_now(&mut rx2), Some(false));
+    assert_eq!(poll_now(&mut rx2), Some(Denied));
     assert!(t.core.answer(id2, "deny").is_err(), "decided once only");
     let d = t.decisions();
     assert_eq!(d[0], ("allow_once".into(), "approver".into()));
@@ -150,7 +152,7 @@ fn identical_pending_requests_are_one_prompt() {
         .answer(first["id"].as_u64().expect("id"), "allow_once")
         .expect("answer");
     for rx in &mut rxs {
-        assert_eq!(poll_now(rx), Some(true));
+        assert_eq!(poll_now(rx), Some(Granted(Grant::Once)));
     }
     assert_eq!(poll_now(&mut other), None);
     let dec = t
@@ -170,7 +172,7 @@ fn timeout_denies() {
     let _ = t.next();
     std::thread::sleep(Duration::from_millis(80));
     t.core.tick();
-    assert_eq!(poll_now(&mut rx), Some(false));
+    assert_eq!(poll_now(&mut rx), Some(Timeout));
     assert_eq!(t.decisions(), vec![("deny".into(), "timeout".into())]);
 }
 
@@ -181,7 +183,7 @@ fn approver_gone_denies_pending() {
     let _ = t.next();
     t.approver = None;
     t.core.remove_approver(1);
-    assert_eq!(poll_now(&mut rx), Some(false));
+    assert_eq!(poll_now(&mut rx), Some(ApproverGone));
     assert_eq!(t.decisions(), vec![("deny".into(), "approver gone".into())]);
 }
 
@@ -193,7 +195,7 @@ fn allow_session_only_when_permitted() {
     t.core.answer(id, "allow_session").expect("answer");
     assert_eq!(
         poll_now(&mut rx),
-        Some(false),
+        Some(Denied),
         "refused without session_scope"
     );
     let resolved = t.next();
@@ -211,9 +213,13 @@ fn allow_session_only_when_permitted() {
     t.core
         .answer(req["id"].as_u64().expect("id"), "allow_session")
         .expect("answer");
-    assert_eq!(poll_now(&mut rx), Some(true));
+    assert_eq!(poll_now(&mut rx), Some(Granted(Grant::Session)));
     let mut again = t.ask("a.test", 443);
-    assert_eq!(poll_now(&mut again), Some(true), "no second prompt");
+    assert_eq!(
+        poll_now(&mut again),
+        Some(Granted(Grant::Remembered)),
+        "no second prompt"
+    );
     let mut other = t.ask("a.test", 22);
     assert_eq!(poll_now(&mut other), None, "only that destination");
     assert!(t.core.answer(1, "maybe").is_err());
@@ -228,7 +234,11 @@ fn a_flood_is_limited_and_summarised() {
         .collect();
     assert!(start.elapsed() < Duration::from_secs(5));
     assert_eq!(t.core.pending(), 5);
-    let denied = rxs.iter_mut().filter_map(poll_now).filter(|v| !v).count();
+    let denied = rxs
+        .iter_mut()
+        .filter_map(poll_now)
+        .filter(|o| *o == Flooded(Flood::QueueFull))
+        .count();
     assert_eq!(denied, 995);
     for _ in 0..5 {
         assert_eq!(t.next()["type"], "request");
@@ -248,7 +258,7 @@ fn a_flood_is_limited_and_summarised() {
         let _ = t.next();
     }
     let mut rx = t.ask("x.test", 99);
-    assert_eq!(poll_now(&mut rx), Some(false));
+    assert_eq!(poll_now(&mut rx), Some(Flooded(Flood::RateLimit)));
     assert_eq!(
         t.decisions().last().cloned(),
         Some(("deny".into(), "rate limit".into()))
@@ -261,12 +271,12 @@ fn closing_denies_and_refuses_new_requests() {
     let mut rx = t.ask("a.test", 443);
     let _ = t.next();
     t.core.close();
-    assert_eq!(poll_now(&mut rx), Some(false));
+    assert_eq!(poll_now(&mut rx), Some(SandboxEnded));
     let mut rx = t.ask("b.test", 443);
-    assert_eq!(poll_now(&mut rx), Some(false));
+    assert_eq!(poll_now(&mut rx), Some(SandboxEnded));
 }
 
-fn ask_file(t: &T, kind: &'static str, path: &str) -> Receiver {
+fn ask_file(t: &T, kind: AskKind, path: &str) -> Receiver {
     t.core.ask(
         Ask {
             key: Key {
@@ -285,8 +295,8 @@ fn ask_file(t: &T, kind: &'static str, path: &str) -> Receiver {
 #[test]
 fn identical_file_requests_are_never_shared() {
     let mut t = T::new(settings(), true);
-    let mut rx1 = ask_file(&t, "read", "/h/other/f");
-    let mut rx2 = ask_file(&t, "read", "/h/other/f");
+    let mut rx1 = ask_file(&t, AskKind::Read, "/h/other/f");
+    let mut rx2 = ask_file(&t, AskKind::Read, "/h/other/f");
     let r1 = t.next();
     let r2 = t.next();
     assert_eq!(r1["kind"], "read");
@@ -296,24 +306,27 @@ fn identical_file_requests_are_never_shared() {
     t.core
         .answer(r1["id"].as_u64().expect("id"), "allow_once")
         .expect("answer");
-    assert_eq!(poll_now(&mut rx1), Some(true));
+    assert_eq!(poll_now(&mut rx1), Some(Granted(Grant::Once)));
     assert_eq!(poll_now(&mut rx2), None, "the other open still waits");
     t.core
         .answer(r2["id"].as_u64().expect("id"), "deny")
         .expect("answer");
-    assert_eq!(poll_now(&mut rx2), Some(false));
+    assert_eq!(poll_now(&mut rx2), Some(Denied));
 }
 
 #[test]
 fn a_blocking_wait_ends_when_the_caller_is_gone() {
     let t = T::new(settings(), true);
-    let rx = ask_file(&t, "write", "/ws/.env");
+    let rx = ask_file(&t, AskKind::Write, "/ws/.env");
     let start = std::time::Instant::now();
-    assert!(!rx.wait(&|| start.elapsed() < Duration::from_millis(100)));
-    let rx = ask_file(&t, "write", "/ws/.env");
+    assert_eq!(
+        rx.wait(&|| start.elapsed() < Duration::from_millis(100)),
+        Withdrawn
+    );
+    let rx = ask_file(&t, AskKind::Write, "/ws/.env");
     let none = T::new(settings(), false);
-    let rx_none = ask_file(&none, "write", "/ws/.env");
-    assert!(!rx_none.wait(&|| true), "no approver: denied at once");
+    let rx_none = ask_file(&none, AskKind::Write, "/ws/.env");
+    assert_eq!(rx_none.wait(&|| true), NoApprover, "denied at once");
     drop(rx);
 }
 
@@ -330,7 +343,7 @@ fn the_terminal_approver_names_files_and_hosts() {
     assert!(super::client::describe(&net).contains("wants network a.test:443"));
 }
 
-type DoorFuture = std::pin::Pin<Box<dyn Future<Output = bool> + Send>>;
+type DoorFuture = std::pin::Pin<Box<dyn Future<Output = Outcome> + Send>>;
 
 /// What the door would ask about `host`, through the same hook the door uses.
 fn door_ask(core: &Arc<Core>, host: &str) -> DoorFuture {
@@ -350,7 +363,7 @@ fn door_ask(core: &Arc<Core>, host: &str) -> DoorFuture {
 }
 
 /// The hook's answer, waited for a bounded while (the broker decides on other threads).
-fn answer_of(f: &mut DoorFuture) -> Option<bool> {
+fn answer_of(f: &mut DoorFuture) -> Option<Outcome> {
     let mut cx = Context::from_waker(Waker::noop());
     for _ in 0..200 {
         if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
@@ -382,7 +395,7 @@ fn long_names_sharing_a_prefix_are_two_approvals_and_show_their_end() {
     t.core
         .answer(first["id"].as_u64().expect("id"), "allow_session")
         .expect("answer");
-    assert_eq!(answer_of(&mut rx_good), Some(true));
+    assert_eq!(answer_of(&mut rx_good), Some(Granted(Grant::Session)));
     assert_eq!(t.next()["type"], "resolved");
     // Same first 160+ characters, another owner: asked on its own, not covered by the session.
     let mut rx_evil = door_ask(&t.core, &evil);
@@ -397,10 +410,10 @@ fn long_names_sharing_a_prefix_are_two_approvals_and_show_their_end() {
     t.core
         .answer(second["id"].as_u64().expect("id"), "deny")
         .expect("answer");
-    assert_eq!(answer_of(&mut rx_evil), Some(false));
+    assert_eq!(answer_of(&mut rx_evil), Some(Denied));
     // The session allowance covers exactly the first name.
     let mut again = door_ask(&t.core, &good);
-    assert_eq!(answer_of(&mut again), Some(true));
+    assert_eq!(answer_of(&mut again), Some(Granted(Grant::Remembered)));
 }
 
 #[test]
@@ -460,4 +473,30 @@ fn registrations_count_only_while_their_process_lives() {
     assert!(!super::server::approver_registered(dir.path(), "x-1"));
     super::sweep(dir.path());
     assert!(!dir.path().join("999999999.approver").exists());
+}
+
+#[test]
+fn what_an_approver_sends_is_parsed_once_and_bad_lines_are_errors() {
+    let mut t = T::new(settings(), true);
+    let mut rx = t.ask("a.test", 443);
+    let id = t.next()["id"].as_u64().expect("id");
+    let handle = |l: &str| super::server::handle(&t.core, l.as_bytes());
+    assert_eq!(handle(r#"{"type":"ping"}"#), Ok(()));
+    for bad in [
+        "not json",
+        r#"{"type":"decision","decision":"deny"}"#,
+        r#"{"type":"decision","id":"1","decision":"deny"}"#,
+        r#"{"type":"shutdown"}"#,
+        r#"[1]"#,
+    ] {
+        assert!(handle(bad).is_err(), "{bad}");
+    }
+    assert!(handle(&format!(
+        r#"{{"type":"decision","id":{id},"decision":"maybe"}}"#
+    ))
+    .is_err());
+    assert_eq!(poll_now(&mut rx), None, "nothing decided by a bad line");
+    let line = format!(r#"{{"type":"decision","id":{id},"decision":"allow_once"}}"#);
+    assert_eq!(handle(&line), Ok(()));
+    assert_eq!(poll_now(&mut rx), Some(Granted(Grant::Once)));
 }

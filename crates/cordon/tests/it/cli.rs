@@ -494,6 +494,41 @@ fn cordon_log_prints_fix_lines_whole() {
     );
 }
 
+/// An `--audit` file in the workspace can be written from inside: `cordon log` reads what it
+/// can and skips the rest (garbage, wrong types, an overlong line, a cut-off line), never
+/// panics, and still reports the run's real denial. (The cut-off line swallows cordon's own
+/// `stop` event appended after it: one more garbled line.)
+#[test]
+fn cordon_log_reads_an_audit_file_the_sandbox_garbled() {
+    let sb = Sandbox::new("log-garbled");
+    let audit = sb.ws.join("audit.jsonl");
+    let script = r#"echo x > .envrc 2>/dev/null
+printf 'garbage\n\377\376\n{"event":"net","kind":"deny","decision":"deny","target":"typed.test","port":"x"}\n' >> audit.jsonl
+head -c 3000000 /dev/zero | tr '\0' x >> audit.jsonl; echo >> audit.jsonl
+printf '{"event":"net","kind":"deny","decision":"deny","target":"cut.test"' >> audit.jsonl
+exit 0"#;
+    let out = sb.sh_opts(&["--audit", &audit.display().to_string()], script);
+    assert_eq!(out.code, 0, "{}", out.show());
+    let raw = std::fs::read(&audit).unwrap_or_default();
+    assert!(
+        raw.len() > 3_000_000 && raw.windows(8).any(|w| w == b"cut.test"),
+        "the sandbox wrote into its audit file ({} bytes)\n{}",
+        raw.len(),
+        out.show()
+    );
+    let log = sb.cordon(&["log", "--file", &audit.display().to_string()]);
+    assert_eq!(log.code, 0, "{}", log.show());
+    assert!(
+        log.stdout.contains("file ") && log.stdout.contains(".envrc"),
+        "the real denial is still reported\n{}",
+        log.show()
+    );
+    for forged in ["typed.test", "cut.test", "xxxxxxxx"] {
+        assert!(!log.stdout.contains(forged), "{forged}\n{}", log.show());
+    }
+    assert!(!log.stderr.contains("panicked"), "{}", log.show());
+}
+
 fn json_has_number(v: &serde_json::Value, n: i64) -> bool {
     match v {
         serde_json::Value::Number(x) => x.as_i64() == Some(n),
