@@ -57,15 +57,6 @@ pub enum FileOp {
 }
 
 impl FileOp {
-    /// How an approver names it: `read` for [`FileOp::Read`], `write` for everything else.
-    pub fn ask_kind(self) -> &'static str {
-        if self == FileOp::Read {
-            "read"
-        } else {
-            "write"
-        }
-    }
-
     /// Whether the operation puts something at its path (a new name or new content there).
     fn places(self) -> bool {
         matches!(
