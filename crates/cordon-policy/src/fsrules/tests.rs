@@ -203,12 +203,17 @@ fn asks_come_after_protections_and_name_their_entry() {
     );
 }
 
+/// A profile `gemini` whose own configuration is `protect`.
+fn gemini(protect: &str) -> crate::Profile {
+    let text = format!("description = \"g\"\n[config]\nprotect = [\"{protect}\"]\n");
+    crate::parse_profile("gemini", Path::new("p.toml"), &text, None, Path::new(HOME))
+        .expect("profile")
+}
+
 #[test]
 fn a_profiles_own_configuration_lands_in_the_layer() {
     let home = Path::new(HOME);
-    let text = "description = \"g\"\n[config]\nprotect = [\"~/.gemini/settings.json\"]\n";
-    let profile =
-        crate::parse_profile("gemini", Path::new("p.toml"), text, None, home).expect("profile");
+    let profile = gemini("~/.gemini/settings.json");
     let mut all = crate::builtin_protect_rules().expect("builtin");
     all.extend(profile.layer.protect.iter().cloned());
     let own = OwnConfig::new(home, &[profile]).expect("own");
@@ -264,10 +269,7 @@ fn policy_show_lists_every_exemption_and_refusal_with_why() {
 #[test]
 fn a_head_only_the_private_home_layer_holds_is_the_sandboxs_own() {
     let home = Path::new(HOME);
-    let text = "description = \"g\"\n[config]\nprotect = [\"~/.gemini/commands/**\"]\n";
-    let profile =
-        crate::parse_profile("gemini", Path::new("p.toml"), text, None, home).expect("profile");
-    let own = OwnConfig::new(home, &[profile]).expect("own");
+    let own = OwnConfig::new(home, &[gemini("~/.gemini/commands/**")]).expect("own");
     let set = ProtectSet::new(home, &[]).expect("set");
     let shared = vec![PathBuf::from(WS), PathBuf::from("/home/u/kept")];
     let r = FileRules::new(
