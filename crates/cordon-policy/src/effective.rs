@@ -175,10 +175,20 @@ impl Effective {
         let ws = normalize(workspace)
             .map_err(|e| PolicyError::plain(format!("workspace {}: {e}", workspace.display())))?;
         if self.is_read_denied(&ws) {
-            return Err(PolicyError::plain(format!(
+            let msg = format!(
                 "workspace {} is inside a deny_read path; choose another directory or allow_read it",
                 ws.display()
-            )));
+            );
+            // Named at the deepest deny that covers it, the one to change.
+            let deny = self
+                .deny_read
+                .iter()
+                .filter(|r| ws.starts_with(&r.value))
+                .max_by_key(|r| r.value.components().count());
+            return Err(match deny {
+                Some(r) => r.origin.error(msg),
+                None => PolicyError::plain(msg),
+            });
         }
         Ok(())
     }

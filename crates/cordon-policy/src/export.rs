@@ -151,6 +151,7 @@ impl Effective {
                 tier: Tier::Managed,
                 file: Some("(export: the secret files, read by cordon only)".into()),
                 line: None,
+                col: None,
                 flag: None,
             };
             deny.push((to.secrets_dir.clone(), why));

@@ -314,10 +314,12 @@ pub(crate) struct Cx<'a> {
 
 impl Cx<'_> {
     pub(crate) fn origin(&self, offset: usize) -> Origin {
+        let (line, col) = self.lines.line_col(self.text, offset);
         Origin {
             tier: self.tier,
             file: Some(self.file.to_path_buf()),
-            line: Some(self.lines.line(offset)),
+            line: Some(line),
+            col: Some(col),
             flag: None,
         }
     }

@@ -1,4 +1,6 @@
-//! cordon's policy model: pure code, no I/O but reading policy files.
+//! cordon's policy model: pure code, no I/O but reading (policy files, git configuration) and
+//! looking at paths where a run's policy is compiled ([`compile`]: whether they exist, where
+//! they lead).
 //!
 //! * [`parse_policy`] validates one TOML policy file (unknown keys and bad values are errors
 //!   reported as `FILE:LINE:COL: message`).
@@ -6,6 +8,8 @@
 //!   [`Effective`] policy whose every rule carries its [`Origin`].
 //! * [`ProtectSet`] matches protected configuration paths (built-in list in
 //!   `data/protected.toml`); [`git_extra_protect`] finds the paths a git config adds.
+//! * [`FileRules`] are the path guard's decisions (protections, exemptions, the
+//!   bare-repository rule, asks), each refusal naming its rule.
 //! * [`scrub_env`] builds the sandbox environment.
 //! * [`content_hash`] and [`TrustStore`] bind project-file trust to exact content.
 //!
@@ -39,6 +43,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod ask;
+mod compile;
 mod decision;
 mod duration;
 mod effective;
@@ -46,6 +51,7 @@ mod env;
 mod error;
 mod export;
 mod file;
+mod fsrules;
 mod glob;
 pub mod host;
 mod layer;
@@ -64,6 +70,7 @@ mod tier;
 mod trust;
 
 pub use ask::{strict_data, FsMode, StrictData};
+pub use compile::{compile, Compiled};
 pub use decision::{Decision, Flood, Grant, OptionalHost, Outcome, Refusal};
 pub use duration::parse_duration;
 pub use effective::{check_workspace, Approval, Effective, Limits, Network};
@@ -71,8 +78,12 @@ pub use env::{looks_secret, scrub_env, scrub_env_refs, BASE_ALLOW};
 pub use error::PolicyError;
 pub use export::{Egress, Exported, Relocate};
 pub use file::parse_policy;
+pub use fsrules::{
+    leads_to, makes_bare_repository, AskKind, AskPaths, AskRoot, AskRule, ExemptKind, Exemption,
+    FileDecision, FileOp, FileRefusal, FileRules, Place, BUILTIN_REFUSALS, EXEMPTIONS,
+};
 pub use layer::{CliLayer, Layer, UnknownAction};
-pub use load::{load_inputs, Locations, MANAGED_POLICY, PROJECT_POLICY};
+pub use load::{check_file, load_inputs, Locations, MANAGED_POLICY, PROJECT_POLICY};
 pub use net::{CidrPattern, DomainPattern, OptionalDomain, Ports};
 pub use paths::expand_path;
 pub use profile::{
@@ -80,8 +91,8 @@ pub use profile::{
     profiles_allowing, OwnConfig, OwnMatch, Profile, BUILTIN_PROFILES,
 };
 pub use protect::{
-    builtin_protect_rules, git_extra_protect, parse_gitdir_file, GitPathKind, GitPathRef,
-    ProtectKind, ProtectRule, ProtectSet,
+    builtin_protect_rules, git_extra_protect, git_pointed_rules, parse_gitdir_file, GitPathKind,
+    GitPathRef, ProtectKind, ProtectRule, ProtectSet,
 };
 pub use resolve::{builtin_layer, resolve, Inputs};
 pub use secrets::{Inject, RequestTable, SecretDef, SecretSource};

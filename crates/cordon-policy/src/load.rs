@@ -1,10 +1,11 @@
-//! Reading the standard policy locations into [`Inputs`]. The only I/O in the crate.
+//! Reading the standard policy locations into [`Inputs`], and one file for `policy check`.
 
 use std::fs;
 use std::io::ErrorKind;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use crate::compile::{compile, Compiled};
 use crate::error::PolicyError;
 use crate::layer::CliLayer;
 use crate::resolve::Inputs;
@@ -80,6 +81,20 @@ pub fn load_inputs(
         cli,
         profiles: Vec::new(),
     })
+}
+
+/// What `cordon policy check FILE` compiles: `file` alone, read as `cordon run -p FILE` reads
+/// it (or, named [`PROJECT_POLICY`], as the project file), through the same [`compile`] as
+/// every run.
+pub fn check_file(file: &Path, home: &Path, workspace: &Path) -> Result<Compiled, PolicyError> {
+    let text = read_required(file)?;
+    let mut inputs = Inputs::new(home, workspace);
+    if file.file_name().is_some_and(|n| n == PROJECT_POLICY) {
+        inputs.project = Some((file.to_path_buf(), text));
+    } else {
+        inputs.user.push((file.to_path_buf(), text));
+    }
+    compile(&inputs)
 }
 
 fn read_optional(path: &Path) -> Result<Option<String>, PolicyError> {

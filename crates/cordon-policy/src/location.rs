@@ -32,6 +32,26 @@ impl LineIndex {
         Self { starts }
     }
 
+    /// 1-based line and column (in characters) of byte `offset` of `text`, the text this
+    /// index was built from ([`line_col`] without scanning the whole text).
+    pub fn line_col(&self, text: &str, offset: usize) -> (usize, usize) {
+        let line = self.line(offset);
+        let start = self
+            .starts
+            .get(line.saturating_sub(1))
+            .copied()
+            .unwrap_or(0);
+        let mut end = offset.min(text.len());
+        while end > 0 && !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let col = text
+            .get(start.min(end)..end)
+            .map_or(0, |s| s.chars().count())
+            + 1;
+        (line, col)
+    }
+
     /// 1-based line of byte `offset` (clamped like [`line_col`]).
     pub fn line(&self, offset: usize) -> usize {
         match self.starts.binary_search(&offset) {

@@ -1,7 +1,8 @@
 //! Path spelling rules shared by files and flags: `~` expansion and lexical normalisation.
 //!
-//! Policy paths are compared lexically; resolving symlinks is the binary's job (it touches the
-//! file system), so the one thing this module guarantees is that no `..` ever survives.
+//! Policy paths are compared lexically; symlinks are resolved only where the policy is compiled
+//! for a run (`compile`, `fsrules`), so the one thing this module guarantees is that no `..`
+//! ever survives.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;

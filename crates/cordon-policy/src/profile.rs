@@ -416,6 +416,7 @@ impl Cx<'_> {
             tier: Tier::Builtin,
             file: Some(self.label.clone()),
             line: Some(self.lines.line(offset)),
+            col: None,
             flag: None,
         }
     }

@@ -97,6 +97,7 @@ impl Effective {
                 let _ = writeln!(s, "warning: built-in protected list unreadable: {e}");
             }
         }
+        render_file_rules(&mut s);
         for r in &self.env_pass {
             line(&mut s, &format!("env.pass {}", r.value), &r.origin);
         }
@@ -367,6 +368,32 @@ fn secret_line(d: &crate::secrets::SecretDef) -> String {
 }
 
 /// One rule per line, whatever bytes a path holds: control characters become `?`.
+/// The exemptions and the refusals of code, each group with why.
+fn render_file_rules(s: &mut String) {
+    use crate::fsrules::{ExemptKind, BUILTIN_REFUSALS, EXEMPTIONS};
+    let builtin = crate::tier::Origin::bare(crate::tier::Tier::Builtin);
+    let mut last: Option<ExemptKind> = None;
+    for e in EXEMPTIONS {
+        if last != Some(e.kind) {
+            let _ = writeln!(s, "# {}: {}", e.kind.name(), e.why);
+            last = Some(e.kind);
+        }
+        let at = match e.kind {
+            ExemptKind::PackageCache => format!("~/{}", e.path),
+            _ => e.path.to_string(),
+        };
+        line(
+            s,
+            &format!("filesystem.exempt {} {at}", e.kind.name()),
+            &builtin,
+        );
+    }
+    for (what, why) in BUILTIN_REFUSALS {
+        let _ = writeln!(s, "# {why}");
+        line(s, &format!("filesystem.refuse {what}"), &builtin);
+    }
+}
+
 fn line(s: &mut String, rule: &str, origin: &crate::tier::Origin) {
     let text = format!("{rule}  # {origin}");
     let clean: String = text

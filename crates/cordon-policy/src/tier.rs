@@ -57,6 +57,8 @@ pub struct Origin {
     pub file: Option<PathBuf>,
     /// 1-based line in that file.
     pub line: Option<usize>,
+    /// 1-based column (in characters) of the entry on that line, when known.
+    pub col: Option<usize>,
     /// The command-line flag that set it (`--allow-domain`), for flags.
     pub flag: Option<&'static str>,
 }
@@ -68,6 +70,7 @@ impl Origin {
             tier,
             file: None,
             line: None,
+            col: None,
             flag: None,
         }
     }
@@ -77,6 +80,20 @@ impl Origin {
         Origin {
             flag: Some(flag),
             ..Origin::bare(Tier::Cli)
+        }
+    }
+}
+
+impl Origin {
+    /// An error about the rule of this origin, at `file:line:col` when the origin has them.
+    pub fn error(&self, message: impl Into<String>) -> crate::PolicyError {
+        match (&self.file, self.line) {
+            (Some(f), Some(l)) => crate::PolicyError::at(f, l, self.col.unwrap_or(1), message),
+            (Some(f), None) => crate::PolicyError::in_file(f, message),
+            _ => crate::PolicyError::plain(match self.flag {
+                Some(flag) => format!("{flag}: {}", message.into()),
+                None => message.into(),
+            }),
         }
     }
 }

@@ -10,8 +10,6 @@ mod cli;
 mod dirs;
 mod doctor;
 mod exec;
-mod fileask;
-mod gitprotect;
 mod guard;
 mod kube;
 mod log;

@@ -386,10 +386,8 @@ pub fn scrub_protected(
             let Ok(meta) = std::fs::symlink_metadata(&up) else {
                 continue;
             };
-            let hit = set.matches(&at).is_some_and(|rule| {
-                rule.kind != cordon_policy::ProtectKind::Anywhere
-                    || !crate::guard::anywhere_exempt(home, &at)
-            });
+            // The guard's own answer (dependency trees lift what they lift there too).
+            let hit = set.protecting(&at).is_some();
             // Anything but a real directory where a protected path could lie below (a
             // symlink or whiteout at `~/.config`) would make the next run find that
             // configuration elsewhere (through the link) or hide the host's: remove it too.

@@ -2,10 +2,11 @@
 //! enforcement [`Spec`].
 
 use crate::cli::PolicyLayers;
-use crate::{dirs, gitprotect};
+use crate::dirs;
 use cordon_linux::{Spec, Stdio};
 use cordon_policy::{
-    load_inputs, resolve, CliLayer, Effective, Locations, ProtectKind, ProtectRule, ProtectSet,
+    compile, load_inputs, resolve, CliLayer, Compiled, Effective, Inputs, Locations, ProtectRule,
+    ProtectSet,
 };
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStringExt;
@@ -21,7 +22,7 @@ pub struct Plan {
     /// Canonical workspace.
     pub workspace: PathBuf,
     /// Paths asked about (`ask_read`, `ask_write`).
-    pub asks: crate::fileask::AskPaths,
+    pub asks: cordon_policy::AskPaths,
     /// The active profiles' own `$HOME` configuration (written to the private layer).
     pub own: std::sync::Arc<cordon_policy::OwnConfig>,
     /// `[state] persist` files that did not exist yet: kept at exit if the command made them.
@@ -31,14 +32,6 @@ pub struct Plan {
 fn canonical(p: &Path, what: &str) -> Result<PathBuf, String> {
     p.canonicalize()
         .map_err(|e| format!("cannot use {what} {}: {e}", p.display()))
-}
-
-/// Where `p` leads on the host now, or `None` when it does not exist. Most of the ~200 secret
-/// paths are missing on a given machine: one lstat says so, where canonicalize costs a
-/// readlink per component (and start-up time counts).
-pub fn leads_to(p: &Path) -> Option<PathBuf> {
-    std::fs::symlink_metadata(p).ok()?;
-    p.canonicalize().ok()
 }
 
 /// The canonical home directory.
@@ -60,12 +53,24 @@ pub fn workspace(layers: &PolicyLayers) -> Result<PathBuf, String> {
     Ok(ws)
 }
 
-/// Reads every tier and merges them.
+/// Reads every tier and merges them (what `policy show` and `kube` present; `run` and
+/// `policy check` go on to [`compiled`]).
 pub fn effective(
     layers: &PolicyLayers,
     home: &Path,
     workspace: &Path,
 ) -> Result<Effective, String> {
+    let eff = resolve(&inputs(layers, home, workspace)?).map_err(|e| e.to_string())?;
+    eff.check_workspace(workspace).map_err(|e| e.to_string())?;
+    Ok(eff)
+}
+
+/// Reads every tier and compiles them as `cordon run` enforces them.
+pub fn compiled(layers: &PolicyLayers, home: &Path, workspace: &Path) -> Result<Compiled, String> {
+    compile(&inputs(layers, home, workspace)?).map_err(|e| e.to_string())
+}
+
+fn inputs(layers: &PolicyLayers, home: &Path, workspace: &Path) -> Result<Inputs, String> {
     let cli = CliLayer {
         allow_write: layers.allow_write.iter().map(PathBuf::from).collect(),
         allow_read: layers.allow_read.iter().map(PathBuf::from).collect(),
@@ -90,16 +95,14 @@ pub fn effective(
     .map_err(|e| e.to_string())?;
     let mut inputs = inputs;
     inputs.profiles = crate::profiles::load(home, &layers.profile)?;
-    let eff = resolve(&inputs).map_err(|e| e.to_string())?;
-    eff.check_workspace(workspace).map_err(|e| e.to_string())?;
-    Ok(eff)
+    Ok(inputs)
 }
 
 /// Protected paths: the policy's rules plus what git configuration points at.
 pub fn protect_set(eff: &Effective, home: &Path, workspace: &Path) -> Result<ProtectSet, String> {
     // `eff.protect` holds what policy added; `ProtectSet::new` adds the built-in list.
     let mut extra: Vec<ProtectRule> = eff.protect.clone();
-    extra.extend(gitprotect::rules(home, workspace));
+    extra.extend(cordon_policy::git_pointed_rules(home, workspace));
     // cordon's own sockets (approvals, exec) live there; when a shared /tmp or workspace puts
     // it in reach, the sandbox must not replace or remove them (connecting is refused anyway:
     // the sandbox did not bind them).
@@ -150,7 +153,11 @@ pub fn build(
 ) -> Result<Plan, String> {
     let home = home()?;
     let workspace = workspace(layers)?;
-    let eff = effective(layers, &home, &workspace)?;
+    let Compiled {
+        effective: eff,
+        writable,
+        asks,
+    } = compiled(layers, &home, &workspace)?;
     for w in &eff.warnings {
         eprintln!("cordon: warning: {w}");
     }
@@ -161,18 +168,10 @@ pub fn build(
 
     // A read-only workspace is still mounted like a writable one (so it is there even under
     // /tmp, which the sandbox replaces), then bound read-only over itself below.
-    let mut writable = vec![workspace.clone()];
-    for p in eff.allow_write_paths() {
-        let c = canonical(&p, "allow_write path")?;
-        eff.check_workspace(&c).map_err(|e| e.to_string())?;
-        if !writable.contains(&c) {
-            writable.push(c);
-        }
-    }
     // Missing paths need no hiding; symlinked ones are hidden where they lead, too.
     let mut deny_read = Vec::new();
     for p in eff.deny_read_effective() {
-        if let Some(c) = leads_to(&p) {
+        if let Some(c) = cordon_policy::leads_to(&p) {
             if c != p {
                 deny_read.push(p.clone());
             }
@@ -185,10 +184,9 @@ pub fn build(
         .filter_map(|p| p.canonicalize().ok())
         .collect();
     // ask_read paths are hidden like deny_read ones: the stand-in is the boundary.
-    let asks = crate::fileask::AskPaths::from_policy(&eff, &workspace)?;
     deny_read.extend(asks.hide());
     reopen_read.extend(asks.reopen());
-    let mut protect_existing = existing_protected(&protect, &home, &writable);
+    let mut protect_existing = protect.existing(&home, &writable);
     // The agent's own configuration is changed in the private layer: a read-only bind would
     // refuse that (and make its atomic replace fail with EBUSY).
     protect_existing.retain(|p| own.writable_in_layer(p, &protect, &writable).is_none());
@@ -265,37 +263,4 @@ pub fn build(
         own: std::sync::Arc::new(own),
         new_state,
     })
-}
-
-/// Protected paths that exist now in a writable place: they get read-only binds, a second wall
-/// behind the path guard. Only literal patterns are looked up (at the workspace and
-/// allow_write roots for `anywhere` rules); the guard covers every other match at run time.
-fn existing_protected(set: &ProtectSet, home: &Path, writable: &[PathBuf]) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = Vec::new();
-    for rule in set.rules() {
-        // A rule without `/**` protects a name (e.g. `.git`), not what is inside it: only
-        // files get a read-only bind for it; the guard keeps the name from being moved.
-        let subtree = rule.pattern.ends_with("/**");
-        let body = rule.pattern.strip_suffix("/**").unwrap_or(&rule.pattern);
-        if !rule.literal && body.contains(['*', '?', '[']) {
-            continue;
-        }
-        let candidates: Vec<PathBuf> = match rule.kind {
-            ProtectKind::Home => vec![home.join(body)],
-            ProtectKind::Absolute => vec![PathBuf::from(body)],
-            ProtectKind::Anywhere => writable.iter().map(|w| w.join(body)).collect(),
-        };
-        for c in candidates {
-            let Ok(meta) = std::fs::symlink_metadata(&c) else {
-                continue;
-            };
-            let inside = c.starts_with(home) || writable.iter().any(|w| c.starts_with(w));
-            if inside && (meta.is_file() || (subtree && meta.is_dir())) && !out.contains(&c) {
-                out.push(c);
-            }
-        }
-    }
-    // Parents before children, so a bound directory does not hide a later bind inside it.
-    out.sort_by_key(|p| p.components().count());
-    out
 }

@@ -2,15 +2,16 @@
 
 use crate::cli::{PolicyCommand, PolicyLayers};
 use crate::{dirs, plan, EXIT_CORDON};
-use cordon_policy::{content_hash, parse_policy, Effective, Tier, PROJECT_POLICY};
+use cordon_policy::{check_file, content_hash, parse_policy, Effective, Tier, PROJECT_POLICY};
 use std::path::Path;
 
 pub fn policy(cmd: PolicyCommand) -> i32 {
     match cmd {
         PolicyCommand::Show { layers, only } => show(&layers, only),
         PolicyCommand::Check {
-            file: Some(file), ..
-        } => check(&file),
+            file: Some(file),
+            layers,
+        } => check(&file, &layers),
         PolicyCommand::Check { file: None, layers } => check_effective(&layers),
     }
 }
@@ -116,7 +117,7 @@ fn check_effective(layers: &PolicyLayers) -> i32 {
     let result = (|| -> Result<Effective, String> {
         let home = plan::home()?;
         let ws = plan::workspace(layers)?;
-        plan::effective(layers, &home, &ws)
+        plan::compiled(layers, &home, &ws).map(|c| c.effective)
     })();
     match result {
         Ok(eff) => {
@@ -137,22 +138,17 @@ fn check_effective(layers: &PolicyLayers) -> i32 {
     }
 }
 
-fn check(file: &Path) -> i32 {
+/// `cordon policy check FILE`: the file alone, read and compiled exactly as `cordon run -p
+/// FILE` (a `.cordon.toml` as the project file) would in this workspace.
+fn check(file: &Path, layers: &PolicyLayers) -> i32 {
     let home = plan::home().unwrap_or_else(|_| "/".into());
-    let text = match std::fs::read_to_string(file) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("cordon: {}: cannot read: {e}", file.display());
-            return 1;
-        }
-    };
-    // A project file is checked as one: some things (secrets) are errors only there.
-    let tier = if file.file_name().is_some_and(|n| n == PROJECT_POLICY) {
-        Tier::Project
-    } else {
-        Tier::User
-    };
-    match parse_policy(file, &text, tier, &home) {
+    // From $HOME (or /) `run` refuses the workspace itself; the file is still worth checking,
+    // for a project directory below $HOME.
+    let ws = plan::workspace(layers)
+        .ok()
+        .filter(|ws| cordon_policy::check_workspace(&home, ws).is_ok())
+        .unwrap_or_else(|| home.join("PROJECT"));
+    match check_file(file, &home, &ws) {
         Ok(_) => {
             println!("{}: ok", file.display());
             0

@@ -44,38 +44,8 @@ pub fn take_listener(
         .map_err(std::io::Error::from)
 }
 
-/// The kind of name change a sandboxed process asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    /// A new regular file through open/openat/creat with O_CREAT (also existing files opened so).
-    Create,
-    /// An existing file opened for writing or truncation without O_CREAT.
-    Write,
-    /// truncate(2) of an existing file by name.
-    Truncate,
-    /// mkdir/mkdirat.
-    Mkdir,
-    /// mknod/mknodat (regular files, FIFOs and sockets only).
-    Mknod,
-    /// The new name of symlink/symlinkat.
-    Symlink,
-    /// The existing name a hard link is made from.
-    LinkFrom,
-    /// The new name a hard link is made at.
-    LinkTo,
-    /// The old name of a rename (and, for directories, every name beneath it).
-    RenameFrom,
-    /// The new name of a rename (and, for directories, every name beneath it).
-    RenameTo,
-    /// unlink/unlinkat.
-    Unlink,
-    /// rmdir/unlinkat(AT_REMOVEDIR).
-    Rmdir,
-    /// A read-only open (routed only when some path is asked about on read).
-    Read,
-    /// chmod, chown, utimes, setxattr or removexattr of an existing file or directory.
-    SetAttr,
-}
+/// The kind of name change (or open) a sandboxed process asked for: the policy's vocabulary.
+pub use cordon_policy::FileOp as Op;
 
 /// The answer of [`Rules::check`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,11 +70,29 @@ pub enum Verdict {
 }
 
 /// Decides, from a sandbox-absolute normalized path (no `.`/`..`, symlinks already resolved for
-/// every component but the last), whether `op` may happen. Implemented by the binary using the
-/// policy's protected-path matcher.
+/// every component but the last), whether `op` may happen. The policy's compiled
+/// [`FileRules`](cordon_policy::FileRules) in a run; tests of the enforcement bring their own.
 pub trait Rules: Send + Sync {
     /// Decide one operation on one path.
     fn check(&self, op: Op, path: &Path) -> Verdict;
+}
+
+/// The policy decides; the guard only turns a decision into the caller's errno (a
+/// refused change is EPERM, as the kernel says for a protected name).
+impl Rules for cordon_policy::FileRules {
+    fn check(&self, op: Op, path: &Path) -> Verdict {
+        match self.decide(op, path) {
+            cordon_policy::FileDecision::Allow => Verdict::Allow,
+            cordon_policy::FileDecision::Deny(why) => Verdict::Deny {
+                errno: libc::EPERM,
+                rule: why.to_string(),
+            },
+            cordon_policy::FileDecision::Ask(ask) => Verdict::Ask {
+                rule: ask.rule.to_string(),
+                root: ask.path.clone(),
+            },
+        }
+    }
 }
 
 /// One decision, for the audit log.

@@ -247,6 +247,7 @@ protect = ["~/.gemini/settings.json", "~/.gemini/commands/**", ".gemini/settings
             tier: Tier::User,
             file: Some(PathBuf::from("policy.toml")),
             line: Some(3),
+            col: None,
             flag: None,
         };
         let mine = ProtectRule::from_policy("~/.gemini/settings.json", origin).unwrap();

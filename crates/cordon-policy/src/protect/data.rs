@@ -59,6 +59,7 @@ pub fn builtin_protect_rules() -> Result<Vec<ProtectRule>, PolicyError> {
                 tier: Tier::Builtin,
                 file: Some(PathBuf::from(file)),
                 line: Some(*line),
+                col: None,
                 flag: None,
             };
             ProtectRule::new_builtin(kind, pattern, Some((*group).to_string()), origin)
@@ -106,6 +107,7 @@ pub(crate) fn parse_protect_data(file: &Path, text: &str) -> Result<Vec<ProtectR
                     tier: Tier::Builtin,
                     file: Some(PathBuf::from(file)),
                     line: Some(line),
+                    col: None,
                     flag: None,
                 };
                 let rule =

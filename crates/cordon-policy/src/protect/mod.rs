@@ -6,17 +6,19 @@
 
 mod data;
 mod gitconfig;
+mod gitpaths;
 pub(crate) mod pattern;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::PolicyError;
 use crate::tier::Origin;
 pub use data::builtin_protect_rules;
 pub use gitconfig::{git_extra_protect, parse_gitdir_file, GitPathKind, GitPathRef};
+pub use gitpaths::git_pointed_rules;
 use pattern::{components, Pattern};
 
 /// How a protect rule is anchored.
@@ -237,6 +239,8 @@ pub struct ProtectSet {
     anywhere: Index,
     home_rules: Index,
     absolute: Vec<usize>,
+    /// The package caches below `$HOME` (see [`crate::fsrules::EXEMPTIONS`]).
+    caches: Vec<PathBuf>,
 }
 
 impl ProtectSet {
@@ -259,6 +263,7 @@ impl ProtectSet {
             anywhere: Index::default(),
             home_rules: Index::default(),
             absolute: Vec::new(),
+            caches: crate::fsrules::exempt::package_caches(home),
         };
         for rule in rules {
             let pat = rule.compile().map_err(|e| {
@@ -281,6 +286,39 @@ impl ProtectSet {
         Ok(set)
     }
 
+    /// Protected paths that exist now in a writable place: they get read-only binds, a second wall
+    /// behind the path guard. Only literal patterns are looked up (at the workspace and
+    /// allow_write roots for `anywhere` rules); the guard covers every other match at run time.
+    pub fn existing(&self, home: &Path, writable: &[PathBuf]) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = Vec::new();
+        for rule in self.rules() {
+            // A rule without `/**` protects a name (e.g. `.git`), not what is inside it: only
+            // files get a read-only bind for it; the guard keeps the name from being moved.
+            let subtree = rule.pattern.ends_with("/**");
+            let body = rule.pattern.strip_suffix("/**").unwrap_or(&rule.pattern);
+            if !rule.literal && body.contains(['*', '?', '[']) {
+                continue;
+            }
+            let candidates: Vec<PathBuf> = match rule.kind {
+                ProtectKind::Home => vec![home.join(body)],
+                ProtectKind::Absolute => vec![PathBuf::from(body)],
+                ProtectKind::Anywhere => writable.iter().map(|w| w.join(body)).collect(),
+            };
+            for c in candidates {
+                let Ok(meta) = std::fs::symlink_metadata(&c) else {
+                    continue;
+                };
+                let inside = c.starts_with(home) || writable.iter().any(|w| c.starts_with(w));
+                if inside && (meta.is_file() || (subtree && meta.is_dir())) && !out.contains(&c) {
+                    out.push(c);
+                }
+            }
+        }
+        // Parents before children, so a bound directory does not hide a later bind inside it.
+        out.sort_by_key(|p| p.components().count());
+        out
+    }
+
     /// Every rule in the set, built-in first.
     pub fn rules(&self) -> &[ProtectRule] {
         &self.rules
@@ -289,9 +327,44 @@ impl ProtectSet {
     /// Is `path` (absolute, normalised, symlinks resolved, no `..`) itself protected?
     /// Returns the first rule (in [`ProtectSet::rules`] order) that matches.
     pub fn matches(&self, path: &Path) -> Option<&ProtectRule> {
+        self.first_match(path, |_| true)
+    }
+
+    /// The rule protecting `path` from the sandbox, as the path guard and the named-sandbox
+    /// scrub decide it: [`ProtectSet::matches`], except that inside a dependency tree or
+    /// package cache only the rules that [apply there](ProtectRule::applies_in_dependency_trees)
+    /// count.
+    pub fn protecting(&self, path: &Path) -> Option<&ProtectRule> {
+        if self.in_dependency_tree(path) {
+            self.first_match(path, |r| r.applies_in_dependency_trees())
+        } else {
+            self.matches(path)
+        }
+    }
+
+    /// [`ProtectSet::is_ancestor`] with the rules [`ProtectSet::protecting`] counts at `path`:
+    /// whether moving `path` would move protected content.
+    pub fn leads_to_protected(&self, path: &Path) -> bool {
+        if self.in_dependency_tree(path) {
+            self.ancestor_of(path, |r| r.applies_in_dependency_trees())
+        } else {
+            self.is_ancestor(path)
+        }
+    }
+
+    /// Whether only the rules that apply in dependency trees apply at `path`.
+    pub fn in_dependency_tree(&self, path: &Path) -> bool {
+        crate::fsrules::exempt::in_dependency_tree(&self.caches, path)
+    }
+
+    fn first_match(
+        &self,
+        path: &Path,
+        counts: impl Fn(&ProtectRule) -> bool,
+    ) -> Option<&ProtectRule> {
         let mut best: Option<usize> = None;
         self.each_match(path, |idx| {
-            if best.is_none_or(|b| idx < b) {
+            if best.is_none_or(|b| idx < b) && counts(&self.rules[idx]) {
                 best = Some(idx);
             }
         });
@@ -347,6 +420,12 @@ impl ProtectSet {
     /// hold a `.git`, so "could contain a match below" would forbid every rename; moving `x`
     /// moves its `.git` along to a name where the same anywhere rule still protects it.
     pub fn is_ancestor(&self, path: &Path) -> bool {
+        self.ancestor_of(path, |_| true)
+    }
+
+    /// [`ProtectSet::is_ancestor`] counting only the `anywhere` rules `counts` accepts (home
+    /// and absolute rules apply everywhere).
+    fn ancestor_of(&self, path: &Path, counts: impl Fn(&ProtectRule) -> bool) -> bool {
         let lower = path.as_os_str().as_bytes().to_ascii_lowercase();
         let comps = components(&lower);
         if !self.home_rules.is_empty() {
@@ -377,7 +456,7 @@ impl ProtectSet {
         (0..comps.len()).any(|i| {
             self.anywhere
                 .candidates(comps[i])
-                .any(|idx| self.compiled[idx].could_extend(&comps[i..]))
+                .any(|idx| counts(&self.rules[idx]) && self.compiled[idx].could_extend(&comps[i..]))
         })
     }
 }

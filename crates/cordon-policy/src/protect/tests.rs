@@ -456,3 +456,28 @@ fn every_group_with_anywhere_rules_says_whether_it_holds_in_dependency_trees() {
     let rules = data::parse_protect_data(Path::new("p.toml"), ok).unwrap();
     assert!(!rules[0].applies_in_dependency_trees());
 }
+
+#[test]
+fn existing_protected_files_are_found_parents_first() {
+    let d = tempfile::tempdir().unwrap();
+    let home = d.path().join("home");
+    let ws = home.join("ws");
+    std::fs::create_dir_all(ws.join(".git/hooks")).unwrap();
+    std::fs::write(home.join(".bashrc"), "").unwrap();
+    std::fs::write(ws.join(".git/config"), "").unwrap();
+    std::fs::write(ws.join(".envrc"), "").unwrap();
+    std::fs::write(ws.join("notes.md"), "").unwrap();
+    let set = ProtectSet::new(&home, &[]).unwrap();
+    let found = set.existing(&home, std::slice::from_ref(&ws));
+    for want in [
+        home.join(".bashrc"),
+        ws.join(".git/config"),
+        ws.join(".envrc"),
+        ws.join(".git/hooks"),
+    ] {
+        assert!(found.contains(&want), "{} not in {found:?}", want.display());
+    }
+    assert!(!found.contains(&ws.join("notes.md")));
+    let depth: Vec<usize> = found.iter().map(|p| p.components().count()).collect();
+    assert!(depth.windows(2).all(|w| w[0] <= w[1]), "{found:?}");
+}

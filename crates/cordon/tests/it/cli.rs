@@ -142,6 +142,105 @@ fn policy_check_refuses_what_run_refuses() {
     );
 }
 
+/// A few generated files through the real binary: `policy check FILE` accepts exactly what
+/// `run -p FILE` accepts, and refuses with the same message naming `FILE:LINE:COL` of a bad
+/// entry (the property test over many more is `cordon_policy`'s `compile::tests`).
+#[test]
+fn policy_check_and_run_agree_on_generated_files() {
+    let sb = Sandbox::new("policy-check-gen");
+    let data = sb.ws.join("data");
+    sb.write_host(&data.join("keep"), "");
+    let missing = sb.ws.join("missing-dir");
+    // (section, entry, valid); one entry of each section per file.
+    let table: [&[(&str, &str, bool)]; 3] = [
+        &[
+            ("filesystem", "allow_write = [\"{data}\"]", true),
+            ("filesystem", "allow_write = [\"{missing}\"]", false),
+            ("filesystem", "ask_read = [\"~\"]", false),
+            ("filesystem", "protect = [\"a/../b\"]", false),
+            ("filesystem", "deny_read = [\"~/secret\"]", true),
+            ("filesystem", "allow_read = [\"~/.aws/config\"]", true),
+            ("filesystem", "mode = \"normal\"", true),
+        ],
+        &[
+            ("network", "allow = [\"example.com:8443\"]", true),
+            ("network", "allow = [\"foo*.com\"]", false),
+            ("network", "allow_cidrs = [\"10.0.0.0/33\"]", false),
+            ("network", "unknown = \"deny\"", true),
+            ("network", "deny = [\"evil.example\"]", true),
+        ],
+        &[
+            ("limits", "max_tasks = 100", true),
+            ("limits", "max_tasks = \"many\"", false),
+            ("lifecycle", "max_age = \"1h\"", true),
+            ("bogus", "x = 1", false),
+            ("approval", "timeout = 30", true),
+        ],
+    ];
+    // A fixed xorshift: the same handful of files on every run.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        usize::try_from(state % n as u64).expect("small")
+    };
+    let (mut accepted, mut refused) = (0, 0);
+    for case in 0..10 {
+        let mut text = String::new();
+        let mut bad_lines = Vec::new();
+        let mut line = 0;
+        for entries in table {
+            let (section, entry, ok) = entries[next(entries.len())];
+            let entry = entry
+                .replace("{data}", &data.display().to_string())
+                .replace("{missing}", &missing.display().to_string());
+            text.push_str(&format!("[{section}]\n{entry}\n"));
+            line += 2;
+            if !ok {
+                bad_lines.extend([line - 1, line]);
+            }
+        }
+        let f = sb.ws.join(format!("gen{case}.toml"));
+        sb.write_host(&f, &text);
+        let path = f.display().to_string();
+        let check = sb.cordon(&["policy", "check", &path]);
+        let run = sb.run_opts(&["-p", &path], &["true"]);
+        if bad_lines.is_empty() {
+            accepted += 1;
+            assert_eq!(check.code, 0, "{text}\n{}", check.show());
+            assert_eq!(run.code, 0, "{text}\n{}", run.show());
+            continue;
+        }
+        refused += 1;
+        assert_eq!(check.code, 1, "{text}\n{}", check.show());
+        assert_eq!(run.code, 125, "{text}\n{}", run.show());
+        let error = check.stderr.lines().next().unwrap_or_default().to_string();
+        assert!(
+            run.all().contains(&error),
+            "run must refuse with check's message {error:?}\n{}",
+            run.show()
+        );
+        let at = error
+            .strip_prefix(&format!("{path}:"))
+            .and_then(|rest| rest.split_once(':'))
+            .map(|(l, rest)| (l.parse::<usize>().ok(), rest));
+        let Some((Some(l), rest)) = at else {
+            panic!("{error:?} does not start with {path}:LINE:COL");
+        };
+        assert!(
+            bad_lines.contains(&l),
+            "{error}: line {l} is not a bad entry's\n{text}"
+        );
+        let col = rest.split_once(':').map(|(c, _)| c.parse::<usize>());
+        assert!(matches!(col, Some(Ok(_))), "{error}: no column");
+    }
+    assert!(
+        accepted > 0 && refused > 0,
+        "{accepted} accepted, {refused} refused"
+    );
+}
+
 #[test]
 fn policy_check_accepts_valid_file_twin() {
     let sb = Sandbox::new("policy-ok");
@@ -169,7 +268,15 @@ fn policy_show_lists_builtin_rules_with_tier() {
     let out = sb.cordon(&["policy", "show"]);
     assert_eq!(out.code, 0, "`policy show` must exit 0\n{}", out.show());
     let s = out.stdout.to_lowercase();
-    for w in [".git/hooks", ".ssh", "claude.md", ".envrc"] {
+    for w in [
+        ".git/hooks",
+        ".ssh",
+        "claude.md",
+        ".envrc",
+        "filesystem.exempt scratch /tmp",
+        "filesystem.exempt dependency_tree node_modules",
+        "filesystem.refuse head outside .git",
+    ] {
         assert!(
             s.contains(w),
             "`policy show` must list the builtin rule for {w}\n{}",

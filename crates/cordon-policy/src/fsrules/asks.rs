@@ -1,5 +1,5 @@
-//! Which paths are asked about (`[filesystem] ask_read`, `ask_write`), as the path guard
-//! decides them, and what the mount view hides for them.
+//! Which paths are asked about (`[filesystem] ask_read`, `ask_write`, strict mode), and what
+//! the mount view hides for them.
 //!
 //! Reads: an `ask_read` path is hidden exactly like a `deny_read` one (a stand-in), which is
 //! the boundary; the guard asks when something opens it and, if allowed, hands in the real
@@ -7,15 +7,59 @@
 //! at or beneath an `ask_read` path re-opens it. Writes: a change to an `ask_write` path is
 //! asked about after every protection and writable-root check (those are final).
 
-use cordon_linux::pathguard::{Op, Verdict};
-use cordon_policy::{Effective, FsMode, ProtectKind, Rule, StrictData};
+use std::fmt;
 use std::path::{Path, PathBuf};
 
+use super::FileDecision;
+use crate::ask::{strict_data, FsMode, StrictData};
+use crate::effective::Effective;
+use crate::error::PolicyError;
+use crate::protect::ProtectKind;
+use crate::tier::{Origin, Rule};
+
+/// Which list asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AskKind {
+    /// `[filesystem] ask_read`.
+    Read,
+    /// `[filesystem] ask_write`.
+    Write,
+    /// `--fs strict` / `[filesystem] mode = "strict"`: an entry of a hidden directory.
+    Strict,
+}
+
+/// The rule that asks, with its origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AskRule {
+    /// Which list.
+    pub kind: AskKind,
+    /// The path the entry names (`None` for strict mode, which names none).
+    pub named: Option<PathBuf>,
+    /// Where the entry (or the mode) was set.
+    pub origin: Origin,
+}
+
+impl fmt::Display for AskRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let key = match self.kind {
+            AskKind::Read => "ask_read",
+            AskKind::Write => "ask_write",
+            AskKind::Strict => "fs strict",
+        };
+        match &self.named {
+            Some(p) => write!(f, "{key} {} ({})", p.display(), self.origin),
+            None => write!(f, "{key} ({})", self.origin),
+        }
+    }
+}
+
 /// One asked-about path and the rule that names it.
-#[derive(Clone, Debug)]
-struct AskRoot {
-    path: PathBuf,
-    rule: String,
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AskRoot {
+    /// The host path asked about, and everything beneath it.
+    pub path: PathBuf,
+    /// The rule.
+    pub rule: AskRule,
 }
 
 /// The asked-about paths of a run.
@@ -29,10 +73,18 @@ pub struct AskPaths {
     reopened: Vec<PathBuf>,
 }
 
+/// Where `p` leads on the host now, or `None` when it does not exist. Most of the ~200 secret
+/// paths are missing on a given machine: one lstat says so, where canonicalize costs a
+/// readlink per component (and start-up time counts).
+pub fn leads_to(p: &Path) -> Option<PathBuf> {
+    std::fs::symlink_metadata(p).ok()?;
+    p.canonicalize().ok()
+}
+
 /// The path and, if it differs, where it leads on the host now.
 fn spellings(p: &Path) -> Vec<PathBuf> {
     let mut v = vec![p.to_path_buf()];
-    if let Some(c) = crate::plan::leads_to(p) {
+    if let Some(c) = leads_to(p) {
         if c != p {
             v.push(c);
         }
@@ -40,14 +92,18 @@ fn spellings(p: &Path) -> Vec<PathBuf> {
     v
 }
 
-fn roots(rules: &[Rule<PathBuf>], key: &str) -> Vec<AskRoot> {
+fn roots(rules: &[Rule<PathBuf>], kind: AskKind) -> Vec<AskRoot> {
     let mut out: Vec<AskRoot> = Vec::new();
     for r in rules {
         for path in spellings(&r.value) {
             if !out.iter().any(|o| o.path == path) {
                 out.push(AskRoot {
                     path,
-                    rule: format!("{key} {} ({})", r.value.display(), r.origin),
+                    rule: AskRule {
+                        kind,
+                        named: Some(r.value.clone()),
+                        origin: r.origin.clone(),
+                    },
                 });
             }
         }
@@ -65,25 +121,30 @@ fn deepest<'a>(paths: impl Iterator<Item = &'a Path>, path: &Path) -> Option<usi
 
 impl AskPaths {
     /// From the effective policy; the workspace must not lie inside an `ask_read` path.
-    pub fn from_policy(eff: &Effective, workspace: &Path) -> Result<AskPaths, String> {
-        let mut read = roots(&eff.ask_read, "ask_read");
+    pub fn from_policy(eff: &Effective, workspace: &Path) -> Result<AskPaths, PolicyError> {
+        let mut read = roots(&eff.ask_read, AskKind::Read);
         if eff.fs_mode.value == FsMode::Strict {
-            let rule = format!("fs strict ({})", eff.fs_mode.origin);
-            let data = cordon_policy::strict_data().map_err(|e| e.to_string())?;
-            for path in strict_hidden(eff, workspace, &data)? {
+            let rule = AskRule {
+                kind: AskKind::Strict,
+                named: None,
+                origin: eff.fs_mode.origin.clone(),
+            };
+            let data = strict_data()?;
+            let hidden = strict_hidden(eff, workspace, &data).map_err(|e| rule.origin.error(e))?;
+            for path in hidden {
                 read.push(AskRoot {
                     path,
                     rule: rule.clone(),
                 });
             }
         }
-        let write = roots(&eff.ask_write, "ask_write");
+        let write = roots(&eff.ask_write, AskKind::Write);
         if let Some(r) = read.iter().find(|r| workspace.starts_with(&r.path)) {
-            return Err(format!(
+            return Err(r.rule.origin.error(format!(
                 "the workspace {} is inside {}; choose another directory",
                 workspace.display(),
                 r.rule
-            ));
+            )));
         }
         let hidden = eff
             .deny_read_effective()
@@ -144,40 +205,33 @@ impl AskPaths {
             .collect()
     }
 
-    /// The guard's verdict on a read-only open of `path`.
-    pub fn read(&self, path: &Path) -> Verdict {
+    /// The decision on a read-only open of `path`.
+    pub fn read(&self, path: &Path) -> FileDecision<'_> {
         let Some(ask) = self
             .read
             .iter()
             .filter(|r| path.starts_with(&r.path))
             .max_by_key(|r| r.path.components().count())
         else {
-            return Verdict::Allow;
+            return FileDecision::Allow;
         };
         let denied = deepest(self.hidden.iter().map(PathBuf::as_path), path);
         let opened = deepest(self.reopened.iter().map(PathBuf::as_path), path);
         // A deny is final (the view shows its stand-in); a re-open beneath the ask wins.
         if denied.is_some() && denied > opened {
-            return Verdict::Allow;
+            return FileDecision::Allow;
         }
         if opened.is_some_and(|o| o >= ask.path.components().count()) {
-            return Verdict::Allow;
+            return FileDecision::Allow;
         }
-        Verdict::Ask {
-            rule: ask.rule.clone(),
-            root: ask.path.clone(),
-        }
+        FileDecision::Ask(ask)
     }
 
-    /// The guard's verdict on a change to `path` that every other rule allowed.
-    pub fn write(&self, op: Op, path: &Path) -> Verdict {
-        let _ = op;
+    /// The decision on a change to `path` that every other rule allowed.
+    pub fn write(&self, path: &Path) -> FileDecision<'_> {
         match self.write.iter().find(|r| path.starts_with(&r.path)) {
-            Some(r) => Verdict::Ask {
-                rule: r.rule.clone(),
-                root: r.path.clone(),
-            },
-            None => Verdict::Allow,
+            Some(r) => FileDecision::Ask(r),
+            None => FileDecision::Allow,
         }
     }
 }
@@ -263,13 +317,17 @@ mod tests {
     use super::*;
 
     fn paths() -> AskPaths {
-        let root = |p: &str, rule: &str| AskRoot {
+        let root = |p: &str, kind| AskRoot {
             path: p.into(),
-            rule: rule.into(),
+            rule: AskRule {
+                kind,
+                named: Some(p.into()),
+                origin: Origin::bare(crate::Tier::User),
+            },
         };
         AskPaths {
-            read: vec![root("/h/other", "ask_read ~/other")],
-            write: vec![root("/ws/.env", "ask_write .env")],
+            read: vec![root("/h/other", AskKind::Read)],
+            write: vec![root("/ws/.env", AskKind::Write)],
             hidden: vec!["/h/other/keys".into()],
             reopened: vec!["/h/other/pub".into()],
         }
@@ -310,17 +368,20 @@ mod tests {
         let a = paths();
         assert!(matches!(
             a.read(Path::new("/h/other/x")),
-            Verdict::Ask { .. }
+            FileDecision::Ask(_)
         ));
-        assert!(matches!(a.read(Path::new("/h/other")), Verdict::Ask { .. }));
-        assert_eq!(a.read(Path::new("/h/otherx")), Verdict::Allow);
-        assert_eq!(a.read(Path::new("/h/other/keys/id")), Verdict::Allow);
-        assert_eq!(a.read(Path::new("/h/other/pub/k")), Verdict::Allow);
-        assert_eq!(a.read(Path::new("/usr/bin/ls")), Verdict::Allow);
         assert!(matches!(
-            a.write(Op::Write, Path::new("/ws/.env")),
-            Verdict::Ask { .. }
+            a.read(Path::new("/h/other")),
+            FileDecision::Ask(_)
         ));
-        assert_eq!(a.write(Op::Create, Path::new("/ws/x")), Verdict::Allow);
+        assert_eq!(a.read(Path::new("/h/otherx")), FileDecision::Allow);
+        assert_eq!(a.read(Path::new("/h/other/keys/id")), FileDecision::Allow);
+        assert_eq!(a.read(Path::new("/h/other/pub/k")), FileDecision::Allow);
+        assert_eq!(a.read(Path::new("/usr/bin/ls")), FileDecision::Allow);
+        match a.write(Path::new("/ws/.env")) {
+            FileDecision::Ask(r) => assert_eq!(r.rule.to_string(), "ask_write /ws/.env (user)"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(a.write(Path::new("/ws/x")), FileDecision::Allow);
     }
 }

@@ -1,8 +1,11 @@
 //! Protected paths that git configuration points at: `core.hooksPath`, `include.path` targets,
 //! and the real git directory behind a `gitdir:` redirect (worktrees, submodules).
 
-use cordon_policy::{git_extra_protect, parse_gitdir_file, GitPathKind, Origin, ProtectRule, Tier};
 use std::path::{Path, PathBuf};
+
+use super::gitconfig::{git_extra_protect, parse_gitdir_file, GitPathKind};
+use super::ProtectRule;
+use crate::tier::{Origin, Tier};
 
 /// Files in a git directory that make git run code or change where it looks.
 const GITDIR_FILES: &[(&str, bool)] = &[
@@ -43,7 +46,10 @@ fn git_dir(workspace: &Path) -> Option<PathBuf> {
     Some(workspace.join(target))
 }
 
-pub fn rules(home: &Path, workspace: &Path) -> Vec<ProtectRule> {
+/// The exact paths the host's git configuration (`~/.gitconfig`, `~/.config/git/config`,
+/// `/etc/gitconfig`, the workspace's git directory) makes git run or read: protected like the
+/// built-in list, each rule saying why.
+pub fn git_pointed_rules(home: &Path, workspace: &Path) -> Vec<ProtectRule> {
     let mut out = Vec::new();
     let mut configs: Vec<(PathBuf, PathBuf)> = vec![
         (home.join(".gitconfig"), home.to_path_buf()),
@@ -87,4 +93,45 @@ pub fn rules(home: &Path, workspace: &Path) -> Vec<ProtectRule> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hooks_path_includes_and_a_redirected_git_dir_are_protected() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let root = d.path();
+        let home = root.join("home");
+        let ws = home.join("ws");
+        let real = root.join("real.git");
+        std::fs::create_dir_all(&ws).expect("mkdir");
+        std::fs::create_dir_all(&real).expect("mkdir");
+        std::fs::write(
+            home.join(".gitconfig"),
+            "[core]\n\thooksPath = ~/hooks\n[include]\n\tpath = extra.inc\n",
+        )
+        .expect("write");
+        std::fs::write(ws.join(".git"), format!("gitdir: {}\n", real.display())).expect("write");
+        let rules = git_pointed_rules(&home, &ws);
+        let has = |p: &Path, why: &str| {
+            rules.iter().any(|r| {
+                r.pattern.starts_with(&p.display().to_string()) && r.why.as_deref() == Some(why)
+            })
+        };
+        assert!(has(&home.join("hooks"), "git core.hooksPath"), "{rules:?}");
+        assert!(
+            has(&home.join("extra.inc"), "git include.path"),
+            "{rules:?}"
+        );
+        assert!(
+            has(&real.join("config"), "git directory (via gitdir:)"),
+            "{rules:?}"
+        );
+        assert!(
+            has(&real.join("hooks"), "git directory (via gitdir:)"),
+            "{rules:?}"
+        );
+    }
 }
