@@ -121,14 +121,10 @@ impl Ctx<'_> {
         }
     }
 
-    /// The caller's cwd or fd `n`, opened O_PATH.
+    /// The caller's cwd or fd `n`, opened O_PATH (by the receiver, with the memory, when it
+    /// could).
     fn caller_fd(&self, base: Base) -> Result<OwnedFd, Errno> {
-        let rest = match base {
-            Base::Cwd => "cwd".to_string(),
-            Base::Fd(n) if n >= 0 => format!("fd/{n}"),
-            Base::Fd(_) => return Err(Errno::BADF),
-        };
-        self.caller.open_magic(&rest).map_err(|e| match e {
+        self.caller.open_base(base).map_err(|e| match e {
             Errno::NOENT => Errno::BADF,
             e => e,
         })

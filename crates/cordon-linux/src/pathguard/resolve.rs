@@ -14,7 +14,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, StatxFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, StatxFlags};
 use rustix::io::Errno;
 
 use super::caller::Caller;
@@ -331,11 +331,7 @@ impl<'a> Resolver<'a> {
             return Err(Errno::NOTDIR);
         }
         for cand in self.root.candidates(&fd)? {
-            let saved = (self.links, self.magic_ok);
-            self.magic_ok = false;
-            let walked = self.walk(self.root.dir()?, components(&cand));
-            (self.links, self.magic_ok) = saved;
-            if let Ok(dir) = walked {
+            if let Ok(dir) = self.walk_plain(components(&cand)) {
                 if ident(&dir.fd)? == id {
                     self.root.remember(id, &dir.path);
                     return Ok(dir);
@@ -344,6 +340,45 @@ impl<'a> Resolver<'a> {
         }
         // Deleted, or not reachable from the sandbox root: nothing sane to check against.
         Err(Errno::NOENT)
+    }
+
+    /// Walks `comps` from the sandbox root to verify a kernel-given name: no magic link is
+    /// followed. A name with no symlink, `.` or `..` in it (the kernel's names have none) is
+    /// walked by the kernel in one call, under the same rules as the walk below (no symlink
+    /// followed, mounts crossed, never above the root); anything else takes that walk.
+    fn walk_plain(&mut self, comps: VecDeque<Vec<u8>>) -> Result<Dir, Errno> {
+        let plain = comps
+            .iter()
+            .all(|c| !matches!(c.as_slice(), b"" | b"." | b"..") && c.len() <= 255);
+        if plain && !comps.is_empty() {
+            let mut rel = Vec::with_capacity(comps.iter().map(|c| c.len() + 1).sum());
+            for c in &comps {
+                if !rel.is_empty() {
+                    rel.push(b'/');
+                }
+                rel.extend_from_slice(c);
+            }
+            let how =
+                ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+            let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            if let Ok(fd) = rustix::fs::openat2(
+                &self.root.fd,
+                OsStr::from_bytes(&rel),
+                flags,
+                Mode::empty(),
+                how,
+            ) {
+                return Ok(Dir {
+                    fd,
+                    path: comps.into_iter().collect(),
+                });
+            }
+        }
+        let saved = (self.links, self.magic_ok);
+        self.magic_ok = false;
+        let walked = self.walk(self.root.dir()?, comps);
+        (self.links, self.magic_ok) = saved;
+        walked
     }
 
     /// The sandbox path of the object `fd` refers to (a file the caller holds open, reached
@@ -370,11 +405,9 @@ impl<'a> Resolver<'a> {
             let Some(name) = comps.pop_back() else {
                 continue;
             };
-            let saved = (self.links, self.magic_ok);
-            self.magic_ok = false;
-            let walked = self.walk(self.root.dir()?, comps);
-            (self.links, self.magic_ok) = saved;
-            let Ok(dir) = walked else { continue };
+            let Ok(dir) = self.walk_plain(comps) else {
+                continue;
+            };
             let here =
                 rustix::fs::statat(&dir.fd, OsStr::from_bytes(&name), AtFlags::SYMLINK_NOFOLLOW);
             if here.is_ok_and(|h| (h.st_dev, h.st_ino) == (st.st_dev, st.st_ino)) {

@@ -197,6 +197,11 @@ fn first_base(n: &Notif) -> (Option<Base>, u8) {
             on: super::request::On::Path { base, .. },
             ..
         } => (Some(base), 1),
+        // The object itself (fchmod, futimens, ...: tar sets each file's mode and times so).
+        Request::Meta {
+            on: super::request::On::Fd(n),
+            ..
+        } => (Some(Base::Fd(n)), 1),
         // Calls added later find their directory through the proc opener until named here.
         #[allow(unreachable_patterns)]
         _ => (None, 0),
