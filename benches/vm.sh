@@ -62,7 +62,7 @@ mhz = 0.0
 for line in open("/proc/cpuinfo"):
     if line.startswith("cpu MHz"):
         mhz = float(line.split(":")[1]); break
-# The same machine and command-line words cordon uses under TCG (crates/cordon/src/vm/qemu.rs).
+# The same machine and command-line words cordon uses under TCG (crates/cordon-vm/src/qemu.rs).
 bare = ["qemu-system-x86_64", "-M", "microvm,x-option-roms=off,rtc=on,isa-serial=off",
         "-accel", "tcg", "-cpu", "max", "-m", "1024", "-smp", "1", "-nodefaults", "-no-user-config",
         "-display", "none", "-no-reboot", "-kernel", kernel, "-initrd", initrd, "-append",

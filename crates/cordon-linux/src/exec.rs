@@ -273,7 +273,8 @@ fn child_setup(
     prepare_process(&spec, sock)?;
     landlock_rules::restrict(&plan.writable_roots, false)?;
     sys::drop_all_capabilities().ctx(|| "drop capabilities".into())?;
-    seccomp::install(&seccomp::denylist_program(), 0)
+    seccomp::denylist_program()
+        .and_then(|p| seccomp::install(&p, 0))
         .ctx(|| "install the seccomp filter".into())?;
     // As in `sandbox::hand_over_listener`: a pidfd before the filter, then only the number;
     // the server takes the listener with pidfd_getfd and answers K. Joining the sandbox's

@@ -73,7 +73,8 @@ fn child(
     }
     crate::sandbox::prepare_process(spec, sock)?;
     landlock_rules::restrict_lite(reads, writable)?;
-    seccomp::install(&seccomp::denylist_program_no_inet(), 0)
+    seccomp::denylist_program_no_inet()
+        .and_then(|p| seccomp::install(&p, 0))
         .ctx(|| "install the seccomp filter".into())?;
     crate::sandbox::report_started(sock, Some(install_listener))
 }

@@ -5,6 +5,7 @@
 // Tests may unwrap: a panic there is a failed test, not hostile input.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod bpf;
 pub mod cgroup;
 pub mod control;
 pub mod door;

@@ -175,7 +175,8 @@ fn init_setup(
     sys::set_no_new_privs().ctx(|| "set no_new_privs".into())?;
     sys::drop_all_capabilities().ctx(|| "drop capabilities".into())?;
     landlock_rules::restrict(&[], true)?;
-    seccomp::install(&seccomp::denylist_program(), 0)
+    seccomp::denylist_program()
+        .and_then(|p| seccomp::install(&p, 0))
         .ctx(|| "install the seccomp filter".into())?;
     Ok((cmd_pid, sigfd))
 }
@@ -234,7 +235,8 @@ fn command_setup(
     prepare_process(spec, sock)?;
     landlock_rules::restrict(&mounts::writable_roots(spec), false)?;
     sys::drop_all_capabilities().ctx(|| "drop capabilities".into())?;
-    seccomp::install(&seccomp::denylist_program(), 0)
+    seccomp::denylist_program()
+        .and_then(|p| seccomp::install(&p, 0))
         .ctx(|| "install the seccomp filter".into())?;
     report_started(sock, install_listener)
 }

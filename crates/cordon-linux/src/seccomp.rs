@@ -8,18 +8,7 @@
 
 use std::io;
 
-/// Offsets into `struct seccomp_data`.
-const OFF_NR: u32 = 0;
-const OFF_ARCH: u32 = 4;
-const fn off_arg_lo(i: u32) -> u32 {
-    16 + 8 * i
-}
-
-const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
-const X32_SYSCALL_BIT: u32 = 0x4000_0000;
-
-const RET_ALLOW: u32 = 0x7fff_0000;
-const RET_ERRNO: u32 = 0x0005_0000;
+use crate::bpf::{Asm, To, AUDIT_ARCH_X86_64, RET_ALLOW, X32_SYSCALL_BIT};
 
 /// x86_64 numbers the libc crate does not name yet.
 const SYS_SETXATTRAT: i64 = 463;
@@ -114,190 +103,215 @@ const ALLOWED_FAMILIES: &[u32] = &[
     libc::AF_INET6 as u32,
 ];
 
-/// A tiny classic-BPF assembler.
-#[derive(Default)]
-struct Prog(Vec<libc::sock_filter>);
-
-impl Prog {
-    fn push(&mut self, code: u16, jt: u8, jf: u8, k: u32) {
-        self.0.push(libc::sock_filter { code, jt, jf, k });
-    }
-    fn load(&mut self, offset: u32) {
-        self.push(
-            (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
-            0,
-            0,
-            offset,
-        );
-    }
-    fn ret(&mut self, k: u32) {
-        self.push((libc::BPF_RET | libc::BPF_K) as u16, 0, 0, k);
-    }
-    fn ret_errno(&mut self, errno: i32) {
-        self.ret(RET_ERRNO | (errno as u32 & 0xffff));
-    }
-    /// if A == k { fall through } else { skip `skip` instructions }
-    fn if_eq(&mut self, k: u32, skip: u8) {
-        self.push(
-            (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
-            0,
-            skip,
-            k,
-        );
-    }
-    /// if A == k { skip `skip` instructions } else { fall through }
-    fn unless_eq(&mut self, k: u32, skip: u8) {
-        self.push(
-            (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
-            skip,
-            0,
-            k,
-        );
-    }
-    /// if A & k != 0 { fall through } else { skip `skip` }
-    fn if_any_bit(&mut self, k: u32, skip: u8) {
-        self.push(
-            (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16,
-            0,
-            skip,
-            k,
-        );
-    }
-    /// if A >= k { fall through } else { skip `skip` }
-    fn if_ge(&mut self, k: u32, skip: u8) {
-        self.push(
-            (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16,
-            0,
-            skip,
-            k,
-        );
-    }
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-}
-
-/// Emits `if nr == syscall { <block> }`, where the block ends in a return.
-fn syscall_block(p: &mut Prog, nr: i64, block: impl FnOnce(&mut Prog)) {
-    let mut inner = Prog::default();
-    block(&mut inner);
-    // Blocks are a handful of instructions; a jump offset always fits in u8.
-    let skip = u8::try_from(inner.len()).unwrap_or(u8::MAX);
-    p.if_eq(nr as u32, skip);
-    p.0.extend(inner.0);
-}
-
 /// Builds the denylist program.
-pub fn denylist_program() -> Vec<libc::sock_filter> {
+pub fn denylist_program() -> io::Result<Vec<libc::sock_filter>> {
     program(ALLOWED_FAMILIES, true)
 }
 
 /// The denylist for a sandbox without a network namespace: only unix sockets may be made, so
 /// nothing can reach the network at all.
-pub fn denylist_program_no_inet() -> Vec<libc::sock_filter> {
+pub fn denylist_program_no_inet() -> io::Result<Vec<libc::sock_filter>> {
     program(&[libc::AF_UNIX as u32], false)
 }
 
-fn program(families: &[u32], netlink_route: bool) -> Vec<libc::sock_filter> {
-    let mut p = Prog::default();
-    p.load(OFF_ARCH);
+fn program(families: &[u32], netlink_route: bool) -> io::Result<Vec<libc::sock_filter>> {
+    let mut p = Asm::new();
+    let native = p.label();
+    p.load_arch();
     // A foreign architecture (i386 through int 0x80) gets EPERM for every syscall.
-    p.unless_eq(AUDIT_ARCH_X86_64, 1);
+    p.jeq(AUDIT_ARCH_X86_64, native, To::Next);
     p.ret_errno(libc::EPERM);
+    p.bind(native);
 
-    p.load(OFF_NR);
-    p.if_ge(X32_SYSCALL_BIT, 1);
+    p.load_nr();
+    let x86_64 = p.label();
+    p.jge(X32_SYSCALL_BIT, To::Next, x86_64);
     p.ret_errno(libc::EPERM);
+    p.bind(x86_64);
 
     for (nr, errno) in DENY {
-        p.if_eq(*nr as u32, 1);
-        p.ret_errno(*errno);
+        p.if_eq(*nr as u32, |b| b.ret_errno(*errno));
     }
 
     for nr in [libc::SYS_clone, libc::SYS_unshare] {
-        syscall_block(&mut p, nr, |b| {
-            b.load(off_arg_lo(0));
-            b.if_any_bit(NEW_NAMESPACE_FLAGS, 1);
+        p.if_eq(nr as u32, |b| {
+            b.load_arg_lo(0);
+            let plain = b.label();
+            b.jset(NEW_NAMESPACE_FLAGS, To::Next, plain);
             b.ret_errno(libc::EPERM);
+            b.bind(plain);
             b.ret(RET_ALLOW);
         });
     }
 
-    syscall_block(&mut p, libc::SYS_ioctl, |b| {
-        b.load(off_arg_lo(1));
+    p.if_eq(libc::SYS_ioctl as u32, |b| {
+        b.load_arg_lo(1);
         for cmd in DENIED_IOCTLS {
-            b.if_eq(*cmd, 1);
-            b.ret_errno(libc::EPERM);
+            b.if_eq(*cmd, |b| b.ret_errno(libc::EPERM));
         }
         b.ret(RET_ALLOW);
     });
 
     for nr in [libc::SYS_socket, libc::SYS_socketpair] {
-        syscall_block(&mut p, nr, |b| {
-            b.load(off_arg_lo(0));
+        p.if_eq(nr as u32, |b| {
+            b.load_arg_lo(0);
             for fam in families {
-                b.if_eq(*fam, 1);
-                b.ret(RET_ALLOW);
+                b.if_eq(*fam, |b| b.ret(RET_ALLOW));
             }
             if nr == libc::SYS_socket && netlink_route {
-                b.if_eq(libc::AF_NETLINK as u32, 3);
-                b.load(off_arg_lo(2));
-                b.if_eq(libc::NETLINK_ROUTE as u32, 1);
-                b.ret(RET_ALLOW);
+                b.if_eq(libc::AF_NETLINK as u32, |b| {
+                    b.load_arg_lo(2);
+                    b.if_eq(libc::NETLINK_ROUTE as u32, |b| b.ret(RET_ALLOW));
+                    b.ret_errno(libc::EAFNOSUPPORT);
+                });
             }
             b.ret_errno(libc::EAFNOSUPPORT);
         });
     }
 
     p.ret(RET_ALLOW);
-    p.0
+    p.finish()
 }
 
-/// Installs a BPF program on the calling thread (no_new_privs must already be set).
-/// `flags` are SECCOMP_FILTER_FLAG_* values; the return value is the syscall's (a listener fd
-/// when SECCOMP_FILTER_FLAG_NEW_LISTENER is passed).
-pub fn install(program: &[libc::sock_filter], flags: libc::c_ulong) -> io::Result<libc::c_long> {
-    let len = u16::try_from(program.len())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "seccomp program too long"))?;
-    let fprog = libc::sock_fprog {
-        len,
-        filter: program.as_ptr() as *mut libc::sock_filter,
-    };
-    // SAFETY: fprog points at a valid program that outlives the call; the kernel copies it.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
-            flags,
-            &fprog as *const libc::sock_fprog,
-        )
-    };
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
+pub use crate::bpf::install;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bpf::run;
+
+    const X: u32 = AUDIT_ARCH_X86_64;
+
+    fn errno(e: i32) -> u32 {
+        libc::SECCOMP_RET_ERRNO | e as u32
+    }
 
     #[test]
     fn program_is_well_formed() {
-        let p = denylist_program();
+        let p = denylist_program().unwrap();
         assert!(p.len() < 400, "program too long: {}", p.len());
         let last = p.last().map(|i| (i.code, i.k));
         assert_eq!(
             last,
             Some(((libc::BPF_RET | libc::BPF_K) as u16, RET_ALLOW))
         );
-        // Every jump lands inside the program.
-        for (i, ins) in p.iter().enumerate() {
-            if ins.code & 0x07 == libc::BPF_JMP as u16 {
-                assert!(i + 1 + (ins.jt as usize) < p.len());
-                assert!(i + 1 + (ins.jf as usize) < p.len());
-            }
+    }
+
+    #[test]
+    fn denies_and_allows_what_it_says() {
+        let p = denylist_program().unwrap();
+        for (nr, e) in DENY {
+            assert_eq!(run(&p, *nr, X, [0; 6]), errno(*e), "nr {nr}");
         }
+        for nr in [libc::SYS_read, libc::SYS_openat, libc::SYS_execve] {
+            assert_eq!(run(&p, nr, X, [0; 6]), RET_ALLOW, "nr {nr}");
+        }
+        // Foreign architectures and x32 numbers.
+        assert_eq!(
+            run(&p, libc::SYS_read, 0x4000_0003, [0; 6]),
+            errno(libc::EPERM)
+        );
+        assert_eq!(
+            run(&p, libc::SYS_read | 0x4000_0000, X, [0; 6]),
+            errno(libc::EPERM)
+        );
+        // Namespaces through clone/unshare; plain threads and forks pass.
+        let newuser = libc::CLONE_NEWUSER as u64;
+        assert_eq!(
+            run(&p, libc::SYS_unshare, X, [newuser, 0, 0, 0, 0, 0]),
+            errno(libc::EPERM)
+        );
+        assert_eq!(
+            run(&p, libc::SYS_clone, X, [0x80, 0, 0, 0, 0, 0]),
+            errno(libc::EPERM)
+        );
+        let thread = (libc::CLONE_VM | libc::CLONE_THREAD) as u64;
+        assert_eq!(
+            run(&p, libc::SYS_clone, X, [thread, 0, 0, 0, 0, 0]),
+            RET_ALLOW
+        );
+        // Terminal injection, also with high bits set in the command.
+        let sti = libc::TIOCSTI;
+        assert_eq!(
+            run(&p, libc::SYS_ioctl, X, [0, sti, 0, 0, 0, 0]),
+            errno(libc::EPERM)
+        );
+        assert_eq!(
+            run(
+                &p,
+                libc::SYS_ioctl,
+                X,
+                [0, sti | 0xffff_ffff_0000_0000, 0, 0, 0, 0]
+            ),
+            errno(libc::EPERM)
+        );
+        let winsz = libc::TIOCGWINSZ;
+        assert_eq!(
+            run(&p, libc::SYS_ioctl, X, [0, winsz, 0, 0, 0, 0]),
+            RET_ALLOW
+        );
+        // Socket families; netlink only for NETLINK_ROUTE.
+        let af = |f: i32| f as u64;
+        assert_eq!(
+            run(&p, libc::SYS_socket, X, [af(libc::AF_INET), 1, 0, 0, 0, 0]),
+            RET_ALLOW
+        );
+        assert_eq!(
+            run(
+                &p,
+                libc::SYS_socket,
+                X,
+                [af(libc::AF_PACKET), 3, 0, 0, 0, 0]
+            ),
+            errno(libc::EAFNOSUPPORT)
+        );
+        let route = libc::NETLINK_ROUTE as u64;
+        let audit = libc::NETLINK_AUDIT as u64;
+        assert_eq!(
+            run(
+                &p,
+                libc::SYS_socket,
+                X,
+                [af(libc::AF_NETLINK), 3, route, 0, 0, 0]
+            ),
+            RET_ALLOW
+        );
+        assert_eq!(
+            run(
+                &p,
+                libc::SYS_socket,
+                X,
+                [af(libc::AF_NETLINK), 3, audit, 0, 0, 0]
+            ),
+            errno(libc::EAFNOSUPPORT)
+        );
+        assert_eq!(
+            run(
+                &p,
+                libc::SYS_socketpair,
+                X,
+                [af(libc::AF_NETLINK), 3, route, 0, 0, 0]
+            ),
+            errno(libc::EAFNOSUPPORT)
+        );
+        let no_inet = denylist_program_no_inet().unwrap();
+        assert_eq!(
+            run(
+                &no_inet,
+                libc::SYS_socket,
+                X,
+                [af(libc::AF_INET), 1, 0, 0, 0, 0]
+            ),
+            errno(libc::EAFNOSUPPORT)
+        );
+        assert_eq!(
+            run(
+                &no_inet,
+                libc::SYS_socket,
+                X,
+                [af(libc::AF_UNIX), 1, 0, 0, 0, 0]
+            ),
+            RET_ALLOW
+        );
     }
 }

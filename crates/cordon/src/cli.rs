@@ -223,9 +223,8 @@ pub struct RunArgs {
     /// Loopback only: no proxy, no DNS, nothing leaves the sandbox
     #[arg(long)]
     pub no_network: bool,
-    /// Let the sandbox reach the host's 127.0.0.1:PORT at its own 127.0.0.1:PORT (repeatable)
-    #[arg(long, value_name = "PORT")]
-    pub host_port: Vec<u16>,
+    #[command(flatten)]
+    pub net: crate::net::NetFlags,
     /// Let the host reach a server listening inside the sandbox on PORT (repeatable)
     #[arg(long, value_name = "PORT")]
     pub publish: Vec<u16>,
@@ -256,9 +255,8 @@ pub struct McpArgs {
     /// Turn the network door on with only the policy's allowed hosts
     #[arg(long)]
     pub network: bool,
-    /// Let the server reach the host's 127.0.0.1:PORT (turns the network door on; repeatable)
-    #[arg(long, value_name = "PORT")]
-    pub host_port: Vec<u16>,
+    #[command(flatten)]
+    pub net: crate::net::NetFlags,
     /// The server command and its arguments
     #[arg(required = true, value_name = "CMD", allow_hyphen_values = true)]
     pub command: Vec<std::ffi::OsString>,

@@ -144,6 +144,19 @@ pub fn runtime_dir() -> Result<PathBuf, String> {
     Ok(dir)
 }
 
+/// Where the VM tier keeps built initramfs images (`$XDG_CACHE_HOME/cordon/vm`, else
+/// `~/.cache/cordon/vm`) and its probe results (the runtime directory).
+pub fn vm_places() -> Result<cordon_vm::Places, String> {
+    let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        Some(x) => PathBuf::from(x),
+        None => home()?.join(".cache"),
+    };
+    Ok(cordon_vm::Places {
+        cache: base.join("cordon").join("vm"),
+        runtime: runtime_dir()?,
+    })
+}
+
 /// Removes per-run directories (`run-<pid>`) left by cordon processes that no longer exist.
 pub fn sweep_runs(runtime: &Path) {
     let Ok(entries) = std::fs::read_dir(runtime) else {

@@ -117,8 +117,13 @@ pub fn doctor(verbose: bool) -> i32 {
 
     let cg = cgroup_report();
     r.note("resource limits", &cg);
-    for (layer, detail) in crate::vm::doctor_lines(verbose) {
-        r.note(layer, &detail);
+    match crate::dirs::vm_places() {
+        Ok(places) => {
+            for (layer, detail) in cordon_vm::doctor_lines(verbose, &places) {
+                r.note(layer, &detail);
+            }
+        }
+        Err(e) => r.note("VM tier", &format!("unusable: {e}")),
     }
     if r.failures == 0 {
         println!("\ncordon can run here with full isolation.");

@@ -41,8 +41,8 @@ pub fn fail(msg: impl std::fmt::Display) -> i32 {
 
 fn main() {
     // Inside a VM guest, cordon is /init: no command line to parse.
-    if vm::guest::is_init() {
-        vm::guest::main();
+    if cordon_vm::guest::is_init() {
+        cordon_vm::guest::main();
     }
     // Installed as `cordon-shell` (a symlink), cordon is `cordon shell`: agents take $SHELL
     // as one path.

@@ -14,10 +14,13 @@ use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Network flags of `cordon run` that are not policy (`--allow-domain`/`--deny-domain` are:
-/// they enter the merge as the command-line tier).
-#[derive(Debug, Clone, Default)]
+/// Network flags of `cordon run` and `cordon mcp` that are not policy (`--allow-domain`/
+/// `--deny-domain` are: they enter the merge as the command-line tier).
+#[derive(clap::Args, Debug, Clone, Default)]
 pub struct NetFlags {
+    /// Let the sandbox reach the host's 127.0.0.1:PORT at its own 127.0.0.1:PORT (repeatable;
+    /// for `cordon mcp` it turns the network door on)
+    #[arg(long = "host-port", value_name = "PORT")]
     pub host_ports: Vec<u16>,
 }
 

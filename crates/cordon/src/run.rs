@@ -178,93 +178,160 @@ impl supervise::Hooks for RunHooks {
     }
 }
 
+/// What a run is asked to do, free of the command line's shape: `cordon run`, `cordon mcp` and
+/// the VM tier's outer sandbox each build one.
+pub struct Request {
+    pub command: Vec<std::ffi::OsString>,
+    pub layers: crate::cli::PolicyLayers,
+    /// `--audit FILE` (`-`: standard output); `None`: the run log only.
+    pub audit: Option<std::path::PathBuf>,
+    /// The network door and its flags; `None`: loopback only.
+    pub network: Option<NetFlags>,
+    pub publish: Vec<u16>,
+    pub isolation: Isolation,
+    pub named: crate::cli::NamedOpts,
+    pub vm: crate::vm::VmOpts,
+    pub opts: plan::BuildOpts,
+}
+
+impl From<RunArgs> for Request {
+    fn from(a: RunArgs) -> Self {
+        Request {
+            command: a.command,
+            layers: a.layers,
+            audit: a.audit,
+            network: (!a.no_network).then_some(a.net),
+            publish: a.publish,
+            isolation: a.isolation,
+            named: a.named,
+            vm: a.vm,
+            opts: plan::BuildOpts::default(),
+        }
+    }
+}
+
 /// `cordon run`: picks the command's profile, shows a first run's notice, runs it.
 pub fn run(mut args: RunArgs) -> i32 {
     if let Err(e) = crate::profiles::prepare_run(&mut args) {
         return fail(e);
     }
-    run_with(args, plan::BuildOpts::default())
+    run_request(Request::from(args))
 }
 
-/// Runs `args.command` in a sandbox shaped by `opts`.
-pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
-    let lite = match args.isolation {
+/// Runs a request: the plan is made complete first, then the sandbox is started from it in
+/// order; any failure is one line and exit 125.
+pub fn run_request(req: Request) -> i32 {
+    let lite = match req.isolation {
         Isolation::Namespaces => false,
         Isolation::Landlock => true,
-        Isolation::Vm => return crate::vm::run(args, opts),
+        Isolation::Vm => return crate::vm::run(req),
     };
+    match prepare(req, lite).and_then(execute) {
+        Ok(code) => code,
+        Err(e) => fail(e),
+    }
+}
+
+/// Kills init unless the supervisor took it over: a set-up step that fails after the launch
+/// never leaves the command running with less isolation than was asked.
+struct InitGuard(libc::pid_t);
+
+impl InitGuard {
+    fn disarm(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for InitGuard {
+    fn drop(&mut self) {
+        let _ = sys::kill(self.0, libc::SIGKILL);
+    }
+}
+
+/// Everything a run needs, decided before anything starts; nothing changes it afterwards.
+struct Prepared {
+    sandbox_id: String,
+    /// The run's audit log (`None`: none could be made; `-`: standard output).
+    log_path: Option<std::path::PathBuf>,
+    audit_flag: Option<std::path::PathBuf>,
+    audit: Audit,
+    started_at: f64,
+    /// The command, for the audit trail.
+    argv: Vec<String>,
+    spec: cordon_linux::Spec,
+    effective: cordon_policy::Effective,
+    workspace: std::path::PathBuf,
+    own: Arc<cordon_policy::OwnConfig>,
+    new_state: Vec<std::path::PathBuf>,
+    session: Option<crate::named::Session>,
+    /// `--isolation landlock`'s private TMPDIR.
+    lite_tmp: Option<std::path::PathBuf>,
+    secrets: crate::secrets::Prepared,
+    published: Vec<(u16, std::net::TcpListener)>,
+    broker_settings: Option<approval::Settings>,
+    hooks: RunHooks,
+    exec_guard: Option<crate::exec::GuardFactory>,
+    read_asks: bool,
+    idle_exit: Option<std::time::Duration>,
+}
+
+/// Builds the complete plan of a run: policy, named state, secrets, the door's policy, the
+/// guard's inputs. Fails before anything is started.
+fn prepare(req: Request, lite: bool) -> Result<Prepared, String> {
+    let opts = req.opts;
     if lite {
-        let netflags = !args.layers.allow_domain.is_empty()
-            || !args.host_port.is_empty()
-            || !args.publish.is_empty();
-        if netflags {
-            return fail("--isolation landlock has no network at all; --allow-domain, --host-port and --publish need the default isolation");
+        if !req.layers.allow_domain.is_empty()
+            || !req.publish.is_empty()
+            || req
+                .network
+                .as_ref()
+                .is_some_and(|n| !n.host_ports.is_empty())
+        {
+            return Err("--isolation landlock has no network at all; --allow-domain, --host-port and --publish need the default isolation".into());
         }
         eprintln!(
             "cordon: warning: --isolation landlock is weaker than the default: {}",
             cordon_linux::landlock_tier::LACKS
         );
     }
-    let sandbox_id = sandbox_id(&args.command);
+    let sandbox_id = sandbox_id(&req.command);
     // Every run keeps an audit trail (for `cordon log` and the summary line at exit).
-    let log_path = match &args.audit {
+    let log_path = match &req.audit {
         Some(p) => Some(p.clone()),
         None => crate::log::new_run_log(&sandbox_id)
             .map_err(|e| eprintln!("cordon: warning: no run log: {e}"))
             .ok(),
     };
-    let audit = match Audit::open(log_path.as_deref()) {
-        Ok(a) => a,
-        Err(e) => return fail(e),
-    };
+    let audit = Audit::open(log_path.as_deref())?;
     let started_at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
-    let flags = NetFlags {
-        host_ports: args.host_port.clone(),
-    };
-    let net_flags = (!args.no_network && !lite).then_some(&flags);
-    let published = match net::bind_published(&args.publish) {
-        Ok(p) => p,
-        Err(e) => return fail(e),
-    };
-    let mut plan = match plan::build(&args.layers, &args.command, net_flags, &args.publish, opts) {
-        Ok(p) => p,
-        Err(e) => return fail(e),
-    };
+    let net_flags = req.network.as_ref().filter(|_| !lite);
+    let published = net::bind_published(&req.publish)?;
+    let mut plan = plan::build(&req.layers, &req.command, net_flags, &req.publish, opts)?;
     let tier = if opts.vm {
         crate::named::TIER_VM
     } else {
         crate::named::TIER_NAMESPACES
     };
-    let session = match crate::named::start(&args.named, lite, tier, &mut plan) {
-        Ok(s) => s,
-        Err(e) => return fail(e),
-    };
+    let session = crate::named::start(&req.named, lite, tier, &mut plan)?;
     crate::named::hide_state(&mut plan.spec);
     // Without a private layer, the command gets a private TMPDIR in cordon's runtime directory.
     let lite_tmp = if lite {
-        match lite_tmpdir() {
-            Ok(t) => {
-                let mut kv = b"TMPDIR=".to_vec();
-                kv.extend_from_slice(t.as_os_str().as_encoded_bytes());
-                plan.spec
-                    .env
-                    .retain(|e| !e.as_bytes().starts_with(b"TMPDIR="));
-                plan.spec.env.extend(std::ffi::CString::new(kv).ok());
-                Some(t)
-            }
-            Err(e) => return fail(e),
-        }
+        let t = lite_tmpdir()?;
+        let mut kv = b"TMPDIR=".to_vec();
+        kv.extend_from_slice(t.as_os_str().as_encoded_bytes());
+        plan.spec
+            .env
+            .retain(|e| !e.as_bytes().starts_with(b"TMPDIR="));
+        plan.spec.env.extend(std::ffi::CString::new(kv).ok());
+        Some(t)
     } else {
         None
     };
     // Secrets are fetched on the host before anything starts: a missing one stops the run.
-    let secrets = match crate::secrets::prepare(&plan.effective, &sandbox_id, net_flags.is_some()) {
-        Ok(s) => s,
-        Err(e) => return fail(e),
-    };
+    let secrets = crate::secrets::prepare(&plan.effective, &sandbox_id, net_flags.is_some())?;
     for r in &plan.effective.secrets {
         if r.value.inject != cordon_policy::Inject::Door {
             eprintln!(
@@ -281,73 +348,51 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
     plan.spec.files.extend(secrets.files.iter().cloned());
     let net = match net_flags {
         None => None,
-        Some(_) => match NetPolicy::new(net::config(&plan.effective)) {
-            Ok(policy) => Some(NetSetup {
-                asks: plan.effective.network.unknown.value == cordon_policy::UnknownAction::Ask,
-                policy: Arc::new(policy),
-                dst: Arc::new(OriginalDst::new()),
-                l7: secrets.l7.clone(),
-            }),
-            Err(e) => return fail(e),
-        },
+        Some(_) => Some(NetSetup {
+            asks: plan.effective.network.unknown.value == cordon_policy::UnknownAction::Ask,
+            policy: Arc::new(NetPolicy::new(net::config(&plan.effective))?),
+            dst: Arc::new(OriginalDst::new()),
+            l7: secrets.l7.clone(),
+        }),
     };
     let file_asks = plan.asks.any();
     let read_asks = plan.asks.reads();
     let broker_settings = (net.as_ref().is_some_and(|n| n.asks) || file_asks)
-        .then(|| broker_settings(&sandbox_id, &plan, &args.command));
-    let argv: Vec<String> = args
-        .command
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    if audit.enabled() {
-        audit.event(
-            "start",
-            json!({
-                "argv": argv,
-                "workspace": plan.workspace,
-                // Digesting costs start-up time: only for an audit file someone asked for.
-                "policy_digest": args.audit.is_some().then(|| plan.effective.digest()),
-                "writable": plan.spec.writable,
-                "hidden": plan.spec.deny_read,
-                "protected_binds": plan.spec.protect_existing.len(),
-                "network": if net.is_some() { "door" } else { "none" },
-                "sandbox": sandbox_id,
-                "approvals": broker_settings.is_some(),
-            }),
-        );
-    }
-    for r in &plan.effective.secrets {
-        // Names, hosts and modes only: never a value or a placeholder.
-        audit.event(
-            "secret",
-            json!({"name": r.value.name, "source": r.value.source.kind(), "hosts": r.value.hosts, "inject": r.value.inject.name(), "intercepted": secrets.l7.is_some()}),
-        );
-    }
-
+        .then(|| broker_settings(&sandbox_id, &plan, &req.command));
+    let plan::Plan {
+        spec,
+        effective,
+        protect,
+        workspace,
+        asks,
+        own,
+        new_state,
+    } = plan;
     let mut roots = match &lite_tmp {
         Some(t) => {
-            let mut r = plan.spec.writable.clone();
+            let mut r = spec.writable.clone();
             r.push(t.clone());
             r
         }
-        None => mounts::writable_roots(&plan.spec),
+        None => mounts::writable_roots(&spec),
     };
     roots.push("/dev".into());
     let guard_inputs = guard::GuardInputs {
-        home: plan.spec.home.clone(),
-        shared: plan.spec.writable.clone(),
+        home: spec.home.clone(),
+        shared: spec.writable.clone(),
         writable_roots: roots,
-        protected_existing: plan.spec.protect_existing.clone(),
-        asks: std::mem::take(&mut plan.asks),
+        protected_existing: spec.protect_existing.clone(),
+        asks,
         audit: audit.clone(),
         own_sockets: Arc::default(),
-        own: (!lite).then(|| Arc::clone(&plan.own)),
+        own: (!lite).then(|| Arc::clone(&own)),
     };
     let exec_guard = (session.is_some() && !opts.vm)
-        .then(|| crate::exec::guard_factory(guard_inputs.clone(), plan.protect.rules().to_vec()));
-    let mut hooks = RunHooks {
-        guard: Some(guard_inputs.config(plan.protect)),
+        .then(|| crate::exec::guard_factory(guard_inputs.clone(), protect.rules().to_vec()));
+    let mut guard_cfg = guard_inputs.config(protect);
+    guard_cfg.kvm = spec.extra_devices.iter().any(|d| d == "kvm");
+    let hooks = RunHooks {
+        guard: Some(guard_cfg),
         parts: DoorParts::default(),
         net,
         door: Arc::new(std::sync::Mutex::new(None)),
@@ -356,33 +401,101 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
         error: None,
         file_asks,
         exec: None,
-        home: (!lite && (!plan.own.is_empty() || !plan.new_state.is_empty())).then(|| {
-            let watched = crate::agentconfig::watched(&plan.own, &plan.new_state);
-            (plan.spec.home.clone(), watched)
+        home: (!lite && (!own.is_empty() || !new_state.is_empty())).then(|| {
+            let watched = crate::agentconfig::watched(&own, &new_state);
+            (spec.home.clone(), watched)
         }),
         sandbox_home: None,
     };
-    if let Some(cfg) = hooks.guard.as_mut() {
-        cfg.kvm = plan.spec.extra_devices.iter().any(|d| d == "kvm");
+    Ok(Prepared {
+        sandbox_id,
+        log_path,
+        audit_flag: req.audit,
+        audit,
+        started_at,
+        spec,
+        effective,
+        workspace,
+        own,
+        new_state,
+        argv: req
+            .command
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        session,
+        lite_tmp,
+        secrets,
+        published,
+        broker_settings,
+        hooks,
+        exec_guard,
+        read_asks,
+        idle_exit: req.named.idle_exit.map(std::time::Duration::from_secs),
+    })
+}
+
+/// Starts the sandbox a [`Prepared`] run describes, supervises it, and reports.
+fn execute(p: Prepared) -> Result<i32, String> {
+    let Prepared {
+        sandbox_id,
+        log_path,
+        audit_flag,
+        audit,
+        started_at,
+        argv,
+        spec,
+        effective,
+        workspace,
+        own,
+        new_state,
+        session,
+        lite_tmp,
+        secrets,
+        published,
+        broker_settings,
+        mut hooks,
+        exec_guard,
+        read_asks,
+        idle_exit,
+    } = p;
+    if audit.enabled() {
+        audit.event(
+            "start",
+            json!({
+                "argv": argv,
+                "workspace": workspace,
+                // Digesting costs start-up time: only for an audit file someone asked for.
+                "policy_digest": audit_flag.is_some().then(|| effective.digest()),
+                "writable": spec.writable,
+                "hidden": spec.deny_read,
+                "protected_binds": spec.protect_existing.len(),
+                "network": if hooks.net.is_some() { "door" } else { "none" },
+                "sandbox": sandbox_id,
+                "approvals": broker_settings.is_some(),
+            }),
+        );
+    }
+    for r in &effective.secrets {
+        // Names, hosts and modes only: never a value or a placeholder.
+        audit.event(
+            "secret",
+            json!({"name": r.value.name, "source": r.value.source.kind(), "hosts": r.value.hosts, "inject": r.value.inject.name(), "intercepted": secrets.l7.is_some()}),
+        );
     }
     // Sandbox-wide limits where cgroup v2 is delegated; rlimits and tmpfs sizes otherwise.
-    let _cgroup = match cordon_linux::cgroup::SandboxCgroup::enter(
-        plan.spec.max_tasks,
-        plan.spec.memory_bytes,
-    ) {
-        Ok(cg) => cg,
-        Err(e) => {
-            // The rlimit and tmpfs limits below still apply; say what is missing.
-            eprintln!(
-                "cordon: warning: cgroup v2 limits not applied ({e}); using per-process limits"
-            );
-            None
-        }
-    };
-    let signals = match supervise::block_signals() {
-        Ok(s) => s,
-        Err(e) => return fail(e),
-    };
+    let _cgroup =
+        match cordon_linux::cgroup::SandboxCgroup::enter(spec.max_tasks, spec.memory_bytes) {
+            Ok(cg) => cg,
+            Err(e) => {
+                // The rlimit and tmpfs limits below still apply; say what is missing.
+                eprintln!(
+                    "cordon: warning: cgroup v2 limits not applied ({e}); using per-process limits"
+                );
+                None
+            }
+        };
+    let signals = supervise::block_signals().map_err(|e| e.to_string())?;
     // Read-only opens reach the guard only when some read is asked about (they cost).
     let install: sandbox::ListenerInstaller = if read_asks {
         pathguard::install_with_reads
@@ -392,64 +505,46 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
     // SAFETY: nothing before this point starts a thread; the process is single-threaded.
     let launched = match &lite_tmp {
         // SAFETY: as above.
-        Some(t) => unsafe { cordon_linux::landlock_tier::launch(&plan.spec, t.clone(), install) },
+        Some(t) => unsafe { cordon_linux::landlock_tier::launch(&spec, t.clone(), install) },
         // SAFETY: as above.
-        None => unsafe { sandbox::launch(&plan.spec, Some(install)) },
+        None => unsafe { sandbox::launch(&spec, Some(install)) },
     };
-    let mut launched = match launched {
-        Ok(l) => l,
-        Err(e) => return fail(e),
-    };
+    let mut launched = launched.map_err(|e| e.to_string())?;
+    let init = InitGuard(launched.init_pid);
     // After the fork: init must stay dumpable (see sandbox.rs); only the supervisor, which
     // holds the real values, is closed off.
     if secrets.any_secret {
-        if let Err(e) = crate::secrets::harden_supervisor() {
-            let _ = sys::kill(launched.init_pid, libc::SIGKILL);
-            return fail(e);
-        }
+        crate::secrets::harden_supervisor()?;
     }
     // The broker's threads start only now: launching forks from a single-threaded process,
     // and threads made after the signals were blocked leave SIGCHLD to the supervisor.
     if let Some(settings) = broker_settings {
-        match start_broker(settings, audit.clone()) {
-            Ok(b) => {
-                audit.event(
-                    "approvals",
-                    json!({ "sandbox": sandbox_id, "socket": b.path() }),
-                );
-                hooks.broker = Some(b);
-            }
-            Err(e) => {
-                let _ = sys::kill(launched.init_pid, libc::SIGKILL);
-                return fail(e);
-            }
-        }
+        let b = start_broker(settings, audit.clone())?;
+        audit.event(
+            "approvals",
+            json!({ "sandbox": sandbox_id, "socket": b.path() }),
+        );
+        hooks.broker = Some(b);
     }
     if let (Some(s), Some(guard)) = (&session, exec_guard) {
-        let idle = args.named.idle_exit.map(std::time::Duration::from_secs);
-        let roots = mounts::writable_roots(&plan.spec);
-        let started = crate::exec::Server::start(
+        let roots = mounts::writable_roots(&spec);
+        hooks.exec = Some(crate::exec::Server::start(
             &s.entry.name,
             launched.init_pid,
-            &plan.spec,
+            &spec,
             roots,
-            &plan.workspace,
+            &workspace,
             guard,
             read_asks,
             audit.clone(),
-            idle,
-        );
-        match started {
-            Ok(x) => hooks.exec = Some(x),
-            Err(e) => {
-                let _ = sys::kill(launched.init_pid, libc::SIGKILL);
-                return fail(e);
-            }
-        }
+            idle_exit,
+        )?);
     }
     if let Some(factory) = launched.factory.take() {
         net::serve_published(published, factory, audit.clone());
     }
+    // From here the supervisor owns init: it reaps it, and kills it if a layer fails.
+    init.disarm();
     let result = supervise::run(launched, signals, &mut hooks);
     if let Some(t) = &lite_tmp {
         cordon_linux::landlock_tier::end_orphans();
@@ -468,7 +563,7 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
     // Events on standard output (`--audit -`) went where the reader already looks.
     if let Some(p) = log_path.as_ref().filter(|p| p.as_os_str() != "-") {
         let me = crate::dirs::self_command();
-        let see = match &args.audit {
+        let see = match &audit_flag {
             Some(f) => format!("{me} log --file {}", f.display()),
             None => format!("{me} log --sandbox {sandbox_id}"),
         };
@@ -477,8 +572,8 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
         }
     }
     if let Some(view) = hooks.sandbox_home.take() {
-        let home = &plan.spec.home;
-        let c = crate::agentconfig::collect(&view, &plan.own, &plan.new_state, &plan.spec.writable);
+        let home = &spec.home;
+        let c = crate::agentconfig::collect(&view, &own, &new_state, &spec.writable);
         for p in &c.kept {
             audit.event("state", json!({"kept": p}));
         }
@@ -495,18 +590,18 @@ pub fn run_with(args: RunArgs, opts: plan::BuildOpts) -> i32 {
     match (result, hooks.error) {
         (_, Some(e)) => {
             audit.event("stop", json!({ "status": EXIT_CORDON, "error": e }));
-            fail(e)
+            Err(e)
         }
         (Ok(code), None) => {
             audit.event("stop", json!({ "status": code }));
-            code
+            Ok(code)
         }
         (Err(e), None) => {
             audit.event(
                 "stop",
                 json!({ "status": EXIT_CORDON, "error": e.to_string() }),
             );
-            fail(e)
+            Err(e.to_string())
         }
     }
 }

@@ -24,7 +24,7 @@ use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -349,18 +349,8 @@ fn parse_inet(raw: &[u8]) -> Option<SocketAddr> {
 
 /// The caller's socket, duplicated into this process.
 pub(super) fn caller_socket(tid: i32, fd: i32) -> Result<OwnedFd, Errno> {
-    let tgid = read_tgid(tid)?;
-    // SAFETY: pidfd_open takes integers and returns a new fd or -1.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, tgid, 0) };
-    if pidfd < 0 {
-        return Err(Errno::from_raw_os_error(
-            std::io::Error::last_os_error()
-                .raw_os_error()
-                .unwrap_or(libc::ESRCH),
-        ));
-    }
-    // SAFETY: pidfd is a fresh descriptor we own.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+    let tgid = rustix::process::Pid::from_raw(read_tgid(tid)?).ok_or(Errno::SRCH)?;
+    let pidfd = rustix::process::pidfd_open(tgid, rustix::process::PidfdFlags::empty())?;
     super::take_listener(&pidfd, fd).map_err(|e| {
         Errno::from_raw_os_error(match e.raw_os_error().unwrap_or(libc::EBADF) {
             libc::EPERM => libc::EACCES,

@@ -40,15 +40,8 @@ pub fn take_listener(
     pidfd: &impl std::os::fd::AsFd,
     fd: i32,
 ) -> std::io::Result<std::os::fd::OwnedFd> {
-    use std::os::fd::{AsRawFd, FromRawFd};
-    // SAFETY: pidfd_getfd takes integers and returns a new fd or -1.
-    let r = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_fd().as_raw_fd(), fd, 0) };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let r = i32::try_from(r).map_err(|_| std::io::Error::from_raw_os_error(libc::EBADF))?;
-    // SAFETY: the kernel just returned this fd to us and nobody else owns it.
-    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(r) })
+    rustix::process::pidfd_getfd(pidfd, fd, rustix::process::PidfdGetfdFlags::empty())
+        .map_err(std::io::Error::from)
 }
 
 /// The kind of name change a sandboxed process asked for.
