@@ -18,6 +18,7 @@ use super::open::{self, Opened};
 use super::request::{decode, Request};
 use super::resolve::{Parent, Resolver, Root, Target};
 use super::subtree;
+use super::umask::Umasks;
 use super::{Event, GuardConfig, Op, Verdict};
 
 /// Questions one syscall may raise (a rename asks for both names) before it is refused.
@@ -66,6 +67,8 @@ pub(crate) struct Guard {
     tree: RwLock<()>,
     /// Protected files by identity, whatever their names.
     protected: Protected,
+    /// The callers' umasks, while none can have changed.
+    pub umasks: Umasks,
 }
 
 fn comps(p: &Path) -> Vec<Vec<u8>> {
@@ -87,6 +90,7 @@ impl Guard {
             roots,
             tree: RwLock::new(()),
             protected,
+            umasks: Umasks::new(),
         }
     }
 
@@ -416,8 +420,8 @@ impl Ctx<'_> {
         }
     }
 
-    fn umask(&self) -> Result<u32, Errno> {
-        Ok(self.caller.status()?.umask)
+    pub fn umask(&self) -> Result<u32, Errno> {
+        self.g.umasks.of(self.caller, &*self.valid)
     }
 
     fn run(&self, req: Request) -> Result<Done, Errno> {
@@ -476,9 +480,10 @@ impl Ctx<'_> {
         } else {
             res.follow(p)?
         };
+        // The umask is applied when a file is created (an existing one needs none).
         let req = open::OpenReq {
             flags,
-            mode: mode & 0o7777 & !self.umask()?,
+            mode: mode & 0o7777,
         };
         let opened = match target {
             Target::Magic(fd) => {

@@ -131,6 +131,14 @@ fn receive(
     loop {
         match shared.listener.recv() {
             Ok(Recv::Got(n)) => {
+                shared.guard.umasks.seen(n.pid);
+                if n.nr == libc::SYS_umask {
+                    // Routed only so that remembered umasks are dropped first (see `umask`);
+                    // it names no file, so the kernel performs it as asked.
+                    shared.guard.umasks.changing(n.pid);
+                    shared.listener.respond_continue(n.id);
+                    continue;
+                }
                 // /proc/<tid>/mem (and cwd or dirfd) are opened here, unconfined: see
                 // `ProcOpener`.
                 let (base, uses) = first_base(&n);
