@@ -199,13 +199,14 @@ impl Ctx<'_> {
                 .map(|c| i64::from_ne_bytes(c.try_into().unwrap_or([0; 8])))
                 .collect())
         };
+        let n = kind.bytes() / 8;
         let (a, m) = match kind {
             Times::Utimbuf => {
-                let w = words(2)?;
+                let w = words(n)?;
                 ((w[0], 0), (w[1], 0))
             }
             Times::Timeval => {
-                let w = words(4)?;
+                let w = words(n)?;
                 let usec = |u: i64| {
                     if (0..1_000_000).contains(&u) {
                         Ok(u * 1000)
@@ -216,7 +217,7 @@ impl Ctx<'_> {
                 ((w[0], usec(w[1])?), (w[2], usec(w[3])?))
             }
             Times::Timespec => {
-                let w = words(4)?;
+                let w = words(n)?;
                 let ok =
                     |n: i64| (0..1_000_000_000).contains(&n) || n == UTIME_NOW || n == UTIME_OMIT;
                 if !ok(w[1]) || !ok(w[3]) {

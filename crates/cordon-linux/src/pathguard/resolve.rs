@@ -672,6 +672,7 @@ mod tests {
             opener,
             None,
             0,
+            None,
         )
         .expect("caller");
         World {

@@ -142,7 +142,13 @@ fn receive(
                 // /proc/<tid>/mem (and cwd or dirfd) are opened here, unconfined: see
                 // `ProcOpener`.
                 let (base, uses) = first_base(&n);
-                let caller = match Caller::open(n.pid, Arc::clone(&shared.opener), base, uses) {
+                // Socket calls read structs of their own: through the fd.
+                let reads = decode(n.nr, &n.args)
+                    .filter(|_| !super::connect::is_socket_call(n.nr))
+                    .and_then(|r| r.mem_reads());
+                let reads = reads.as_ref().map(|(r, k)| &r[..*k]);
+                let opener = Arc::clone(&shared.opener);
+                let caller = match Caller::open(n.pid, opener, base, uses, reads) {
                     Ok(c) => c,
                     Err(e) => {
                         if shared.listener.id_valid(n.id) {
