@@ -271,10 +271,7 @@ impl Caller {
 
 /// A read the receiver made. One it did not make (a call that reads more than its arguments
 /// said) fails: the receiver's list and the handlers disagree, and nothing is guessed.
-fn done_read(
-    done: &[(MemRead, Result<Vec<u8>, Errno>)],
-    want: MemRead,
-) -> Result<Vec<u8>, Errno> {
+fn done_read(done: &[(MemRead, Result<Vec<u8>, Errno>)], want: MemRead) -> Result<Vec<u8>, Errno> {
     match done.iter().find(|(r, _)| *r == want) {
         Some((_, got)) => got.clone(),
         None => Err(Errno::FAULT),
@@ -299,7 +296,8 @@ fn vm_read(tid: i32, at: u64, buf: &mut [u8]) -> Result<usize, Errno> {
     // SAFETY: `local` describes `buf`, which we own mutably for the call; the remote range is
     // only read by the kernel, in the other process, and checked there.
     let r = unsafe { libc::process_vm_readv(tid, &local, 1, &remote, 1, 0) };
-    usize::try_from(r).map_err(|_| Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::FAULT))
+    usize::try_from(r)
+        .map_err(|_| Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::FAULT))
 }
 
 /// A NUL-terminated string at `addr`, read with `read` page by page (a string may end right

@@ -854,3 +854,36 @@ attempt("futimens mine after host rename", lambda: os.utime(mine, (1, 1)))
         );
     }
 }
+
+/// The older times calls (utime, utimes, futimesat: each lays its times out differently) and
+/// truncate and mknod, on ordinary files, do what they say.
+#[test]
+fn older_time_calls_and_truncate_on_ordinary_files_twin() {
+    let w = workspace("meta-old-twin");
+    let body = r#"
+import struct
+for n in ("a", "b", "c", "t"):
+    open(n, "w").write("0123456789")
+def check(what, r):
+    print(what, "ok" if r[0] == 0 else "failed %d" % r[1], flush=True)
+check("utime", sc(132, b"a", struct.pack("qq", 11, 1000011)))
+check("utimes", sc(235, b"b", struct.pack("qqqq", 12, 0, 1000012, 5)))
+check("futimesat", sc(261, -100, b"c", struct.pack("qqqq", 13, 0, 1000013, 0)))
+check("truncate", sc(76, b"t", 4))
+check("mknod fifo", sc(133, b"fifo", 0o10644, 0))
+"#;
+    let out = py_opts(&w.sb, &[], body);
+    for what in ["utime", "utimes", "futimesat", "truncate", "mknod fifo"] {
+        assert!(
+            out.stdout.contains(&format!("{what} ok")),
+            "{what}\n{}",
+            out.show()
+        );
+    }
+    for (name, mtime) in [("a", 1000011), ("b", 1000012), ("c", 1000013)] {
+        let m = fs::metadata(w.sb.ws.join(name)).expect("file on the host");
+        assert_eq!(m.mtime(), mtime, "{name}\n{}", out.show());
+    }
+    let t = fs::metadata(w.sb.ws.join("t")).expect("t on the host");
+    assert_eq!(t.len(), 4, "{}", out.show());
+}
