@@ -187,24 +187,31 @@ impl Caller {
 
     /// An O_PATH fd for the directory a relative path starts from (`cwd`, `fd/N`).
     pub fn open_base(&self, base: Base) -> Result<OwnedFd, Errno> {
+        self.open_base_checked(base).map(|(fd, _)| fd)
+    }
+
+    /// [`Caller::open_base`], and whether the fd is the receiver's, opened before it checked
+    /// that the notification was still pending (so it is the caller's own, not a reused tid's).
+    pub fn open_base_checked(&self, base: Base) -> Result<(OwnedFd, bool), Errno> {
         if let Some((b, fd)) = self.base.take() {
             if b == base {
                 let left = self.base_uses.get().saturating_sub(1);
                 self.base_uses.set(left);
                 if left == 0 {
-                    return Ok(fd);
+                    return Ok((fd, true));
                 }
                 let copy = fd.try_clone().map_err(|_| Errno::MFILE);
                 self.base.set(Some((b, fd)));
-                return copy;
+                return copy.map(|c| (c, true));
             }
             self.base.set(Some((b, fd)));
         }
-        match base {
+        let fd = match base {
             Base::Cwd => self.open_magic("cwd"),
             Base::Fd(n) if n >= 0 => self.open_magic(&format!("fd/{n}")),
             Base::Fd(_) => Err(Errno::BADF),
-        }
+        };
+        fd.map(|fd| (fd, false))
     }
 
     /// An O_PATH fd for `/proc/<tid>/<rest>`, following the final magic link.

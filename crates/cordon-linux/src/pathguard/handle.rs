@@ -309,11 +309,17 @@ impl Ctx<'_> {
     /// kernel's name for it, verified) goes to the rules, and its identity is looked up among
     /// the protected files. A regular file or directory that still has names, none of which
     /// the guard can see, is refused: nothing says it is not protected.
-    pub fn decide_file(&self, op: Op, fd: &OwnedFd, name: Option<PathBuf>) -> Result<(), Errno> {
+    /// Returns the file's stat.
+    pub fn decide_file(
+        &self,
+        op: Op,
+        fd: &OwnedFd,
+        name: Option<PathBuf>,
+    ) -> Result<rustix::fs::Stat, Errno> {
         let st = rustix::fs::fstat(fd)?;
         let name = match name {
             Some(n) => Some(n),
-            None => self.resolver().name_of(fd)?,
+            None => self.resolver().name_of_stat(fd, &st)?,
         };
         let shown = || {
             name.clone().unwrap_or_else(|| {
@@ -323,16 +329,17 @@ impl Ctx<'_> {
         self.check_identity(op, &st, shown)?;
         let kind = FileType::from_raw_mode(st.st_mode);
         match name {
-            Some(path) => self.decide_path(op, path, None),
+            Some(path) => self.decide_path(op, path, None)?,
             None if st.st_nlink > 0
                 && matches!(kind, FileType::RegularFile | FileType::Directory) =>
             {
                 let why = "file not reachable in the sandbox's view";
                 self.g.report(op, &shown(), self.caller.tid, why.into());
-                Err(Errno::ACCESS)
+                return Err(Errno::ACCESS);
             }
-            None => Ok(()),
+            None => {}
         }
+        Ok(st)
     }
 
     /// Refuses `op` on a protected file reached under an unprotected name (a hard link).

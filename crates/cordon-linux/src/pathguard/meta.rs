@@ -29,8 +29,7 @@ impl Ctx<'_> {
         // Read everything from the caller's memory once, before deciding.
         let change = self.read_change(change)?;
         let (fd, name) = self.object(on)?;
-        self.decide_file(Op::SetAttr, &fd, name)?;
-        let st = rustix::fs::fstat(&fd)?;
+        let st = self.decide_file(Op::SetAttr, &fd, name)?;
         let symlink = FileType::from_raw_mode(st.st_mode) == FileType::Symlink;
         let via = thread_fd_path(&fd);
         match change {

@@ -302,8 +302,8 @@ impl<'a> Resolver<'a> {
     }
 
     fn base(&mut self, base: Base) -> Result<Dir, Errno> {
-        let fd = self.caller.open_base(base);
-        fd.and_then(|fd| self.locate(fd))
+        let fd = self.caller.open_base_checked(base);
+        fd.and_then(|(fd, checked)| self.locate_with(fd, !checked))
             .map_err(|e| match (base, e) {
                 (Base::Fd(_), Errno::NOENT) => Errno::BADF,
                 (_, e) => e,
@@ -314,7 +314,13 @@ impl<'a> Resolver<'a> {
     /// path. The path comes from readlink and is trusted only after walking it from the
     /// sandbox root lands on the very same directory.
     fn locate(&mut self, fd: OwnedFd) -> Result<Dir, Errno> {
-        if !(self.valid)() {
+        self.locate_with(fd, true)
+    }
+
+    /// [`Resolver::locate`]; `check`: whether the notification must be seen still pending
+    /// first (not for an fd the receiver opened and checked).
+    fn locate_with(&mut self, fd: OwnedFd, check: bool) -> Result<Dir, Errno> {
+        if check && !(self.valid)() {
             return Err(Errno::SRCH);
         }
         let id = ident(&fd)?;
@@ -387,11 +393,21 @@ impl<'a> Resolver<'a> {
     /// from the sandbox root, without following any symlink, lands on the very same inode.
     /// `None`: no name of it is reachable in the sandbox's view (deleted, a pipe, a memfd,
     /// another mount namespace's file).
+    #[cfg(test)]
     pub fn name_of(&mut self, fd: &OwnedFd) -> Result<Option<PathBuf>, Errno> {
+        let st = rustix::fs::fstat(fd)?;
+        self.name_of_stat(fd, &st)
+    }
+
+    /// [`Resolver::name_of`] with the fd's stat already taken.
+    pub fn name_of_stat(
+        &mut self,
+        fd: &OwnedFd,
+        st: &rustix::fs::Stat,
+    ) -> Result<Option<PathBuf>, Errno> {
         if !(self.valid)() {
             return Err(Errno::SRCH);
         }
-        let st = rustix::fs::fstat(fd)?;
         if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
             let dup = fd.try_clone().map_err(|_| Errno::MFILE)?;
             return match self.locate(dup) {
