@@ -3,13 +3,15 @@
 //! Creating a file, directory or node on a caller's behalf needs its umask, which only
 //! `/proc/<tid>/status` tells (about 6 µs to render, as much as the rest of a create). A task's
 //! umask changes only through umask(2) by a task sharing its `fs_struct`, and every such task
-//! is a sandboxed one (a filtered task's `fs_struct` is only ever shared with its own
-//! filtered clones), whose umask(2) is routed here. So a value read is kept, keyed by the
-//! task's identity (its pidfs inode number, unique for the boot: a reused thread id is another
-//! key), and all of them are dropped when any umask(2) arrives. The kernel applies that call
-//! only after it is let go, so the task stays "pending" until it makes another routed call
-//! (a thread is in one syscall at a time: its umask(2) has returned by then); while any task is
-//! pending nothing is remembered or used.
+//! is a sandboxed one, whose umask(2) is routed here: the filter is installed in a freshly
+//! forked, single-threaded child (run, exec, the Landlock tier), so a filtered task's
+//! `fs_struct` is only ever shared with clones that inherited the filter. So a value read is
+//! kept, keyed by the task's identity (its pidfs inode number, unique for the boot: a reused
+//! thread id is another key), and all of them are dropped when any umask(2) arrives. Before
+//! the first one, every task still has the umask the filter was installed with. The kernel
+//! applies a umask(2) only after it is let go, so its task stays "pending" until it makes
+//! another routed call (a thread is in one syscall at a time: its umask(2) has returned by
+//! then); while any task is pending nothing is remembered or used.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -35,6 +37,9 @@ pub(crate) struct Umasks {
     npending: AtomicUsize,
     /// pidfs inode number -> (generation, umask).
     cache: Mutex<HashMap<u64, (u64, u32)>>,
+    /// Until the first umask(2), every task has the umask the filter was installed with (all
+    /// descend from that one task): no identity needed.
+    first: OnceLock<u32>,
 }
 
 impl Umasks {
@@ -44,6 +49,7 @@ impl Umasks {
             pending: Mutex::new(HashSet::new()),
             npending: AtomicUsize::new(0),
             cache: Mutex::new(HashMap::new()),
+            first: OnceLock::new(),
         }
     }
 
@@ -77,10 +83,16 @@ impl Umasks {
             return read();
         }
         let g = self.gen.load(Ordering::SeqCst);
-        let Some(id) = task_identity(caller.tid) else {
+        if g == 0 {
+            if let Some(u) = self.first.get() {
+                return Ok(*u);
+            }
+        }
+        let id = task_identity(caller.tid);
+        if id.is_none() && g != 0 {
             return read();
-        };
-        let hit = self.cache.lock().ok().and_then(|c| c.get(&id).copied());
+        }
+        let hit = id.and_then(|id| self.cache.lock().ok()?.get(&id).copied());
         if let Some((eg, u)) = hit {
             if eg == g {
                 return Ok(u);
@@ -90,7 +102,10 @@ impl Umasks {
         let unchanged =
             self.gen.load(Ordering::SeqCst) == g && self.npending.load(Ordering::SeqCst) == 0;
         if unchanged && valid() {
-            if let Ok(mut c) = self.cache.lock() {
+            if g == 0 {
+                let _ = self.first.set(u);
+            }
+            if let (Some(id), Ok(mut c)) = (id, self.cache.lock()) {
                 if c.len() >= CACHE_MAX {
                     c.clear();
                 }
