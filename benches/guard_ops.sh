@@ -3,7 +3,7 @@
 # files (timed inside the process, so start-up is not counted), bare and inside `cordon run`,
 # and, given a second binary (OLD=path), inside that one too, to compare the guard's cost
 # before and after a change. Also times chmod, write-opens of existing files, and a sendmsg+recv
-# on a socketpair (chmod and sendmsg are routed since issue 12). Medians of REPS. No
+# on a socketpair (chmod and sendmsg are routed too). Medians of REPS. No
 # assertions; it prints numbers. Run by hand.
 # Usage: [NEW=/path/to/cordon] [OLD=/path/to/old/cordon] benches/guard_ops.sh [FILES=3000] [REPS=5]
 # (without NEW, this tree is built in release mode). WHERE=/tmp measures on tmpfs (the

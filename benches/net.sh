@@ -4,7 +4,7 @@
 # (HTTP_PROXY, a CONNECT tunnel, and a proxy-unaware client through the transparent door),
 # side by side with ratios: each round transfers once per path, in rotated order, and a path's
 # ratio is the median of its per-round ratios to the direct transfer of the same round.
-# Targets (issue 15): throughput >= 0.8x direct; added median connect latency <= 0.3 ms.
+# Targets: throughput >= 0.8x direct; added median connect latency <= 0.3 ms.
 #
 # Usage (as root): benches/net.sh [SIZE_MIB] [CONNECTIONS] [REPS]
 #   defaults: 1024 MiB transfer, 500 connections, 3 rounds.
@@ -290,7 +290,7 @@ echo "load during the transfers: $load_tput; during the connections: $load_conn"
 for p in proxy transparent; do
     echo "$CONNS concurrent $p tunnels: ${conc[$p]}"
 done
-echo "targets (issue 15): throughput >= 0.80x direct; added median connect latency <= 0.3 ms"
+echo "targets: throughput >= 0.80x direct; added median connect latency <= 0.3 ms"
 for msg in "${problems[@]+"${problems[@]}"}"; do
     echo "not measured: $msg"
 done

@@ -32,7 +32,7 @@ pub struct AskPaths {
 /// The path and, if it differs, where it leads on the host now.
 fn spellings(p: &Path) -> Vec<PathBuf> {
     let mut v = vec![p.to_path_buf()];
-    if let Ok(c) = p.canonicalize() {
+    if let Some(c) = crate::plan::leads_to(p) {
         if c != p {
             v.push(c);
         }

@@ -20,7 +20,10 @@ const SCREEN: Duration = Duration::from_secs(90);
 
 struct Tui<'a> {
     sb: &'a Sandbox,
-    sock: PathBuf,
+    /// Each start gets a tmux server on a socket of its own: a server told to exit may still
+    /// hold its socket when the next start connects (tmux then says "server exited
+    /// unexpectedly").
+    starts: std::cell::Cell<u32>,
     test: &'static str,
 }
 
@@ -28,14 +31,18 @@ impl<'a> Tui<'a> {
     fn new(sb: &'a Sandbox, test: &'static str) -> Self {
         Tui {
             sb,
-            sock: sb.root.join("tmux.sock"),
+            starts: std::cell::Cell::new(0),
             test,
         }
     }
 
+    fn sock(&self) -> PathBuf {
+        self.sb.root.join(format!("tmux{}.sock", self.starts.get()))
+    }
+
     fn tmux(&self, args: &[&str]) -> Out {
         let mut cmd = self.sb.user_command("tmux");
-        cmd.arg("-S").arg(&self.sock).args(args);
+        cmd.arg("-S").arg(self.sock()).args(args);
         exec(cmd, Duration::from_secs(20))
     }
 
@@ -50,6 +57,7 @@ impl<'a> Tui<'a> {
     /// Starts `bash -c SHELL` in a fresh tmux server.
     fn start_shell(&self, shell: &str) {
         let _ = self.tmux(&["kill-server"]);
+        self.starts.set(self.starts.get() + 1);
         let out = self.tmux(&[
             "new-session",
             "-d",

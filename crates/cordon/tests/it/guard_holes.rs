@@ -1,4 +1,4 @@
-//! A protected file is protected whatever name reaches it (issue 12): magic links, `O_PATH`
+//! A protected file is protected whatever name reaches it: magic links, `O_PATH`
 //! descriptors, hard links old and new, names in dependency trees, metadata, and unix sockets
 //! (bind, connect, datagrams) when the places they live in are shared with the host. Every
 //! attack is checked on the HOST afterwards (bytes, mode, whether `git status` there runs

@@ -1,4 +1,4 @@
-//! Network egress (issue 3): one policed door, checked against a test "internet" (a network
+//! Network egress: one policed door, checked against a test "internet" (a network
 //! namespace with recording servers, see `common/net.rs`). Every attack checks what the
 //! SERVERS saw afterwards, not only exit codes, and has a legitimate twin.
 use crate::common;

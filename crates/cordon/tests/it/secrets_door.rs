@@ -1,4 +1,4 @@
-//! Secrets at the door (issue 5): placeholders inside, real values swapped in on the way out
+//! Secrets at the door: placeholders inside, real values swapped in on the way out
 //! to the secret's hosts only, TLS interception with a per-sandbox CA, request rules. Checked
 //! against a recording HTTPS server in the test "internet" (`secrets_door/server.py`, its
 //! certificate from the harness's test CA, which cordon gets through SSL_CERT_FILE): every

@@ -1,4 +1,4 @@
-//! `--isolation vm` (issue 7): the command runs in a QEMU microVM whose QEMU is itself confined
+//! `--isolation vm`: the command runs in a QEMU microVM whose QEMU is itself confined
 //! by the namespace tier. Each test boots a guest under software emulation (TCG, a few seconds
 //! each), so they are few and each checks several things in one boot. Attacks are checked on
 //! the HOST afterwards and have a legitimate twin in the same run.
