@@ -307,12 +307,12 @@ fn vm_read(tid: i32, at: u64, buf: &mut [u8]) -> Result<usize, Errno> {
         .map_err(|_| Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::FAULT))
 }
 
+/// Reads the caller's memory at an address into a buffer, returning the bytes read.
+type ReadAt<'a> = dyn Fn(u64, &mut [u8]) -> Result<usize, Errno> + 'a;
+
 /// A NUL-terminated string at `addr`, read with `read` page by page (a string may end right
 /// before an unmapped page). No NUL within PATH_MAX bytes -> ENAMETOOLONG; unreadable -> EFAULT.
-fn read_cstr_with(
-    read: &dyn Fn(u64, &mut [u8]) -> Result<usize, Errno>,
-    addr: u64,
-) -> Result<Vec<u8>, Errno> {
+fn read_cstr_with(read: &ReadAt<'_>, addr: u64) -> Result<Vec<u8>, Errno> {
     if addr == 0 {
         return Err(Errno::FAULT);
     }
@@ -337,11 +337,7 @@ fn read_cstr_with(
     Err(Errno::NAMETOOLONG)
 }
 
-fn read_bytes_with(
-    read: &dyn Fn(u64, &mut [u8]) -> Result<usize, Errno>,
-    addr: u64,
-    len: usize,
-) -> Result<Vec<u8>, Errno> {
+fn read_bytes_with(read: &ReadAt<'_>, addr: u64, len: usize) -> Result<Vec<u8>, Errno> {
     if addr == 0 {
         return Err(Errno::FAULT);
     }

@@ -290,8 +290,12 @@ fn spawn_pinned(shared: &Arc<Shared>, cpu: usize) -> io::Result<Pinned> {
             }
             for (n, caller) in rx {
                 let reply = s.guard.handle(&s.listener, &n, caller);
-                send(&s.listener, &n, reply);
+                // Free again before the answer goes out: an injected fd lets the caller run on
+                // before NOTIF_ADDFD returns here, and its next call (tar's futimens after
+                // each create) would otherwise find this worker busy and cross to another
+                // CPU. Sending cannot block for long (a signal ends the caller's wait).
                 b.store(false, Ordering::Release);
+                send(&s.listener, &n, reply);
             }
         })?;
     match ready_rx.recv() {

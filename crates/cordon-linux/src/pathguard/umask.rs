@@ -128,7 +128,7 @@ fn task_identity(tid: i32) -> Option<u64> {
         let me = rustix::thread::gettid().as_raw_nonzero().get();
         open(me)
             .and_then(|fd| rustix::fs::fstatfs(&fd).ok())
-            .is_some_and(|s| i64::from(s.f_type) == PID_FS_MAGIC)
+            .is_some_and(|s| s.f_type == PID_FS_MAGIC)
     });
     if !pidfs {
         return None;

@@ -826,7 +826,10 @@ attempt("futimens mine after host rename", lambda: os.utime(mine, (1, 1)))
         assert!(ready, "the script never got ready");
         fs::rename(ws.join("later.txt"), &moved[0]).expect("host rename");
         fs::rename(ws.join("mine.txt"), &moved[1]).expect("host rename");
-        let at: Vec<_> = moved.iter().map(|p| state(&[p.clone()])).collect();
+        let at: Vec<_> = moved
+            .iter()
+            .map(|p| state(std::slice::from_ref(p)))
+            .collect();
         fs::write(ws.join("renamed"), "").expect("marker");
         (inside.join().expect("inside"), at)
     });
@@ -846,7 +849,7 @@ attempt("futimens mine after host rename", lambda: os.utime(mine, (1, 1)))
             out.show()
         );
         assert_eq!(
-            state(&[p.clone()]),
+            state(std::slice::from_ref(p)),
             at,
             "{} changed\n{}",
             p.display(),
