@@ -23,6 +23,9 @@ pub(crate) struct Status {
     pub ns_tgid: i32,
     /// Thread id in the caller's own (innermost) pid namespace.
     pub ns_pid: i32,
+    /// Thread-group id as the host numbers it, and the group's thread count (when listed).
+    pub tgid: Option<i32>,
+    pub threads: Option<u32>,
 }
 
 type ProcReq = (Option<OwnedFd>, String, Sender<Result<OwnedFd, Errno>>);
@@ -403,6 +406,8 @@ pub(crate) fn parse_status(text: &[u8]) -> Option<Status> {
     let mut umask = None;
     let mut tgid = None;
     let mut pid = None;
+    let mut host_tgid = None;
+    let mut threads = None;
     // Only whole lines: a read cut short must not yield a cut-off number.
     let whole = &text[..text.iter().rposition(|b| *b == b'\n')?];
     for line in whole.split(|b| *b == b'\n') {
@@ -415,9 +420,11 @@ pub(crate) fn parse_status(text: &[u8]) -> Option<Status> {
             b"Umask" => umask = last.and_then(|v| u32::from_str_radix(v, 8).ok()),
             b"NStgid" => tgid = last.and_then(|v| v.parse().ok()),
             b"NSpid" => pid = last.and_then(|v| v.parse().ok()),
+            b"Tgid" => host_tgid = last.and_then(|v| v.parse().ok()),
+            b"Threads" => threads = last.and_then(|v| v.parse().ok()),
             _ => {}
         }
-        if umask.is_some() && tgid.is_some() && pid.is_some() {
+        if threads.is_some() && umask.is_some() && tgid.is_some() && pid.is_some() {
             break;
         }
     }
@@ -425,6 +432,8 @@ pub(crate) fn parse_status(text: &[u8]) -> Option<Status> {
         umask: umask?,
         ns_tgid: tgid?,
         ns_pid: pid?,
+        tgid: host_tgid,
+        threads,
     })
 }
 
@@ -442,9 +451,11 @@ mod tests {
 
     #[test]
     fn status_takes_innermost_ids() {
-        let s = "Name:\tx\nUmask:\t0027\nTgid:\t900\nNStgid:\t900\t7\nNSpid:\t901\t8\n";
+        let s =
+            "Name:\tx\nUmask:\t0027\nTgid:\t900\nNStgid:\t900\t7\nNSpid:\t901\t8\nThreads:\t3\n";
         let st = parse_status(s.as_bytes()).expect("parses");
         assert_eq!((st.umask, st.ns_tgid, st.ns_pid), (0o027, 7, 8));
+        assert_eq!((st.tgid, st.threads), (Some(900), Some(3)));
         assert!(parse_status(b"Name:\tx\n").is_none());
         // A cut-off last line (a status longer than the buffer) is no answer.
         assert!(parse_status(b"Umask:\t0022\nNStgid:\t5\nNSpid:\t90").is_none());

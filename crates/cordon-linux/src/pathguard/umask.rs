@@ -98,14 +98,24 @@ impl Umasks {
                 return Ok(u);
             }
         }
-        let u = read()?;
+        let st = caller.status()?;
+        let u = st.umask;
+        // A thread that execs takes over its group leader's pid (and so its pidfs inode): a
+        // leader's umask is remembered only while it is the group's one thread, so every
+        // thread that could take its pid over has inherited that same umask since (and could
+        // change it only by a umask(2), which drops everything).
+        let ours = match (st.tgid, st.threads) {
+            (Some(tgid), _) if tgid != caller.tid => true,
+            (Some(_), Some(1)) => true,
+            _ => false,
+        };
         let unchanged =
             self.gen.load(Ordering::SeqCst) == g && self.npending.load(Ordering::SeqCst) == 0;
         if unchanged && valid() {
             if g == 0 {
                 let _ = self.first.set(u);
             }
-            if let (Some(id), Ok(mut c)) = (id, self.cache.lock()) {
+            if let (Some(id), true, Ok(mut c)) = (id, ours, self.cache.lock()) {
                 if c.len() >= CACHE_MAX {
                     c.clear();
                 }
