@@ -538,12 +538,29 @@ if pid == 0:
 os.waitpid(pid, 0)
 mk("py-parent-still-077")
 "#;
+    // A thread with a umask of its own execs, and so takes over its group leader's pid: the
+    // leader's umask, read a moment before, must not be taken for its.
+    let takeover = r#"
+import os, threading, ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+os.umask(0o022); open("lead-022", "w").close()
+go = threading.Event(); done = threading.Event()
+def t():
+    libc.unshare(0x200)
+    os.umask(0o077); open("thread-077", "w").close()
+    done.set(); go.wait()
+    os.execv("/usr/bin/touch", ["touch", "exec-077"])
+threading.Thread(target=t).start()
+done.wait(); open("lead-again-022", "w").close(); go.set()
+threading.Event().wait(30)
+"#;
     let out = sb.sh(&format!(
         "set -e; umask 022; touch sh-022; mkdir sh-dir-022
          umask 027; touch sh-027; mkdir sh-dir-027
          (umask 077; touch sub-077); touch sh-027-again
          umask 0; touch sh-000
          umask 022; python3 -c '{py}'
+         python3 -c '{takeover}'
          mkdir -p keep/a && chmod 751 keep/a && touch -d @1000000000 keep/a/f && chmod 604 keep/a/f
          tar cf keep.tar keep && mkdir x && tar xpf keep.tar -C x && cp -rp keep cp-copy
          echo MODES-OK"
@@ -562,6 +579,10 @@ mk("py-parent-still-077")
         ("py-dir-077", 0o700),
         ("py-child-002", 0o664),
         ("py-parent-still-077", 0o600),
+        ("lead-022", 0o644),
+        ("thread-077", 0o600),
+        ("lead-again-022", 0o644),
+        ("exec-077", 0o600),
         ("x/keep/a", 0o751),
         ("x/keep/a/f", 0o604),
         ("cp-copy/a", 0o751),
