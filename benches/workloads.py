@@ -47,10 +47,14 @@ class Env:
 
 # --- the sides -------------------------------------------------------------------------------
 
-def sides(cordon, want):
+def sides(cordon, want, cordon_b=""):
     out = [("bare", lambda ws, s: ["bash", "-c", s])]
     out.append(("cordon", lambda ws, s: [cordon, "run", "--no-network", "-w", ws, "--",
                                          "bash", "-c", s]))
+    if cordon_b:
+        # A second binary (an older build, say), in the same rounds.
+        out.append(("cordon-b", lambda ws, s: [cordon_b, "run", "--no-network", "-w", ws, "--",
+                                               "bash", "-c", s]))
     skipped = []
     if shutil.which("bwrap"):
         out.append(("bwrap", lambda ws, s: [
@@ -352,7 +356,7 @@ def ratio_text(times, bare):
 def ops_bench(e, ops, side_list, ws, trash, rounds, n, log):
     """Per-operation medians (µs) bare and in cordon, paired per round."""
     per = {}
-    sel = [s for s in side_list if s[0] in ("bare", "cordon")]
+    sel = [s for s in side_list if s[0] in ("bare", "cordon", "cordon-b")]
     for r in range(rounds):
         order = sel if r % 2 == 0 else sel[::-1]
         for name, wrap in order:
@@ -375,6 +379,7 @@ def ops_bench(e, ops, side_list, ws, trash, rounds, n, log):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
+    ap.add_argument("--bin-b", default="", help="a second cordon binary measured alongside")
     ap.add_argument("--user", default="")
     ap.add_argument("--ops", default="")
     ap.add_argument("--reps", type=int, default=5)
@@ -385,7 +390,7 @@ def main():
     args = ap.parse_args()
 
     e = Env(args.user)
-    side_list, skipped = sides(args.bin, args.sides)
+    side_list, skipped = sides(args.bin, args.sides, args.bin_b)
     lines = []
 
     def log(s):
@@ -469,7 +474,8 @@ def main():
         for op, by in per.items():
             b = statistics.median(by.get("bare", [0]))
             c = statistics.median(by.get("cordon", [0]))
-            ops_rows.append((op, b, c, c - b))
+            cb = statistics.median(by["cordon-b"]) if by.get("cordon-b") else None
+            ops_rows.append((op, b, c, c - b, cb))
         ops_fs = spaces[-1][0]
         ops_load = f"{l0}->{load()}"
 
@@ -483,10 +489,12 @@ def main():
     print("\nratios: median of per-round ratios to bare (min-max); times: medians in seconds")
     if ops_rows:
         print(f"\nper operation ({ops_fs}, 2000 each, median µs, 3 paired rounds, load {ops_load}):")
-        print("| op | bare µs | cordon µs | added µs |")
-        print("|---|---|---|---|")
-        for op, b, c, d in ops_rows:
-            print(f"| {op} | {b:.1f} | {c:.1f} | {d:.1f} |")
+        with_b = any(r[4] is not None for r in ops_rows)
+        print("| op | bare µs | cordon µs | added µs |" + (" cordon-b µs | added µs |" if with_b else ""))
+        print("|---|---|---|---|" + ("---|---|" if with_b else ""))
+        for op, b, c, d, cb in ops_rows:
+            extra = f" {cb:.1f} | {cb - b:.1f} |" if cb is not None else (" | |" if with_b else "")
+            print(f"| {op} | {b:.1f} | {c:.1f} | {d:.1f} |{extra}")
     if hwms:
         print(f"\ncordon supervisor peak RSS (VmHWM): {min(hwms) / 1024:.1f}-{max(hwms) / 1024:.1f} MiB")
     for n in notes:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # File-heavy work bare and in each sandbox, in one paired, round-robin run (not a test).
 #
-#   benches/workloads.sh [--reps N] [--heavy-reps N] [--only NAME,...] [--sides cordon,bwrap]
+#   [CORDON_BENCH_BIN=new] [CORDON_BENCH_BIN_B=old] benches/workloads.sh [--reps N] [--heavy-reps N]
+#       [--only NAME,...] [--sides cordon,cordon-b,bwrap]
 #
 # Sides: bare, `cordon run --no-network`, bwrap (workspace bound read-write, --unshare-all),
 # `codex sandbox -P :workspace` and srt when installed (benches/setup.sh installs them).
@@ -37,5 +38,12 @@ if [ "$(id -u)" -eq 0 ]; then
     tmpfs_args=(--tmpfs "$tmpmnt/ws")
 fi
 
+# CORDON_BENCH_BIN_B=PATH: a second binary (say, the build before a change) in the same rounds.
+bin_b_args=()
+if [ -n "${CORDON_BENCH_BIN_B:-}" ]; then
+    install -m 0755 "$CORDON_BENCH_BIN_B" /tmp/cordon-bench/cordon-bench-b
+    bin_b_args=(--bin-b /tmp/cordon-bench/cordon-bench-b)
+fi
+
 python3 benches/workloads.py --bin "$bin" --user "$run_user" --ops "$ops" \
-    "${tmpfs_args[@]}" "$@"
+    "${tmpfs_args[@]}" "${bin_b_args[@]}" "$@"

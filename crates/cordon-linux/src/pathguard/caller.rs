@@ -23,6 +23,9 @@ pub(crate) struct Status {
     pub ns_tgid: i32,
     /// Thread id in the caller's own (innermost) pid namespace.
     pub ns_pid: i32,
+    /// Thread-group id as the host numbers it, and the group's thread count (when listed).
+    pub tgid: Option<i32>,
+    pub threads: Option<u32>,
 }
 
 type ProcReq = (Option<OwnedFd>, String, Sender<Result<OwnedFd, Errno>>);
@@ -99,11 +102,28 @@ impl ProcPath {
     }
 }
 
+/// One read of the caller's memory that a call makes, known from its arguments alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MemRead {
+    /// A NUL-terminated string (a path).
+    Cstr(u64),
+    /// Exactly this many bytes (a times argument).
+    Bytes(u64, usize),
+}
+
+/// How the caller's memory is read: through `/proc/<tid>/mem`, or already read by the receiver.
+enum Mem {
+    Fd(OwnedFd),
+    /// Every read the call makes, done with process_vm_readv before the call was handed over
+    /// (one syscall each instead of an open, a read and a close).
+    Read(Vec<(MemRead, Result<Vec<u8>, Errno>)>),
+}
+
 /// The thread that made the syscall, seen from the host.
 pub(crate) struct Caller {
     /// Host thread id.
     pub tid: i32,
-    mem: OwnedFd,
+    mem: Mem,
     status: OnceLock<Result<Status, Errno>>,
     opener: Arc<ProcOpener>,
     /// The directory the call's (first) relative path starts from, opened by the receiver
@@ -114,21 +134,36 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
-    /// Opens /proc/<tid>/mem and, when given, the magic link of `base` (`cwd` or `fd/N`); must
-    /// run on an unconfined thread (see [`ProcOpener`]). The caller must check NOTIF_ID_VALID
-    /// afterwards (the tid may have been reused before the opens).
+    /// Opens /proc/<tid>/mem (or, given `reads`, makes those reads of the caller's memory
+    /// right away: all the call will make) and, when given, the magic link of `base` (`cwd`
+    /// or `fd/N`); must run on an unconfined thread (see [`ProcOpener`]). The caller must
+    /// check NOTIF_ID_VALID afterwards (the tid may have been reused before the opens).
     /// `uses`: how often the call may start a path from `base` (two for rename and link).
     pub fn open(
         tid: i32,
         opener: Arc<ProcOpener>,
         base: Option<Base>,
         uses: u8,
+        reads: Option<&[MemRead]>,
     ) -> Result<Self, Errno> {
-        let mem = rustix::fs::open(
-            ProcPath::new(tid, format_args!("mem"))?.as_str(),
-            OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
+        let mem = match reads {
+            Some(reads) => {
+                let vm = |at: u64, buf: &mut [u8]| vm_read(tid, at, buf);
+                let done = reads.iter().map(|r| {
+                    let got = match *r {
+                        MemRead::Cstr(addr) => read_cstr_with(&vm, addr),
+                        MemRead::Bytes(addr, len) => read_bytes_with(&vm, addr, len),
+                    };
+                    (*r, got)
+                });
+                Mem::Read(done.collect())
+            }
+            None => Mem::Fd(rustix::fs::open(
+                ProcPath::new(tid, format_args!("mem"))?.as_str(),
+                OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?),
+        };
         // A failure here is left to the resolver, which opens it again and reports it.
         let base = base.and_then(|b| {
             let path = match b {
@@ -155,24 +190,31 @@ impl Caller {
 
     /// An O_PATH fd for the directory a relative path starts from (`cwd`, `fd/N`).
     pub fn open_base(&self, base: Base) -> Result<OwnedFd, Errno> {
+        self.open_base_checked(base).map(|(fd, _)| fd)
+    }
+
+    /// [`Caller::open_base`], and whether the fd is the receiver's, opened before it checked
+    /// that the notification was still pending (so it is the caller's own, not a reused tid's).
+    pub fn open_base_checked(&self, base: Base) -> Result<(OwnedFd, bool), Errno> {
         if let Some((b, fd)) = self.base.take() {
             if b == base {
                 let left = self.base_uses.get().saturating_sub(1);
                 self.base_uses.set(left);
                 if left == 0 {
-                    return Ok(fd);
+                    return Ok((fd, true));
                 }
                 let copy = fd.try_clone().map_err(|_| Errno::MFILE);
                 self.base.set(Some((b, fd)));
-                return copy;
+                return copy.map(|c| (c, true));
             }
             self.base.set(Some((b, fd)));
         }
-        match base {
+        let fd = match base {
             Base::Cwd => self.open_magic("cwd"),
             Base::Fd(n) if n >= 0 => self.open_magic(&format!("fd/{n}")),
             Base::Fd(_) => Err(Errno::BADF),
-        }
+        };
+        fd.map(|fd| (fd, false))
     }
 
     /// An O_PATH fd for `/proc/<tid>/<rest>`, following the final magic link.
@@ -194,40 +236,17 @@ impl Caller {
     /// Reads a NUL-terminated string (a path) from the caller's memory.
     /// No NUL within PATH_MAX bytes -> ENAMETOOLONG; unreadable -> EFAULT.
     pub fn read_cstr(&self, addr: u64) -> Result<Vec<u8>, Errno> {
-        if addr == 0 {
-            return Err(Errno::FAULT);
+        match &self.mem {
+            Mem::Fd(fd) => read_cstr_with(&|at, buf: &mut [u8]| pread(fd, at, buf), addr),
+            Mem::Read(done) => done_read(done, MemRead::Cstr(addr)),
         }
-        let mut out = Vec::with_capacity(256);
-        let mut at = addr;
-        let mut chunk = [0u8; PAGE as usize];
-        // Read page by page: a string may end right before an unmapped page.
-        while out.len() < PATH_MAX {
-            let to_page_end = PAGE - (at % PAGE);
-            let want = (to_page_end as usize).min(PATH_MAX - out.len());
-            let chunk = &mut chunk[..want];
-            let n = match rustix::io::pread(&self.mem, &mut chunk[..], at) {
-                Ok(0) | Err(_) => return Err(Errno::FAULT),
-                Ok(n) => n,
-            };
-            if let Some(nul) = chunk[..n].iter().position(|b| *b == 0) {
-                out.extend_from_slice(&chunk[..nul]);
-                return Ok(out);
-            }
-            out.extend_from_slice(&chunk[..n]);
-            at = at.checked_add(n as u64).ok_or(Errno::FAULT)?;
-        }
-        Err(Errno::NAMETOOLONG)
     }
 
     /// Reads exactly `len` bytes (a small struct such as a sockaddr) from the caller's memory.
     pub fn read_bytes(&self, addr: u64, len: usize) -> Result<Vec<u8>, Errno> {
-        if addr == 0 {
-            return Err(Errno::FAULT);
-        }
-        let mut out = vec![0u8; len];
-        match rustix::io::pread(&self.mem, &mut out[..], addr) {
-            Ok(n) if n == len => Ok(out),
-            _ => Err(Errno::FAULT),
+        match &self.mem {
+            Mem::Fd(fd) => read_bytes_with(&|at, buf: &mut [u8]| pread(fd, at, buf), addr, len),
+            Mem::Read(done) => done_read(done, MemRead::Bytes(addr, len)),
         }
     }
 
@@ -257,6 +276,78 @@ impl Caller {
         let major = (tty_nr >> 8) & 0xfff;
         let minor = (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00);
         Ok(Some((major, minor)))
+    }
+}
+
+/// A read the receiver made. One it did not make (a call that reads more than its arguments
+/// said) fails: the receiver's list and the handlers disagree, and nothing is guessed.
+fn done_read(done: &[(MemRead, Result<Vec<u8>, Errno>)], want: MemRead) -> Result<Vec<u8>, Errno> {
+    match done.iter().find(|(r, _)| *r == want) {
+        Some((_, got)) => got.clone(),
+        None => Err(Errno::FAULT),
+    }
+}
+
+fn pread(mem: &OwnedFd, at: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+    rustix::io::pread(mem, buf, at)
+}
+
+/// Reads the caller's memory at `at` with process_vm_readv (one remote range: the kernel
+/// transfers it whole or fails at its first unmapped page).
+fn vm_read(tid: i32, at: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: at as usize as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: `local` describes `buf`, which we own mutably for the call; the remote range is
+    // only read by the kernel, in the other process, and checked there.
+    let r = unsafe { libc::process_vm_readv(tid, &local, 1, &remote, 1, 0) };
+    usize::try_from(r)
+        .map_err(|_| Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::FAULT))
+}
+
+/// Reads the caller's memory at an address into a buffer, returning the bytes read.
+type ReadAt<'a> = dyn Fn(u64, &mut [u8]) -> Result<usize, Errno> + 'a;
+
+/// A NUL-terminated string at `addr`, read with `read` page by page (a string may end right
+/// before an unmapped page). No NUL within PATH_MAX bytes -> ENAMETOOLONG; unreadable -> EFAULT.
+fn read_cstr_with(read: &ReadAt<'_>, addr: u64) -> Result<Vec<u8>, Errno> {
+    if addr == 0 {
+        return Err(Errno::FAULT);
+    }
+    let mut out = Vec::with_capacity(256);
+    let mut at = addr;
+    let mut chunk = [0u8; PAGE as usize];
+    while out.len() < PATH_MAX {
+        let to_page_end = PAGE - (at % PAGE);
+        let want = (to_page_end as usize).min(PATH_MAX - out.len());
+        let chunk = &mut chunk[..want];
+        let n = match read(at, &mut chunk[..]) {
+            Ok(0) | Err(_) => return Err(Errno::FAULT),
+            Ok(n) => n.min(want),
+        };
+        if let Some(nul) = chunk[..n].iter().position(|b| *b == 0) {
+            out.extend_from_slice(&chunk[..nul]);
+            return Ok(out);
+        }
+        out.extend_from_slice(&chunk[..n]);
+        at = at.checked_add(n as u64).ok_or(Errno::FAULT)?;
+    }
+    Err(Errno::NAMETOOLONG)
+}
+
+fn read_bytes_with(read: &ReadAt<'_>, addr: u64, len: usize) -> Result<Vec<u8>, Errno> {
+    if addr == 0 {
+        return Err(Errno::FAULT);
+    }
+    let mut out = vec![0u8; len];
+    match read(addr, &mut out[..]) {
+        Ok(n) if n == len => Ok(out),
+        _ => Err(Errno::FAULT),
     }
 }
 
@@ -315,6 +406,8 @@ pub(crate) fn parse_status(text: &[u8]) -> Option<Status> {
     let mut umask = None;
     let mut tgid = None;
     let mut pid = None;
+    let mut host_tgid = None;
+    let mut threads = None;
     // Only whole lines: a read cut short must not yield a cut-off number.
     let whole = &text[..text.iter().rposition(|b| *b == b'\n')?];
     for line in whole.split(|b| *b == b'\n') {
@@ -327,9 +420,11 @@ pub(crate) fn parse_status(text: &[u8]) -> Option<Status> {
             b"Umask" => umask = last.and_then(|v| u32::from_str_radix(v, 8).ok()),
             b"NStgid" => tgid = last.and_then(|v| v.parse().ok()),
             b"NSpid" => pid = last.and_then(|v| v.parse().ok()),
+            b"Tgid" => host_tgid = last.and_then(|v| v.parse().ok()),
+            b"Threads" => threads = last.and_then(|v| v.parse().ok()),
             _ => {}
         }
-        if umask.is_some() && tgid.is_some() && pid.is_some() {
+        if threads.is_some() && umask.is_some() && tgid.is_some() && pid.is_some() {
             break;
         }
     }
@@ -337,6 +432,8 @@ pub(crate) fn parse_status(text: &[u8]) -> Option<Status> {
         umask: umask?,
         ns_tgid: tgid?,
         ns_pid: pid?,
+        tgid: host_tgid,
+        threads,
     })
 }
 
@@ -354,9 +451,11 @@ mod tests {
 
     #[test]
     fn status_takes_innermost_ids() {
-        let s = "Name:\tx\nUmask:\t0027\nTgid:\t900\nNStgid:\t900\t7\nNSpid:\t901\t8\n";
+        let s =
+            "Name:\tx\nUmask:\t0027\nTgid:\t900\nNStgid:\t900\t7\nNSpid:\t901\t8\nThreads:\t3\n";
         let st = parse_status(s.as_bytes()).expect("parses");
         assert_eq!((st.umask, st.ns_tgid, st.ns_pid), (0o027, 7, 8));
+        assert_eq!((st.tgid, st.threads), (Some(900), Some(3)));
         assert!(parse_status(b"Name:\tx\n").is_none());
         // A cut-off last line (a status longer than the buffer) is no answer.
         assert!(parse_status(b"Umask:\t0022\nNStgid:\t5\nNSpid:\t90").is_none());

@@ -29,6 +29,8 @@ const ALWAYS: &[libc::c_long] = &[
     libc::SYS_unlink,
     libc::SYS_unlinkat,
     libc::SYS_rmdir,
+    // Names nothing; seen so that the umasks the guard remembers are dropped (it continues).
+    libc::SYS_umask,
 ];
 
 /// Classic-BPF program (x86_64) returning SECCOMP_RET_USER_NOTIF for: open/openat when the flags

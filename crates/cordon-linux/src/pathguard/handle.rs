@@ -18,6 +18,7 @@ use super::open::{self, Opened};
 use super::request::{decode, Request};
 use super::resolve::{Parent, Resolver, Root, Target};
 use super::subtree;
+use super::umask::Umasks;
 use super::{Event, GuardConfig, Op, Verdict};
 
 /// Questions one syscall may raise (a rename asks for both names) before it is refused.
@@ -66,6 +67,8 @@ pub(crate) struct Guard {
     tree: RwLock<()>,
     /// Protected files by identity, whatever their names.
     protected: Protected,
+    /// The callers' umasks, while none can have changed.
+    pub umasks: Umasks,
 }
 
 fn comps(p: &Path) -> Vec<Vec<u8>> {
@@ -87,6 +90,7 @@ impl Guard {
             roots,
             tree: RwLock::new(()),
             protected,
+            umasks: Umasks::new(),
         }
     }
 
@@ -305,11 +309,17 @@ impl Ctx<'_> {
     /// kernel's name for it, verified) goes to the rules, and its identity is looked up among
     /// the protected files. A regular file or directory that still has names, none of which
     /// the guard can see, is refused: nothing says it is not protected.
-    pub fn decide_file(&self, op: Op, fd: &OwnedFd, name: Option<PathBuf>) -> Result<(), Errno> {
+    /// Returns the file's stat.
+    pub fn decide_file(
+        &self,
+        op: Op,
+        fd: &OwnedFd,
+        name: Option<PathBuf>,
+    ) -> Result<rustix::fs::Stat, Errno> {
         let st = rustix::fs::fstat(fd)?;
         let name = match name {
             Some(n) => Some(n),
-            None => self.resolver().name_of(fd)?,
+            None => self.resolver().name_of_stat(fd, &st)?,
         };
         let shown = || {
             name.clone().unwrap_or_else(|| {
@@ -319,16 +329,17 @@ impl Ctx<'_> {
         self.check_identity(op, &st, shown)?;
         let kind = FileType::from_raw_mode(st.st_mode);
         match name {
-            Some(path) => self.decide_path(op, path, None),
+            Some(path) => self.decide_path(op, path, None)?,
             None if st.st_nlink > 0
                 && matches!(kind, FileType::RegularFile | FileType::Directory) =>
             {
                 let why = "file not reachable in the sandbox's view";
                 self.g.report(op, &shown(), self.caller.tid, why.into());
-                Err(Errno::ACCESS)
+                return Err(Errno::ACCESS);
             }
-            None => Ok(()),
+            None => {}
         }
+        Ok(st)
     }
 
     /// Refuses `op` on a protected file reached under an unprotected name (a hard link).
@@ -416,8 +427,8 @@ impl Ctx<'_> {
         }
     }
 
-    fn umask(&self) -> Result<u32, Errno> {
-        Ok(self.caller.status()?.umask)
+    pub fn umask(&self) -> Result<u32, Errno> {
+        self.g.umasks.of(self.caller, &*self.valid)
     }
 
     fn run(&self, req: Request) -> Result<Done, Errno> {
@@ -476,9 +487,10 @@ impl Ctx<'_> {
         } else {
             res.follow(p)?
         };
+        // The umask is applied when a file is created (an existing one needs none).
         let req = open::OpenReq {
             flags,
-            mode: mode & 0o7777 & !self.umask()?,
+            mode: mode & 0o7777,
         };
         let opened = match target {
             Target::Magic(fd) => {

@@ -29,8 +29,7 @@ impl Ctx<'_> {
         // Read everything from the caller's memory once, before deciding.
         let change = self.read_change(change)?;
         let (fd, name) = self.object(on)?;
-        self.decide_file(Op::SetAttr, &fd, name)?;
-        let st = rustix::fs::fstat(&fd)?;
+        let st = self.decide_file(Op::SetAttr, &fd, name)?;
         let symlink = FileType::from_raw_mode(st.st_mode) == FileType::Symlink;
         let via = thread_fd_path(&fd);
         match change {
@@ -121,14 +120,10 @@ impl Ctx<'_> {
         }
     }
 
-    /// The caller's cwd or fd `n`, opened O_PATH.
+    /// The caller's cwd or fd `n`, opened O_PATH (by the receiver, with the memory, when it
+    /// could).
     fn caller_fd(&self, base: Base) -> Result<OwnedFd, Errno> {
-        let rest = match base {
-            Base::Cwd => "cwd".to_string(),
-            Base::Fd(n) if n >= 0 => format!("fd/{n}"),
-            Base::Fd(_) => return Err(Errno::BADF),
-        };
-        self.caller.open_magic(&rest).map_err(|e| match e {
+        self.caller.open_base(base).map_err(|e| match e {
             Errno::NOENT => Errno::BADF,
             e => e,
         })
@@ -203,13 +198,14 @@ impl Ctx<'_> {
                 .map(|c| i64::from_ne_bytes(c.try_into().unwrap_or([0; 8])))
                 .collect())
         };
+        let n = kind.bytes() / 8;
         let (a, m) = match kind {
             Times::Utimbuf => {
-                let w = words(2)?;
+                let w = words(n)?;
                 ((w[0], 0), (w[1], 0))
             }
             Times::Timeval => {
-                let w = words(4)?;
+                let w = words(n)?;
                 let usec = |u: i64| {
                     if (0..1_000_000).contains(&u) {
                         Ok(u * 1000)
@@ -220,7 +216,7 @@ impl Ctx<'_> {
                 ((w[0], usec(w[1])?), (w[2], usec(w[3])?))
             }
             Times::Timespec => {
-                let w = words(4)?;
+                let w = words(n)?;
                 let ok =
                     |n: i64| (0..1_000_000_000).contains(&n) || n == UTIME_NOW || n == UTIME_OMIT;
                 if !ok(w[1]) || !ok(w[3]) {

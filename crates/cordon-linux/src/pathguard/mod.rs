@@ -22,6 +22,7 @@ mod resolve;
 mod send;
 mod serve;
 mod subtree;
+mod umask;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

@@ -20,7 +20,7 @@ const CREATE_TRIES: usize = 4;
 /// Major numbers of Unix98 pty slaves (`/dev/pts/N`).
 const PTS_MAJORS: std::ops::RangeInclusive<u32> = 136..=143;
 
-/// The caller's flags (O_CREAT among them) and its mode with the umask already applied.
+/// The caller's flags (O_CREAT among them) and mode (the umask is applied on creation).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct OpenReq {
     pub flags: i32,
@@ -91,6 +91,7 @@ pub(crate) fn plain(ctx: &Ctx<'_>, p: &Parent, req: OpenReq) -> Result<Opened, E
             Err(Errno::NOENT) if req.flags & libc::O_CREAT == 0 => return Err(Errno::NOENT),
             Err(Errno::NOENT) => {
                 ctx.may_create(p)?;
+                let mode = req.mode & !ctx.umask()?;
                 // O_EXCL: we create a new regular file or nothing, never open what raced in.
                 let flags = req.passed()
                     | OFlags::CREATE
@@ -98,7 +99,7 @@ pub(crate) fn plain(ctx: &Ctx<'_>, p: &Parent, req: OpenReq) -> Result<Opened, E
                     | OFlags::NOFOLLOW
                     | OFlags::CLOEXEC
                     | OFlags::NOCTTY;
-                match rustix::fs::openat(&p.dir.fd, name, flags, Mode::from_raw_mode(req.mode)) {
+                match rustix::fs::openat(&p.dir.fd, name, flags, Mode::from_raw_mode(mode)) {
                     Ok(fd) => {
                         return Ok(Opened::Fd(OpenedFd {
                             fd,

@@ -1,5 +1,6 @@
 //! Decoding a notification's syscall number and raw arguments.
 
+use super::caller::MemRead;
 use super::resolve::Base;
 
 /// A routed syscall with its arguments. Addresses are in the caller's memory.
@@ -106,6 +107,53 @@ pub(crate) enum Times {
     Timeval,
     /// `struct timespec[2]` (utimensat).
     Timespec,
+}
+
+impl Times {
+    /// Bytes of the argument.
+    pub fn bytes(self) -> usize {
+        match self {
+            Times::Utimbuf => 16,
+            Times::Timeval | Times::Timespec => 32,
+        }
+    }
+}
+
+impl Request {
+    /// Every read of the caller's memory handling this call makes, when its arguments say
+    /// them all (up to two); `None`: it reads more (xattr values), read it through the fd.
+    pub fn mem_reads(&self) -> Option<([MemRead; 2], usize)> {
+        let none = MemRead::Cstr(0);
+        let one = |a| Some(([MemRead::Cstr(a), none], 1));
+        let two = |a, b| Some(([MemRead::Cstr(a), MemRead::Cstr(b)], 2));
+        match *self {
+            Request::Open { path, .. }
+            | Request::Mkdir { path, .. }
+            | Request::Mknod { path, .. }
+            | Request::Unlink { path, .. }
+            | Request::Truncate { path, .. } => one(path),
+            Request::Symlink { target, path, .. } => two(target, path),
+            Request::Link { old, new, .. } | Request::Rename { old, new, .. } => two(old, new),
+            Request::Meta { on, change } => {
+                let first = match on {
+                    On::Path { path, .. } => Some(MemRead::Cstr(path)),
+                    On::Fd(_) => None,
+                };
+                let second = match change {
+                    Change::Mode(_) | Change::Owner { .. } => None,
+                    Change::Times { addr: 0, .. } => None,
+                    Change::Times { kind, addr } => Some(MemRead::Bytes(addr, kind.bytes())),
+                    Change::SetXattr { .. } | Change::RemoveXattr { .. } => return None,
+                };
+                let mut out = ([none, none], 0);
+                for r in [first, second].into_iter().flatten() {
+                    out.0[out.1] = r;
+                    out.1 += 1;
+                }
+                Some(out)
+            }
+        }
+    }
 }
 
 /// `int` arguments arrive sign- or zero-extended; only the low 32 bits count.

@@ -14,7 +14,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, StatxFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, StatxFlags};
 use rustix::io::Errno;
 
 use super::caller::Caller;
@@ -302,8 +302,8 @@ impl<'a> Resolver<'a> {
     }
 
     fn base(&mut self, base: Base) -> Result<Dir, Errno> {
-        let fd = self.caller.open_base(base);
-        fd.and_then(|fd| self.locate(fd))
+        let fd = self.caller.open_base_checked(base);
+        fd.and_then(|(fd, checked)| self.locate_with(fd, !checked))
             .map_err(|e| match (base, e) {
                 (Base::Fd(_), Errno::NOENT) => Errno::BADF,
                 (_, e) => e,
@@ -314,7 +314,13 @@ impl<'a> Resolver<'a> {
     /// path. The path comes from readlink and is trusted only after walking it from the
     /// sandbox root lands on the very same directory.
     fn locate(&mut self, fd: OwnedFd) -> Result<Dir, Errno> {
-        if !(self.valid)() {
+        self.locate_with(fd, true)
+    }
+
+    /// [`Resolver::locate`]; `check`: whether the notification must be seen still pending
+    /// first (not for an fd the receiver opened and checked).
+    fn locate_with(&mut self, fd: OwnedFd, check: bool) -> Result<Dir, Errno> {
+        if check && !(self.valid)() {
             return Err(Errno::SRCH);
         }
         let id = ident(&fd)?;
@@ -331,11 +337,7 @@ impl<'a> Resolver<'a> {
             return Err(Errno::NOTDIR);
         }
         for cand in self.root.candidates(&fd)? {
-            let saved = (self.links, self.magic_ok);
-            self.magic_ok = false;
-            let walked = self.walk(self.root.dir()?, components(&cand));
-            (self.links, self.magic_ok) = saved;
-            if let Ok(dir) = walked {
+            if let Ok(dir) = self.walk_plain(components(&cand)) {
                 if ident(&dir.fd)? == id {
                     self.root.remember(id, &dir.path);
                     return Ok(dir);
@@ -346,17 +348,66 @@ impl<'a> Resolver<'a> {
         Err(Errno::NOENT)
     }
 
+    /// Walks `comps` from the sandbox root to verify a kernel-given name: no magic link is
+    /// followed. A name with no symlink, `.` or `..` in it (the kernel's names have none) is
+    /// walked by the kernel in one call, under the same rules as the walk below (no symlink
+    /// followed, mounts crossed, never above the root); anything else takes that walk.
+    fn walk_plain(&mut self, comps: VecDeque<Vec<u8>>) -> Result<Dir, Errno> {
+        let plain = comps
+            .iter()
+            .all(|c| !matches!(c.as_slice(), b"" | b"." | b"..") && c.len() <= 255);
+        if plain && !comps.is_empty() {
+            let mut rel = Vec::with_capacity(comps.iter().map(|c| c.len() + 1).sum());
+            for c in &comps {
+                if !rel.is_empty() {
+                    rel.push(b'/');
+                }
+                rel.extend_from_slice(c);
+            }
+            let how =
+                ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+            let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            if let Ok(fd) = rustix::fs::openat2(
+                &self.root.fd,
+                OsStr::from_bytes(&rel),
+                flags,
+                Mode::empty(),
+                how,
+            ) {
+                return Ok(Dir {
+                    fd,
+                    path: comps.into_iter().collect(),
+                });
+            }
+        }
+        let saved = (self.links, self.magic_ok);
+        self.magic_ok = false;
+        let walked = self.walk(self.root.dir()?, comps);
+        (self.links, self.magic_ok) = saved;
+        walked
+    }
+
     /// The sandbox path of the object `fd` refers to (a file the caller holds open, reached
     /// through a magic link or `AT_EMPTY_PATH`), so that the rules decide on the file and not
     /// on the name that reached it. The kernel's name for it is trusted only if walking it
     /// from the sandbox root, without following any symlink, lands on the very same inode.
     /// `None`: no name of it is reachable in the sandbox's view (deleted, a pipe, a memfd,
     /// another mount namespace's file).
+    #[cfg(test)]
     pub fn name_of(&mut self, fd: &OwnedFd) -> Result<Option<PathBuf>, Errno> {
+        let st = rustix::fs::fstat(fd)?;
+        self.name_of_stat(fd, &st)
+    }
+
+    /// [`Resolver::name_of`] with the fd's stat already taken.
+    pub fn name_of_stat(
+        &mut self,
+        fd: &OwnedFd,
+        st: &rustix::fs::Stat,
+    ) -> Result<Option<PathBuf>, Errno> {
         if !(self.valid)() {
             return Err(Errno::SRCH);
         }
-        let st = rustix::fs::fstat(fd)?;
         if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
             let dup = fd.try_clone().map_err(|_| Errno::MFILE)?;
             return match self.locate(dup) {
@@ -370,11 +421,9 @@ impl<'a> Resolver<'a> {
             let Some(name) = comps.pop_back() else {
                 continue;
             };
-            let saved = (self.links, self.magic_ok);
-            self.magic_ok = false;
-            let walked = self.walk(self.root.dir()?, comps);
-            (self.links, self.magic_ok) = saved;
-            let Ok(dir) = walked else { continue };
+            let Ok(dir) = self.walk_plain(comps) else {
+                continue;
+            };
             let here =
                 rustix::fs::statat(&dir.fd, OsStr::from_bytes(&name), AtFlags::SYMLINK_NOFOLLOW);
             if here.is_ok_and(|h| (h.st_dev, h.st_ino) == (st.st_dev, st.st_ino)) {
@@ -639,6 +688,7 @@ mod tests {
             opener,
             None,
             0,
+            None,
         )
         .expect("caller");
         World {

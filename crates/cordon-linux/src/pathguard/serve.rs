@@ -131,10 +131,24 @@ fn receive(
     loop {
         match shared.listener.recv() {
             Ok(Recv::Got(n)) => {
+                shared.guard.umasks.seen(n.pid);
+                if n.nr == libc::SYS_umask {
+                    // Routed only so that remembered umasks are dropped first (see `umask`);
+                    // it names no file, so the kernel performs it as asked.
+                    shared.guard.umasks.changing(n.pid);
+                    shared.listener.respond_continue(n.id);
+                    continue;
+                }
                 // /proc/<tid>/mem (and cwd or dirfd) are opened here, unconfined: see
                 // `ProcOpener`.
                 let (base, uses) = first_base(&n);
-                let caller = match Caller::open(n.pid, Arc::clone(&shared.opener), base, uses) {
+                // Socket calls read structs of their own: through the fd.
+                let reads = decode(n.nr, &n.args)
+                    .filter(|_| !super::connect::is_socket_call(n.nr))
+                    .and_then(|r| r.mem_reads());
+                let reads = reads.as_ref().map(|(r, k)| &r[..*k]);
+                let opener = Arc::clone(&shared.opener);
+                let caller = match Caller::open(n.pid, opener, base, uses, reads) {
                     Ok(c) => c,
                     Err(e) => {
                         if shared.listener.id_valid(n.id) {
@@ -197,6 +211,11 @@ fn first_base(n: &Notif) -> (Option<Base>, u8) {
             on: super::request::On::Path { base, .. },
             ..
         } => (Some(base), 1),
+        // The object itself (fchmod, futimens, ...: tar sets each file's mode and times so).
+        Request::Meta {
+            on: super::request::On::Fd(n),
+            ..
+        } => (Some(Base::Fd(n)), 1),
         // Calls added later find their directory through the proc opener until named here.
         #[allow(unreachable_patterns)]
         _ => (None, 0),
@@ -271,8 +290,12 @@ fn spawn_pinned(shared: &Arc<Shared>, cpu: usize) -> io::Result<Pinned> {
             }
             for (n, caller) in rx {
                 let reply = s.guard.handle(&s.listener, &n, caller);
-                send(&s.listener, &n, reply);
+                // Free again before the answer goes out: an injected fd lets the caller run on
+                // before NOTIF_ADDFD returns here, and its next call (tar's futimens after
+                // each create) would otherwise find this worker busy and cross to another
+                // CPU. Sending cannot block for long (a signal ends the caller's wait).
                 b.store(false, Ordering::Release);
+                send(&s.listener, &n, reply);
             }
         })?;
     match ready_rx.recv() {

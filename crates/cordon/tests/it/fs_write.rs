@@ -518,3 +518,88 @@ fn private_layer_is_size_limited_twin() {
         out.show()
     );
 }
+
+/// The guard creates files on the caller's behalf with the caller's umask, which it remembers
+/// between calls: every way a umask changes (the shell's builtin before a command, another
+/// thread sharing it, a child's own) must show in the modes on the host.
+#[test]
+fn created_modes_follow_every_umask_change_twin() {
+    let sb = Sandbox::new("umask-modes");
+    let py = r#"
+import os, threading
+def mk(name, mode=0o666):
+    os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_EXCL, mode))
+os.umask(0o022); mk("py-022")
+t = threading.Thread(target=lambda: os.umask(0o077)); t.start(); t.join()
+mk("py-thread-077"); os.mkdir("py-dir-077")
+pid = os.fork()
+if pid == 0:
+    os.umask(0o002); mk("py-child-002"); os._exit(0)
+os.waitpid(pid, 0)
+mk("py-parent-still-077")
+"#;
+    // A thread with a umask of its own execs, and so takes over its group leader's pid: the
+    // leader's umask, read a moment before, must not be taken for its.
+    let takeover = r#"
+import os, threading, ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+os.umask(0o022); open("lead-022", "w").close()
+go = threading.Event(); done = threading.Event()
+def t():
+    libc.unshare(0x200)
+    os.umask(0o077); open("thread-077", "w").close()
+    done.set(); go.wait()
+    os.execv("/usr/bin/touch", ["touch", "exec-077"])
+threading.Thread(target=t).start()
+done.wait(); open("lead-again-022", "w").close(); go.set()
+threading.Event().wait(30)
+"#;
+    let out = sb.sh(&format!(
+        "set -e; umask 022; touch sh-022; mkdir sh-dir-022
+         umask 027; touch sh-027; mkdir sh-dir-027
+         (umask 077; touch sub-077); touch sh-027-again
+         umask 0; touch sh-000
+         umask 022; python3 -c '{py}'
+         python3 -c '{takeover}'
+         mkdir -p keep/a && chmod 751 keep/a && touch -d @1000000000 keep/a/f && chmod 604 keep/a/f
+         tar cf keep.tar keep && mkdir x && tar xpf keep.tar -C x && cp -rp keep cp-copy
+         echo MODES-OK"
+    ));
+    assert!(out.stdout.contains("MODES-OK"), "{}", out.show());
+    let want: &[(&str, u32)] = &[
+        ("sh-022", 0o644),
+        ("sh-dir-022", 0o755),
+        ("sh-027", 0o640),
+        ("sh-dir-027", 0o750),
+        ("sub-077", 0o600),
+        ("sh-027-again", 0o640),
+        ("sh-000", 0o666),
+        ("py-022", 0o644),
+        ("py-thread-077", 0o600),
+        ("py-dir-077", 0o700),
+        ("py-child-002", 0o664),
+        ("py-parent-still-077", 0o600),
+        ("lead-022", 0o644),
+        ("thread-077", 0o600),
+        ("lead-again-022", 0o644),
+        ("exec-077", 0o600),
+        ("x/keep/a", 0o751),
+        ("x/keep/a/f", 0o604),
+        ("cp-copy/a", 0o751),
+        ("cp-copy/a/f", 0o604),
+    ];
+    for (name, mode) in want {
+        let m = fs::symlink_metadata(sb.ws.join(name))
+            .unwrap_or_else(|e| panic!("{name} on the host: {e}\n{}", out.show()));
+        assert_eq!(m.mode() & 0o7777, *mode, "{name}\n{}", out.show());
+    }
+    for name in ["x/keep/a/f", "cp-copy/a/f"] {
+        let m = fs::metadata(sb.ws.join(name)).expect("copied file");
+        assert_eq!(
+            m.mtime(),
+            1_000_000_000,
+            "{name} kept its time\n{}",
+            out.show()
+        );
+    }
+}

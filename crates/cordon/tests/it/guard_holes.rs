@@ -772,3 +772,121 @@ fn metadata_of_ordinary_files_twin() {
     let n = fs::metadata(w.sb.ws.join("nested/file.txt")).expect("nested file");
     assert_eq!(n.permissions().mode() & 0o777, 0o600);
 }
+
+/// Metadata calls through a descriptor are decided on the file as it is named now, however
+/// the descriptor was come by: dup'd, passed to another process, opened through a hard link
+/// made on the host, or held while the host renamed the file into a protected name (a file
+/// the guard itself created and decided on included).
+#[test]
+fn fd_metadata_is_decided_on_the_file_as_named_now() {
+    let w = workspace("meta-fd");
+    let ws = &w.sb.ws;
+    w.sb.host_sh_ok("ln nested/.git/hooks/pre-commit alias-hook && echo x > later.txt");
+    let body = format!(
+        r#"{PY_TRY}
+import fcntl, time
+hook = "nested/.git/hooks/pre-commit"
+fd = os.open(hook, os.O_RDONLY); d = os.dup(fd); d2 = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 50)
+attempt("fchmod dup", lambda: os.fchmod(d, 0o755))
+attempt("futimens dup", lambda: os.utime(d2, (1, 1)))
+attempt("fsetxattr dup", lambda: os.setxattr(d, "user.x", b"1"))
+a = os.open("alias-hook", os.O_RDONLY)
+attempt("fchmod alias", lambda: os.fchmod(a, 0o755))
+attempt("futimens alias", lambda: os.utime(a, (1, 1)))
+l, r = socket.socketpair()
+pid = os.fork()
+if pid == 0:
+    _, fds, _, _ = socket.recv_fds(r, 10, 1)
+    attempt("fchmod passed", lambda: os.fchmod(fds[0], 0o755))
+    os._exit(0)
+socket.send_fds(l, [b"x"], [fd]); os.waitpid(pid, 0)
+held = os.open("later.txt", os.O_RDONLY)
+mine = os.open("mine.txt", os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o644)
+os.utime(mine, (7, 7)); os.fchmod(held, 0o640)
+print("ordinary fd metadata works", flush=True)
+open("ready", "w").close()
+for _ in range(1200):
+    if os.path.exists("renamed"): break
+    time.sleep(0.05)
+attempt("fchmod held after host rename", lambda: os.fchmod(held, 0o755))
+attempt("futimens held after host rename", lambda: os.utime(held, (1, 1)))
+attempt("fchmod mine after host rename", lambda: os.fchmod(mine, 0o755))
+attempt("futimens mine after host rename", lambda: os.utime(mine, (1, 1)))
+"#
+    );
+    let paths = w.watched();
+    let before = state(&paths);
+    let hooks = ws.join("nested/.git/hooks");
+    let moved = [hooks.join("post-checkout"), hooks.join("post-merge")];
+    let (out, at_rename) = std::thread::scope(|s| {
+        let inside = s.spawn(|| py_opts(&w.sb, &[], &body));
+        let ready = wait_for(std::time::Duration::from_secs(60), || {
+            ws.join("ready").exists() || inside.is_finished()
+        });
+        assert!(ready, "the script never got ready");
+        fs::rename(ws.join("later.txt"), &moved[0]).expect("host rename");
+        fs::rename(ws.join("mine.txt"), &moved[1]).expect("host rename");
+        let at: Vec<_> = moved
+            .iter()
+            .map(|p| state(std::slice::from_ref(p)))
+            .collect();
+        fs::write(ws.join("renamed"), "").expect("marker");
+        (inside.join().expect("inside"), at)
+    });
+    assert!(
+        out.stdout.contains("ordinary fd metadata works"),
+        "{}",
+        out.show()
+    );
+    w.after(&paths, &before, &out, 10);
+    for (p, at) in moved.iter().zip(at_rename) {
+        let m = fs::metadata(p).expect("renamed file");
+        assert_eq!(
+            m.mode() & 0o111,
+            0,
+            "{} became executable\n{}",
+            p.display(),
+            out.show()
+        );
+        assert_eq!(
+            state(std::slice::from_ref(p)),
+            at,
+            "{} changed\n{}",
+            p.display(),
+            out.show()
+        );
+    }
+}
+
+/// The older times calls (utime, utimes, futimesat: each lays its times out differently) and
+/// truncate and mknod, on ordinary files, do what they say.
+#[test]
+fn older_time_calls_and_truncate_on_ordinary_files_twin() {
+    let w = workspace("meta-old-twin");
+    let body = r#"
+import struct
+for n in ("a", "b", "c", "t"):
+    open(n, "w").write("0123456789")
+def check(what, r):
+    print(what, "ok" if r[0] == 0 else "failed %d" % r[1], flush=True)
+check("utime", sc(132, b"a", struct.pack("qq", 11, 1000011)))
+check("utimes", sc(235, b"b", struct.pack("qqqq", 12, 0, 1000012, 5)))
+check("futimesat", sc(261, -100, b"c", struct.pack("qqqq", 13, 0, 1000013, 0)))
+check("truncate", sc(76, b"t", 4))
+check("mknod fifo", sc(133, b"fifo", 0o10644, 0))
+"#;
+    let out = py_opts(&w.sb, &[], body);
+    for what in ["utime", "utimes", "futimesat", "truncate", "mknod fifo"] {
+        assert!(
+            out.stdout.contains(&format!("{what} ok")),
+            "{what}\n{}",
+            out.show()
+        );
+    }
+    for (name, mtime) in [("a", 1000011), ("b", 1000012), ("c", 1000013)] {
+        let m = fs::metadata(w.sb.ws.join(name)).expect("file on the host");
+        assert_eq!(m.mtime(), mtime, "{name}\n{}", out.show());
+    }
+    let t = fs::metadata(w.sb.ws.join("t")).expect("t on the host");
+    assert_eq!(t.len(), 4, "{}", out.show());
+}
