@@ -743,6 +743,12 @@ impl Ctx<'_> {
                 Errno::NOTDIR
             });
         }
+        // A directory with entries cannot be removed whatever the policy says: answer as the
+        // kernel would, without a decision (git tries `rmdir .git` after every stash; refusing it
+        // made an ordinary stash read as an attempt to delete the repository).
+        if rmdir && has_entries(&p) {
+            return Err(Errno::NOTEMPTY);
+        }
         let op = if rmdir { Op::Rmdir } else { Op::Unlink };
         self.decide(op, &p, true)?;
         let at = if rmdir {
@@ -756,6 +762,23 @@ impl Ctx<'_> {
         }
         r
     }
+}
+
+/// Whether `p` names a directory (not through a symlink) with an entry besides `.` and `..`.
+/// Any failure is `false`: the ordinary path then decides and reports it.
+fn has_entries(p: &Parent) -> bool {
+    let Ok(fd) = rustix::fs::openat(
+        &p.dir.fd,
+        name(p),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return false;
+    };
+    let Ok(mut dir) = rustix::fs::Dir::read_from(&fd) else {
+        return false;
+    };
+    dir.any(|e| e.is_ok_and(|e| !matches!(e.file_name().to_bytes(), b"." | b"..")))
 }
 
 fn is_dir(p: &Parent) -> Result<bool, Errno> {

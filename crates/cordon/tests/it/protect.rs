@@ -590,3 +590,36 @@ fn home_persistence_spots_never_reach_the_host() {
         ],
     );
 }
+
+/// `rmdir` of a protected directory that still has entries fails as it does on the host
+/// (ENOTEMPTY) and is no denial: git tries `rmdir .git` after every stash, harmlessly. Twin of
+/// the restriction beside it: an EMPTY protected directory is still refused, counted, and stays.
+#[test]
+fn rmdir_of_a_protected_dir_with_entries_is_not_empty_not_a_denial() {
+    let sb = repo("rmdir-full");
+    sb.host_sh_ok("mkdir -p other/.git");
+    let out = sb.sh(
+        "rmdir .git 2>&1; echo rc=$?; G='git -c user.name=t -c user.email=t@e'; \
+         echo more >> README.md && $G stash -q && echo stashed; \
+         rmdir other/.git 2>&1; echo rc2=$?",
+    );
+    assert!(
+        out.stdout.contains("Directory not empty") && out.stdout.contains("rc=1"),
+        "{}",
+        out.show()
+    );
+    assert!(out.stdout.contains("stashed"), "{}", out.show());
+    assert!(
+        out.stdout.contains("Operation not permitted") && out.stdout.contains("rc2=1"),
+        "an empty protected directory must still be refused\n{}",
+        out.show()
+    );
+    assert!(sb.ws.join("other/.git").is_dir(), "{}", out.show());
+    assert!(sb.ws.join(".git/HEAD").is_file(), "{}", out.show());
+    // Exactly one denial: the empty directory's, not the stash's `rmdir .git`.
+    assert!(
+        out.stderr.contains("1 denied (1 file rmdir)"),
+        "{}",
+        out.show()
+    );
+}
