@@ -105,6 +105,9 @@ fn shown_name(s: &str) -> String {
     clean_name(s, SHOWN_NAME)
 }
 
+/// What to do about a write refused as protected configuration.
+const PROTECTED_FIX: &str = "not from inside (protected configuration): make the change on the host, where you see it; an agent's own settings: `cordon config diff`, then `cordon config apply NAME`";
+
 /// Fix lines are shown whole (cleaned): they are meant to be pasted.
 fn shown_fix(s: &str) -> String {
     clean(s, SHOWN_FIX)
@@ -164,7 +167,13 @@ pub fn denial(r: &Record) -> Option<Denial> {
             kind: format!("file {}", shown(&f.op)),
             what: shown_name(&f.path.to_string_lossy()),
             rule: f.rule.as_deref().map(shown).unwrap_or_default(),
-            fix: String::new(),
+            // Protected configuration has no flag that lifts it (that is the point); the person
+            // should still be told what to do instead.
+            fix: if f.rule.as_deref().is_some_and(|r| r.starts_with("protect ")) {
+                PROTECTED_FIX.into()
+            } else {
+                String::new()
+            },
             optional: None,
         }),
         Event::Approval(Approval::Decision(d)) if !d.outcome.allowed() => {
@@ -511,6 +520,7 @@ mod tests {
             json!({"ts": 2.0, "event": "net", "kind": "deny", "target": "x.test", "port": 443, "decision": "deny", "rule": "no rule: unknown = deny", "fix": "--allow-domain x.test"}),
             json!({"ts": 3.0, "event": "net", "kind": "connect", "target": "ok.test", "port": 443, "decision": "allow"}),
             json!({"ts": 4.0, "event": "file", "op": "write", "path": "/ws/.git/hooks/pre-commit", "decision": "deny", "rule": "protected: git hooks"}),
+            json!({"ts": 4.5, "event": "file", "op": "mkdir", "path": "/ws/t/.git", "decision": "deny", "rule": "protect .git (builtin data/protected.toml:72)"}),
             json!({"ts": 5.0, "event": "approval", "phase": "decision", "kind": "network", "target": "e\u{1b}[31mvil.test", "port": 80, "decision": "deny", "by": "timeout"}),
         ];
         let r = render(&records(ev));
@@ -522,6 +532,17 @@ mod tests {
         assert!(r.contains("to allow it: --allow-domain x.test"), "{r}");
         assert!(
             r.contains("file write denials:\n  /ws/.git/hooks/pre-commit  (1 time)"),
+            "{r}"
+        );
+        // A protected path says what to do instead; a denial of another kind gets no made-up fix.
+        assert!(
+            r.contains(&format!("  /ws/t/.git  (1 time)\n    rule:        protect .git (builtin data/protected.toml:72)\n    to allow it: {PROTECTED_FIX}\n")),
+            "{r}"
+        );
+        assert!(
+            !r.contains(
+                "pre-commit  (1 time)\n    rule:        protected: git hooks\n    to allow it"
+            ),
             "{r}"
         );
         assert!(
