@@ -27,5 +27,6 @@ pub fn mcp(args: McpArgs) -> i32 {
             workspace_writable: false,
             ..BuildOpts::default()
         },
+        repeat_at_exit: Vec::new(),
     })
 }

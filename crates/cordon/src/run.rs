@@ -205,6 +205,9 @@ pub struct Request {
     pub named: crate::cli::NamedOpts,
     pub vm: crate::vm::VmOpts,
     pub opts: plan::BuildOpts,
+    /// Said again when the command ends, before the exit lines (a first run's profile notice,
+    /// which a full-screen command draws over at once).
+    pub repeat_at_exit: Vec<String>,
 }
 
 impl From<RunArgs> for Request {
@@ -219,6 +222,7 @@ impl From<RunArgs> for Request {
             named: a.named,
             vm: a.vm,
             opts: plan::BuildOpts::default(),
+            repeat_at_exit: Vec::new(),
         }
     }
 }
@@ -229,19 +233,21 @@ pub fn run(mut args: RunArgs) -> i32 {
         Ok(n) => n,
         Err(e) => return fail(e),
     };
-    let code = run_request(Request::from(args));
+    let mut req = Request::from(args);
     // On a terminal the command may have drawn over the notice at once (an agent's full-screen
-    // TUI does): it is said again where the person reads next, after the command.
-    if !notices.is_empty() && rustix::termios::isatty(std::io::stderr()) {
-        for n in &notices {
-            let n = n.strip_prefix("cordon: ").unwrap_or(n);
-            let n = n.replace(" (Shown once.)", "");
-            eprintln!(
-                "cordon: shown at the start, again here in case the command's screen hid it: {n}"
-            );
-        }
+    // TUI does): it is said again after the command, before the exit lines (which end with
+    // what to do next: they stay last, where the person reads).
+    if rustix::termios::isatty(std::io::stderr()) {
+        req.repeat_at_exit = notices
+            .iter()
+            .map(|n| {
+                let n = n.strip_prefix("cordon: ").unwrap_or(n);
+                let n = n.replace(" (Shown once.)", "");
+                format!("cordon: shown at the start, again here in case the command's screen hid it: {n}")
+            })
+            .collect();
     }
-    code
+    run_request(req)
 }
 
 /// Runs a request: the plan is made complete first, then the sandbox is started from it in
@@ -299,6 +305,7 @@ struct Prepared {
     exec_guard: Option<crate::exec::GuardFactory>,
     read_asks: bool,
     idle_exit: Option<std::time::Duration>,
+    repeat_at_exit: Vec<String>,
 }
 
 /// Builds the complete plan of a run: policy, named state, secrets, the door's policy, the
@@ -458,6 +465,7 @@ fn prepare(req: Request, lite: bool) -> Result<Prepared, String> {
         exec_guard,
         read_asks,
         idle_exit: req.named.idle_exit.map(std::time::Duration::from_secs),
+        repeat_at_exit: req.repeat_at_exit,
     })
 }
 
@@ -484,6 +492,7 @@ fn execute(p: Prepared) -> Result<i32, String> {
         exec_guard,
         read_asks,
         idle_exit,
+        repeat_at_exit,
     } = p;
     if audit.enabled() {
         audit.event(audit::Event::Start(audit::Start {
@@ -572,6 +581,9 @@ fn execute(p: Prepared) -> Result<i32, String> {
     // From here the supervisor owns init: it reaps it, and kills it if a layer fails.
     init.disarm();
     let result = supervise::run(launched, signals, &mut hooks);
+    for line in &repeat_at_exit {
+        eprintln!("{line}");
+    }
     if let Some(t) = &lite_tmp {
         cordon_linux::landlock_tier::end_orphans();
         let _ = std::fs::remove_dir_all(t);

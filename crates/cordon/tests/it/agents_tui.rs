@@ -397,7 +397,7 @@ fn the_first_run_notice_is_seen_after_a_full_screen_command() {
     }
     let t = Tui::new(&sb, test);
     // Clear screen and scrollback, draw, end: what a TUI leaves behind.
-    let wipe = "printf '\\033[H\\033[2J\\033[3J'; echo DRAWN";
+    let wipe = "printf '\\033[H\\033[2J\\033[3J'; echo DRAWN; touch ~/.bashrc 2>/dev/null";
     let run = format!(
         "{} run --profile gemini -- sh -c \"{wipe}\"; echo RUN-ENDED",
         cordon_bin().display()
@@ -408,6 +408,13 @@ fn the_first_run_notice_is_seen_after_a_full_screen_command() {
     assert!(
         pane.contains("again here in case the command's screen hid it")
             && pane.contains("profile gemini (Gemini CLI"),
+        "{pane}"
+    );
+    // The exit lines (which end with what to do next) stay last, after the repeated notice.
+    let notice = pane.find("again here in case");
+    let exit_line = pane.find(" denied (");
+    assert!(
+        notice.is_some() && exit_line.is_some() && notice < exit_line,
         "{pane}"
     );
     t.start_shell(&format!("{run}; sleep 120"));
