@@ -75,12 +75,12 @@ impl Ask {
 
     /// `cordon run -p policy -- bash run.sh ARGS...` with SCRIPT in the workspace's
     /// run.sh, in the background.
-    fn spawn(&self, script: &str, args: &[&str]) -> Child {
+    fn spawn(&self, script: &str, args: &[&str]) -> Running {
         self.spawn_with(&[], script, args)
     }
 
     /// [`Ask::spawn`] with more `cordon run` options.
-    fn spawn_with(&self, opts: &[&str], script: &str, args: &[&str]) -> Child {
+    fn spawn_with(&self, opts: &[&str], script: &str, args: &[&str]) -> Running {
         self.sb.write_host(&self.sb.ws.join("run.sh"), script);
         let mut cmd = self.sb.user_command(bin());
         cmd.env("XDG_RUNTIME_DIR", &self.runtime)
@@ -92,7 +92,7 @@ impl Ask {
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        cmd.spawn().expect("spawn cordon run")
+        Running::new(cmd.spawn().expect("spawn cordon run"))
     }
 
     /// Tells a script waiting with [`WAIT_GO`] to go on.
@@ -116,7 +116,8 @@ fn connect_once(port: u16) -> String {
     format!("if exec 3<>/dev/tcp/up.test/{port}; then timeout 10 cat <&3 || echo FAILED; exec 3<&-; else echo FAILED; fi; ")
 }
 
-fn finish(mut child: Child) -> Out {
+fn finish(run: Running) -> Out {
+    let mut child = run.take();
     let status = wait_timeout(&mut child, RUN_TIMEOUT);
     let Some(status) = status else {
         let _ = child.kill();

@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 fn bin() -> &'static Path {
@@ -48,7 +48,7 @@ impl T {
         self.runtime.join("cordon/approvals")
     }
 
-    fn spawn(&self, opts: &[&str], script: &str) -> Child {
+    fn spawn(&self, opts: &[&str], script: &str) -> Running {
         self.sb
             .write_host(&self.sb.ws.join("run.sh"), &format!("echo {RAN}; {script}"));
         let mut cmd = self.sb.user_command(bin());
@@ -60,7 +60,7 @@ impl T {
             .args(["--", "bash", "run.sh"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        cmd.spawn().expect("spawn cordon run")
+        Running::new(cmd.spawn().expect("spawn cordon run"))
     }
 
     fn go(&self) {
@@ -74,7 +74,8 @@ impl T {
     }
 }
 
-fn finish(mut child: Child) -> Out {
+fn finish(run: Running) -> Out {
+    let mut child = run.take();
     let Some(status) = wait_timeout(&mut child, RUN_TIMEOUT) else {
         let _ = child.kill();
         let _ = child.wait();

@@ -443,6 +443,39 @@ impl Drop for Sandbox {
     }
 }
 
+/// A `cordon run` in the background, killed (and with it its sandbox) if the test fails before
+/// waiting for it: a failed test once left its sandbox running, holding the shared test lock
+/// it had inherited, and blocked every other test run for twenty minutes.
+pub struct Running(Option<std::process::Child>);
+
+impl Running {
+    pub fn new(child: std::process::Child) -> Self {
+        Running(Some(child))
+    }
+
+    /// The child's pid.
+    pub fn id(&self) -> u32 {
+        self.0.as_ref().map_or(0, std::process::Child::id)
+    }
+
+    /// The child, now the caller's to wait for.
+    pub fn take(mut self) -> std::process::Child {
+        match self.0.take() {
+            Some(c) => c,
+            None => unreachable!("a Running always holds its child until taken"),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// Spawn `cmd`, collect its output, and fail the test if it outlives `timeout`.
 pub fn exec(mut cmd: Command, timeout: Duration) -> Out {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
