@@ -1,7 +1,6 @@
 //! The path guard's configuration for a run and for each `cordon exec`: the policy's
 //! [`FileRules`] (every decision is made there) plus what enforcement needs besides.
 
-use crate::approval::files::op_name;
 use crate::audit::{self, Audit};
 use cordon_linux::pathguard::{Event, GuardConfig};
 use cordon_policy::{AskPaths, FileRules, OwnConfig, ProtectSet};
@@ -51,7 +50,7 @@ impl GuardInputs {
             protected_inodes,
             on_event: Box::new(move |e: Event| {
                 audit.event(audit::Event::File(audit::FileOp {
-                    op: op_name(e.op).into(),
+                    op: e.op.name().into(),
                     path: e.path,
                     sandbox_pid: e.pid,
                     decision: if e.allowed {

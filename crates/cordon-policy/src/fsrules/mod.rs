@@ -57,6 +57,26 @@ pub enum FileOp {
 }
 
 impl FileOp {
+    /// The operation's name in the audit, `cordon log` and approval requests.
+    pub fn name(self) -> &'static str {
+        match self {
+            FileOp::Create => "create",
+            FileOp::Write => "write",
+            FileOp::Truncate => "truncate",
+            FileOp::Mkdir => "mkdir",
+            FileOp::Mknod => "mknod",
+            FileOp::Symlink => "symlink",
+            FileOp::LinkFrom => "link-from",
+            FileOp::LinkTo => "link",
+            FileOp::RenameFrom => "rename-from",
+            FileOp::RenameTo => "rename-to",
+            FileOp::Unlink => "unlink",
+            FileOp::Rmdir => "rmdir",
+            FileOp::Read => "read",
+            FileOp::SetAttr => "setattr",
+        }
+    }
+
     /// Whether the operation puts something at its path (a new name or new content there).
     fn places(self) -> bool {
         matches!(

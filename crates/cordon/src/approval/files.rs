@@ -25,26 +25,6 @@ pub struct FileAsker {
     tx: Mutex<Sender<Job>>,
 }
 
-/// How the audit log and `cordon log` name an operation.
-pub fn op_name(op: Op) -> &'static str {
-    match op {
-        Op::Create => "create",
-        Op::Write => "write",
-        Op::Truncate => "truncate",
-        Op::Mkdir => "mkdir",
-        Op::Mknod => "mknod",
-        Op::Symlink => "symlink",
-        Op::LinkFrom => "link-from",
-        Op::LinkTo => "link",
-        Op::RenameFrom => "rename-from",
-        Op::RenameTo => "rename-to",
-        Op::Unlink => "unlink",
-        Op::Rmdir => "rmdir",
-        Op::Read => "read",
-        Op::SetAttr => "setattr",
-    }
-}
-
 /// The policy line that would stop the question for good.
 fn fix(op: Op, path: &str) -> String {
     if op == Op::Read {
@@ -90,7 +70,7 @@ impl FileAsker {
                             host: distinct(&req.path, &path),
                             port: 0,
                         },
-                        via: op_name(req.op),
+                        via: req.op.name(),
                         rule: req.rule.clone(),
                         fix: fix(req.op, &whole),
                     };
