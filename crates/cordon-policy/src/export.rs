@@ -327,7 +327,7 @@ impl Effective {
                 r.value
                     .allow
                     .iter()
-                    .map(|a| quote(a))
+                    .map(|a| quote(&a.text))
                     .collect::<Vec<_>>()
                     .join(", ")
             );

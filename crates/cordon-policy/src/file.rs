@@ -281,13 +281,14 @@ pub fn parse_policy(
         let table = table.into_inner();
         let mut allow = Vec::new();
         for entry in &table.allow {
-            crate::secrets::check_request_rule(entry.get_ref()).map_err(|e| {
-                cx.err(
-                    entry.span().start,
-                    format!("requests.\"{}\".allow: {e}", host.get_ref()),
-                )
-            })?;
-            allow.push(entry.get_ref().trim().to_string());
+            allow.push(
+                crate::secrets::RequestRule::parse(entry.get_ref()).map_err(|e| {
+                    cx.err(
+                        entry.span().start,
+                        format!("requests.\"{}\".allow: {e}", host.get_ref()),
+                    )
+                })?,
+            );
         }
         layer.requests.push(Rule::new(
             crate::secrets::RequestTable {

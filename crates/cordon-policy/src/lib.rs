@@ -95,7 +95,7 @@ pub use protect::{
     GitPathRef, ProtectKind, ProtectRule, ProtectSet,
 };
 pub use resolve::{builtin_layer, resolve, Inputs};
-pub use secrets::{Inject, RequestTable, SecretDef, SecretSource};
+pub use secrets::{Inject, RequestRule, RequestTable, SecretDef, SecretSource};
 pub use tier::{Origin, Rule, Tier};
 pub use trust::{content_hash, TrustStore};
 

@@ -336,7 +336,7 @@ impl Effective {
         for r in &self.requests {
             c.field("requests_host", r.value.host.as_bytes());
             for a in &r.value.allow {
-                c.field("requests_allow", a.as_bytes());
+                c.field("requests_allow", a.text.as_bytes());
             }
         }
         hex(&c.hasher.finalize())

@@ -73,26 +73,48 @@ pub struct RequestTable {
     /// Lower-case host name.
     pub host: String,
     /// `METHOD /path-glob` entries.
-    pub allow: Vec<String>,
+    pub allow: Vec<RequestRule>,
 }
 
-/// Checks one `METHOD /path-glob` entry.
-pub(crate) fn check_request_rule(s: &str) -> Result<(), String> {
-    let mut parts = s.split_whitespace();
-    let (Some(method), Some(path), None) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(format!(
-            "{s:?}: expected \"METHOD /path\" (e.g. \"GET /**\" or \"POST /repos/acme/*/pulls\")"
-        ));
-    };
-    if method != "*" && !method.bytes().all(|b| b.is_ascii_alphabetic()) {
-        return Err(format!("{s:?}: {method:?} is not a method or `*`"));
+/// One `METHOD /path-glob` entry of `[requests."HOST"] allow`, parsed once here; the door
+/// matches requests against it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestRule {
+    /// Upper-case method, or `None` for `*`.
+    pub method: Option<String>,
+    /// Glob over the URL path (no query).
+    pub path: String,
+    /// The entry as written, for messages.
+    pub text: String,
+}
+
+impl RequestRule {
+    /// Parses `METHOD /glob`. The method is `*` or a token of letters; the glob starts with `/`.
+    pub fn parse(text: &str) -> Result<RequestRule, String> {
+        let mut parts = text.split_whitespace();
+        let (Some(method), Some(path), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(format!(
+                "{text:?}: expected \"METHOD /path\" (e.g. \"GET /**\" or \"POST /repos/acme/*/pulls\")"
+            ));
+        };
+        let method = if method == "*" {
+            None
+        } else if method.bytes().all(|b| b.is_ascii_alphabetic()) {
+            Some(method.to_ascii_uppercase())
+        } else {
+            return Err(format!("{text:?}: {method:?} is not a method or `*`"));
+        };
+        if !path.starts_with('/') || path.contains(['?', '#']) {
+            return Err(format!(
+                "{text:?}: the path must start with `/` and carry no query"
+            ));
+        }
+        Ok(RequestRule {
+            method,
+            path: path.to_string(),
+            text: text.trim().to_string(),
+        })
     }
-    if !path.starts_with('/') || path.contains(['?', '#']) {
-        return Err(format!(
-            "{s:?}: the path must start with `/` and carry no query"
-        ));
-    }
-    Ok(())
 }
 
 /// Host names in `hosts` and `[requests."HOST"]`: a name, or `*.` and a name.

@@ -2,7 +2,7 @@
 //! the door's layer 7 configured, and what the sandbox gets (variables, files, the CA).
 
 use cordon_linux::spec::SpecFile;
-use cordon_net::l7::{placeholder, HostRules, Refresh, RequestRule, RuleTable, SecretConf};
+use cordon_net::l7::{placeholder, HostRules, Refresh, RuleTable, SecretConf};
 use cordon_net::{L7Config, L7};
 use cordon_policy::{Effective, Inject, SecretDef, SecretSource};
 use std::ffi::OsString;
@@ -182,18 +182,13 @@ fn run_bounded(
 }
 
 /// Request rules grouped by host, each policy table kept apart (each must allow).
-fn host_rules(eff: &Effective) -> Result<Vec<HostRules>, String> {
+fn host_rules(eff: &Effective) -> Vec<HostRules> {
     let mut out: Vec<HostRules> = Vec::new();
     for r in &eff.requests {
-        let rules = r
-            .value
-            .allow
-            .iter()
-            .map(|a| RequestRule::parse(a).map_err(|e| format!("{}: {e}", r.origin)))
-            .collect::<Result<Vec<_>, _>>()?;
+        // Parsed once, by the policy file's reader.
         let table = RuleTable {
             origin: r.origin.to_string(),
-            rules,
+            rules: r.value.allow.clone(),
         };
         match out.iter_mut().find(|h| h.host == r.value.host) {
             Some(h) => h.tables.push(table),
@@ -203,7 +198,7 @@ fn host_rules(eff: &Effective) -> Result<Vec<HostRules>, String> {
             }),
         }
     }
-    Ok(out)
+    out
 }
 
 fn var(k: &str, v: impl Into<OsString>) -> (OsString, OsString) {
@@ -259,7 +254,7 @@ pub fn prepare(eff: &Effective, label: &str, network: bool) -> Result<Prepared, 
             }
         }
     }
-    let rules = host_rules(eff)?;
+    let rules = host_rules(eff);
     if !network || (confs.is_empty() && rules.is_empty()) {
         return Ok(p);
     }

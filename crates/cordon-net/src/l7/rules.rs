@@ -1,52 +1,14 @@
 //! Request rules: per host, which methods and paths may pass (`"GET /**"`,
 //! `"POST /repos/acme/*/pulls"`). `*` matches within one path segment, `**` across segments.
 
-/// One `METHOD /path-glob` entry.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RequestRule {
-    /// Upper-case method, or `None` for `*`.
-    pub method: Option<String>,
-    /// Glob over the URL path (no query).
-    pub path: String,
-    /// The entry as written, for messages.
-    pub text: String,
-}
+pub use cordon_policy::RequestRule;
 
-impl RequestRule {
-    /// Parses `METHOD /glob`. The method is `*` or a token of letters; the glob starts with `/`.
-    pub fn parse(text: &str) -> Result<RequestRule, String> {
-        let mut parts = text.split_whitespace();
-        let (Some(method), Some(path), None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(format!(
-                "{text:?}: expected \"METHOD /path\" (e.g. \"GET /**\" or \"* /repos/*\")"
-            ));
-        };
-        let method = if method == "*" {
-            None
-        } else if method.bytes().all(|b| b.is_ascii_alphabetic()) {
-            Some(method.to_ascii_uppercase())
-        } else {
-            return Err(format!("{text:?}: {method:?} is not a method or `*`"));
-        };
-        if !path.starts_with('/') || path.contains('?') || path.contains('#') {
-            return Err(format!(
-                "{text:?}: the path must start with `/` and carry no query"
-            ));
-        }
-        Ok(RequestRule {
-            method,
-            path: path.to_string(),
-            text: text.trim().to_string(),
-        })
-    }
-
-    /// Whether a request with `method` to `path` (no query) matches.
-    pub fn matches(&self, method: &str, path: &str) -> bool {
-        self.method
-            .as_deref()
-            .is_none_or(|m| m.eq_ignore_ascii_case(method))
-            && glob_match(&self.path, path)
-    }
+/// Whether a request with `method` to `path` (no query) matches `rule`.
+pub fn rule_matches(rule: &RequestRule, method: &str, path: &str) -> bool {
+    rule.method
+        .as_deref()
+        .is_none_or(|m| m.eq_ignore_ascii_case(method))
+        && glob_match(&rule.path, path)
 }
 
 /// One policy table of rules for a host (`[requests."HOST"]` in one file).
@@ -93,7 +55,7 @@ impl HostRules {
     /// `Ok` if every table allows `method path`; else the refusing table's origin.
     pub fn check(&self, method: &str, path: &str) -> Result<(), String> {
         for t in &self.tables {
-            if !t.rules.iter().any(|r| r.matches(method, path)) {
+            if !t.rules.iter().any(|r| rule_matches(r, method, path)) {
                 return Err(t.origin.clone());
             }
         }
@@ -201,10 +163,10 @@ mod tests {
     #[test]
     fn rules_and_tables() {
         let r = RequestRule::parse("post /repos/acme/*/pulls").unwrap();
-        assert!(r.matches("POST", "/repos/acme/x/pulls"));
-        assert!(!r.matches("GET", "/repos/acme/x/pulls"));
+        assert!(rule_matches(&r, "POST", "/repos/acme/x/pulls"));
+        assert!(!rule_matches(&r, "GET", "/repos/acme/x/pulls"));
         let any = RequestRule::parse("* /health").unwrap();
-        assert!(any.matches("DELETE", "/health"));
+        assert!(rule_matches(&any, "DELETE", "/health"));
         assert!(RequestRule::parse("GET").is_err());
         assert!(RequestRule::parse("GET repos").is_err());
         assert!(RequestRule::parse("GET /a?b=1").is_err());

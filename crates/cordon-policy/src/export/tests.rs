@@ -87,7 +87,13 @@ fn export_round_trips_as_managed_tier() {
         s.source,
         crate::SecretSource::File("/etc/cordon/secrets/GITHUB_TOKEN/value".into())
     );
-    assert_eq!(pod.requests[0].value.allow, ["GET /**"]);
+    let allow: Vec<&str> = pod.requests[0]
+        .value
+        .allow
+        .iter()
+        .map(|r| r.text.as_str())
+        .collect();
+    assert_eq!(allow, ["GET /**"]);
     assert_eq!(pod.env_set[0].value.0, "RUST_LOG");
     assert_eq!(out.secrets, ["GITHUB_TOKEN"]);
 }
