@@ -117,26 +117,7 @@ fn connect_once(port: u16) -> String {
 }
 
 fn finish(run: Running) -> Out {
-    let mut child = run.take();
-    let status = wait_timeout(&mut child, RUN_TIMEOUT);
-    let Some(status) = status else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("TIMEOUT: cordon run still running after {RUN_TIMEOUT:?}");
-    };
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    if let Some(mut o) = child.stdout.take() {
-        let _ = o.read_to_string(&mut stdout);
-    }
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut stderr);
-    }
-    Out {
-        code: status_code(status),
-        stdout,
-        stderr,
-    }
+    run.finish()
 }
 
 /// The test as an approver on a sandbox's socket.

@@ -7,7 +7,7 @@ use common::approver::*;
 use common::*;
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 
 use std::path::{Path, PathBuf};
@@ -75,25 +75,7 @@ impl T {
 }
 
 fn finish(run: Running) -> Out {
-    let mut child = run.take();
-    let Some(status) = wait_timeout(&mut child, RUN_TIMEOUT) else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("TIMEOUT: cordon run still running after {RUN_TIMEOUT:?}");
-    };
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    if let Some(mut o) = child.stdout.take() {
-        let _ = o.read_to_string(&mut stdout);
-    }
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut stderr);
-    }
-    assert_ran(Out {
-        code: status_code(status),
-        stdout,
-        stderr,
-    })
+    assert_ran(run.finish())
 }
 
 const NOTES: &str = "real-notes-4a7c1e";

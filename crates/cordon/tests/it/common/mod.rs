@@ -458,6 +458,29 @@ impl Running {
         self.0.as_ref().map_or(0, std::process::Child::id)
     }
 
+    /// Waits for it (failing the test after [`RUN_TIMEOUT`]) and collects its output.
+    pub fn finish(self) -> Out {
+        let mut child = self.take();
+        let Some(status) = wait_timeout(&mut child, RUN_TIMEOUT) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("TIMEOUT: cordon run still running after {RUN_TIMEOUT:?}");
+        };
+        let mut stdout = String::new();
+        let mut stderr = String::new();
+        if let Some(mut o) = child.stdout.take() {
+            let _ = o.read_to_string(&mut stdout);
+        }
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut stderr);
+        }
+        Out {
+            code: status_code(status),
+            stdout,
+            stderr,
+        }
+    }
+
     /// The child, now the caller's to wait for.
     pub fn take(mut self) -> std::process::Child {
         match self.0.take() {
