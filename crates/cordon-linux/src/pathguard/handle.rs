@@ -211,19 +211,27 @@ impl Guard {
         parent: Option<&[Vec<u8>]>,
         pid: i32,
     ) -> Result<Option<String>, Errno> {
+        self.classify(op, path, parent).map_err(|(errno, why)| {
+            self.report(op, path, pid, why);
+            errno
+        })
+    }
+
+    /// [`Self::verdict`] without reporting a refusal: `Err((errno, why))`.
+    fn classify(
+        &self,
+        op: Op,
+        path: &Path,
+        parent: Option<&[Vec<u8>]>,
+    ) -> Result<Option<String>, (Errno, String)> {
         let ask = match self.cfg.rules.check(op, path) {
-            Verdict::Deny { errno, rule } => {
-                self.report(op, path, pid, rule);
-                return Err(Errno::from_raw_os_error(errno));
-            }
+            Verdict::Deny { errno, rule } => return Err((Errno::from_raw_os_error(errno), rule)),
             Verdict::Ask { rule, .. } => Some(rule),
             Verdict::Allow => None,
         };
         if let Some(parent) = parent {
-            let inside = self.roots.iter().any(|r| parent.starts_with(r));
-            if !inside {
-                self.report(op, path, pid, "outside writable roots".into());
-                return Err(Errno::ACCESS);
+            if !self.roots.iter().any(|r| parent.starts_with(r)) {
+                return Err((Errno::ACCESS, "outside writable roots".into()));
             }
         }
         Ok(ask)
@@ -297,7 +305,32 @@ impl Ctx<'_> {
     }
 
     fn decide_path(&self, op: Op, path: PathBuf, parent: Option<&[Vec<u8>]>) -> Result<(), Errno> {
-        match self.g.verdict(op, &path, parent, self.caller.tid)? {
+        let ask = self.g.verdict(op, &path, parent, self.caller.tid)?;
+        self.settle(op, path, ask)
+    }
+
+    /// rmdir: a refused directory that still has entries gets ENOTEMPTY, as the kernel would
+    /// answer whatever the policy says, and is no denial (git tries `rmdir .git` after every
+    /// stash; refusing it made an ordinary stash read as an attempt to delete the repository).
+    /// Only a refusal pays for the look inside.
+    fn decide_rmdir(&self, p: &Parent) -> Result<(), Errno> {
+        let path = p.full();
+        match self
+            .g
+            .classify(Op::Rmdir, &path, Some(p.dir.path.as_slice()))
+        {
+            Ok(ask) => self.settle(Op::Rmdir, path, ask),
+            Err(_) if has_entries(p) => Err(Errno::NOTEMPTY),
+            Err((errno, why)) => {
+                self.g.report(Op::Rmdir, &path, self.caller.tid, why);
+                Err(errno)
+            }
+        }
+    }
+
+    /// After the rules: go ahead, or ask (unless this exact op was approved already).
+    fn settle(&self, op: Op, path: PathBuf, ask: Option<String>) -> Result<(), Errno> {
+        match ask {
             None => Ok(()),
             Some(_) if self.approved.iter().any(|(o, a)| *o == op && *a == path) => Ok(()),
             Some(rule) => self.raise(op, path, rule, None, false),
@@ -743,14 +776,11 @@ impl Ctx<'_> {
                 Errno::NOTDIR
             });
         }
-        // A directory with entries cannot be removed whatever the policy says: answer as the
-        // kernel would, without a decision (git tries `rmdir .git` after every stash; refusing it
-        // made an ordinary stash read as an attempt to delete the repository).
-        if rmdir && has_entries(&p) {
-            return Err(Errno::NOTEMPTY);
+        if rmdir {
+            self.decide_rmdir(&p)?;
+        } else {
+            self.decide(Op::Unlink, &p, true)?;
         }
-        let op = if rmdir { Op::Rmdir } else { Op::Unlink };
-        self.decide(op, &p, true)?;
         let at = if rmdir {
             AtFlags::REMOVEDIR
         } else {
