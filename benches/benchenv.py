@@ -21,3 +21,17 @@ def as_user(run_user):
     if run_user:
         env.update(USER=run_user, LOGNAME=run_user)
     return ws, env, kw
+
+
+def srt_settings(ws, kw=None):
+    """srt's settings file for a workspace (written once): the workspace and /tmp writable (it
+    allows no writes by default), no network. Owned by the measuring user when `kw` names one."""
+    cfg = os.path.join(ws, ".bench-srt.json")
+    if not os.path.exists(cfg):
+        with open(cfg, "w") as f:
+            f.write('{"filesystem": {"denyRead": [], "allowWrite": ["%s", "/tmp"], '
+                    '"denyWrite": []}, "network": {"allowedDomains": [], '
+                    '"deniedDomains": []}}\n' % ws)
+        if kw and "user" in kw:
+            os.chown(cfg, kw["user"], kw["group"])
+    return cfg

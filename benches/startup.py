@@ -16,7 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchenv import as_user  # noqa: E402
+from benchenv import as_user, srt_settings  # noqa: E402
 
 
 def load():
@@ -51,14 +51,7 @@ def main():
     else:
         missing.append("codex: not installed (benches/setup.sh)")
     if shutil.which("srt"):
-        cfg = os.path.join(ws, ".bench-srt.json")
-        with open(cfg, "w") as f:
-            f.write('{"filesystem": {"denyRead": [], "allowWrite": ["%s", "/tmp"], '
-                    '"denyWrite": []}, "network": {"allowedDomains": [], '
-                    '"deniedDomains": []}}\n' % ws)
-        if run_user:
-            os.chown(cfg, kw["user"], kw["group"])
-        sides.append(("srt", ["srt", "-s", cfg, "-c", "true"]))
+        sides.append(("srt", ["srt", "-s", srt_settings(ws, kw), "-c", "true"]))
     else:
         missing.append("srt: not installed (benches/setup.sh)")
 

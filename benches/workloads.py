@@ -20,7 +20,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchenv import as_user  # noqa: E402
+from benchenv import as_user, srt_settings  # noqa: E402
 
 
 def load():
@@ -70,14 +70,7 @@ def sides(cordon, want, cordon_b=""):
         skipped.append("codex: not installed (benches/setup.sh)")
     if shutil.which("srt"):
         def srt(ws, s):
-            # Its settings: the workspace and /tmp writable (it allows no writes by default).
-            cfg = os.path.join(ws, ".bench-srt.json")
-            if not os.path.exists(cfg):
-                with open(cfg, "w") as f:
-                    f.write('{"filesystem": {"denyRead": [], "allowWrite": ["%s", "/tmp"], '
-                            '"denyWrite": []}, "network": {"allowedDomains": [], '
-                            '"deniedDomains": []}}\n' % ws)
-            return ["srt", "-s", cfg, "-c", s]
+            return ["srt", "-s", srt_settings(ws), "-c", s]
         out.append(("srt", srt))
     else:
         skipped.append("srt: not installed (benches/setup.sh)")
