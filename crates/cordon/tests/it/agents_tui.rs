@@ -424,16 +424,39 @@ fn the_first_run_notice_is_seen_after_a_full_screen_command() {
     assert!(pane.contains("DRAWN"), "{pane}");
 }
 
+/// A process on the host: pid, parent and command line.
+#[derive(Debug)]
+#[allow(dead_code)] // the command line is read in failure messages
+struct Proc {
+    pid: i32,
+    ppid: i32,
+    cmdline: String,
+}
+
 /// Processes on the host whose command line ends with `marker` (the sandbox's are visible
 /// from the host's pid namespace).
-fn running(marker: &str) -> Vec<String> {
+fn running(marker: &str) -> Vec<Proc> {
     let Ok(dir) = fs::read_dir("/proc") else {
         return Vec::new();
     };
     dir.flatten()
-        .filter_map(|e| fs::read(e.path().join("cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.trim_end().ends_with(marker))
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let c = fs::read(e.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&c).replace('\0', " ");
+            let stat = fs::read_to_string(e.path().join("stat")).ok()?;
+            let ppid = stat
+                .rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            cmdline
+                .trim_end()
+                .ends_with(marker)
+                .then_some(Proc { pid, ppid, cmdline })
+        })
         .collect()
 }
 
@@ -489,25 +512,12 @@ fn a_hup_with_the_terminal_still_there_is_only_passed_on_twin() {
     ));
     t.expect("CORDON-IT-RAN");
     let cordon = format!("run -- bash -c trap \"echo GOT-HUP\" HUP; echo CORDON-IT-RAN; while :; do {marker} & wait $!; done");
+    // The outermost cordon: the one whose parent is not a cordon of this run too.
     let pid = || -> Option<i32> {
-        let dir = fs::read_dir("/proc").ok()?;
-        dir.flatten().find_map(|e| {
-            let c = fs::read(e.path().join("cmdline")).ok()?;
-            let c = String::from_utf8_lossy(&c).replace('\0', " ");
-            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-            // The outermost cordon: its parent is the shell, not another cordon.
-            let parent = fs::read_to_string(e.path().join("stat")).ok()?;
-            let ppid: i32 = parent
-                .rsplit(')')
-                .next()?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()?;
-            let pc = fs::read(format!("/proc/{ppid}/cmdline")).ok()?;
-            (c.trim_end().ends_with(&cordon) && !String::from_utf8_lossy(&pc).contains(" run -- "))
-                .then_some(pid)
-        })
+        let ps = running(&cordon);
+        ps.iter()
+            .find(|p| !ps.iter().any(|q| q.pid == p.ppid))
+            .map(|p| p.pid)
     };
     assert!(
         wait_for(Duration::from_secs(20), || pid().is_some()),
