@@ -82,17 +82,7 @@ impl Ask {
     /// [`Ask::spawn`] with more `cordon run` options.
     fn spawn_with(&self, opts: &[&str], script: &str, args: &[&str]) -> Running {
         self.sb.write_host(&self.sb.ws.join("run.sh"), script);
-        let mut cmd = self.sb.user_command(bin());
-        cmd.env("XDG_RUNTIME_DIR", &self.runtime)
-            .arg("run")
-            .arg("-p")
-            .arg(&self.policy)
-            .args(opts)
-            .args(["--", "bash", "run.sh"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        Running::new(cmd.spawn().expect("spawn cordon run"))
+        run_script_in_background(&self.sb, &self.runtime, &self.policy, opts, args)
     }
 
     /// Tells a script waiting with [`WAIT_GO`] to go on.

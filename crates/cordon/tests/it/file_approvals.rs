@@ -11,7 +11,6 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 fn bin() -> &'static Path {
@@ -51,16 +50,7 @@ impl T {
     fn spawn(&self, opts: &[&str], script: &str) -> Running {
         self.sb
             .write_host(&self.sb.ws.join("run.sh"), &format!("echo {RAN}; {script}"));
-        let mut cmd = self.sb.user_command(bin());
-        cmd.env("XDG_RUNTIME_DIR", &self.runtime)
-            .arg("run")
-            .arg("-p")
-            .arg(&self.policy)
-            .args(opts)
-            .args(["--", "bash", "run.sh"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        Running::new(cmd.spawn().expect("spawn cordon run"))
+        run_script_in_background(&self.sb, &self.runtime, &self.policy, opts, &[])
     }
 
     fn go(&self) {

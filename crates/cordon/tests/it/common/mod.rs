@@ -499,6 +499,28 @@ impl Drop for Running {
     }
 }
 
+/// `cordon run -p POLICY OPTS -- bash run.sh ARGS` (the workspace's `run.sh`) in the
+/// background, with `runtime` as its `$XDG_RUNTIME_DIR` (where its approvals socket appears).
+pub fn run_script_in_background(
+    sb: &Sandbox,
+    runtime: &Path,
+    policy: &Path,
+    opts: &[&str],
+    args: &[&str],
+) -> Running {
+    let mut cmd = sb.user_command(cordon_bin());
+    cmd.env("XDG_RUNTIME_DIR", runtime)
+        .arg("run")
+        .arg("-p")
+        .arg(policy)
+        .args(opts)
+        .args(["--", "bash", "run.sh"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    Running::new(cmd.spawn().expect("spawn cordon run"))
+}
+
 /// Spawn `cmd`, collect its output, and fail the test if it outlives `timeout`.
 pub fn exec(mut cmd: Command, timeout: Duration) -> Out {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
