@@ -58,6 +58,38 @@ fn o_path(dir: impl AsFd, name: &[u8], extra: OFlags) -> Result<OwnedFd, Errno> 
     )
 }
 
+/// Several plain components (no `.`, `..` or over-long name) opened as a directory by the
+/// kernel in one call from `dir`, with the walk's own rules: no symlink or magic link followed
+/// (each is spliced or checked by the walk instead), mounts crossed, never above `dir`. `None`:
+/// anything else (a symlink on the way, a missing name, ...), which the walk then takes
+/// component by component and answers for. Git's and tar's paths (`.git/objects/ab/x`) cost one
+/// open here instead of one per component.
+fn plain_run(dir: &OwnedFd, comps: &VecDeque<Vec<u8>>) -> Option<OwnedFd> {
+    if comps.len() < 2
+        || !comps
+            .iter()
+            .all(|c| !matches!(c.as_slice(), b"" | b"." | b"..") && c.len() <= 255)
+    {
+        return None;
+    }
+    let rel = join_rel(comps);
+    let how = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    rustix::fs::openat2(dir, OsStr::from_bytes(&rel), flags, Mode::empty(), how).ok()
+}
+
+/// `comps` joined into one relative path.
+fn join_rel(comps: &VecDeque<Vec<u8>>) -> Vec<u8> {
+    let mut rel = Vec::with_capacity(comps.iter().map(|c| c.len() + 1).sum());
+    for c in comps {
+        if !rel.is_empty() {
+            rel.push(b'/');
+        }
+        rel.extend_from_slice(c);
+    }
+    rel
+}
+
 /// The sandbox root, opened once, and the directory-path cache shared by all workers.
 pub(crate) struct Root {
     pub fd: OwnedFd,
@@ -357,13 +389,7 @@ impl<'a> Resolver<'a> {
             .iter()
             .all(|c| !matches!(c.as_slice(), b"" | b"." | b"..") && c.len() <= 255);
         if plain && !comps.is_empty() {
-            let mut rel = Vec::with_capacity(comps.iter().map(|c| c.len() + 1).sum());
-            for c in &comps {
-                if !rel.is_empty() {
-                    rel.push(b'/');
-                }
-                rel.extend_from_slice(c);
-            }
+            let rel = join_rel(&comps);
             let how =
                 ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
             let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
@@ -499,6 +525,11 @@ impl<'a> Resolver<'a> {
         mut comps: VecDeque<Vec<u8>>,
         stop_missing: bool,
     ) -> Result<(Dir, VecDeque<Vec<u8>>), Errno> {
+        if let Some(fd) = plain_run(&dir.fd, &comps) {
+            dir.fd = fd;
+            dir.path.extend(comps);
+            return Ok((dir, VecDeque::new()));
+        }
         while let Some(comp) = comps.pop_front() {
             if comp.len() > 255 {
                 return Err(Errno::NAMETOOLONG);
