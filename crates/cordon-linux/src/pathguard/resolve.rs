@@ -65,21 +65,13 @@ fn o_path(dir: impl AsFd, name: &[u8], extra: OFlags) -> Result<OwnedFd, Errno> 
 /// component by component and answers for. Git's and tar's paths (`.git/objects/ab/x`) cost one
 /// open here instead of one per component.
 fn plain_run(dir: &OwnedFd, comps: &VecDeque<Vec<u8>>) -> Option<OwnedFd> {
-    if comps.len() < 2
+    if comps.is_empty()
         || !comps
             .iter()
             .all(|c| !matches!(c.as_slice(), b"" | b"." | b"..") && c.len() <= 255)
     {
         return None;
     }
-    let rel = join_rel(comps);
-    let how = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
-    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    rustix::fs::openat2(dir, OsStr::from_bytes(&rel), flags, Mode::empty(), how).ok()
-}
-
-/// `comps` joined into one relative path.
-fn join_rel(comps: &VecDeque<Vec<u8>>) -> Vec<u8> {
     let mut rel = Vec::with_capacity(comps.iter().map(|c| c.len() + 1).sum());
     for c in comps {
         if !rel.is_empty() {
@@ -87,7 +79,9 @@ fn join_rel(comps: &VecDeque<Vec<u8>>) -> Vec<u8> {
         }
         rel.extend_from_slice(c);
     }
-    rel
+    let how = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    rustix::fs::openat2(dir, OsStr::from_bytes(&rel), flags, Mode::empty(), how).ok()
 }
 
 /// The sandbox root, opened once, and the directory-path cache shared by all workers.
@@ -385,30 +379,17 @@ impl<'a> Resolver<'a> {
     /// walked by the kernel in one call, under the same rules as the walk below (no symlink
     /// followed, mounts crossed, never above the root); anything else takes that walk.
     fn walk_plain(&mut self, comps: VecDeque<Vec<u8>>) -> Result<Dir, Errno> {
-        let plain = comps
-            .iter()
-            .all(|c| !matches!(c.as_slice(), b"" | b"." | b"..") && c.len() <= 255);
-        if plain && !comps.is_empty() {
-            let rel = join_rel(&comps);
-            let how =
-                ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
-            let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            if let Ok(fd) = rustix::fs::openat2(
-                &self.root.fd,
-                OsStr::from_bytes(&rel),
-                flags,
-                Mode::empty(),
-                how,
-            ) {
-                return Ok(Dir {
-                    fd,
-                    path: comps.into_iter().collect(),
-                });
-            }
+        if let Some(fd) = plain_run(&self.root.fd, &comps) {
+            return Ok(Dir {
+                fd,
+                path: comps.into_iter().collect(),
+            });
         }
         let saved = (self.links, self.magic_ok);
         self.magic_ok = false;
-        let walked = self.walk(self.root.dir()?, comps);
+        let walked = self
+            .walk_steps(self.root.dir()?, comps, false)
+            .map(|(d, _)| d);
         (self.links, self.magic_ok) = saved;
         walked
     }
@@ -522,14 +503,27 @@ impl<'a> Resolver<'a> {
     fn walk_upto(
         &mut self,
         mut dir: Dir,
+        comps: VecDeque<Vec<u8>>,
+        stop_missing: bool,
+    ) -> Result<(Dir, VecDeque<Vec<u8>>), Errno> {
+        // One component costs one open either way; a failed try would cost two.
+        if comps.len() >= 2 {
+            if let Some(fd) = plain_run(&dir.fd, &comps) {
+                dir.fd = fd;
+                dir.path.extend(comps);
+                return Ok((dir, VecDeque::new()));
+            }
+        }
+        self.walk_steps(dir, comps, stop_missing)
+    }
+
+    /// [`Resolver::walk_upto`] one component at a time: symlinks spliced, magic links checked.
+    fn walk_steps(
+        &mut self,
+        mut dir: Dir,
         mut comps: VecDeque<Vec<u8>>,
         stop_missing: bool,
     ) -> Result<(Dir, VecDeque<Vec<u8>>), Errno> {
-        if let Some(fd) = plain_run(&dir.fd, &comps) {
-            dir.fd = fd;
-            dir.path.extend(comps);
-            return Ok((dir, VecDeque::new()));
-        }
         while let Some(comp) = comps.pop_front() {
             if comp.len() > 255 {
                 return Err(Errno::NAMETOOLONG);
