@@ -365,8 +365,7 @@ fn relay_until_exit(pid: libc::pid_t, master: OwnedFd, sigfd: OwnedFd) -> Result
             let _ = sys::kill(pid, sig);
         }
     };
-    let queried = relay.queried();
-    relay.stop_and_join();
+    let queried = relay.stop_and_join();
     if let Some(r) = raw {
         r.finish(queried);
     }

@@ -208,10 +208,7 @@ pub fn run(sandbox: Launched, signals: Signals, hooks: &mut dyn Hooks) -> Result
         ..
     } = st;
 
-    let queried = relay.as_ref().is_some_and(|r| r.queried());
-    if let Some(r) = relay {
-        r.stop_and_join();
-    }
+    let queried = relay.is_some_and(|r| r.stop_and_join());
     if let Some(r) = raw {
         r.finish(queried);
     }

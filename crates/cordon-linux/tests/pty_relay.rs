@@ -391,6 +391,29 @@ fn relay_reports_whether_the_program_queried_the_terminal() {
     }
 }
 
+#[test]
+fn a_query_relayed_only_by_the_final_drain_still_counts() {
+    // The program asked and exited before the relay read anything: its query is relayed by
+    // the drain at the stop, and the terminal will answer it, so the stop must say so (a
+    // look before the stop said no, and the answer was echoed into the person's shell).
+    // Twin: plain output drained the same way is no query.
+    for (script, expect, relayed) in [
+        (r"printf '\033[c'", true, "\x1b[c"),
+        (r"printf 'plain \033[1mtext\n'", false, "text"),
+    ] {
+        let Some((master, slave)) = pair() else {
+            return;
+        };
+        let mut child = spawn_on(slave, script);
+        assert!(wait_with_timeout(&mut child, Duration::from_secs(10)));
+        let out = Capture::new();
+        let relay = Relay::start(master, -1, out.fd()).expect("relay");
+        assert_eq!(relay.stop_and_join(), expect, "{script}");
+        let seen = out.finish();
+        assert!(seen.contains(relayed), "{script}: {seen:?}");
+    }
+}
+
 /// Runs `RawTerminal::discard_replies` against a terminal emulator that, once it saw
 /// cordon's DA1 query, writes each of `replies` after its delay. Returns how long the wait
 /// took, after checking that nothing was left for the outer shell.

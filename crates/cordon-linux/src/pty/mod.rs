@@ -8,8 +8,9 @@
 //! 1. [`open_pair`]; give the slave to the command as its controlling terminal; close the
 //!    supervisor's copy of the slave.
 //! 2. [`RawTerminal::enter`] on the person's terminal; [`copy_winsize`] now and on SIGWINCH.
-//! 3. [`Relay::start`]; when the command has exited, [`Relay::stop_and_join`]; if
-//!    [`Relay::queried`], [`RawTerminal::discard_replies`]; then drop
+//! 3. [`Relay::start`]; when the command has exited, [`Relay::stop_and_join`], which says
+//!    whether the program queried the terminal (its last output included); if it did,
+//!    [`RawTerminal::discard_replies`]; then drop
 //!    the [`RawTerminal`] (restores termios and flushes pending input).
 
 mod fdio;

@@ -107,8 +107,12 @@ impl Relay {
     }
 
     /// Requests a stop, lets the output side drain (bounded), and waits for both threads.
-    pub fn stop_and_join(mut self) {
+    /// Returns [`Relay::queried`] as it stands after the drain: a program that asked and
+    /// exited at once (`printf '\033[c'; exit`) leaves its query in the master, and only the
+    /// drain relays it, so a look before the stop misses what the terminal will answer.
+    pub fn stop_and_join(mut self) -> bool {
         self.shutdown();
+        self.queried()
     }
 
     fn shutdown(&mut self) {
