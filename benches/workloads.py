@@ -347,7 +347,7 @@ def ratio_text(times, bare):
 
 
 def ops_bench(e, ops, side_list, ws, trash, rounds, n, log):
-    """Per-operation medians (µs) bare and in cordon, paired per round."""
+    """Per-operation (median, mean) in µs bare and in cordon, paired per round."""
     per = {}
     sel = [s for s in side_list if s[0] in ("bare", "cordon", "cordon-b")]
     for r in range(rounds):
@@ -364,8 +364,8 @@ def ops_bench(e, ops, side_list, ws, trash, rounds, n, log):
                 log(f"  ops in {name} failed: {p.stderr.decode(errors='replace')[-200:]}")
                 continue
             for line in p.stdout.decode().splitlines():
-                op, us = line.split()
-                per.setdefault(op, {}).setdefault(name, []).append(float(us))
+                op, med, mean = line.split()
+                per.setdefault(op, {}).setdefault(name, []).append((float(med), float(mean)))
     return per
 
 
@@ -464,11 +464,14 @@ def main():
         os.chmod(ops, 0o755)
         l0 = load()
         per = ops_bench(e, ops, side_list, ws, trash, 3, 2000, log)
+        def med(runs, i):
+            """The median over rounds of each round's median (i=0) or mean (i=1)."""
+            return statistics.median(r[i] for r in runs) if runs else None
+
         for op, by in per.items():
-            b = statistics.median(by.get("bare", [0]))
-            c = statistics.median(by.get("cordon", [0]))
-            cb = statistics.median(by["cordon-b"]) if by.get("cordon-b") else None
-            ops_rows.append((op, b, c, c - b, cb))
+            b, c, cb = (by.get(k, []) for k in ("bare", "cordon", "cordon-b"))
+            ops_rows.append((op, [med(b, 0), med(b, 1)], [med(c, 0), med(c, 1)],
+                             [med(cb, 0), med(cb, 1)] if cb else None))
         ops_fs = spaces[-1][0]
         ops_load = f"{l0}->{load()}"
 
@@ -481,13 +484,21 @@ def main():
         print("| " + " | ".join([name] + cells + ratios + [ld, str(n)]) + " |")
     print("\nratios: median of per-round ratios to bare (min-max); times: medians in seconds")
     if ops_rows:
-        print(f"\nper operation ({ops_fs}, 2000 each, median µs, 3 paired rounds, load {ops_load}):")
-        with_b = any(r[4] is not None for r in ops_rows)
+        print(f"\nper operation ({ops_fs}, 2000 each, µs median / mean, 3 paired rounds, load "
+              f"{ops_load}; a workload pays the mean):")
+        with_b = any(r[3] is not None for r in ops_rows)
         print("| op | bare µs | cordon µs | added µs |" + (" cordon-b µs | added µs |" if with_b else ""))
         print("|---|---|---|---|" + ("---|---|" if with_b else ""))
-        for op, b, c, d, cb in ops_rows:
-            extra = f" {cb:.1f} | {cb - b:.1f} |" if cb is not None else (" | |" if with_b else "")
-            print(f"| {op} | {b:.1f} | {c:.1f} | {d:.1f} |{extra}")
+
+        def pair(x):
+            return "n/a" if None in x else f"{x[0]:.1f} / {x[1]:.1f}"
+
+        def added(x, b):
+            return "n/a" if None in x or None in b else pair([x[0] - b[0], x[1] - b[1]])
+
+        for op, b, c, cb in ops_rows:
+            extra = f" {pair(cb)} | {added(cb, b)} |" if cb is not None else (" | |" if with_b else "")
+            print(f"| {op} | {pair(b)} | {pair(c)} | {added(c, b)} |{extra}")
     if hwms:
         print(f"\ncordon supervisor peak RSS (VmHWM): {min(hwms) / 1024:.1f}-{max(hwms) / 1024:.1f} MiB")
     for n in notes:

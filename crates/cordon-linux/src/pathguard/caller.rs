@@ -111,6 +111,48 @@ pub(crate) enum MemRead {
     Bytes(u64, usize),
 }
 
+/// The path arguments of a call that may start from its directory (`0`: the call acts on the
+/// fd itself, which always needs it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FromBase {
+    paths: [u64; 2],
+    len: usize,
+}
+
+impl FromBase {
+    pub fn one(path: u64) -> Self {
+        Self {
+            paths: [path, 0],
+            len: 1,
+        }
+    }
+
+    pub fn two(a: u64, b: u64) -> Self {
+        Self {
+            paths: [a, b],
+            len: 2,
+        }
+    }
+
+    /// How many of the paths start from the directory: all but those read already and
+    /// absolute (a path not read yet, or unreadable, is counted: the worker finds out).
+    fn uses(&self, mem: &Mem) -> u8 {
+        let absolute = |addr: u64| match mem {
+            Mem::Read(done) => done.iter().any(|(r, got)| {
+                *r == MemRead::Cstr(addr)
+                    && addr != 0
+                    && got.as_ref().is_ok_and(|p| p.first() == Some(&b'/'))
+            }),
+            Mem::Fd(_) => false,
+        };
+        let n = self.paths[..self.len]
+            .iter()
+            .filter(|a| !absolute(**a))
+            .count();
+        u8::try_from(n).unwrap_or(u8::MAX)
+    }
+}
+
 /// How the caller's memory is read: through `/proc/<tid>/mem`, or already read by the receiver.
 enum Mem {
     Fd(OwnedFd),
@@ -138,12 +180,12 @@ impl Caller {
     /// right away: all the call will make) and, when given, the magic link of `base` (`cwd`
     /// or `fd/N`); must run on an unconfined thread (see [`ProcOpener`]). The caller must
     /// check NOTIF_ID_VALID afterwards (the tid may have been reused before the opens).
-    /// `uses`: how often the call may start a path from `base` (two for rename and link).
+    /// `base`: the directory and the paths that may start from it (two for rename and link);
+    /// it is not opened when all of them are absolute.
     pub fn open(
         tid: i32,
         opener: Arc<ProcOpener>,
-        base: Option<Base>,
-        uses: u8,
+        base: Option<(Base, FromBase)>,
         reads: Option<&[MemRead]>,
     ) -> Result<Self, Errno> {
         let mem = match reads {
@@ -163,6 +205,13 @@ impl Caller {
                 OFlags::RDONLY | OFlags::CLOEXEC,
                 Mode::empty(),
             )?),
+        };
+        let (base, uses) = match base {
+            Some((b, from)) => match from.uses(&mem) {
+                0 => (None, 0),
+                n => (Some(b), n),
+            },
+            None => (None, 0),
         };
         // A failure here is left to the resolver, which opens it again and reports it.
         let base = base.and_then(|b| {

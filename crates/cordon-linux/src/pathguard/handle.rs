@@ -328,6 +328,23 @@ impl Ctx<'_> {
         }
     }
 
+    /// O_CREAT|O_EXCL: a name that exists is EEXIST, as the kernel says, whatever the policy
+    /// says of creating it (Python's `open(p, "x")` of an existing CLAUDE.md, a lock file
+    /// taken twice), and no denial. Only a refusal pays for the look.
+    fn decide_exclusive(&self, p: &Parent) -> Result<(), Errno> {
+        let path = p.full();
+        match self.g.classify(Op::Create, &path, None) {
+            Ok(ask) => self.settle(Op::Create, path, ask),
+            Err(_) if rustix::fs::statat(&p.dir.fd, name(p), AtFlags::SYMLINK_NOFOLLOW).is_ok() => {
+                Err(Errno::EXIST)
+            }
+            Err((errno, why)) => {
+                self.g.report(Op::Create, &path, self.caller.tid, why);
+                Err(errno)
+            }
+        }
+    }
+
     /// After the rules: go ahead, or ask (unless this exact op was approved already).
     fn settle(&self, op: Op, path: PathBuf, ask: Option<String>) -> Result<(), Errno> {
         match ask {
@@ -349,7 +366,17 @@ impl Ctx<'_> {
         fd: &OwnedFd,
         name: Option<PathBuf>,
     ) -> Result<rustix::fs::Stat, Errno> {
-        let st = rustix::fs::fstat(fd)?;
+        self.decide_file_stat(op, fd, name, rustix::fs::fstat(fd)?)
+    }
+
+    /// [`Ctx::decide_file`] with the file's stat already taken.
+    pub fn decide_file_stat(
+        &self,
+        op: Op,
+        fd: &OwnedFd,
+        name: Option<PathBuf>,
+        st: rustix::fs::Stat,
+    ) -> Result<rustix::fs::Stat, Errno> {
         let name = match name {
             Some(n) => Some(n),
             None => self.resolver().name_of_stat(fd, &st)?,
@@ -539,7 +566,11 @@ impl Ctx<'_> {
                 } else {
                     Op::Write
                 };
-                self.decide(op, &p, false)?;
+                if flags & (libc::O_CREAT | libc::O_EXCL) == libc::O_CREAT | libc::O_EXCL {
+                    self.decide_exclusive(&p)?;
+                } else {
+                    self.decide(op, &p, false)?;
+                }
                 open::plain(self, &p, req)?
             }
         };
@@ -586,6 +617,13 @@ impl Ctx<'_> {
     /// Called by `open::plain` before it creates a new name.
     pub fn may_create(&self, p: &Parent) -> Result<(), Errno> {
         self.decide(Op::Create, p, true)
+    }
+
+    /// Whether the rules allow creating `p` without asking and it is under a writable root:
+    /// [`Ctx::may_create`] would say yes without a word. Nothing is reported either way.
+    pub fn creates_freely(&self, p: &Parent) -> bool {
+        let parent = Some(p.dir.path.as_slice());
+        matches!(self.g.classify(Op::Create, &p.full(), parent), Ok(None))
     }
 
     /// Whether `p`'s directory is under the sandbox's `/dev`.
@@ -657,6 +695,7 @@ impl Ctx<'_> {
         let mut res = self.resolver();
         // The source as an O_PATH fd: we link exactly the inode we checked, and decide on
         // that file (its name in the view and its identity), however it was named.
+        let mut same_dir = None;
         let (src, src_name) = if old.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
             let super::resolve::Base::Fd(fd) = old_base else {
                 return Err(Errno::PERM);
@@ -664,6 +703,9 @@ impl Ctx<'_> {
             (self.caller.open_magic(&format!("fd/{fd}"))?, None)
         } else {
             let sp = res.parent(old_base, &old)?;
+            if old_base == new_base {
+                same_dir = sp.sibling(&old, &new);
+            }
             let target = if flags & libc::AT_SYMLINK_FOLLOW != 0 {
                 res.follow(sp)?
             } else {
@@ -689,8 +731,11 @@ impl Ctx<'_> {
         if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
             return Err(Errno::PERM);
         }
-        self.decide_file(Op::LinkFrom, &src, src_name)?;
-        let dp = res.parent(new_base, &new)?;
+        self.decide_file_stat(Op::LinkFrom, &src, src_name, st)?;
+        let dp = match same_dir {
+            Some(dp) => dp?,
+            None => res.parent(new_base, &new)?,
+        };
         if dp.is_dot() {
             return Err(Errno::EXIST);
         }
@@ -721,7 +766,13 @@ impl Ctx<'_> {
         let new = self.caller.read_cstr(new)?;
         let mut res = self.resolver();
         let sp = res.parent(old_base, &old)?;
-        let dp = res.parent(new_base, &new)?;
+        let same_dir = (old_base == new_base)
+            .then(|| sp.sibling(&old, &new))
+            .flatten();
+        let dp = match same_dir {
+            Some(dp) => dp?,
+            None => res.parent(new_base, &new)?,
+        };
         if sp.is_dot() || dp.is_dot() {
             return Err(Errno::BUSY);
         }

