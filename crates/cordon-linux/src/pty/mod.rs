@@ -18,6 +18,7 @@ mod filter;
 mod pair;
 mod raw;
 mod relay;
+mod replies;
 
 pub use filter::{OutputFilter, MAX_STRING};
 pub use pair::{copy_winsize, open_pair};

@@ -158,14 +158,32 @@ fn input_loop(master: &OwnedFd, stdin: Option<OwnedFd>, waker: &Waker) {
                 return;
             }
             Ok(n) => {
-                at_line_start = matches!(buf[n - 1], b'\n' | b'\r');
-                match write_all(master.as_fd(), &buf[..n], Some(waker)) {
+                let stripped = unread_replies_dropped(master, &buf[..n]);
+                let input = stripped.as_deref().unwrap_or(&buf[..n]);
+                let Some(last) = input.last() else {
+                    continue;
+                };
+                at_line_start = matches!(last, b'\n' | b'\r');
+                match write_all(master.as_fd(), input, Some(waker)) {
                     Ok(true) => {}
                     Ok(false) | Err(_) => return,
                 }
             }
         }
     }
+}
+
+/// `input` without terminal replies when the pty is in line mode with echo (see
+/// [`super::replies`]); `None`: pass it on as it is.
+fn unread_replies_dropped(master: &OwnedFd, input: &[u8]) -> Option<Vec<u8>> {
+    if !input.contains(&0x1b) {
+        return None;
+    }
+    let termios = tcgetattr(master).ok()?;
+    if !super::replies::nobody_waits(&termios) {
+        return None;
+    }
+    super::replies::strip(input)
 }
 
 /// Passes stdin's EOF on as the pty's VEOF character (see [`Relay`]).
