@@ -291,6 +291,9 @@ impl ProtectSet {
     /// allow_write roots for `anywhere` rules); the guard covers every other match at run time.
     pub fn existing(&self, home: &Path, writable: &[PathBuf]) -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = Vec::new();
+        // Most candidates sit in directories that do not exist (`.vscode/`, `.claude/`, ...):
+        // one look at each directory spares a failed look per name in it (hundreds at start).
+        let mut dirs = Dirs::default();
         for rule in self.rules() {
             // A rule without `/**` protects a name (e.g. `.git`), not what is inside it: only
             // files get a read-only bind for it; the guard keeps the name from being moved.
@@ -305,11 +308,14 @@ impl ProtectSet {
                 ProtectKind::Anywhere => writable.iter().map(|w| w.join(body)).collect(),
             };
             for c in candidates {
+                let inside = c.starts_with(home) || writable.iter().any(|w| c.starts_with(w));
+                if !inside || !dirs.exists(c.parent()) {
+                    continue;
+                }
                 let Ok(meta) = std::fs::symlink_metadata(&c) else {
                     continue;
                 };
-                let inside = c.starts_with(home) || writable.iter().any(|w| c.starts_with(w));
-                if inside && (meta.is_file() || (subtree && meta.is_dir())) && !out.contains(&c) {
+                if (meta.is_file() || (subtree && meta.is_dir())) && !out.contains(&c) {
                     out.push(c);
                 }
             }
@@ -458,6 +464,27 @@ impl ProtectSet {
                 .candidates(comps[i])
                 .any(|idx| counts(&self.rules[idx]) && self.compiled[idx].could_extend(&comps[i..]))
         })
+    }
+}
+
+/// Whether directories exist (symlinks followed, as a lookup of a name inside them follows
+/// them), each looked at once.
+#[derive(Default)]
+struct Dirs {
+    known: HashMap<PathBuf, bool>,
+}
+
+impl Dirs {
+    fn exists(&mut self, dir: Option<&Path>) -> bool {
+        let Some(dir) = dir else {
+            return true;
+        };
+        if let Some(known) = self.known.get(dir) {
+            return *known;
+        }
+        let is = self.exists(dir.parent()) && std::fs::metadata(dir).is_ok_and(|m| m.is_dir());
+        self.known.insert(dir.to_path_buf(), is);
+        is
     }
 }
 

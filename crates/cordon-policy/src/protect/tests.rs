@@ -467,6 +467,10 @@ fn existing_protected_files_are_found_parents_first() {
     std::fs::write(ws.join(".git/config"), "").unwrap();
     std::fs::write(ws.join(".envrc"), "").unwrap();
     std::fs::write(ws.join("notes.md"), "").unwrap();
+    // A directory reached through a symlink is looked into, as the kernel's lookup would.
+    std::fs::create_dir_all(ws.join("real-claude")).unwrap();
+    std::fs::write(ws.join("real-claude/settings.json"), "{}").unwrap();
+    std::os::unix::fs::symlink("real-claude", ws.join(".claude")).unwrap();
     let set = ProtectSet::new(&home, &[]).unwrap();
     let found = set.existing(&home, std::slice::from_ref(&ws));
     for want in [
@@ -474,6 +478,7 @@ fn existing_protected_files_are_found_parents_first() {
         ws.join(".git/config"),
         ws.join(".envrc"),
         ws.join(".git/hooks"),
+        ws.join(".claude/settings.json"),
     ] {
         assert!(found.contains(&want), "{} not in {found:?}", want.display());
     }
