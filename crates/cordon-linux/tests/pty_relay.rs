@@ -414,25 +414,35 @@ fn a_query_relayed_only_by_the_final_drain_still_counts() {
     }
 }
 
+/// Runs `script` on the slave; once it printed `ready`, types `input` at the relay. Returns
+/// everything the relay delivered, or `None` when this machine has no ptys.
+fn type_after_ready(script: &str, input: &[u8]) -> Option<String> {
+    let (master, slave) = pair()?;
+    let mut child = spawn_on(slave, script);
+    let (stdin_read, mut stdin_write) = stdin_pipe();
+    let out = Capture::new();
+    let relay = Relay::start(master, stdin_read.as_raw_fd(), out.fd()).expect("relay");
+    assert!(out.wait_for("ready", Duration::from_secs(10)), "{script}");
+    stdin_write.write_all(input).expect("write");
+    assert!(
+        wait_with_timeout(&mut child, Duration::from_secs(10)),
+        "{script}"
+    );
+    relay.stop_and_join();
+    Some(out.finish())
+}
+
 #[test]
 fn a_reply_nobody_reads_is_not_echoed_but_typing_is() {
     // The pty is in line mode with echo (a shell ran `printf '\033[c'; exit` and the answer
     // comes late): the answer would be echoed onto the person's screen and typed into the
     // next line read. Twin: what the person types is echoed and read as before.
-    let Some((master, slave)) = pair() else {
+    let Some(seen) = type_after_ready(
+        "echo ready; read line; echo \"GOT[$line]\"",
+        b"typed\x1b[?1;2c\x1b[4;1R here\n",
+    ) else {
         return;
     };
-    let mut child = spawn_on(slave, "echo ready; read line; echo \"GOT[$line]\"");
-    let (stdin_read, mut stdin_write) = stdin_pipe();
-    let out = Capture::new();
-    let relay = Relay::start(master, stdin_read.as_raw_fd(), out.fd()).expect("relay");
-    assert!(out.wait_for("ready", Duration::from_secs(10)));
-    stdin_write
-        .write_all(b"typed\x1b[?1;2c\x1b[4;1R here\n")
-        .expect("write");
-    assert!(wait_with_timeout(&mut child, Duration::from_secs(10)));
-    relay.stop_and_join();
-    let seen = out.finish();
     assert!(seen.contains("GOT[typed here]"), "{seen:?}");
     assert!(
         !seen.contains("1;2c") && !seen.contains("4;1R"),
@@ -442,18 +452,12 @@ fn a_reply_nobody_reads_is_not_echoed_but_typing_is() {
 
 #[test]
 fn a_program_reading_in_raw_mode_gets_the_reply_twin() {
-    let Some((master, slave)) = pair() else {
+    let Some(seen) = type_after_ready(
+        "stty raw -echo; echo ready; head -c 8 | od -An -tx1",
+        b"\x1b[?1;2cX",
+    ) else {
         return;
     };
-    let mut child = spawn_on(slave, "stty raw -echo; echo ready; head -c 8 | od -An -tx1");
-    let (stdin_read, mut stdin_write) = stdin_pipe();
-    let out = Capture::new();
-    let relay = Relay::start(master, stdin_read.as_raw_fd(), out.fd()).expect("relay");
-    assert!(out.wait_for("ready", Duration::from_secs(10)));
-    stdin_write.write_all(b"\x1b[?1;2cX").expect("write");
-    assert!(wait_with_timeout(&mut child, Duration::from_secs(10)));
-    relay.stop_and_join();
-    let seen = out.finish();
     assert!(seen.contains("1b 5b 3f 31 3b 32 63 58"), "{seen:?}");
 }
 

@@ -230,11 +230,16 @@ impl Guard {
             Verdict::Allow => None,
         };
         if let Some(parent) = parent {
-            if !self.roots.iter().any(|r| parent.starts_with(r)) {
+            if !self.writable(parent) {
                 return Err((Errno::ACCESS, "outside writable roots".into()));
             }
         }
         Ok(ask)
+    }
+
+    /// Whether a directory (as path components) is under a writable root.
+    fn writable(&self, dir: &[Vec<u8>]) -> bool {
+        self.roots.iter().any(|r| dir.starts_with(r))
     }
 
     /// Holds every other name change off (as a rename does).
@@ -309,58 +314,52 @@ impl Ctx<'_> {
         self.settle(op, path, ask)
     }
 
+    /// Rules (and, for `parent`, the writable roots) for `op` on `p`; a refusal first gets
+    /// `instead` its say: the kernel's own answer where it would give one whatever the policy
+    /// says (then no denial is reported). Only a refusal pays for what `instead` looks at.
+    /// `Ok(true)`: allowed without asking anybody.
+    fn decide_or(
+        &self,
+        op: Op,
+        p: &Parent,
+        parent: Option<&[Vec<u8>]>,
+        instead: impl FnOnce(PathBuf) -> Option<Result<bool, Errno>>,
+    ) -> Result<bool, Errno> {
+        let path = p.full();
+        match self.g.classify(op, &path, parent) {
+            Ok(None) => Ok(true),
+            Ok(ask) => self.settle(op, path, ask).map(|()| false),
+            Err((errno, why)) => instead(path.clone()).unwrap_or_else(|| {
+                self.g.report(op, &path, self.caller.tid, why);
+                Err(errno)
+            }),
+        }
+    }
+
     /// rmdir: a refused directory that still has entries gets ENOTEMPTY, as the kernel would
     /// answer whatever the policy says, and is no denial (git tries `rmdir .git` after every
     /// stash; refusing it made an ordinary stash read as an attempt to delete the repository).
-    /// Only a refusal pays for the look inside.
     fn decide_rmdir(&self, p: &Parent) -> Result<(), Errno> {
-        let path = p.full();
-        match self
-            .g
-            .classify(Op::Rmdir, &path, Some(p.dir.path.as_slice()))
-        {
-            Ok(ask) => self.settle(Op::Rmdir, path, ask),
-            Err(_) if has_entries(p) => Err(Errno::NOTEMPTY),
-            Err((errno, why)) => {
-                self.g.report(Op::Rmdir, &path, self.caller.tid, why);
-                Err(errno)
-            }
-        }
+        let parent = Some(p.dir.path.as_slice());
+        self.decide_or(Op::Rmdir, p, parent, |_| {
+            has_entries(p).then_some(Err(Errno::NOTEMPTY))
+        })
+        .map(|_| ())
     }
 
-    /// O_CREAT|O_EXCL: a name that exists is EEXIST, as the kernel says, whatever the policy
-    /// says of creating it (Python's `open(p, "x")` of an existing CLAUDE.md, a lock file
-    /// taken twice), and no denial. Only a refusal pays for the look.
-    fn decide_exclusive(&self, p: &Parent) -> Result<(), Errno> {
-        let path = p.full();
-        match self.g.classify(Op::Create, &path, None) {
-            Ok(ask) => self.settle(Op::Create, path, ask),
-            Err(_) if rustix::fs::statat(&p.dir.fd, name(p), AtFlags::SYMLINK_NOFOLLOW).is_ok() => {
-                Err(Errno::EXIST)
-            }
-            Err((errno, why)) => {
-                self.g.report(Op::Create, &path, self.caller.tid, why);
-                Err(errno)
-            }
-        }
-    }
-
-    /// O_CREAT without O_EXCL (`>>`, `>`): on a name that exists it writes that file, so a
-    /// refused create of an existing name is decided (and reported) as the write it is; a rule
-    /// that keeps new files out but lets existing ones be edited then says yes, as it would
-    /// without O_CREAT. Only a refusal pays for the look.
-    fn decide_create_or_write(&self, p: &Parent) -> Result<(), Errno> {
-        let path = p.full();
-        match self.g.classify(Op::Create, &path, None) {
-            Ok(ask) => self.settle(Op::Create, path, ask),
-            Err(_) if rustix::fs::statat(&p.dir.fd, name(p), AtFlags::SYMLINK_NOFOLLOW).is_ok() => {
-                self.decide_path(Op::Write, path, None)
-            }
-            Err((errno, why)) => {
-                self.g.report(Op::Create, &path, self.caller.tid, why);
-                Err(errno)
-            }
-        }
+    /// An open with O_CREAT, on the name (the writable roots are checked where a file is
+    /// created). On a name that exists, a refused create is what the kernel would answer
+    /// instead: O_EXCL's EEXIST (Python's `open(p, "x")` of an existing CLAUDE.md, a lock file
+    /// taken twice), else the write it is (`>> ~/.bashrc`), decided and reported as one.
+    /// `Ok(true)`: the rules allow the create without asking.
+    fn decide_create(&self, p: &Parent, exclusive: bool) -> Result<bool, Errno> {
+        self.decide_or(Op::Create, p, None, |path| {
+            rustix::fs::statat(&p.dir.fd, name(p), AtFlags::SYMLINK_NOFOLLOW).ok()?;
+            Some(match exclusive {
+                true => Err(Errno::EXIST),
+                false => self.decide_path(Op::Write, path, None).map(|()| false),
+            })
+        })
     }
 
     /// After the rules: go ahead, or ask (unless this exact op was approved already).
@@ -579,19 +578,13 @@ impl Ctx<'_> {
                 if p.is_dot() || p.trailing_slash {
                     return Err(Errno::ISDIR);
                 }
-                let op = if flags & libc::O_CREAT != 0 {
-                    Op::Create
+                let outright = if flags & libc::O_CREAT != 0 {
+                    self.decide_create(&p, flags & libc::O_EXCL != 0)?
                 } else {
-                    Op::Write
+                    self.decide(Op::Write, &p, false)?;
+                    false
                 };
-                if flags & (libc::O_CREAT | libc::O_EXCL) == libc::O_CREAT | libc::O_EXCL {
-                    self.decide_exclusive(&p)?;
-                } else if op == Op::Create {
-                    self.decide_create_or_write(&p)?;
-                } else {
-                    self.decide(op, &p, false)?;
-                }
-                open::plain(self, &p, req)?
+                open::plain(self, &p, req, outright)?
             }
         };
         Ok(match opened {
@@ -624,7 +617,7 @@ impl Ctx<'_> {
                     return Err(Errno::ISDIR);
                 }
                 self.decide(Op::Truncate, &p, false)?;
-                open::plain(self, &p, req)?
+                open::plain(self, &p, req, false)?
             }
         };
         match opened {
@@ -639,11 +632,9 @@ impl Ctx<'_> {
         self.decide(Op::Create, p, true)
     }
 
-    /// Whether the rules allow creating `p` without asking and it is under a writable root:
-    /// [`Ctx::may_create`] would say yes without a word. Nothing is reported either way.
-    pub fn creates_freely(&self, p: &Parent) -> bool {
-        let parent = Some(p.dir.path.as_slice());
-        matches!(self.g.classify(Op::Create, &p.full(), parent), Ok(None))
+    /// Whether `p`'s directory is under a writable root.
+    pub fn in_writable_root(&self, p: &Parent) -> bool {
+        self.g.writable(&p.dir.path)
     }
 
     /// Whether `p`'s directory is under the sandbox's `/dev`.

@@ -93,12 +93,18 @@ fn create(ctx: &Ctx<'_>, p: &Parent, req: OpenReq) -> Result<Opened, Errno> {
     }))
 }
 
-/// Opens `p` (already checked against the rules; not a symlink to follow).
-pub(crate) fn plain(ctx: &Ctx<'_>, p: &Parent, req: OpenReq) -> Result<Opened, Errno> {
+/// Opens `p` (already checked against the rules; not a symlink to follow). `outright`: the
+/// rules allowed creating `p` without asking anybody.
+pub(crate) fn plain(
+    ctx: &Ctx<'_>,
+    p: &Parent,
+    req: OpenReq,
+    outright: bool,
+) -> Result<Opened, Errno> {
     // A create the rules and the writable roots allow outright needs no look first: most such
     // opens make a new file (git's objects, tar's members), and a name that exists says EEXIST,
     // which O_EXCL answers as is and which sends any other open the long way below.
-    if req.flags & libc::O_CREAT != 0 && ctx.creates_freely(p) {
+    if req.flags & libc::O_CREAT != 0 && outright && ctx.in_writable_root(p) {
         match create(ctx, p, req) {
             Err(Errno::EXIST) if req.flags & libc::O_EXCL == 0 => {}
             done => return done,

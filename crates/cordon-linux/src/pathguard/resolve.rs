@@ -217,14 +217,10 @@ impl Parent {
     /// guard's tree lock no rename can move the directory in between, so the answer is the one
     /// a second walk would give.
     pub fn sibling(&self, old: &[u8], new: &[u8]) -> Option<Result<Parent, Errno>> {
-        if new.is_empty() {
+        if new.is_empty() || old.first() != new.first() || !dir_comps(old).eq(dir_comps(new)) {
             return None;
         }
-        let (old_dirs, _, _) = split_last(old);
-        let (new_dirs, name, trailing_slash) = split_last(new);
-        if old_dirs != new_dirs || old.first() != new.first() {
-            return None;
-        }
+        let (_, name, trailing_slash) = split_last(new);
         let dir = self.dir.fd.try_clone().map(|fd| Dir {
             fd,
             path: self.dir.path.clone(),
@@ -279,6 +275,18 @@ fn components(path: &[u8]) -> VecDeque<Vec<u8>> {
         .collect()
 }
 
+/// A path's components but the last, without copying them.
+fn dir_comps(path: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut it = path
+        .split(|b| *b == b'/')
+        .filter(|c| !c.is_empty())
+        .peekable();
+    std::iter::from_fn(move || {
+        let c = it.next()?;
+        it.peek().is_some().then_some(c)
+    })
+}
+
 /// A path's components but the last, the last, and whether a slash ended the path.
 fn split_last(path: &[u8]) -> (VecDeque<Vec<u8>>, Vec<u8>, bool) {
     let trailing_slash = path.len() > 1 && path.last() == Some(&b'/');
@@ -328,18 +336,23 @@ impl<'a> Resolver<'a> {
     /// from the root's own fd (no copy of it to start from), the walk takes what it refuses.
     fn parent_from_root(&mut self, path: &[u8]) -> Result<Parent, Errno> {
         let (comps, name, trailing_slash) = split_last(path);
-        let dir = match plain_run(&self.root.fd, &comps) {
-            Some(fd) => Dir {
-                fd,
-                path: comps.into_iter().collect(),
-            },
-            None => self.walk_steps(self.root.dir()?, comps, false)?.0,
-        };
         Ok(Parent {
-            dir,
+            dir: self.walk_from_root(comps)?,
             name,
             trailing_slash,
         })
+    }
+
+    /// Walks `comps` from the sandbox root: by the kernel in one call when it can (see
+    /// [`plain_run`], which starts from the root's own fd), else component by component.
+    fn walk_from_root(&mut self, comps: VecDeque<Vec<u8>>) -> Result<Dir, Errno> {
+        if let Some(fd) = plain_run(&self.root.fd, &comps) {
+            return Ok(Dir {
+                fd,
+                path: comps.into_iter().collect(),
+            });
+        }
+        Ok(self.walk_steps(self.root.dir()?, comps, false)?.0)
     }
 
     /// Follows the last component while it is a symlink (open without O_NOFOLLOW, link with
@@ -427,17 +440,9 @@ impl<'a> Resolver<'a> {
     /// walked by the kernel in one call, under the same rules as the walk below (no symlink
     /// followed, mounts crossed, never above the root); anything else takes that walk.
     fn walk_plain(&mut self, comps: VecDeque<Vec<u8>>) -> Result<Dir, Errno> {
-        if let Some(fd) = plain_run(&self.root.fd, &comps) {
-            return Ok(Dir {
-                fd,
-                path: comps.into_iter().collect(),
-            });
-        }
         let saved = (self.links, self.magic_ok);
         self.magic_ok = false;
-        let walked = self
-            .walk_steps(self.root.dir()?, comps, false)
-            .map(|(d, _)| d);
+        let walked = self.walk_from_root(comps);
         (self.links, self.magic_ok) = saved;
         walked
     }
@@ -729,6 +734,21 @@ mod tests {
     use proptest::prelude::*;
     use std::os::fd::AsRawFd;
     use std::path::Path;
+
+    #[test]
+    fn dir_comps_are_the_components_but_the_last() {
+        let dirs = |p: &str| {
+            super::dir_comps(p.as_bytes())
+                .map(<[u8]>::to_vec)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(dirs("a//b/c"), [b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(dirs("/a/b/"), [b"a".to_vec()]);
+        assert!(dirs("x").is_empty() && dirs("/").is_empty() && dirs("").is_empty());
+        assert!(
+            super::dir_comps(b".git/objects/ab/tmp").eq(super::dir_comps(b".git//objects/ab/x"))
+        );
+    }
 
     struct World {
         _dir: tempfile::TempDir,
